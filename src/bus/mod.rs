@@ -1,0 +1,89 @@
+//! The event bus between instances (DESIGN.md §1). `LocalBroker` when there is one instance,
+//! `RedisBroker` across several. The bus is at-most-once: correctness never depends on it,
+//! because clients detect gaps in `seq` and resume from the `events` table.
+
+mod local;
+mod redis;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::events::Event;
+use crate::metrics::Metrics;
+
+pub use self::local::LocalBroker;
+pub use self::redis::RedisBroker;
+
+/// What travels on a workspace's channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum BusMessage {
+    Event(Event),
+    Presence(crate::realtime::presence::PresenceUpdate),
+    /// Close this teammate's sockets everywhere (logout, removal, role change).
+    Disconnect {
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+    },
+    /// This teammate's badge may have changed without a workspace event (they read a case).
+    BadgeChanged {
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+    },
+    /// Never published: the broker tells its own instance that the link to the other instances
+    /// was down, so local clients must resume to catch what they missed.
+    LinkRestored,
+}
+
+impl BusMessage {
+    pub fn workspace_id(&self) -> Option<Uuid> {
+        match self {
+            BusMessage::Event(e) => Some(e.workspace_id),
+            BusMessage::Presence(p) => Some(p.workspace_id),
+            BusMessage::Disconnect { workspace_id, .. }
+            | BusMessage::BadgeChanged { workspace_id, .. } => Some(*workspace_id),
+            BusMessage::LinkRestored => None,
+        }
+    }
+}
+
+/// Where a broker delivers what arrives for the workspaces this instance subscribed to.
+pub type Sink = Arc<dyn Fn(BusMessage) + Send + Sync>;
+
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Sends to every instance subscribed to the message's workspace, this one included.
+    async fn publish(&self, message: BusMessage) -> anyhow::Result<()>;
+    /// Called on a workspace's first local socket. The request is made before this returns (so
+    /// the hub can order it against `unsubscribe` under its own lock); the future resolves once
+    /// the subscription is live, after which reading the log cannot miss a published event.
+    fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()>;
+    /// Called after a workspace's last local socket closed.
+    fn unsubscribe(&self, workspace_id: Uuid);
+    /// Whether the bus is usable now (for `/readyz`).
+    async fn healthy(&self) -> bool;
+    /// A Redis connection for cluster-wide state (presence), when there is one.
+    fn redis(&self) -> Option<::redis::aio::ConnectionManager> {
+        None
+    }
+}
+
+pub async fn connect(
+    redis_url: Option<&str>,
+    sink: Sink,
+    metrics: Arc<Metrics>,
+    instance: Arc<str>,
+) -> anyhow::Result<Arc<dyn Broker>> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisBroker::connect(url, sink, metrics, instance).await?),
+        None => Arc::new(LocalBroker::new(sink)),
+    })
+}
+
+pub fn channel(workspace_id: Uuid) -> String {
+    format!("baton:ws:{workspace_id}")
+}

@@ -1,0 +1,237 @@
+//! Several instances: Redis pub/sub, one channel per workspace (`baton:ws:{id}`).
+//!
+//! One publisher connection (a `ConnectionManager`, which reconnects by itself) and one
+//! subscriber connection per instance. The subscriber runs in its own task: it subscribes to the
+//! workspaces that have local sockets, reconnects with backoff when the link drops, and probes
+//! itself (a publish on its own channel every few seconds) so that a connection that silently
+//! stopped delivering is noticed and replaced. After any reconnect it tells the hub
+//! (`LinkRestored`), which asks every local client to resume from the database.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use super::{channel, Broker, BusMessage, Sink};
+use crate::metrics::Metrics;
+
+const PROBE_EVERY: Duration = Duration::from_secs(3);
+/// A subscriber that delivered nothing (not even its own probes) for this long is replaced.
+const SILENCE_LIMIT: Duration = Duration::from_secs(10);
+
+enum Command {
+    /// Answered once Redis confirmed the subscription, so that a caller reading the log after
+    /// it cannot miss an event published in between.
+    Subscribe(String, tokio::sync::oneshot::Sender<()>),
+    Unsubscribe(String),
+}
+
+pub struct RedisBroker {
+    publisher: ConnectionManager,
+    commands: mpsc::UnboundedSender<Command>,
+    wanted: Arc<Mutex<HashSet<String>>>,
+    connected: watch::Receiver<bool>,
+}
+
+impl RedisBroker {
+    pub async fn connect(
+        url: &str,
+        sink: Sink,
+        metrics: Arc<Metrics>,
+        instance: Arc<str>,
+    ) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2);
+        let publisher = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
+        let probe = format!("baton:probe:{instance}");
+        let wanted = Arc::new(Mutex::new(HashSet::from([probe.clone()])));
+        // Commands are tiny and bounded in practice by the number of workspaces; the task
+        // drains them continuously.
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (connected_tx, connected) = watch::channel(false);
+        tokio::spawn(subscriber(
+            client,
+            rx,
+            wanted.clone(),
+            sink,
+            metrics,
+            connected_tx,
+            probe.clone(),
+        ));
+        let mut prober = publisher.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let _: Result<i64, _> = redis::cmd("PUBLISH")
+                    .arg(&probe)
+                    .arg("probe")
+                    .query_async(&mut prober)
+                    .await;
+            }
+        });
+        let broker = RedisBroker {
+            publisher,
+            commands,
+            wanted,
+            connected,
+        };
+        let mut ready = broker.connected.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|c| *c)).await;
+        Ok(broker)
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn publish(&self, message: BusMessage) -> anyhow::Result<()> {
+        let Some(workspace_id) = message.workspace_id() else {
+            return Ok(());
+        };
+        let payload = serde_json::to_vec(&message)?;
+        let mut conn = self.publisher.clone();
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(channel(workspace_id))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
+        let ch = channel(workspace_id);
+        self.wanted.lock().expect("wanted lock").insert(ch.clone());
+        let (done, confirmed) = tokio::sync::oneshot::channel();
+        let _ = self.commands.send(Command::Subscribe(ch, done));
+        Box::pin(async move {
+            // If the link is down the subscription happens on reconnect, followed by a resume.
+            let _ = tokio::time::timeout(Duration::from_secs(2), confirmed).await;
+        })
+    }
+
+    fn unsubscribe(&self, workspace_id: Uuid) {
+        let ch = channel(workspace_id);
+        if self.wanted.lock().expect("wanted lock").remove(&ch) {
+            let _ = self.commands.send(Command::Unsubscribe(ch));
+        }
+    }
+
+    async fn healthy(&self) -> bool {
+        if !*self.connected.borrow() {
+            return false;
+        }
+        let mut conn = self.publisher.clone();
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                redis::cmd("PING").query_async::<String>(&mut conn)
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+
+    fn redis(&self) -> Option<ConnectionManager> {
+        Some(self.publisher.clone())
+    }
+}
+
+async fn subscriber(
+    client: redis::Client,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    wanted: Arc<Mutex<HashSet<String>>>,
+    sink: Sink,
+    metrics: Arc<Metrics>,
+    connected: watch::Sender<bool>,
+    probe: String,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        let link = async {
+            let pubsub =
+                tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub()).await??;
+            let (mut sink_half, stream) = pubsub.split();
+            let channels: Vec<String> = wanted
+                .lock()
+                .expect("wanted lock")
+                .iter()
+                .cloned()
+                .collect();
+            for ch in &channels {
+                sink_half.subscribe(ch).await?;
+            }
+            anyhow::Ok((sink_half, stream))
+        }
+        .await;
+        let (mut sub, mut stream) = match link {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = connected.send(false);
+                tracing::warn!(error = %e, retry_in = ?backoff, "Redis subscriber cannot connect");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        let _ = connected.send(true);
+        if !first {
+            metrics.inc("baton_redis_reconnects_total");
+            tracing::info!("Redis subscriber reconnected; local clients resume from the log");
+            sink(BusMessage::LinkRestored);
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                message = tokio::time::timeout(SILENCE_LIMIT, stream.next()) => match message {
+                    Ok(Some(msg)) => {
+                        if msg.get_channel_name() == probe {
+                            continue;
+                        }
+                        match serde_json::from_slice::<BusMessage>(msg.get_payload_bytes()) {
+                            Ok(m) => sink(m),
+                            Err(e) => tracing::warn!(error = %e, "undecodable bus message"),
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::warn!("Redis subscriber connection closed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::warn!("Redis subscriber silent (probes not arriving); reconnecting");
+                        break;
+                    }
+                },
+                Some(cmd) = commands.recv() => {
+                    let result = match cmd {
+                        Command::Subscribe(ch, done) => {
+                            let r = sub.subscribe(&ch).await;
+                            let _ = done.send(());
+                            r
+                        }
+                        Command::Unsubscribe(ch) => sub.unsubscribe(&ch).await,
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "Redis (un)subscribe failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = connected.send(false);
+    }
+}

@@ -1,0 +1,178 @@
+//! Configuration: flags and `BATON_*` environment variables (DESIGN.md §5).
+//!
+//! `Config` is plain data so that tests and the load generator build one directly; `Cli` is the
+//! command line that fills it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub smtp_url: Option<String>,
+    /// Where deep links point and what VAPID names as its subject; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Extra origins allowed to open sockets and send state-changing requests (exact match).
+    pub allowed_origins: Vec<String>,
+    pub data_dir: PathBuf,
+    /// How long the `events` table keeps history for `resume`.
+    pub event_retention: Duration,
+    /// Seed a demo workspace and keep feeding it customer messages.
+    pub demo: bool,
+    /// Name reported in `hello` frames and logs; defaults to a random id.
+    pub instance_name: Option<String>,
+    /// A socket whose outbound queue holds this many frames is closed ("reconnect and resume").
+    pub socket_queue: usize,
+    /// How long SIGTERM waits for in-flight work before exiting.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            database_url: "sqlite://data/baton.db".into(),
+            redis_url: None,
+            smtp_url: None,
+            public_url: None,
+            allowed_origins: Vec::new(),
+            data_dir: PathBuf::from("data"),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+            demo: false,
+            instance_name: None,
+            socket_queue: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Secrets (passwords inside URLs) never reach a log line.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("public_url", &self.public_url)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("data_dir", &self.data_dir)
+            .field("event_retention", &self.event_retention)
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "Baton: a real-time team inbox server"
+)]
+pub struct Cli {
+    #[arg(long, env = "BATON_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[arg(
+        long,
+        env = "BATON_DATABASE_URL",
+        default_value = "sqlite://data/baton.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    #[arg(long, env = "BATON_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    #[arg(long, env = "BATON_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    #[arg(long, env = "BATON_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Comma-separated list of origins, e.g. `https://inbox.example.com`.
+    #[arg(long, env = "BATON_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    #[arg(long, env = "BATON_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "BATON_EVENT_RETENTION_DAYS", default_value_t = 7)]
+    pub event_retention_days: u64,
+    #[arg(long, env = "BATON_INSTANCE_NAME")]
+    pub instance_name: Option<String>,
+    #[arg(long, env = "BATON_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
+    #[arg(long)]
+    pub demo: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+impl Cli {
+    pub fn into_config(self) -> Config {
+        Config {
+            listen: self.listen,
+            database_url: self.database_url,
+            redis_url: self.redis_url.filter(|u| !u.is_empty()),
+            smtp_url: self.smtp_url.filter(|u| !u.is_empty()),
+            public_url: self.public_url.filter(|u| !u.is_empty()),
+            allowed_origins: self
+                .allowed_origins
+                .into_iter()
+                .filter(|o| !o.is_empty())
+                .collect(),
+            data_dir: self.data_dir,
+            event_retention: Duration::from_secs(self.event_retention_days * 24 * 3600),
+            demo: self.demo,
+            instance_name: self.instance_name,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            ..Config::default()
+        }
+    }
+}
+
+impl Config {
+    /// The origin (`scheme://host[:port]`) this server is reached at.
+    pub fn public_origin(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let config = Config {
+            database_url: "postgres://baton:hunter2@db/baton".into(),
+            redis_url: Some("redis://:s3cret@cache:6379".into()),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://baton:***@db/baton"), "{shown}");
+    }
+}

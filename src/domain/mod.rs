@@ -1,0 +1,13 @@
+//! Pure rules, no I/O: roles, statuses, case numbers, auto-assign routing, who gets pinged,
+//! mentions and input parsing. Everything here is unit-tested without a database or a socket.
+
+pub mod input;
+pub mod mentions;
+pub mod numbers;
+pub mod pings;
+pub mod roles;
+pub mod routing;
+pub mod status;
+
+pub use roles::Role;
+pub use status::Status;

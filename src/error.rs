@@ -1,0 +1,133 @@
+//! One error type for the whole server. Handlers return `Result<_, Error>`; the response shows a
+//! stable `code` and a human message, never internals (those go to the log).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// A stale `if_version` or another lost race: carries the current state of the resource.
+    #[error("conflict")]
+    Conflict {
+        message: String,
+        current: serde_json::Value,
+    },
+    #[error("already exists: {0}")]
+    Duplicate(&'static str),
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("payload too large")]
+    TooLarge,
+    /// A dependency (database, Redis) is unreachable: the client should retry.
+    #[error("service unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } | Error::Duplicate(_) => StatusCode::CONFLICT,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::Invalid { .. } => "invalid",
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::Duplicate(_) => "duplicate",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::TooLarge => "too_large",
+            Error::Unavailable => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %e, "database unavailable");
+                Error::Unavailable
+            }
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        match &self {
+            Error::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                body["error"]["message"] = json!("internal error");
+            }
+            Error::Invalid { field, .. } => body["error"]["field"] = json!(field),
+            Error::Conflict { current, message } => {
+                body["error"]["message"] = json!(message);
+                body["error"]["current"] = current.clone();
+            }
+            _ => {}
+        }
+        let mut response = (status, Json(body)).into_response();
+        match self {
+            Error::RateLimited { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Error::Unavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,147 @@
+//! The one event type: stored in the `events` table, published on the bus and sent to sockets.
+//! Each event is serialized once per instance into the wire frame and shared as bytes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::Status;
+
+/// An event as committed: its workspace, its place in the workspace's log, when, and what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub workspace_id: Uuid,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub event: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind")]
+pub enum EventKind {
+    #[serde(rename = "case.created")]
+    CaseCreated {
+        case_id: Uuid,
+        number: String,
+        assignee_id: Option<Uuid>,
+        customer_name: String,
+        category: Option<String>,
+    },
+    #[serde(rename = "case.assigned")]
+    CaseAssigned {
+        case_id: Uuid,
+        number: String,
+        assignee_id: Option<Uuid>,
+        previous_assignee_id: Option<Uuid>,
+        /// None when a rule (the system) assigned it.
+        actor_id: Option<Uuid>,
+    },
+    #[serde(rename = "case.status_changed")]
+    CaseStatusChanged {
+        case_id: Uuid,
+        number: String,
+        status: Status,
+        previous_status: Status,
+        actor_id: Option<Uuid>,
+        assignee_id: Option<Uuid>,
+    },
+    #[serde(rename = "message.created")]
+    MessageCreated {
+        case_id: Uuid,
+        number: String,
+        message_id: Uuid,
+        /// `inbound` (from the customer) or `reply`. (Named so because `kind` tags the event.)
+        message_kind: String,
+        preview: String,
+        author_id: Option<Uuid>,
+        /// The case's assignee when the message arrived: who gets pinged.
+        assignee_id: Option<Uuid>,
+    },
+    #[serde(rename = "note.created")]
+    NoteCreated {
+        case_id: Uuid,
+        number: String,
+        message_id: Uuid,
+        preview: String,
+        author_id: Uuid,
+        mentions: Vec<Uuid>,
+    },
+    #[serde(rename = "case.follow_up_set")]
+    FollowUpSet {
+        case_id: Uuid,
+        number: String,
+        due_at: Option<DateTime<Utc>>,
+        actor_id: Uuid,
+    },
+    #[serde(rename = "teammate.changed")]
+    TeammateChanged {
+        teammate_id: Uuid,
+        /// `joined`, `updated` or `removed`.
+        change: String,
+        actor_id: Option<Uuid>,
+    },
+    #[serde(rename = "workspace.changed")]
+    WorkspaceChanged { actor_id: Uuid },
+    #[serde(rename = "rules.changed")]
+    RulesChanged { actor_id: Uuid },
+    #[serde(rename = "cases.bulk_reassigned")]
+    CasesBulkReassigned {
+        from_id: Uuid,
+        to_id: Option<Uuid>,
+        case_ids: Vec<Uuid>,
+        actor_id: Uuid,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::CaseCreated { .. } => "case.created",
+            EventKind::CaseAssigned { .. } => "case.assigned",
+            EventKind::CaseStatusChanged { .. } => "case.status_changed",
+            EventKind::MessageCreated { .. } => "message.created",
+            EventKind::NoteCreated { .. } => "note.created",
+            EventKind::FollowUpSet { .. } => "case.follow_up_set",
+            EventKind::TeammateChanged { .. } => "teammate.changed",
+            EventKind::WorkspaceChanged { .. } => "workspace.changed",
+            EventKind::RulesChanged { .. } => "rules.changed",
+            EventKind::CasesBulkReassigned { .. } => "cases.bulk_reassigned",
+        }
+    }
+
+    pub fn case_id(&self) -> Option<Uuid> {
+        match self {
+            EventKind::CaseCreated { case_id, .. }
+            | EventKind::CaseAssigned { case_id, .. }
+            | EventKind::CaseStatusChanged { case_id, .. }
+            | EventKind::MessageCreated { case_id, .. }
+            | EventKind::NoteCreated { case_id, .. }
+            | EventKind::FollowUpSet { case_id, .. } => Some(*case_id),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_tagged_as_the_protocol_names_them() {
+        let id = Uuid::now_v7();
+        let kind = EventKind::CaseAssigned {
+            case_id: id,
+            number: "BT-000001".into(),
+            assignee_id: Some(id),
+            previous_assignee_id: None,
+            actor_id: None,
+        };
+        let json = serde_json::to_value(&kind).unwrap();
+        assert_eq!(json["kind"], "case.assigned");
+        assert_eq!(json["previous_assignee_id"], serde_json::Value::Null);
+        assert_eq!(kind.name(), "case.assigned");
+        let back: EventKind = serde_json::from_value(json).unwrap();
+        assert_eq!(back, kind);
+    }
+}

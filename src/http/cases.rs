@@ -1,0 +1,291 @@
+//! Cases: lists and counts, one case with its conversation, status, replies and notes, read
+//! markers, follow-ups.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::extract::{ApiJson, ApiQuery, Auth, PathId};
+use crate::bus::BusMessage;
+use crate::domain::{input, mentions, Status};
+use crate::error::{Error, Result};
+use crate::store::{Case, CaseDetail, CasePage, CaseQuery, Counts, Filter, Message, View};
+use crate::AppState;
+
+/// Replies and notes are text; this keeps one message well under the 256 KiB body limit.
+pub const MAX_BODY: usize = 64 * 1024;
+const PAGE_DEFAULT: i64 = 50;
+const PAGE_MAX: i64 = 200;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_cases))
+        .routes(routes!(counts))
+        .routes(routes!(get_case))
+        .routes(routes!(set_status))
+        .routes(routes!(post_message))
+        .routes(routes!(mark_read))
+        .routes(routes!(set_follow_up))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub view: Option<View>,
+    pub filter: Option<Filter>,
+    /// Case number (`BT-000123` or `123`), customer name, email or phone, subject or text.
+    pub q: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// To the customer.
+    Reply,
+    /// Internal: the customer never sees it. `@mentions` notify teammates.
+    Note,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    pub kind: MessageKind,
+    pub body: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpBody {
+    /// When the case should come back as `follow_up_due`; `null` cancels the follow-up.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+fn encode_cursor(case: &Case) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        case.last_message_at.timestamp_millis(),
+        case.id
+    ))
+}
+
+fn decode_cursor(raw: &str) -> Result<(i64, Uuid)> {
+    let bad = || Error::invalid("cursor", "not a cursor this server issued");
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(text).map_err(|_| bad())?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((
+        at.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// The case lists: `view` (mine, unassigned, all) × `filter` (open, unread, closed), newest
+/// activity first, with search and cursor paging.
+#[utoipa::path(get, path = "/api/cases", tag = "cases", params(ListQuery), responses((status = 200, body = CasePage), (status = 401), (status = 422)))]
+async fn list_cases(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<CasePage>> {
+    let limit = query.limit.unwrap_or(PAGE_DEFAULT);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(Error::invalid("limit", format!("must be 1 to {PAGE_MAX}")));
+    }
+    if query.q.as_ref().is_some_and(|q| q.len() > 200) {
+        return Err(Error::invalid("q", "must be at most 200 characters"));
+    }
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let cases = state
+        .store
+        .cases(
+            auth.teammate.workspace_id,
+            auth.teammate.id,
+            CaseQuery {
+                view: query.view.unwrap_or_default(),
+                filter: query.filter.unwrap_or_default(),
+                q: query.q,
+                after,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let mut cases = cases;
+    let next_cursor = if cases.len() as i64 > limit {
+        cases.truncate(limit as usize);
+        cases.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(CasePage { cases, next_cursor }))
+}
+
+/// How many cases each view × filter holds, for the caller.
+#[utoipa::path(get, path = "/api/cases/counts", tag = "cases", responses((status = 200, body = Counts), (status = 401)))]
+async fn counts(State(state): State<AppState>, auth: Auth) -> Result<Json<Counts>> {
+    Ok(Json(
+        state
+            .store
+            .counts(auth.teammate.workspace_id, auth.teammate.id)
+            .await?,
+    ))
+}
+
+/// One case with its messages, notes and timeline.
+#[utoipa::path(get, path = "/api/cases/{id}", tag = "cases", params(("id" = Uuid, Path)), responses((status = 200, body = CaseDetail), (status = 401), (status = 404)))]
+async fn get_case(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<CaseDetail>> {
+    Ok(Json(
+        state
+            .store
+            .case_detail(auth.teammate.workspace_id, auth.teammate.id, id)
+            .await?,
+    ))
+}
+
+/// Set the status by hand (owner, admin, manager, agent).
+#[utoipa::path(put, path = "/api/cases/{id}/status", tag = "cases", params(("id" = Uuid, Path)), request_body = StatusBody,
+    responses((status = 200, body = Case), (status = 403), (status = 404), (status = 422)))]
+async fn set_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<Json<Case>> {
+    auth.require(auth.role().can_work_cases(), "viewers cannot change cases")?;
+    let committed = state
+        .store
+        .set_status(
+            auth.teammate.workspace_id,
+            id,
+            auth.teammate.id,
+            body.status,
+        )
+        .await?;
+    state.publish(committed.events).await;
+    Ok(Json(committed.value))
+}
+
+/// Reply to the customer, or add an internal note (`@handle` mentions notify teammates).
+#[utoipa::path(post, path = "/api/cases/{id}/messages", tag = "cases", params(("id" = Uuid, Path)), request_body = MessageBody,
+    responses((status = 201, body = Message), (status = 403), (status = 404), (status = 422)))]
+async fn post_message(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<MessageBody>,
+) -> Result<(StatusCode, Json<Message>)> {
+    auth.require(
+        auth.role().can_work_cases(),
+        "viewers cannot write on cases",
+    )?;
+    let text = input::body("body", &body.body, MAX_BODY)?;
+    let ws = auth.teammate.workspace_id;
+    let note = body.kind == MessageKind::Note;
+    let mentioned = if note {
+        let team = state.store.teammates(ws, None, false).await?;
+        let people: Vec<_> = team
+            .iter()
+            .map(|t| mentions::Mentionable {
+                id: t.id,
+                name: &t.name,
+                email: &t.email,
+            })
+            .collect();
+        mentions::find(&text, &people)
+    } else {
+        Vec::new()
+    };
+    let committed = state
+        .store
+        .add_message(ws, id, auth.teammate.id, note, &text, &mentioned)
+        .await?;
+    state.publish(committed.events).await;
+    if !note {
+        // Replying is reading: the author's unread marker catches up.
+        state.store.mark_read(ws, id, auth.teammate.id).await?;
+        let _ = state
+            .broker
+            .publish(BusMessage::BadgeChanged {
+                workspace_id: ws,
+                teammate_id: auth.teammate.id,
+            })
+            .await;
+    }
+    Ok((StatusCode::CREATED, Json(committed.value)))
+}
+
+/// Mark the case read for the caller (their badge and unread counts drop).
+#[utoipa::path(post, path = "/api/cases/{id}/read", tag = "cases", params(("id" = Uuid, Path)), responses((status = 204), (status = 401), (status = 404)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<StatusCode> {
+    let ws = auth.teammate.workspace_id;
+    state.store.mark_read(ws, id, auth.teammate.id).await?;
+    let _ = state
+        .broker
+        .publish(BusMessage::BadgeChanged {
+            workspace_id: ws,
+            teammate_id: auth.teammate.id,
+        })
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Schedule (or cancel, with `null`) a follow-up: when due, the case becomes `follow_up_due`
+/// and its assignee is pinged.
+#[utoipa::path(put, path = "/api/cases/{id}/follow-up", tag = "cases", params(("id" = Uuid, Path)), request_body = FollowUpBody,
+    responses((status = 200, body = Case), (status = 403), (status = 404), (status = 422)))]
+async fn set_follow_up(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<FollowUpBody>,
+) -> Result<Json<Case>> {
+    auth.require(
+        auth.role().can_work_cases(),
+        "viewers cannot schedule follow-ups",
+    )?;
+    if body
+        .due_at
+        .is_some_and(|d| d.timestamp() > 32_503_680_000 || d.timestamp() < 0)
+    {
+        return Err(Error::invalid(
+            "due_at",
+            "must be a date between 1970 and 3000",
+        ));
+    }
+    let committed = state
+        .store
+        .set_follow_up(
+            auth.teammate.workspace_id,
+            id,
+            auth.teammate.id,
+            body.due_at,
+        )
+        .await?;
+    state.publish(committed.events).await;
+    Ok(Json(committed.value))
+}

@@ -1,0 +1,201 @@
+//! Extractors: who is calling (`Auth`), and request bodies and queries that fail with a 400/422
+//! naming the field instead of axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum_extra::extract::CookieJar;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::domain::Role;
+use crate::error::Error;
+use crate::store::{Teammate, TokenKind};
+use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "baton_session";
+
+/// The signed-in teammate, from the session cookie or an `Authorization: Bearer` token.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub teammate: Teammate,
+    pub token_hash: String,
+    pub kind: TokenKind,
+    /// Authenticated by cookie (a browser), as opposed to a bearer token.
+    pub by_cookie: bool,
+}
+
+impl Auth {
+    pub fn require(&self, allowed: bool, what: &'static str) -> Result<(), Error> {
+        if allowed {
+            Ok(())
+        } else {
+            tracing::warn!(teammate = %self.teammate.id, role = ?self.teammate.role, what, "refused: role not allowed");
+            Err(Error::Forbidden(what))
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.teammate.role
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random secret: 32 bytes, URL-safe base64, with a readable prefix.
+pub fn new_token(prefix: &str) -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The credential a request carries: bearer header, `?token=` (WebSocket clients that cannot
+/// set headers), or the session cookie.
+pub fn presented_token(parts: &Parts, allow_query: bool) -> Option<(String, bool)> {
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value
+            .strip_prefix("Bearer ")
+            .map(|t| (t.trim().to_string(), false));
+    }
+    if allow_query {
+        if let Some(token) = parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+        }) {
+            return Some((token, false));
+        }
+    }
+    let jar = CookieJar::from_headers(&parts.headers);
+    jar.get(SESSION_COOKIE)
+        .map(|c| (c.value().to_string(), true))
+}
+
+pub async fn authenticate(state: &AppState, token: &str, by_cookie: bool) -> Result<Auth, Error> {
+    if token.is_empty() || token.len() > 200 {
+        return Err(Error::Unauthorized);
+    }
+    let token_hash = hash_token(token);
+    let (teammate, kind) = state
+        .store
+        .token_teammate(&token_hash)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok(Auth {
+        teammate,
+        token_hash,
+        kind,
+        by_cookie,
+    })
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (token, by_cookie) = presented_token(parts, false).ok_or(Error::Unauthorized)?;
+        authenticate(state, &token, by_cookie).await
+    }
+}
+
+/// A JSON body; malformed or mistyped input is a 400/422 that names the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                let mime = ct.split(';').next().unwrap_or("").trim();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !json {
+            return Err(Error::BadRequest(
+                "expected a JSON body (Content-Type: application/json)".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge
+            } else {
+                Error::BadRequest("could not read the request body".into())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Error::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            // serde names a missing field in the message, not in the path.
+            let field = match (path.as_str(), inner.to_string()) {
+                (".", msg) => msg.split('`').nth(1).unwrap_or("body").to_string(),
+                (p, _) => p.to_string(),
+            };
+            Error::invalid(field, inner.to_string())
+        }
+    })
+}
+
+/// Query string parameters; a bad one is a 422 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.into_inner().to_string();
+                let field = if path == "." {
+                    msg.split('`').nth(1).unwrap_or("query").to_string()
+                } else {
+                    path
+                };
+                Error::invalid(field, msg)
+            })
+    }
+}
+
+/// A path id that is not a UUID names nothing that exists: 404, like any unknown id.
+pub struct PathId(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw): axum::extract::Path<String> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|_| Error::NotFound)?;
+        raw.parse().map(PathId).map_err(|_| Error::NotFound)
+    }
+}

@@ -1,0 +1,134 @@
+//! `POST /api/inbound`: the webhook that channels (email, SMS, web forms) call with each
+//! customer message. Authenticated by the workspace's ingest token alone.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::ApiJson;
+use crate::domain::input;
+use crate::error::{Error, Result};
+use crate::store::{Inbound, InboundOutcome};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(inbound))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct From {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InboundBody {
+    /// `email`, `sms`, `web`, `chat`, … (letters, digits, `_` and `-`).
+    pub channel: String,
+    pub from: From,
+    pub subject: Option<String>,
+    pub body: String,
+    /// Overrides keyword detection.
+    pub category: Option<String>,
+    /// The channel's own message id: delivering the same one twice makes one message.
+    pub external_id: Option<String>,
+}
+
+fn parse(body: InboundBody) -> Result<Inbound> {
+    let channel = body.channel.trim().to_lowercase();
+    if channel.is_empty()
+        || channel.len() > 32
+        || !channel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(Error::invalid(
+            "channel",
+            "must be 1 to 32 letters, digits, '_' or '-'",
+        ));
+    }
+    let email = body
+        .from
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| input::email("from.email", e))
+        .transpose()?;
+    let phone = body
+        .from
+        .phone
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| input::phone("from.phone", p))
+        .transpose()?;
+    if email.is_none() && phone.is_none() {
+        return Err(Error::invalid("from", "needs an email or a phone number"));
+    }
+    let subject = body
+        .subject
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| input::name("subject", &s.chars().take(200).collect::<String>()))
+        .transpose()?;
+    let category = body
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| input::name("category", c).map(|c| c.to_lowercase()))
+        .transpose()?;
+    let external_id = body.external_id.filter(|e| !e.is_empty());
+    if external_id.as_ref().is_some_and(|e| e.len() > 200) {
+        return Err(Error::invalid(
+            "external_id",
+            "must be at most 200 characters",
+        ));
+    }
+    Ok(Inbound {
+        channel,
+        from_name: input::name("from.name", &body.from.name)?,
+        email,
+        phone,
+        subject,
+        body: input::body("body", &body.body, super::cases::MAX_BODY)?,
+        category,
+        external_id,
+    })
+}
+
+/// A customer message: creates a case, appends to the customer's open case, or reopens a
+/// recently closed one (keeping its assignee). Idempotent on `external_id`.
+#[utoipa::path(post, path = "/api/inbound", tag = "inbound", request_body = InboundBody,
+    security(("ingest_token" = [])),
+    responses((status = 201, body = InboundOutcome, description = "a new case"), (status = 200, body = InboundOutcome, description = "added to an existing case"),
+        (status = 401, description = "missing or unknown ingest token"), (status = 422)))]
+async fn inbound(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<InboundBody>,
+) -> Result<(StatusCode, Json<InboundOutcome>)> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(Error::Unauthorized)?;
+    let workspace = state
+        .store
+        .workspace_by_ingest_token(token.trim())
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let message = parse(body)?;
+    let committed = state.store.inbound(workspace.id, message).await?;
+    state.publish(committed.events).await;
+    let status = if committed.value.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(committed.value)))
+}

@@ -1,0 +1,210 @@
+//! The team: search (the assign dropdown), invites, role and away changes, removal.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::extract::{hash_token, new_token, ApiJson, ApiQuery, Auth, PathId};
+use crate::domain::{input, Role};
+use crate::error::{Error, Result};
+use crate::store::{Departure, NewInvite, Teammate};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_teammates))
+        .routes(routes!(update_teammate, remove_teammate))
+        .routes(routes!(invite))
+        .routes(routes!(presence))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TeammateQuery {
+    /// Matches name or email.
+    pub q: Option<String>,
+    /// Only teammates who can be assigned cases (not viewers).
+    pub assignable: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TeammateList {
+    pub teammates: Vec<Teammate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeammatePatch {
+    pub role: Option<Role>,
+    /// Away teammates are skipped by round-robin.
+    pub away: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveBody {
+    /// Who takes the departing teammate's open cases; `null` returns them to the pool.
+    pub reassign_to: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemovedBody {
+    /// How many open cases were moved.
+    pub moved: usize,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InviteCreated {
+    pub token: String,
+    /// The link to send to the invitee.
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PresenceList {
+    pub online: Vec<crate::realtime::presence::TeammatePresence>,
+}
+
+/// Teammates of the caller's workspace, by name.
+#[utoipa::path(get, path = "/api/teammates", tag = "team", params(TeammateQuery), responses((status = 200, body = TeammateList), (status = 401)))]
+async fn list_teammates(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(query): ApiQuery<TeammateQuery>,
+) -> Result<Json<TeammateList>> {
+    let teammates = state
+        .store
+        .teammates(
+            auth.teammate.workspace_id,
+            query.q.as_deref(),
+            query.assignable.unwrap_or(false),
+        )
+        .await?;
+    Ok(Json(TeammateList { teammates }))
+}
+
+/// Change a teammate's role (admin+) or away flag (admin+, or the teammate themselves).
+#[utoipa::path(patch, path = "/api/teammates/{id}", tag = "team", request_body = TeammatePatch, params(("id" = Uuid, Path)),
+    responses((status = 200, body = Teammate), (status = 403), (status = 404), (status = 422)))]
+async fn update_teammate(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<TeammatePatch>,
+) -> Result<Json<Teammate>> {
+    let ws = auth.teammate.workspace_id;
+    let target = state.store.teammate(ws, id).await?;
+    if !target.active {
+        return Err(Error::NotFound);
+    }
+    if body.away.is_some() && id != auth.teammate.id {
+        auth.require(auth.role().can_admin(), "only admins mark others away")?;
+    }
+    if let Some(role) = body.role {
+        auth.require(
+            auth.role().can_grant(role),
+            "not allowed to grant this role",
+        )?;
+        auth.require(
+            target.role != Role::Owner || auth.role() == Role::Owner,
+            "only an owner changes an owner",
+        )?;
+    }
+    let committed = state
+        .store
+        .update_teammate(ws, id, auth.teammate.id, body.role, body.away)
+        .await?;
+    state.publish(committed.events).await;
+    Ok(Json(committed.value))
+}
+
+/// Remove a teammate, deciding in the same step who takes their open cases.
+#[utoipa::path(delete, path = "/api/teammates/{id}", tag = "team", request_body = RemoveBody, params(("id" = Uuid, Path)),
+    responses((status = 200, body = RemovedBody), (status = 403), (status = 404), (status = 422)))]
+async fn remove_teammate(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<RemoveBody>,
+) -> Result<Json<RemovedBody>> {
+    auth.require(auth.role().can_admin(), "only admins remove teammates")?;
+    let ws = auth.teammate.workspace_id;
+    let target = state.store.teammate(ws, id).await?;
+    if !target.active {
+        return Err(Error::NotFound);
+    }
+    auth.require(
+        target.role != Role::Owner || auth.role() == Role::Owner,
+        "only an owner removes an owner",
+    )?;
+    let committed = state
+        .store
+        .remove_teammate(
+            ws,
+            auth.teammate.id,
+            Departure {
+                teammate_id: id,
+                reassign_to: body.reassign_to,
+            },
+        )
+        .await?;
+    state.publish(committed.events).await;
+    Ok(Json(RemovedBody {
+        moved: committed.value,
+    }))
+}
+
+/// Invite someone by email with a role (admin+). Answers the invite link; it works for 7 days.
+#[utoipa::path(post, path = "/api/invites", tag = "team", request_body = InviteBody,
+    responses((status = 201, body = InviteCreated), (status = 403), (status = 409, description = "already a teammate"), (status = 422)))]
+async fn invite(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> Result<(StatusCode, Json<InviteCreated>)> {
+    auth.require(auth.role().can_admin(), "only admins invite")?;
+    auth.require(
+        auth.role().can_grant(body.role),
+        "not allowed to grant this role",
+    )?;
+    let email = input::email("email", &body.email)?;
+    let name = input::name("name", &body.name)?;
+    if state.store.credentials(&email).await?.is_some() {
+        return Err(Error::Duplicate("email"));
+    }
+    let token = new_token("");
+    state
+        .store
+        .create_invite(NewInvite {
+            workspace_id: auth.teammate.workspace_id,
+            email,
+            name,
+            role: body.role,
+            invited_by: auth.teammate.id,
+            token_hash: hash_token(&token),
+            expires_at: chrono::Utc::now() + chrono::Duration::days(7),
+        })
+        .await?;
+    let url = format!("{}/invite/{token}", state.origin);
+    Ok((StatusCode::CREATED, Json(InviteCreated { token, url })))
+}
+
+/// Who is online now, on any instance, and what they are viewing or typing on.
+#[utoipa::path(get, path = "/api/presence", tag = "team", responses((status = 200, body = PresenceList), (status = 401)))]
+async fn presence(State(state): State<AppState>, auth: Auth) -> Result<Json<PresenceList>> {
+    Ok(Json(PresenceList {
+        online: state.hub.presence.list(auth.teammate.workspace_id).await,
+    }))
+}

@@ -1,0 +1,452 @@
+//! The hub: this instance's live connections, grouped by workspace ("rooms").
+//!
+//! Whatever the bus delivers is turned into a wire frame once and the same bytes are offered to
+//! each connection's bounded queue with `try_send`. A full queue closes that one socket with
+//! "reconnect and resume"; nothing a slow client does can hold up anybody else. A room
+//! subscribes to its workspace's bus channel when its first connection arrives and unsubscribes
+//! after its last one leaves, both under the room map's lock so they cannot cross.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+use super::presence::{Presence, PresenceUpdate};
+use super::protocol::{close, event_frame, ServerFrame};
+use crate::bus::{Broker, BusMessage, Sink};
+use crate::domain::pings;
+use crate::events::{Event, EventKind};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What the hub hands a connection's writer.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A workspace event; the connection drops it if it already sent `seq`.
+    Event { seq: i64, frame: Utf8Bytes },
+    /// A frame outside the event log (badge, presence).
+    Frame(Utf8Bytes),
+    /// The bus may have lost events: read the log past the last `seq` sent.
+    CatchUp,
+}
+
+/// Tells a connection to close with a code, from any thread.
+#[derive(Default)]
+pub struct KillSwitch {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl KillSwitch {
+    pub fn trip(&self, code: u16) {
+        if self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.notify.notify_one();
+        }
+    }
+
+    pub async fn tripped(&self) -> u16 {
+        self.notify.notified().await;
+        self.code.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Clone)]
+struct Conn {
+    teammate_id: Uuid,
+    tx: mpsc::Sender<Outbound>,
+    kill: Arc<KillSwitch>,
+}
+
+struct Room {
+    conns: RwLock<HashMap<u64, Conn>>,
+    subscribed: Shared<BoxFuture<'static, ()>>,
+}
+
+/// A registered connection: its queue and kill switch, and its place in the hub.
+pub struct Registration {
+    pub id: u64,
+    pub workspace_id: Uuid,
+    pub teammate_id: Uuid,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub kill: Arc<KillSwitch>,
+}
+
+pub struct Hub {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub presence: Presence,
+    pub retention: Duration,
+    queue_capacity: usize,
+    broker: OnceLock<Arc<dyn Broker>>,
+    rooms: DashMap<Uuid, Arc<Room>>,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    /// Teammates with a badge refresh running; `true` means "run it once more".
+    badge_pending: DashMap<Uuid, bool>,
+    me: Weak<Hub>,
+}
+
+impl Hub {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        queue_capacity: usize,
+        retention: Duration,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Hub {
+            store,
+            metrics,
+            presence: Presence::new(),
+            retention,
+            queue_capacity,
+            broker: OnceLock::new(),
+            rooms: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            badge_pending: DashMap::new(),
+            me: me.clone(),
+        })
+    }
+
+    /// Where the broker delivers: a weak handle, so broker and hub do not keep each other alive.
+    pub fn sink(self: &Arc<Self>) -> Sink {
+        let hub = Arc::downgrade(self);
+        Arc::new(move |message| {
+            if let Some(hub) = hub.upgrade() {
+                hub.dispatch(message);
+            }
+        })
+    }
+
+    pub fn attach_broker(&self, broker: Arc<dyn Broker>) {
+        let _ = self.broker.set(broker.clone());
+        self.presence.attach(broker);
+    }
+
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        self.broker.get().expect("the broker is attached at start")
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.rooms
+            .iter()
+            .map(|r| r.conns.read().expect("room lock").len())
+            .sum()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Adds a connection; resolves once this instance receives the workspace's bus messages.
+    pub async fn register(&self, workspace_id: Uuid, teammate_id: Uuid) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.queue_capacity);
+        let kill = Arc::new(KillSwitch::default());
+        let conn = Conn {
+            teammate_id,
+            tx,
+            kill: kill.clone(),
+        };
+        let subscribed = {
+            let room = self.rooms.entry(workspace_id).or_insert_with(|| {
+                Arc::new(Room {
+                    conns: RwLock::new(HashMap::new()),
+                    subscribed: self.broker().subscribe(workspace_id).shared(),
+                })
+            });
+            room.conns.write().expect("room lock").insert(id, conn);
+            room.subscribed.clone()
+        };
+        subscribed.await;
+        self.metrics.gauge_add("baton_sockets_open", 1);
+        if self.presence.connected(workspace_id, teammate_id, id) {
+            self.announce(workspace_id, teammate_id).await;
+        }
+        Registration {
+            id,
+            workspace_id,
+            teammate_id,
+            rx,
+            kill,
+        }
+    }
+
+    /// Removes a connection by its own id, so a stale disconnect never removes a newer one.
+    pub async fn unregister(&self, workspace_id: Uuid, teammate_id: Uuid, id: u64) {
+        let removed = self
+            .rooms
+            .get(&workspace_id)
+            .is_some_and(|room| room.conns.write().expect("room lock").remove(&id).is_some());
+        if removed {
+            self.metrics.gauge_add("baton_sockets_open", -1);
+        }
+        self.rooms.remove_if(&workspace_id, |_, room| {
+            let empty = room.conns.read().expect("room lock").is_empty();
+            if empty {
+                self.broker().unsubscribe(workspace_id);
+            }
+            empty
+        });
+        if self.presence.disconnected(workspace_id, teammate_id, id) {
+            self.announce(workspace_id, teammate_id).await;
+        }
+    }
+
+    /// Publishes this teammate's presence as seen from here (cluster-wide when Redis is there).
+    pub async fn announce(&self, workspace_id: Uuid, teammate_id: Uuid) {
+        let update = self.presence.update_for(workspace_id, teammate_id).await;
+        if let Err(e) = self.broker().publish(BusMessage::Presence(update)).await {
+            tracing::debug!(error = %e, "presence publish failed");
+        }
+    }
+
+    pub async fn set_viewing(
+        &self,
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+        conn: u64,
+        case_id: Option<Uuid>,
+    ) {
+        if self
+            .presence
+            .viewing(workspace_id, teammate_id, conn, case_id)
+        {
+            self.announce(workspace_id, teammate_id).await;
+        }
+    }
+
+    pub async fn set_typing(
+        &self,
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+        conn: u64,
+        case_id: Uuid,
+    ) {
+        if self
+            .presence
+            .typing(workspace_id, teammate_id, conn, case_id)
+        {
+            self.announce(workspace_id, teammate_id).await;
+        }
+    }
+
+    /// Everything the bus delivers lands here. Never blocks.
+    pub fn dispatch(&self, message: BusMessage) {
+        match message {
+            BusMessage::Event(event) => self.dispatch_event(&event),
+            BusMessage::Presence(update) => self.dispatch_presence(update),
+            BusMessage::Disconnect {
+                workspace_id,
+                teammate_id,
+            } => self.each_conn(workspace_id, |conn| {
+                if conn.teammate_id == teammate_id {
+                    conn.kill.trip(close::SESSION_ENDED);
+                }
+            }),
+            BusMessage::BadgeChanged {
+                workspace_id,
+                teammate_id,
+            } => self.refresh_badges(workspace_id, vec![teammate_id]),
+            BusMessage::LinkRestored => {
+                for room in self.rooms.iter() {
+                    for conn in room.conns.read().expect("room lock").values() {
+                        self.offer(conn, Outbound::CatchUp);
+                    }
+                }
+            }
+        }
+    }
+
+    fn each_conn(&self, workspace_id: Uuid, mut f: impl FnMut(&Conn)) {
+        if let Some(room) = self.rooms.get(&workspace_id) {
+            for conn in room.conns.read().expect("room lock").values() {
+                f(conn);
+            }
+        }
+    }
+
+    fn offer(&self, conn: &Conn, out: Outbound) -> bool {
+        match conn.tx.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.inc("baton_socket_queue_overflows_total");
+                conn.kill.trip(close::RECONNECT_AND_RESUME);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn dispatch_event(&self, event: &Event) {
+        let Some(room) = self.rooms.get(&event.workspace_id).map(|r| r.clone()) else {
+            return;
+        };
+        let frame = Utf8Bytes::from(event_frame(event));
+        let mut delivered = 0u64;
+        let mut here = Vec::new();
+        for conn in room.conns.read().expect("room lock").values() {
+            if self.offer(
+                conn,
+                Outbound::Event {
+                    seq: event.seq,
+                    frame: frame.clone(),
+                },
+            ) {
+                delivered += 1;
+            }
+            here.push(conn.teammate_id);
+        }
+        self.metrics
+            .add("baton_events_delivered_total", "", delivered);
+        if let EventKind::TeammateChanged {
+            teammate_id,
+            change,
+            ..
+        } = &event.event
+        {
+            if change != "joined" {
+                // A role change or removal ends that teammate's sessions on every instance
+                // (each instance receives this event); they reconnect with their new rights.
+                for conn in room.conns.read().expect("room lock").values() {
+                    if conn.teammate_id == *teammate_id {
+                        conn.kill.trip(close::SESSION_ENDED);
+                    }
+                }
+            }
+        }
+        let affected = badge_changes(&event.event);
+        if affected.is_empty() {
+            return;
+        }
+        here.sort();
+        here.dedup();
+        let targets: Vec<Uuid> = match affected {
+            Affected::Teammates(ids) => here.into_iter().filter(|t| ids.contains(t)).collect(),
+            Affected::Everyone => here,
+        };
+        self.refresh_badges(event.workspace_id, targets);
+    }
+
+    fn dispatch_presence(&self, update: PresenceUpdate) {
+        let frame = Utf8Bytes::from(
+            ServerFrame::Presence {
+                teammate_id: update.teammate_id,
+                online: update.online,
+                viewing: update.viewing,
+                typing: update.typing,
+            }
+            .to_text(),
+        );
+        self.each_conn(update.workspace_id, |conn| {
+            self.offer(conn, Outbound::Frame(frame.clone()));
+        });
+    }
+
+    /// Recomputes and sends these teammates' badges. Refreshes of one teammate are coalesced and
+    /// never overlap, so the last frame sent is computed after the last change.
+    pub fn refresh_badges(&self, workspace_id: Uuid, teammates: Vec<Uuid>) {
+        for teammate_id in teammates {
+            let mut first = false;
+            self.badge_pending
+                .entry(teammate_id)
+                .and_modify(|again| *again = true)
+                .or_insert_with(|| {
+                    first = true;
+                    false
+                });
+            if !first {
+                continue;
+            }
+            let Some(hub) = self.me.upgrade() else { return };
+            tokio::spawn(async move {
+                loop {
+                    match hub.store.badge(workspace_id, teammate_id).await {
+                        Ok(badge) => {
+                            let frame = Utf8Bytes::from(
+                                ServerFrame::Badge {
+                                    mine: badge.mine,
+                                    unassigned: badge.unassigned,
+                                }
+                                .to_text(),
+                            );
+                            hub.each_conn(workspace_id, |conn| {
+                                if conn.teammate_id == teammate_id {
+                                    hub.offer(conn, Outbound::Frame(frame.clone()));
+                                }
+                            });
+                        }
+                        Err(e) => tracing::warn!(error = %e, "badge refresh failed"),
+                    }
+                    if hub
+                        .badge_pending
+                        .remove_if(&teammate_id, |_, again| !*again)
+                        .is_some()
+                    {
+                        break;
+                    }
+                    hub.badge_pending.alter(&teammate_id, |_, _| false);
+                }
+            });
+        }
+    }
+
+    /// SIGTERM: every socket is told this instance is going away (clients reconnect elsewhere
+    /// with jittered backoff and resume).
+    pub fn close_all_for_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for room in self.rooms.iter() {
+            for conn in room.conns.read().expect("room lock").values() {
+                conn.kill.trip(close::GOING_AWAY);
+            }
+        }
+    }
+}
+
+enum Affected {
+    Teammates(Vec<Uuid>),
+    Everyone,
+}
+
+impl Affected {
+    fn is_empty(&self) -> bool {
+        matches!(self, Affected::Teammates(ids) if ids.is_empty())
+    }
+}
+
+/// Whose unread badge an event can change (DESIGN.md §2; the rules are in `domain::pings`).
+/// Watchers of unassigned cases are among "everyone" here; the store applies their opt-in.
+fn badge_changes(event: &EventKind) -> Affected {
+    let around = |before: Option<Uuid>, after: Option<Uuid>| {
+        if before.is_none() || after.is_none() {
+            Affected::Everyone
+        } else {
+            Affected::Teammates(pings::badge_audience(before, after, &[]))
+        }
+    };
+    match event {
+        EventKind::CaseAssigned {
+            assignee_id,
+            previous_assignee_id,
+            ..
+        } => around(*previous_assignee_id, *assignee_id),
+        EventKind::MessageCreated {
+            message_kind,
+            assignee_id,
+            ..
+        } if message_kind == "inbound" => around(*assignee_id, *assignee_id),
+        EventKind::CaseStatusChanged { assignee_id, .. } => around(*assignee_id, *assignee_id),
+        EventKind::CasesBulkReassigned { from_id, to_id, .. } => around(Some(*from_id), *to_id),
+        _ => Affected::Teammates(Vec::new()),
+    }
+}

@@ -1,0 +1,8 @@
+//! Live delivery: one WebSocket per signed-in tab, fed by the hub (DESIGN.md §1, §4).
+
+pub mod connection;
+pub mod hub;
+pub mod presence;
+pub mod protocol;
+
+pub use hub::Hub;

@@ -1,0 +1,135 @@
+//! The WebSocket wire format (documented in `docs/protocol.md`): JSON text frames tagged by
+//! `type`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::events::{Event, EventKind};
+use crate::store::Badge;
+
+/// Close codes a client acts on.
+pub mod close {
+    /// Your queue overflowed (you read too slowly): reconnect and resume from your last `seq`.
+    pub const RECONNECT_AND_RESUME: u16 = 4000;
+    /// This instance is shutting down: reconnect (with jitter) and resume.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Your session ended (logout, removal, role change): sign in again.
+    pub const SESSION_ENDED: u16 = 4001;
+    /// Too many messages from the client.
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Hello {
+        teammate_id: Uuid,
+        workspace_id: Uuid,
+        seq: i64,
+        badge: Badge,
+        instance: &'a str,
+    },
+    Event {
+        seq: i64,
+        at: DateTime<Utc>,
+        event: &'a EventKind,
+    },
+    Badge {
+        mine: i64,
+        unassigned: i64,
+    },
+    Presence {
+        teammate_id: Uuid,
+        online: bool,
+        viewing: Option<Uuid>,
+        typing: Option<Uuid>,
+    },
+    /// Answers `resume`: every event after `since` follows, in order, exactly once.
+    Resumed {
+        since: i64,
+    },
+    Resync {
+        reason: &'a str,
+    },
+    Pong,
+}
+
+impl ServerFrame<'_> {
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+pub fn event_frame(event: &Event) -> String {
+    ServerFrame::Event {
+        seq: event.seq,
+        at: event.at,
+        event: &event.event,
+    }
+    .to_text()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Resume { since: i64 },
+    Viewing { case_id: Option<Uuid> },
+    Typing { case_id: Uuid },
+    Ping,
+}
+
+impl ClientFrame {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_and_junk_does_not() {
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"resume","since":41}"#),
+            Ok(ClientFrame::Resume { since: 41 })
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"viewing","case_id":null}"#),
+            Ok(ClientFrame::Viewing { case_id: None })
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping)
+        );
+        for junk in [
+            "",
+            "{}",
+            "null",
+            r#"{"type":"resume"}"#,
+            r#"{"type":"resume","since":"x"}"#,
+            r#"{"type":"typing","case_id":"nope"}"#,
+            "\u{0}",
+        ] {
+            assert!(ClientFrame::parse(junk).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn event_frames_carry_seq_and_kind() {
+        let event = Event {
+            workspace_id: Uuid::now_v7(),
+            seq: 7,
+            at: Utc::now(),
+            event: EventKind::RulesChanged {
+                actor_id: Uuid::now_v7(),
+            },
+        };
+        let v: serde_json::Value = serde_json::from_str(&event_frame(&event)).unwrap();
+        assert_eq!(v["type"], "event");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["event"]["kind"], "rules.changed");
+    }
+}

@@ -1,0 +1,198 @@
+//! Storage behind one trait, one implementation per backend (SQLite by default, Postgres by URL).
+//!
+//! Every write runs in one transaction that also appends its events to the workspace's log with
+//! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
+
+mod models;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use models::*;
+
+use crate::domain::{routing::Rules, Role, Status};
+use crate::error::{Error, Result};
+use crate::events::Event;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The assignee change a caller asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct AssignRequest {
+    pub case_id: Uuid,
+    pub assignee_id: Option<Uuid>,
+    pub if_version: Option<i64>,
+    pub actor_id: Uuid,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> Result<()>;
+
+    // Workspaces and teammates.
+    async fn create_workspace(
+        &self,
+        workspace_name: &str,
+        owner_name: &str,
+        email: &str,
+        password_hash: &str,
+        ingest_token: &str,
+    ) -> Result<Committed<(Workspace, Teammate)>>;
+    async fn workspace(&self, id: Uuid) -> Result<Workspace>;
+    async fn workspace_by_ingest_token(&self, token: &str) -> Result<Option<Workspace>>;
+    async fn update_workspace(
+        &self,
+        id: Uuid,
+        actor_id: Uuid,
+        patch: WorkspacePatch,
+    ) -> Result<Committed<Workspace>>;
+    async fn set_ingest_token(&self, id: Uuid, token: &str) -> Result<()>;
+    async fn credentials(&self, email: &str) -> Result<Option<Credentials>>;
+    async fn teammate(&self, workspace_id: Uuid, id: Uuid) -> Result<Teammate>;
+    async fn teammates(
+        &self,
+        workspace_id: Uuid,
+        q: Option<&str>,
+        assignable_only: bool,
+    ) -> Result<Vec<Teammate>>;
+    async fn update_teammate(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        actor_id: Uuid,
+        role: Option<Role>,
+        away: Option<bool>,
+    ) -> Result<Committed<Teammate>>;
+    /// Removes a teammate and, in the same transaction, moves their open cases as decided.
+    async fn remove_teammate(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        departure: Departure,
+    ) -> Result<Committed<usize>>;
+    async fn prefs(&self, teammate_id: Uuid) -> Result<NotificationPrefs>;
+    async fn set_prefs(&self, teammate_id: Uuid, prefs: NotificationPrefs) -> Result<()>;
+
+    // Sessions, API tokens, invites. Tokens are stored as SHA-256 hashes only.
+    async fn create_token(
+        &self,
+        teammate_id: Uuid,
+        token_hash: &str,
+        kind: TokenKind,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+    /// The active teammate a live token belongs to.
+    async fn token_teammate(&self, token_hash: &str) -> Result<Option<(Teammate, TokenKind)>>;
+    async fn delete_token(&self, token_hash: &str) -> Result<()>;
+    async fn create_invite(&self, invite: NewInvite) -> Result<()>;
+    async fn accept_invite(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+    ) -> Result<Committed<(Workspace, Teammate)>>;
+
+    // Cases.
+    async fn inbound(
+        &self,
+        workspace_id: Uuid,
+        message: Inbound,
+    ) -> Result<Committed<InboundOutcome>>;
+    async fn cases(&self, workspace_id: Uuid, viewer: Uuid, query: CaseQuery) -> Result<Vec<Case>>;
+    async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts>;
+    async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case>;
+    async fn case_detail(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<CaseDetail>;
+    /// Assign, reassign or unassign. A stale `if_version` fails with `Error::Conflict`.
+    async fn assign(&self, workspace_id: Uuid, request: AssignRequest) -> Result<Committed<Case>>;
+    async fn set_status(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+        status: Status,
+    ) -> Result<Committed<Case>>;
+    /// A reply to the customer (`note == false`) or an internal note mentioning `mentions`.
+    async fn add_message(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+        note: bool,
+        body: &str,
+        mentions: &[Uuid],
+    ) -> Result<Committed<Message>>;
+    async fn mark_read(&self, workspace_id: Uuid, case_id: Uuid, teammate_id: Uuid) -> Result<()>;
+    async fn set_follow_up(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+        due_at: Option<DateTime<Utc>>,
+    ) -> Result<Committed<Case>>;
+    /// Turns every follow-up due by `now` into `follow_up_due` (an event and a timeline entry
+    /// each), across all workspaces. Safe to run on several instances at once.
+    async fn fire_due_follow_ups(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
+    /// Moves all open cases of `from` to `to` (or back to the pool).
+    async fn bulk_reassign(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        from: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<Committed<usize>>;
+    async fn rules(&self, workspace_id: Uuid) -> Result<Rules>;
+    async fn set_rules(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        rules: Rules,
+    ) -> Result<Committed<Rules>>;
+    async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge>;
+
+    // The event log.
+    async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;
+    /// Events with `seq > since`, oldest first, at most `limit`.
+    async fn events_since(&self, workspace_id: Uuid, since: i64, limit: i64) -> Result<Vec<Event>>;
+    /// The oldest `seq` still in the log (None if the log is empty).
+    async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>>;
+    /// Deletes events older than `before`, always keeping each workspace's latest one.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Opens the store a database URL names, and applies its migrations. Anything but a clear
+/// `sqlite:` or `postgres:` URL is refused rather than guessed at.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, anyhow::Error> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::connect(url).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {:?}: use sqlite://path/to/baton.db or postgres://user@host/db",
+            crate::config::redact_url(url)
+        )
+    }
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+pub(crate) fn not_found_if_none<T>(v: Option<T>) -> Result<T> {
+    v.ok_or(Error::NotFound)
+}

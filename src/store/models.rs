@@ -1,0 +1,267 @@
+//! What the store reads and writes, shaped as the HTTP API shows it (DESIGN.md §3).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::{routing::Rules, Role, Status};
+use crate::events::Event;
+
+/// A write that committed, with the events it appended to the log (to publish after commit).
+#[derive(Debug)]
+pub struct Committed<T> {
+    pub value: T,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub case_prefix: String,
+    /// A closed case reopens when its customer writes again within this many days.
+    pub reopen_days: i64,
+    /// Category → keywords that detect it at intake.
+    pub category_keywords: BTreeMap<String, Vec<String>>,
+    /// Only admins and owners see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_token: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkspacePatch {
+    pub name: Option<String>,
+    pub case_prefix: Option<String>,
+    pub reopen_days: Option<i64>,
+    pub category_keywords: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Teammate {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub away: bool,
+    /// False once removed from the workspace (kept so timelines still show their name).
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationPrefs {
+    pub web_push: bool,
+    pub email: bool,
+    pub chime: bool,
+    /// Be pinged for cases nobody owns.
+    pub unassigned: bool,
+    pub email_delay_secs: i64,
+}
+
+impl NotificationPrefs {
+    pub fn defaults_for(role: Role) -> Self {
+        NotificationPrefs {
+            web_push: true,
+            email: true,
+            chime: false,
+            unassigned: role == Role::Owner,
+            email_delay_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Case {
+    pub id: Uuid,
+    /// `{PREFIX}-{000123}`.
+    pub number: String,
+    pub status: Status,
+    pub assignee_id: Option<Uuid>,
+    /// Bumped by every change; send it back as `if_version` to refuse a stale change.
+    pub version: i64,
+    pub category: Option<String>,
+    pub subject: Option<String>,
+    pub customer: Customer,
+    /// The customer had written before this case ("Returning" rather than "New prospect").
+    pub returning: bool,
+    pub preview: String,
+    pub last_message_at: DateTime<Utc>,
+    pub follow_up_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The caller has not read the latest customer message.
+    pub unread: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: Uuid,
+    pub case_id: Uuid,
+    /// `inbound` (customer), `reply` (to the customer) or `note` (internal).
+    pub kind: String,
+    pub author_id: Option<Uuid>,
+    pub channel: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub id: Uuid,
+    /// `created`, `assigned`, `status`, `reopened`, `follow_up_set`, `follow_up_due`.
+    pub kind: String,
+    /// None when the system acted (a rule, a due follow-up, a customer's message).
+    pub actor_id: Option<Uuid>,
+    pub from_id: Option<Uuid>,
+    pub to_id: Option<Uuid>,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseDetail {
+    #[serde(rename = "case")]
+    pub case: Case,
+    pub messages: Vec<Message>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    Mine,
+    Unassigned,
+    #[default]
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    #[default]
+    Open,
+    Unread,
+    Closed,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub view: View,
+    pub filter: Filter,
+    pub q: Option<String>,
+    /// Resume after this (last_message_at in ms, id) position.
+    pub after: Option<(i64, Uuid)>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CasePage {
+    pub cases: Vec<Case>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FilterCounts {
+    pub open: i64,
+    pub unread: i64,
+    pub closed: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Counts {
+    pub mine: FilterCounts,
+    pub unassigned: FilterCounts,
+    pub all: FilterCounts,
+}
+
+/// A teammate's unread badge: unread cases they own, and unread unassigned cases if they watch
+/// those.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Badge {
+    pub mine: i64,
+    pub unassigned: i64,
+}
+
+/// A customer message arriving through `POST /api/inbound`, already parsed.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub channel: String,
+    pub from_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub category: Option<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InboundOutcome {
+    pub case_id: Uuid,
+    pub number: String,
+    pub created: bool,
+    pub reopened: bool,
+    pub assignee_id: Option<Uuid>,
+    /// The same `external_id` had been delivered before: nothing was written.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AssignRules {
+    #[serde(flatten)]
+    pub rules: Rules,
+}
+
+/// Who may sign in with a password.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub teammate: Teammate,
+    pub password_hash: String,
+}
+
+/// An invitation waiting to be accepted.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub workspace_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub invited_by: Uuid,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What happens to a departing teammate's open cases.
+#[derive(Debug, Clone, Copy)]
+pub struct Departure {
+    pub teammate_id: Uuid,
+    pub reassign_to: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Session,
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Session => "session",
+            TokenKind::Api => "api",
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Test harness: a real Baton server on port 0, on SQLite (a temp file) or on a fresh Postgres
+//! database, plus an HTTP client per teammate.
+//!
+//! Postgres comes from `BATON_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! Redis from `BATON_TEST_REDIS` (default `redis://127.0.0.1:6379`). When one cannot be reached,
+//! the tests that need it say so and skip, except under `CI=true`, where they fail.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn admin_url() -> String {
+    std::env::var("BATON_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("BATON_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether a dependency is there; under CI a missing one fails the test instead of skipping it.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if in_ci() {
+        panic!("{what} is required under CI=true but could not be reached");
+    }
+    eprintln!("SKIPPED: {what} not reachable (set CI=true to make this a failure)");
+    false
+}
+
+pub async fn postgres_available() -> bool {
+    use sqlx::Connection;
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(3),
+            sqlx::PgConnection::connect(&admin_url())
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+pub async fn redis_available() -> bool {
+    let Ok(client) = redis::Client::open(redis_url()) else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            client.get_multiplexed_async_connection()
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+/// The backends this run can test: SQLite always, Postgres when reachable (always under CI).
+pub async fn backends() -> Vec<Db> {
+    let mut out = vec![Db::Sqlite];
+    if require("Postgres", postgres_available().await) {
+        out.push(Db::Postgres);
+    }
+    out
+}
+
+/// A database for one test: dropped when the guard goes.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(db: Db) -> TestDb {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/baton.db", dir.path().display());
+                TestDb {
+                    url,
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => {
+                use sqlx::{Connection, Executor};
+                let name = format!("baton_t_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = sqlx::PgConnection::connect(&admin_url())
+                    .await
+                    .expect("postgres admin connection");
+                admin
+                    .execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin_url()).expect("postgres url");
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Dropped from a plain thread: the test's runtime may be shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    use sqlx::{Connection, Executor};
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url()).await {
+                        let _ = admin
+                            .execute(
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub db: Db,
+    pub db_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _db: Option<TestDb>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> TestApp {
+        let test_db = TestDb::new(db).await;
+        let mut app = Self::spawn_with(db, test_db.url.clone(), |_| {}).await;
+        app._db = Some(test_db);
+        app
+    }
+
+    /// A server on an existing database, with the config adjusted by `tweak`.
+    pub async fn spawn_with(
+        db: Db,
+        db_url: String,
+        tweak: impl FnOnce(&mut baton::Config),
+    ) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let dir = tempfile::tempdir().expect("data dir").keep();
+        let mut config = baton::Config {
+            listen: addr,
+            database_url: db_url.clone(),
+            data_dir: dir,
+            shutdown_grace: Duration::from_secs(2),
+            ..baton::Config::default()
+        };
+        tweak(&mut config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(baton::serve(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let mut app = TestApp {
+            addr,
+            url: format!("http://{addr}"),
+            db,
+            db_url,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            _db: None,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    async fn wait_ready(&mut self) {
+        let client = Client::new();
+        for _ in 0..200 {
+            if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+                let result = self.handle.take().unwrap().await;
+                panic!("server at {} stopped during start: {result:?}", self.url);
+            }
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server at {} never became healthy", self.url);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+
+    /// A new workspace with its owner signed in.
+    pub async fn signup(&self, workspace: &str, name: &str) -> User {
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase().replace(' ', "."),
+            uuid::Uuid::new_v4().simple()
+        );
+        let user = User::new(self);
+        let r = user.post("/api/signup", json!({ "workspace_name": workspace, "name": name, "email": email, "password": "correct horse battery" })).await;
+        assert_eq!(r.status(), StatusCode::OK, "signup failed");
+        let body: Value = r.json().await.unwrap();
+        user.with_identity(body, email)
+    }
+
+    /// Invites and signs in a teammate with `role` into `admin`'s workspace.
+    pub async fn invite(&self, admin: &User, name: &str, role: &str) -> User {
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase().replace(' ', "."),
+            uuid::Uuid::new_v4().simple()
+        );
+        let r = admin
+            .post(
+                "/api/invites",
+                json!({ "email": email, "name": name, "role": role }),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "invite failed: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let token = r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let user = User::new(self);
+        let r = user
+            .post(
+                &format!("/api/invites/{token}/accept"),
+                json!({ "password": "correct horse battery" }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "accept failed");
+        let body: Value = r.json().await.unwrap();
+        user.with_identity(body, email)
+    }
+
+    /// A customer message through the ingest webhook.
+    pub async fn inbound(&self, ingest_token: &str, body: Value) -> Response {
+        Client::new()
+            .post(format!("{}/api/inbound", self.url))
+            .bearer_auth(ingest_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn customer_writes(&self, ingest_token: &str, email: &str, text: &str) -> Value {
+        let r = self.inbound(ingest_token, json!({ "channel": "email", "from": { "name": "Customer", "email": email }, "body": text })).await;
+        assert!(r.status().is_success(), "inbound failed: {}", r.status());
+        r.json().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A signed-in teammate: a cookie-keeping client that sends the server's own Origin, as a
+/// browser would.
+#[derive(Clone)]
+pub struct User {
+    pub client: Client,
+    pub base: String,
+    pub id: String,
+    pub workspace_id: String,
+    pub email: String,
+    pub ingest_token: String,
+}
+
+impl User {
+    pub fn new(app: &TestApp) -> User {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("origin", app.url.parse().unwrap());
+        let client = Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        User {
+            client,
+            base: app.url.clone(),
+            id: String::new(),
+            workspace_id: String::new(),
+            email: String::new(),
+            ingest_token: String::new(),
+        }
+    }
+
+    fn with_identity(mut self, body: Value, email: String) -> User {
+        self.id = body["teammate"]["id"].as_str().unwrap().to_string();
+        self.workspace_id = body["workspace"]["id"].as_str().unwrap().to_string();
+        self.ingest_token = body["workspace"]["ingest_token"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        self.email = email;
+        self
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.client
+            .put(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.client
+            .patch(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, body: Option<Value>) -> Response {
+        let req = self.client.delete(format!("{}{path}", self.base));
+        match body {
+            Some(b) => req.json(&b),
+            None => req,
+        }
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn assign(&self, case_id: &str, assignee: Option<&str>) -> Response {
+        self.put(
+            &format!("/api/cases/{case_id}/assignee"),
+            json!({ "assignee_id": assignee }),
+        )
+        .await
+    }
+
+    /// Case ids in a view × filter.
+    pub async fn list(&self, view: &str, filter: &str) -> Vec<String> {
+        let v = self
+            .json(&format!("/api/cases?view={view}&filter={filter}"))
+            .await;
+        v["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn api_token(&self) -> String {
+        let r = self.post("/api/tokens", json!({})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// `{"error": {"code", "field"?}}` of an error response, with its status.
+pub async fn error_of(r: Response) -> (StatusCode, String, Option<String>) {
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        v["error"]["code"].as_str().unwrap_or("").to_string(),
+        v["error"]["field"].as_str().map(str::to_string),
+    )
+}
