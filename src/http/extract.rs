@@ -151,14 +151,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         if inner.is_syntax() || inner.is_eof() {
             Error::BadRequest(format!("malformed JSON: {inner}"))
         } else {
-            // serde names a missing field in the message, not in the path.
-            let field = match (path.as_str(), inner.to_string()) {
-                (".", msg) => msg.split('`').nth(1).unwrap_or("body").to_string(),
-                (p, _) => p.to_string(),
-            };
-            Error::invalid(field, inner.to_string())
+            Error::invalid(field_of(&path, &inner.to_string()), inner.to_string())
         }
     })
+}
+
+/// serde names a missing field in its message, not in the path: `from` + "missing field `name`"
+/// is `from.name`.
+fn field_of(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(field)) => field.to_string(),
+        (".", None) => "body".to_string(),
+        (path, Some(field)) => format!("{path}.{field}"),
+        (path, None) => path.to_string(),
+    }
 }
 
 /// Query string parameters; a bad one is a 422 naming it.

@@ -868,13 +868,15 @@ macro_rules! sql_store {
                     let pattern = like_pattern(q);
                     qb.push(" AND (");
                     if let Some(n) = crate::domain::numbers::parse_query(&prefix, q) {
-                        qb.push("c.number = ").push_bind(n).push(" OR ");
-                    }
+                        // A case number (full or digits) finds that case, or a phone with those digits.
+                        qb.push("c.number = ").push_bind(n).push(" OR COALESCE(cu.phone, '') LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                    } else {
                     qb.push("LOWER(cu.name) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                     qb.push(" OR LOWER(COALESCE(cu.email, '')) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                     qb.push(" OR COALESCE(cu.phone, '') LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                     qb.push(" OR LOWER(COALESCE(c.subject, '')) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                     qb.push(" OR EXISTS (SELECT 1 FROM messages m WHERE m.case_id = c.id AND LOWER(m.body) LIKE ").push_bind(pattern).push(" ESCAPE '\\'))");
+                    }
                 }
                 if let Some((at, id)) = query.after {
                     qb.push(" AND (c.last_message_at < ").push_bind(at);

@@ -3,3 +3,5 @@
 mod common;
 
 mod accounts;
+mod cases;
+mod conformance;

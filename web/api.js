@@ -1,0 +1,63 @@
+// The HTTP API: JSON in and out, the session cookie, and one error shape
+// (`{"error":{"code","message","field?"}}`) turned into ApiError.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || (status ? `Request failed (${status})` : 'Request failed'));
+    this.status = status;
+    this.code = error.code || 'error';
+    this.field = error.field || null;
+    this.current = error.current || null;
+  }
+}
+
+let onUnauthorized = null;
+
+/** Called when a request answers 401 while signed in (the session ended). */
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+export async function request(method, path, body, { quiet401 = false } = {}) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, { error: { code: 'network', message: 'Cannot reach Baton. Check your connection and try again.' } });
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data);
+    if (res.status === 401 && !quiet401 && onUnauthorized) onUnauthorized(err);
+    throw err;
+  }
+  return data;
+}
+
+export const get = (path, opts) => request('GET', path, undefined, opts);
+export const post = (path, body, opts) => request('POST', path, body === undefined ? {} : body, opts);
+export const put = (path, body, opts) => request('PUT', path, body, opts);
+export const patch = (path, body, opts) => request('PATCH', path, body, opts);
+export const del = (path, body, opts) => request('DELETE', path, body, opts);
+
+/** `?a=1&b=2` from an object, leaving out empty values. */
+export function query(params) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') qs.set(k, String(v));
+  }
+  const s = qs.toString();
+  return s ? `?${s}` : '';
+}
