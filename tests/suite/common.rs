@@ -436,3 +436,90 @@ pub async fn error_of(r: Response) -> (StatusCode, String, Option<String>) {
         v["error"]["field"].as_str().map(str::to_string),
     )
 }
+
+/// A `baton` server in its own process (for multi-instance and kill tests).
+pub struct Process {
+    pub child: std::process::Child,
+    pub url: String,
+    pub addr: SocketAddr,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Process {
+    pub async fn start(db_url: &str, redis_url: Option<&str>, name: &str) -> Process {
+        Self::start_on(free_port(), db_url, redis_url, name).await
+    }
+
+    pub async fn start_on(port: u16, db_url: &str, redis_url: Option<&str>, name: &str) -> Process {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+        cmd.env("BATON_LISTEN", addr.to_string())
+            .env("BATON_DATABASE_URL", db_url)
+            .env("BATON_DATA_DIR", &dir)
+            .env("BATON_INSTANCE_NAME", name)
+            .env("BATON_LOG", "warn")
+            .env_remove("BATON_REDIS_URL")
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null());
+        if let Some(r) = redis_url {
+            cmd.env("BATON_REDIS_URL", r);
+        }
+        let child = cmd.spawn().expect("spawn baton");
+        let process = Process {
+            child,
+            url: format!("http://{addr}"),
+            addr,
+        };
+        let client = Client::new();
+        for _ in 0..400 {
+            if let Ok(r) = client.get(format!("{}/readyz", process.url)).send().await {
+                if r.status().is_success() {
+                    return process;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("baton process {name} did not become ready");
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait")
+    }
+
+    /// A `TestApp`-like handle for the helpers that take one.
+    pub fn as_app(&self, db: Db) -> TestApp {
+        TestApp {
+            addr: self.addr,
+            url: self.url.clone(),
+            db,
+            db_url: String::new(),
+            shutdown: None,
+            handle: None,
+            _db: None,
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

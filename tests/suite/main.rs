@@ -3,5 +3,7 @@
 mod common;
 
 mod accounts;
+mod assignment;
 mod cases;
 mod conformance;
+mod two_processes;
