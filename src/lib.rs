@@ -147,6 +147,7 @@ pub async fn serve(
     tracing::info!(url = %state.origin, instance = %state.instance, "Baton is listening");
     let hub = state.hub.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = axum::serve::ListenerExt::tap_io(listener, tune_socket);
     let server = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
@@ -168,6 +169,17 @@ pub async fn serve(
     background.stop().await;
     Ok(())
 }
+
+/// Accepted sockets: no Nagle delay for small event frames, and a capped kernel send buffer.
+/// Left alone, Linux grows a socket's send buffer to megabytes, which at tens of thousands of
+/// sockets is a lot of kernel memory, and hides a client that stopped reading from the bounded
+/// per-socket queue that is meant to notice it.
+fn tune_socket(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SOCKET_SEND_BUFFER);
+}
+
+const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
 /// The `baton` command: bind, say where to point a browser, serve until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {

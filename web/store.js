@@ -59,6 +59,7 @@ export function roleAtLeast(role) {
 }
 
 export const canWork = () => roleAtLeast('agent');
+export const canAssign = () => roleAtLeast('agent');
 export const canAdmin = () => roleAtLeast('admin');
 export const canBulk = () => roleAtLeast('manager');
 

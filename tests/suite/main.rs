@@ -6,4 +6,5 @@ mod accounts;
 mod assignment;
 mod cases;
 mod conformance;
+mod realtime;
 mod two_processes;

@@ -1,0 +1,87 @@
+// Sign-in, sign-up and invite acceptance: the pages you see before you are signed in.
+
+import * as api from '../api.js';
+import { h } from '../dom.js';
+import { field, showError, clearError } from './common.js';
+
+function page(title, subtitle, form, footer) {
+  return h('div', { class: 'auth' },
+    h('main', { class: 'auth-card' },
+      h('div', { class: 'brand brand-large' }, h('img', { src: '/favicon.svg', alt: '', class: 'brand-mark' }), h('span', null, 'Baton')),
+      h('h1', null, title),
+      subtitle ? h('p', { class: 'muted' }, subtitle) : null,
+      form,
+      footer ? h('p', { class: 'auth-footer' }, footer) : null));
+}
+
+function input(name, type, autocomplete, extra = {}) {
+  return h('input', { name, type, autocomplete, required: true, ...extra });
+}
+
+function authForm(fields, submitLabel, submit) {
+  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const button = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, submitLabel);
+  const form = h('form', { class: 'stack', novalidate: true }, error, fields, button);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearError(error);
+    if (!form.checkValidity()) {
+      const bad = form.querySelector(':invalid');
+      showError(error, { message: bad.validationMessage, field: bad.name }, form);
+      return;
+    }
+    button.disabled = true;
+    try {
+      await submit(Object.fromEntries(new FormData(form)));
+    } catch (err) {
+      showError(error, err, form);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+export function loginView(root, { navigate }) {
+  const form = authForm([
+    field('Email', input('email', 'email', 'username', { autofocus: true })),
+    field('Password', input('password', 'password', 'current-password')),
+  ], 'Sign in', async ({ email, password }) => {
+    await api.post('/api/session', { email, password }, { quiet401: true });
+    navigate('/', { replace: true });
+  });
+  root.replaceChildren(page('Sign in', 'Welcome back. Your team’s inbox is waiting.', form,
+    ['New to Baton? ', h('a', { href: '/signup' }, 'Create a workspace')]));
+  form.querySelector('input').focus();
+}
+
+export function signupView(root, { navigate }) {
+  const form = authForm([
+    field('Workspace name', input('workspace_name', 'text', 'organization', { maxlength: 100 })),
+    field('Your name', input('name', 'text', 'name', { maxlength: 100 })),
+    field('Work email', input('email', 'email', 'email')),
+    field('Password', input('password', 'password', 'new-password', { minlength: 8 }), 'At least 8 characters.'),
+  ], 'Create workspace', async (body) => {
+    await api.post('/api/signup', body, { quiet401: true });
+    navigate('/', { replace: true });
+  });
+  root.replaceChildren(page('Create your workspace', 'One inbox for your team, one owner for every case.', form,
+    ['Already have an account? ', h('a', { href: '/login' }, 'Sign in')]));
+  form.querySelector('input').focus();
+}
+
+export function inviteView(root, { navigate, params }) {
+  const token = params[0];
+  const confirm = input('confirm', 'password', 'new-password', { minlength: 8 });
+  const form = authForm([
+    field('Choose a password', input('password', 'password', 'new-password', { minlength: 8 }), 'At least 8 characters.'),
+    field('Repeat the password', confirm),
+  ], 'Join the team', async ({ password, confirm: again }) => {
+    if (password !== again) throw Object.assign(new Error('The two passwords differ.'), { field: 'confirm' });
+    await api.post(`/api/invites/${encodeURIComponent(token)}/accept`, { password }, { quiet401: true });
+    navigate('/', { replace: true });
+  });
+  root.replaceChildren(page('You’re invited', 'Set a password to join your team’s inbox on Baton.', form,
+    ['Already joined? ', h('a', { href: '/login' }, 'Sign in')]));
+  form.querySelector('input').focus();
+}

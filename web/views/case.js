@@ -1,0 +1,311 @@
+// One case: the conversation (customer messages, replies, internal notes), the composer, who
+// else is looking, and the right rail (customer, assignee, status, follow-up, timeline).
+
+import * as api from '../api.js';
+import { h, replace, debounce } from '../dom.js';
+import { state, on, teammateName, teammate, othersOn, canWork, canAssign, me } from '../store.js';
+import { icon } from '../icons.js';
+import { avatar, customerBadge, statusPill, toast } from './common.js';
+import { STATUSES, statusLabel, dateTime, relativeTime, toLocalInput, channelLabel, isClosed } from '../format.js';
+import { createAssign } from './assign.js';
+import { createComposer } from './composer.js';
+import { inboxPath } from './shell.js';
+
+export function createCaseView(ctx, id) {
+  let detail = null;
+  let composer = null;
+  let destroyed = false;
+  const readOnly = !canWork();
+
+  const back = h('a', { href: inboxPath(), class: 'back-link' }, icon('back'), h('span', null, 'Back to list'));
+  const header = h('header', { class: 'case-head' });
+  const banner = h('div', { class: 'collision', role: 'status', 'aria-live': 'polite', hidden: true });
+  const convo = h('ol', { class: 'conversation', 'aria-label': 'Conversation' });
+  const convoScroll = h('div', { class: 'conversation-scroll' }, convo);
+  const composerSlot = h('div', { class: 'composer-slot' });
+  const rail = h('aside', { class: 'rail', 'aria-label': 'Case details' });
+  const body = h('div', { class: 'case-body' },
+    h('div', { class: 'case-main' }, back, header, banner, convoScroll, composerSlot),
+    rail);
+  const el = h('div', { class: 'case-view' }, h('p', { class: 'loading' }, 'Loading the case…'));
+
+  const getCase = () => (detail ? detail.case : null);
+
+  const assign = createAssign({
+    getCase,
+    disabled: !canAssign(),
+    onChanged: (kase) => {
+      applyCase(kase);
+      reload();
+    },
+  });
+
+  const statusSelect = h('select', { id: 'status-select', class: 'select', disabled: readOnly },
+    STATUSES.map(([value, label]) => h('option', { value }, label)));
+  statusSelect.addEventListener('change', async () => {
+    const kase = getCase();
+    const status = statusSelect.value;
+    try {
+      applyCase(await api.put(`/api/cases/${kase.id}/status`, { status }));
+      reload();
+    } catch (err) {
+      statusSelect.value = kase.status;
+      toast(err.message, 'error');
+    }
+  });
+
+  const followInput = h('input', { type: 'datetime-local', id: 'follow-up-input', class: 'input', disabled: readOnly });
+  const followSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, 'Set');
+  const followClear = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, 'Clear');
+  const followNow = h('p', { class: 'rail-value muted small' });
+  async function setFollowUp(dueAt) {
+    const kase = getCase();
+    try {
+      applyCase(await api.put(`/api/cases/${kase.id}/follow-up`, { due_at: dueAt }));
+      reload();
+      toast(dueAt ? 'Follow-up scheduled' : 'Follow-up cleared');
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  }
+  followSet.addEventListener('click', () => {
+    if (!followInput.value) {
+      followInput.focus();
+      return;
+    }
+    const d = new Date(followInput.value);
+    if (Number.isNaN(d.getTime())) return;
+    setFollowUp(d.toISOString());
+  });
+  followClear.addEventListener('click', () => setFollowUp(null));
+
+  const customerBlock = h('div', { class: 'rail-block customer-card' });
+  const detailsBlock = h('dl', { class: 'rail-block details' });
+  const timeline = h('ol', { class: 'timeline' });
+
+  replace(rail,
+    customerBlock,
+    assign.el,
+    h('div', { class: 'rail-block' }, h('label', { class: 'rail-label', for: 'status-select' }, 'Status'), statusSelect),
+    h('div', { class: 'rail-block' },
+      h('label', { class: 'rail-label', for: 'follow-up-input' }, 'Follow-up'),
+      followNow,
+      h('div', { class: 'inline-controls' }, followInput, followSet, followClear)),
+    detailsBlock,
+    h('div', { class: 'rail-block' }, h('h2', { class: 'rail-label' }, 'Timeline'), timeline));
+
+  function renderHeader() {
+    const k = detail.case;
+    replace(header,
+      h('div', { class: 'case-title-row' },
+        h('h1', { class: 'case-title' }, k.subject || k.customer.name || 'Case'),
+        statusPill(k.status, statusLabel(k.status))),
+      h('p', { class: 'case-sub' },
+        h('span', { class: 'case-number' }, k.number), ' · ',
+        h('span', null, k.customer.name), ' · ',
+        customerBadge(k),
+        k.category ? [' · ', h('span', { class: 'tag tag-muted' }, k.category)] : null));
+  }
+
+  function renderCollision() {
+    if (!detail) return;
+    const others = othersOn(id);
+    if (!others.length) {
+      banner.hidden = true;
+      replace(banner);
+      return;
+    }
+    banner.hidden = false;
+    const typing = others.filter((o) => o.typing);
+    banner.classList.toggle('is-typing', typing.length > 0);
+    const lines = others.map((o) => `${o.name} ${o.typing ? 'is typing a reply' : 'is viewing'}`);
+    replace(banner, icon(typing.length ? 'pen' : 'eye'), h('span', null, lines.join(' · ')));
+  }
+
+  function message(m) {
+    const k = detail.case;
+    const inbound = m.kind === 'inbound';
+    const author = inbound ? { id: k.customer.id, name: k.customer.name } : { id: m.author_id, name: teammateName(m.author_id, 'System') };
+    const kindLabel = m.kind === 'note' ? 'Internal note' : inbound ? channelLabel(m.channel) : 'Reply';
+    return h('li', { class: `msg msg-${m.kind}`, id: `m-${m.id}` },
+      avatar(author, 'md'),
+      h('div', { class: 'msg-card' },
+        h('div', { class: 'msg-head' },
+          h('span', { class: 'msg-author' }, author.name),
+          h('span', { class: 'msg-kind' }, m.kind === 'note' ? icon('lock') : null, kindLabel),
+          h('time', { class: 'msg-time', datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, dateTime(m.created_at))),
+        h('div', { class: 'msg-body' }, m.body)));
+  }
+
+  function renderConversation() {
+    const nearBottom = convoScroll.scrollHeight - convoScroll.scrollTop - convoScroll.clientHeight < 80;
+    replace(convo, detail.messages.map(message));
+    if (nearBottom || !renderConversation.done) convoScroll.scrollTop = convoScroll.scrollHeight;
+    renderConversation.done = true;
+  }
+
+  function timelineText(t) {
+    const actor = t.actor_id ? teammateName(t.actor_id, 'Someone') : 'System';
+    const detailObj = t.detail || {};
+    switch (t.kind) {
+      case 'created':
+        return `Case opened from ${channelLabel(detailObj.channel).toLowerCase()}`;
+      case 'assigned': {
+        const to = t.to_id ? teammateName(t.to_id) : null;
+        if (detailObj.reason === 'auto_assign') return to ? `Auto-assigned to ${to}` : 'Left unassigned by the rules';
+        const from = t.from_id ? teammateName(t.from_id) : null;
+        if (!to) return `${actor} unassigned it${from ? ` from ${from}` : ''}`;
+        return from ? `${actor} reassigned it from ${from} to ${to}` : `${actor} assigned it to ${to}`;
+      }
+      case 'status':
+        return `${actor} changed status: ${statusLabel(detailObj.from)} → ${statusLabel(detailObj.to)}`;
+      case 'reopened':
+        return 'Reopened by a new customer message';
+      case 'follow_up_set':
+        return detailObj.due_at ? `${actor} set a follow-up for ${dateTime(detailObj.due_at)}` : `${actor} cleared the follow-up`;
+      case 'follow_up_due':
+        return 'Follow-up is due';
+      default:
+        return `${actor}: ${t.kind.replace(/_/g, ' ')}`;
+    }
+  }
+
+  function renderRail() {
+    const k = detail.case;
+    const c = k.customer;
+    replace(customerBlock,
+      h('div', { class: 'customer-top' }, avatar({ id: c.id, name: c.name }, 'lg'),
+        h('div', null, h('div', { class: 'customer-name' }, c.name), customerBadge(k))),
+      c.email ? h('div', { class: 'customer-line' }, h('a', { href: `mailto:${c.email}` }, c.email)) : null,
+      c.phone ? h('div', { class: 'customer-line' }, c.phone) : null);
+    assign.update();
+    if (document.activeElement !== statusSelect) statusSelect.value = k.status;
+    followNow.textContent = k.follow_up_at ? `Due ${dateTime(k.follow_up_at)} (${relativeTime(k.follow_up_at)})` : 'None scheduled';
+    if (document.activeElement !== followInput) followInput.value = toLocalInput(k.follow_up_at);
+    followClear.hidden = !k.follow_up_at;
+    replace(detailsBlock,
+      h('dt', null, 'Case'), h('dd', null, k.number),
+      h('dt', null, 'Opened'), h('dd', null, dateTime(k.created_at)),
+      k.closed_at ? [h('dt', null, 'Closed'), h('dd', null, dateTime(k.closed_at))] : null,
+      h('dt', null, 'Category'), h('dd', null, k.category || '—'));
+    replace(timeline, detail.timeline.slice().reverse().map((t) =>
+      h('li', { class: `tl tl-${t.kind}` },
+        h('span', { class: 'tl-text' }, timelineText(t)),
+        h('time', { class: 'tl-time', datetime: t.at }, dateTime(t.at)))));
+  }
+
+  function renderAll() {
+    if (!el.contains(body)) {
+      replace(el, body);
+      if (readOnly) {
+        replace(composerSlot, h('p', { class: 'read-only-note' }, icon('lock'), 'You have read-only access: viewers can follow cases but not reply or change them.'));
+      } else {
+        composer = createComposer({
+          caseId: id,
+          customerName: detail.case.customer.name,
+          onSent: () => reload(),
+          sendTyping: () => ctx.socket && ctx.socket.send({ type: 'typing', case_id: id }),
+        });
+        replace(composerSlot, composer.el);
+      }
+    }
+    renderHeader();
+    renderConversation();
+    renderRail();
+    renderCollision();
+    el.classList.toggle('is-closed', isClosed(detail.case.status));
+  }
+
+  function applyCase(kase) {
+    if (!detail || kase.id !== id) return;
+    detail.case = { ...detail.case, ...kase };
+    renderAll();
+    if (ctx.patchCase) ctx.patchCase(detail.case);
+  }
+
+  let loadNo = 0;
+  async function load() {
+    const mine = ++loadNo;
+    try {
+      const data = await api.get(`/api/cases/${encodeURIComponent(id)}`);
+      if (destroyed || mine !== loadNo) return;
+      detail = data;
+      renderAll();
+      markRead();
+    } catch (err) {
+      if (destroyed || mine !== loadNo || err.status === 401) return;
+      if (detail) {
+        toast(`Could not refresh the case: ${err.message}`, 'error');
+        return;
+      }
+      replace(el, h('div', { class: 'empty-detail' },
+        h('p', null, err.status === 404 || err.status === 422 ? 'This case does not exist, or it is not in your workspace.' : `The case could not load: ${err.message}`),
+        h('a', { href: inboxPath(), class: 'btn' }, 'Back to the inbox')));
+    }
+  }
+  const reload = debounce(load, 80);
+
+  let reading = false;
+  async function markRead() {
+    if (!detail || !detail.case.unread || document.visibilityState !== 'visible' || reading) return;
+    reading = true;
+    try {
+      await api.post(`/api/cases/${id}/read`);
+      if (destroyed) return;
+      detail.case.unread = false;
+      if (ctx.patchCase) ctx.patchCase({ id, unread: false });
+      ctx.refreshCounts();
+    } catch {
+      /* stays unread; the next open tries again */
+    } finally {
+      reading = false;
+    }
+  }
+
+  function onCases(ev) {
+    const ids = ev.kind === 'cases.bulk_reassigned' ? ev.case_ids : [ev.case_id];
+    if (ids.includes(id)) reload();
+  }
+
+  function onKey(e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t.closest && t.closest('input, textarea, select, [contenteditable], [role="listbox"]')) return;
+    if (e.key === 'a' && detail && canAssign()) {
+      e.preventDefault();
+      assign.open();
+    } else if (e.key === 'r' && composer) {
+      e.preventDefault();
+      composer.focus();
+    } else if (e.key === 'Escape' && el.closest('.has-case')) {
+      ctx.navigate(inboxPath());
+    }
+  }
+  document.addEventListener('keydown', onKey);
+  document.addEventListener('visibilitychange', markRead);
+
+  const subs = [
+    on('cases', onCases),
+    on('resync', reload),
+    on('presence', renderCollision),
+    on('teammates', () => detail && renderAll()),
+  ];
+
+  if (ctx.socket) ctx.socket.setViewing(id);
+  load();
+
+  return {
+    id,
+    el,
+    destroy() {
+      destroyed = true;
+      reload.cancel();
+      subs.forEach((off) => off());
+      assign.destroy();
+      if (composer) composer.destroy();
+      document.removeEventListener('keydown', onKey);
+      document.removeEventListener('visibilitychange', markRead);
+      if (ctx.socket) ctx.socket.setViewing(null);
+    },
+  };
+}

@@ -1,0 +1,70 @@
+// Pieces several views share: avatars, badges, form fields and error display.
+
+import { h } from '../dom.js';
+import { initials, hue } from '../format.js';
+
+export function avatar(person, size = 'md') {
+  if (!person) {
+    return h('span', { class: `avatar avatar-${size} avatar-none`, title: 'Unassigned', 'aria-hidden': 'true' });
+  }
+  return h('span', { class: `avatar avatar-${size} hue-${hue(person.id)}`, title: person.name, 'aria-hidden': 'true' }, initials(person.name));
+}
+
+export function customerBadge(kase) {
+  return kase.returning
+    ? h('span', { class: 'tag tag-returning' }, 'Returning')
+    : h('span', { class: 'tag tag-new' }, 'New prospect');
+}
+
+export function statusPill(status, label) {
+  return h('span', { class: `pill status-${status}` }, label);
+}
+
+export function field(label, input, hint) {
+  const id = input.id || (input.id = `f-${Math.random().toString(36).slice(2, 9)}`);
+  const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input, hintEl);
+}
+
+/** Shows an API error in `box` and marks the named field invalid, if the form has it. */
+export function showError(box, err, form) {
+  box.hidden = false;
+  box.textContent = err && err.message ? err.message : 'Something went wrong.';
+  if (form) {
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    if (err && err.field) {
+      const input = form.querySelector(`[name="${CSS.escape(err.field)}"]`);
+      if (input) {
+        input.setAttribute('aria-invalid', 'true');
+        input.focus();
+      }
+    }
+  }
+}
+
+export function clearError(box) {
+  box.hidden = true;
+  box.textContent = '';
+}
+
+/** A short-lived message at the bottom of the screen. */
+export function toast(text, kind = 'info') {
+  let region = document.getElementById('toasts');
+  if (!region) {
+    region = h('div', { id: 'toasts', class: 'toasts', role: 'status', 'aria-live': 'polite' });
+    document.body.append(region);
+  }
+  const el = h('div', { class: `toast toast-${kind}` }, text);
+  region.append(el);
+  setTimeout(() => el.remove(), 4000);
+}
+
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast('Copied to the clipboard');
+  } catch {
+    toast('Copy failed: select the text and copy it by hand', 'error');
+  }
+}

@@ -1,0 +1,197 @@
+// Reply and internal-note composer. Notes offer `@mention` completion (a mention is `@` and the
+// teammate's email local part); replies tell the team you are typing, at most every 2 s.
+
+import * as api from '../api.js';
+import { h, replace, debounce, uid } from '../dom.js';
+import { icon } from '../icons.js';
+import { avatar } from './common.js';
+
+const TYPING_EVERY = 2000;
+
+export function createComposer({ caseId, customerName, onSent, sendTyping }) {
+  let mode = 'reply';
+  let lastTyping = 0;
+  const listId = uid('mentions');
+  const drafts = { reply: '', note: '' };
+
+  const tabReply = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-reply' }, icon('send'), 'Reply');
+  const tabNote = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-note' }, icon('note'), 'Internal note');
+  const text = h('textarea', {
+    class: 'composer-text', rows: 4, id: 'composer-text', 'aria-labelledby': 'composer-label',
+    'aria-autocomplete': 'list', 'aria-controls': listId, 'aria-expanded': 'false',
+  });
+  const label = h('span', { class: 'sr-only', id: 'composer-label' });
+  const mentions = h('ul', { class: 'mention-list', role: 'listbox', id: listId, hidden: true, 'aria-label': 'Teammates to mention' });
+  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const hint = h('span', { class: 'composer-hint' });
+  const send = h('button', { type: 'submit', class: 'btn btn-primary', id: 'composer-send' });
+  const form = h('form', { class: 'composer' },
+    h('div', { class: 'composer-tabs', role: 'tablist', 'aria-label': 'Message type' }, tabReply, tabNote),
+    label,
+    h('div', { class: 'composer-box' }, text, mentions),
+    error,
+    h('div', { class: 'composer-actions' }, hint, send));
+
+  function setMode(next) {
+    drafts[mode] = text.value;
+    mode = next;
+    text.value = drafts[mode];
+    form.classList.toggle('is-note', mode === 'note');
+    tabReply.setAttribute('aria-selected', String(mode === 'reply'));
+    tabNote.setAttribute('aria-selected', String(mode === 'note'));
+    tabReply.tabIndex = mode === 'reply' ? 0 : -1;
+    tabNote.tabIndex = mode === 'note' ? 0 : -1;
+    text.placeholder = mode === 'reply'
+      ? `Reply to ${customerName}…`
+      : 'Write an internal note. Type @ to mention a teammate.';
+    label.textContent = mode === 'reply' ? 'Reply to the customer' : 'Internal note (only your team sees it)';
+    hint.textContent = mode === 'reply' ? 'The customer sees this. Ctrl+Enter to send.' : 'Only your team sees notes. Ctrl+Enter to add.';
+    replace(send, mode === 'reply' ? 'Send reply' : 'Add note');
+    closeMentions();
+  }
+  tabReply.addEventListener('click', () => { setMode('reply'); text.focus(); });
+  tabNote.addEventListener('click', () => { setMode('note'); text.focus(); });
+  for (const tab of [tabReply, tabNote]) {
+    tab.addEventListener('keydown', (e) => {
+      if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+        e.preventDefault();
+        const next = mode === 'reply' ? 'note' : 'reply';
+        setMode(next);
+        (next === 'reply' ? tabReply : tabNote).focus();
+      }
+    });
+  }
+
+  // Mentions.
+  let candidates = [];
+  let active = 0;
+  let token = null; // { start, end } of the `@word` being typed
+
+  function closeMentions() {
+    mentions.hidden = true;
+    candidates = [];
+    token = null;
+    text.setAttribute('aria-expanded', 'false');
+    text.removeAttribute('aria-activedescendant');
+  }
+
+  function renderMentions() {
+    if (!candidates.length) {
+      closeMentions();
+      return;
+    }
+    mentions.hidden = false;
+    text.setAttribute('aria-expanded', 'true');
+    replace(mentions, candidates.map((t, i) => {
+      const li = h('li', { role: 'option', id: `${listId}-${i}`, class: ['mention-option', i === active && 'active'], 'aria-selected': String(i === active) },
+        avatar(t, 'sm'), h('span', null, t.name), h('span', { class: 'muted' }, `@${handle(t)}`));
+      li.addEventListener('mousedown', (e) => e.preventDefault());
+      li.addEventListener('click', () => pick(i));
+      return li;
+    }));
+    text.setAttribute('aria-activedescendant', `${listId}-${active}`);
+  }
+
+  const handle = (t) => t.email.split('@')[0];
+
+  let lookup = 0;
+  const findPeople = debounce(async (term) => {
+    const mine = ++lookup;
+    try {
+      const { teammates } = await api.get(`/api/teammates${api.query({ q: term })}`);
+      if (mine !== lookup || !token) return;
+      candidates = teammates.slice(0, 8);
+      active = 0;
+      renderMentions();
+    } catch {
+      closeMentions();
+    }
+  }, 120);
+
+  function detectMention() {
+    if (mode !== 'note') return;
+    const upto = text.value.slice(0, text.selectionStart);
+    const m = upto.match(/(^|[\s(])@([\p{L}\p{N}._-]{0,40})$/u);
+    if (!m) {
+      closeMentions();
+      return;
+    }
+    token = { start: upto.length - m[2].length - 1, end: text.selectionStart };
+    findPeople(m[2]);
+  }
+
+  function pick(i) {
+    const t = candidates[i];
+    if (!t || !token) return;
+    const insert = `@${handle(t)} `;
+    text.value = text.value.slice(0, token.start) + insert + text.value.slice(token.end);
+    const caret = token.start + insert.length;
+    text.setSelectionRange(caret, caret);
+    closeMentions();
+    text.focus();
+  }
+
+  text.addEventListener('input', () => {
+    if (error.textContent) error.hidden = true;
+    if (mode === 'reply' && Date.now() - lastTyping > TYPING_EVERY) {
+      lastTyping = Date.now();
+      sendTyping();
+    }
+    detectMention();
+  });
+  text.addEventListener('click', detectMention);
+  text.addEventListener('keydown', (e) => {
+    if (!mentions.hidden && candidates.length) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        active = (active + (e.key === 'ArrowDown' ? 1 : -1) + candidates.length) % candidates.length;
+        renderMentions();
+        return;
+      }
+      if (e.key === 'Enter' || e.key === 'Tab') {
+        e.preventDefault();
+        pick(active);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        closeMentions();
+        return;
+      }
+    }
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  text.addEventListener('blur', () => setTimeout(closeMentions, 150));
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = text.value;
+    if (!body.trim()) {
+      text.focus();
+      return;
+    }
+    send.disabled = true;
+    error.hidden = true;
+    try {
+      await api.post(`/api/cases/${caseId}/messages`, { kind: mode, body });
+      text.value = '';
+      drafts[mode] = '';
+      onSent();
+    } catch (err) {
+      error.hidden = false;
+      error.textContent = err.message;
+    } finally {
+      send.disabled = false;
+    }
+  });
+
+  setMode('reply');
+  return {
+    el: form,
+    focus: () => text.focus(),
+    destroy: () => findPeople.cancel(),
+  };
+}

@@ -1,0 +1,252 @@
+// The case list: one view (mine, unassigned, all) × one filter (open, unread, closed), search,
+// paging, live refresh when events arrive, and j/k/Enter keyboard moves.
+
+import * as api from '../api.js';
+import { h, replace, debounce } from '../dom.js';
+import { state, on, teammate, othersOn, me } from '../store.js';
+import { icon } from '../icons.js';
+import { avatar, customerBadge, statusPill } from './common.js';
+import { relativeTime, statusLabel } from '../format.js';
+import { VIEWS, inboxPath } from './shell.js';
+
+const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed']];
+const PAGE = 50;
+
+export function createInbox(ctx) {
+  let cases = [];
+  let nextCursor = null;
+  let selected = null;
+  let loading = false;
+  let requestNo = 0;
+  let failed = null;
+
+  const title = h('h1', { class: 'list-title' });
+  const search = h('input', {
+    type: 'search', class: 'search-input', id: 'case-search', placeholder: 'Search number, customer or text',
+    autocomplete: 'off', 'aria-label': 'Search cases', spellcheck: 'false',
+  });
+  const filterTabs = new Map();
+  for (const [filter, label] of FILTERS) {
+    const count = h('span', { class: 'tab-count' });
+    const link = h('a', { class: 'tab', href: '#', dataset: { filter } }, label, count);
+    link.addEventListener('click', (e) => {
+      e.preventDefault();
+      ctx.navigate(inboxPath(state.view, filter, state.q));
+    });
+    filterTabs.set(filter, { link, count });
+  }
+  const list = h('ul', { class: 'case-list', 'aria-label': 'Cases' });
+  const more = h('button', { type: 'button', class: 'btn btn-ghost btn-block load-more', hidden: true, onclick: () => load({ append: true }) }, 'Load more');
+  const message = h('div', { class: 'list-message', role: 'status' });
+  const el = h('section', { class: 'list-pane', 'aria-label': 'Case list' },
+    h('header', { class: 'list-head' },
+      title,
+      h('label', { class: 'search' }, icon('search'), search),
+      h('nav', { class: 'tabs', 'aria-label': 'Filter' }, [...filterTabs.values()].map((t) => t.link))),
+    h('div', { class: 'list-scroll' }, list, message, more));
+
+  const onSearch = debounce(() => {
+    const q = search.value.trim();
+    const path = location.pathname === '/' ? inboxPath(state.view, state.filter, q) : null;
+    state.q = q;
+    if (path) history.replaceState(null, '', path);
+    load();
+  }, 250);
+  search.addEventListener('input', onSearch);
+  search.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && search.value) {
+      search.value = '';
+      onSearch();
+    } else if (e.key === 'ArrowDown' || (e.key === 'Enter' && !e.isComposing)) {
+      e.preventDefault();
+      onSearch.cancel();
+      if (e.key === 'Enter') {
+        state.q = search.value.trim();
+        load();
+      } else {
+        focusRow(0);
+      }
+    }
+  });
+
+  function renderHead() {
+    const view = VIEWS.find(([v]) => v === state.view);
+    title.textContent = view ? view[1] : 'Cases';
+    if (document.activeElement !== search) search.value = state.q;
+    const counts = state.counts && state.counts[state.view];
+    for (const [filter, { link, count }] of filterTabs) {
+      link.href = inboxPath(state.view, filter, state.q);
+      if (filter === state.filter) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+      count.textContent = counts ? String(counts[filter]) : '';
+    }
+  }
+
+  function presenceMarker(kase) {
+    const others = othersOn(kase.id);
+    if (!others.length) return null;
+    const typing = others.find((o) => o.typing);
+    const who = typing || others[0];
+    const extra = others.length > 1 ? ` +${others.length - 1}` : '';
+    const text = typing ? `${who.name} typing` : `${who.name} viewing`;
+    return h('span', { class: typing ? 'presence-marker typing' : 'presence-marker', title: others.map((o) => `${o.name} ${o.typing ? 'is typing a reply' : 'is viewing'}`).join(', ') },
+      icon(typing ? 'pen' : 'eye'), text + extra);
+  }
+
+  function row(kase) {
+    const assignee = kase.assignee_id ? teammate(kase.assignee_id) || (me() && me().id === kase.assignee_id ? me() : { id: kase.assignee_id, name: '?' }) : null;
+    const current = kase.id === selected;
+    const link = h('a', {
+      href: `/cases/${kase.id}`,
+      class: ['case-row', kase.unread && 'unread', current && 'selected'],
+      dataset: { id: kase.id },
+      'aria-current': current ? 'page' : null,
+    },
+    h('span', { class: 'unread-dot', title: kase.unread ? 'Unread' : null }, kase.unread ? h('span', { class: 'sr-only' }, 'Unread. ') : null),
+    h('span', { class: 'row-main' },
+      h('span', { class: 'row-top' },
+        h('span', { class: 'row-customer' }, kase.customer.name || kase.customer.email || kase.customer.phone || 'Customer'),
+        h('span', { class: 'row-number' }, kase.number),
+        h('time', { class: 'row-time', datetime: kase.last_message_at, title: new Date(kase.last_message_at).toLocaleString() }, relativeTime(kase.last_message_at))),
+      kase.subject ? h('span', { class: 'row-subject' }, kase.subject) : null,
+      h('span', { class: 'row-preview' }, kase.preview),
+      h('span', { class: 'row-meta' },
+        statusPill(kase.status, statusLabel(kase.status)),
+        customerBadge(kase),
+        presenceMarker(kase))),
+    h('span', { class: 'row-assignee' }, avatar(assignee, 'sm'),
+      h('span', { class: 'sr-only' }, assignee ? `Assigned to ${assignee.name}` : 'Unassigned')));
+    return h('li', null, link);
+  }
+
+  function renderList() {
+    const focusedId = document.activeElement && document.activeElement.closest && list.contains(document.activeElement)
+      ? document.activeElement.dataset.id : null;
+    replace(list, cases.map(row));
+    if (focusedId) {
+      const again = list.querySelector(`[data-id="${CSS.escape(focusedId)}"]`);
+      if (again) again.focus();
+    }
+    more.hidden = !nextCursor;
+    if (failed) {
+      replace(message, h('p', { class: 'form-error' }, failed));
+    } else if (!cases.length && !loading) {
+      const what = state.q ? 'No cases match this search.' : {
+        open: state.view === 'mine' ? 'Nothing assigned to you is open. Nice work.' : 'No open cases here.',
+        unread: 'No unread cases. You’re all caught up.',
+        closed: 'No closed cases yet.',
+      }[state.filter];
+      replace(message, h('div', { class: 'empty-list' }, icon('inbox'), h('p', null, what)));
+    } else {
+      replace(message);
+    }
+  }
+
+  async function load({ append = false, keep = false } = {}) {
+    const mine = ++requestNo;
+    loading = true;
+    const limit = keep ? Math.min(200, Math.max(PAGE, cases.length)) : PAGE;
+    try {
+      const page = await api.get(`/api/cases${api.query({
+        view: state.view, filter: state.filter, q: state.q, limit,
+        cursor: append ? nextCursor : '',
+      })}`);
+      if (mine !== requestNo) return;
+      failed = null;
+      cases = append ? cases.concat(page.cases) : page.cases;
+      nextCursor = page.next_cursor;
+    } catch (err) {
+      if (mine !== requestNo) return;
+      if (err.status !== 401) failed = `The list could not load: ${err.message}`;
+    } finally {
+      if (mine === requestNo) loading = false;
+    }
+    renderList();
+  }
+
+  const refresh = debounce(() => load({ keep: true }), 100);
+
+  function rows() {
+    return [...list.querySelectorAll('.case-row')];
+  }
+
+  function focusRow(i) {
+    const all = rows();
+    if (!all.length) return;
+    const target = all[Math.max(0, Math.min(all.length - 1, i))];
+    target.focus();
+    target.scrollIntoView({ block: 'nearest' });
+  }
+
+  function onKey(e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t.closest && t.closest('input, textarea, select, [contenteditable], [role="listbox"], [role="dialog"]')) return;
+    if (e.key === '/') {
+      e.preventDefault();
+      search.focus();
+      search.select();
+      return;
+    }
+    if (e.key !== 'j' && e.key !== 'k') return;
+    if (!el.offsetParent) return; // the list is hidden (a case fills a narrow screen)
+    const all = rows();
+    let i = all.indexOf(document.activeElement);
+    if (i < 0) i = all.findIndex((r) => r.dataset.id === selected);
+    e.preventDefault();
+    if (i < 0) focusRow(0);
+    else focusRow(e.key === 'j' ? i + 1 : i - 1);
+  }
+  document.addEventListener('keydown', onKey);
+
+  const subs = [
+    on('cases', refresh),
+    on('resync', refresh),
+    on('counts', renderHead),
+    on('teammates', renderList),
+    on('presence', renderList),
+  ];
+
+  let shown = '';
+  function sync() {
+    renderHead();
+    const key = `${state.view}|${state.filter}|${state.q}`;
+    if (key !== shown) {
+      shown = key;
+      cases = [];
+      nextCursor = null;
+      renderList();
+      load();
+    }
+  }
+  sync();
+
+  return {
+    el,
+    sync,
+    setSelected(id) {
+      selected = id;
+      for (const r of rows()) {
+        const cur = r.dataset.id === id;
+        r.classList.toggle('selected', cur);
+        if (cur) r.setAttribute('aria-current', 'page');
+        else r.removeAttribute('aria-current');
+      }
+    },
+    /** A case the page changed locally (read, assigned): show it at once. */
+    patch(kase) {
+      const i = cases.findIndex((c) => c.id === kase.id);
+      if (i >= 0) {
+        cases[i] = { ...cases[i], ...kase };
+        renderList();
+      }
+      refresh();
+    },
+    destroy() {
+      document.removeEventListener('keydown', onKey);
+      subs.forEach((off) => off());
+      refresh.cancel();
+      onSearch.cancel();
+    },
+  };
+}

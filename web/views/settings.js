@@ -1,0 +1,442 @@
+// Settings: your notifications and availability; for admins the team, invites, auto-assign
+// rules and workspace; for managers and up, bulk reassignment.
+
+import * as api from '../api.js';
+import { h, replace } from '../dom.js';
+import { state, on, me, canAdmin, canBulk, canGrant, roleAtLeast } from '../store.js';
+import { icon } from '../icons.js';
+import { avatar, field, showError, clearError, toast, copyText } from './common.js';
+import { ROLES, roleLabel, plural } from '../format.js';
+import { enablePush, disablePush, pushSupported } from '../push.js';
+
+function card(id, title, intro, ...children) {
+  return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
+    h('h2', { class: 'card-title', id: `${id}-title` }, title),
+    intro ? h('p', { class: 'card-intro muted' }, intro) : null,
+    children);
+}
+
+function toggle(label, hint, checked, onChange) {
+  const input = h('input', { type: 'checkbox', role: 'switch', checked });
+  input.addEventListener('change', () => onChange(input.checked, input));
+  return h('label', { class: 'switch-row' },
+    input,
+    h('span', { class: 'switch', 'aria-hidden': 'true' }),
+    h('span', { class: 'switch-text' }, h('span', { class: 'switch-label' }, label), hint ? h('span', { class: 'hint' }, hint) : null));
+}
+
+function select(name, options, value, extra = {}) {
+  return h('select', { name, class: 'select', ...extra },
+    options.map(([v, label]) => h('option', { value: v, selected: v === value }, label)));
+}
+
+const assignable = () => state.teammates.filter((t) => t.active !== false && t.role !== 'viewer');
+
+export function createSettings(ctx) {
+  const el = h('div', { class: 'settings' });
+  const subs = [];
+
+  // --- You and your notifications -------------------------------------------------------
+  function youCard() {
+    const t = me();
+    const away = toggle('Away', 'Round-robin skips you while you are away.', t.away, async (value, input) => {
+      try {
+        await api.patch(`/api/teammates/${t.id}`, { away: value });
+        await ctx.reloadMe();
+        toast(value ? 'You are marked away' : 'Welcome back');
+      } catch (err) {
+        input.checked = !value;
+        toast(err.message, 'error');
+      }
+    });
+    return card('you', 'You', null,
+      h('div', { class: 'person' }, avatar(t, 'lg'), h('div', null,
+        h('div', { class: 'person-name' }, t.name),
+        h('div', { class: 'muted' }, t.email, ' · ', roleLabel(t.role)))),
+      roleAtLeast('agent') ? away : null);
+  }
+
+  function notificationsCard() {
+    const prefs = { ...state.me.notifications };
+    const status = h('p', { class: 'save-status muted small', role: 'status', 'aria-live': 'polite' });
+    async function save(patch, input, previous) {
+      const next = { ...prefs, ...patch };
+      try {
+        const saved = await api.put('/api/me/notifications', next);
+        Object.assign(prefs, saved);
+        state.me.notifications = { ...saved };
+        status.textContent = 'Saved.';
+      } catch (err) {
+        if (input) input.checked = previous;
+        status.textContent = '';
+        toast(err.message, 'error');
+      }
+    }
+    const push = toggle('Push notifications', pushSupported()
+      ? 'On this device, when no Baton tab is open.'
+      : 'This browser does not support push notifications.', prefs.web_push, async (value, input) => {
+      input.disabled = true;
+      try {
+        if (value) await enablePush();
+        else await disablePush();
+        await save({ web_push: value }, input, !value);
+      } catch (err) {
+        input.checked = !value;
+        toast(err.message, 'error');
+      } finally {
+        input.disabled = false;
+      }
+    });
+    const delays = [[0, 'right away'], [60, 'after 1 minute'], [300, 'after 5 minutes'], [900, 'after 15 minutes'], [1800, 'after 30 minutes'], [3600, 'after 1 hour']];
+    if (!delays.some(([v]) => v === prefs.email_delay_secs)) delays.push([prefs.email_delay_secs, `after ${Math.round(prefs.email_delay_secs / 60)} minutes`]);
+    const delay = select('email_delay_secs', delays.map(([v, l]) => [String(v), l]), String(prefs.email_delay_secs), { id: 'email-delay' });
+    delay.addEventListener('change', () => save({ email_delay_secs: Number(delay.value) }));
+    return card('notifications', 'Notifications', 'How Baton reaches you about your cases.',
+      h('div', { class: 'switches' },
+        push,
+        toggle('Email', 'Only if a case is still unread after the delay below.', prefs.email, (v, i) => save({ email: v }, i, !v)),
+        toggle('Chime', 'A short sound in this tab when a customer writes on one of your cases.', prefs.chime, (v, i) => save({ chime: v }, i, !v)),
+        toggle('Unassigned inquiries', 'Count and notify new cases nobody owns yet.', prefs.unassigned, (v, i) => save({ unassigned: v }, i, !v))),
+      h('div', { class: 'field field-inline' }, h('label', { for: 'email-delay' }, 'Send the email'), delay),
+      status);
+  }
+
+  // --- Team ---------------------------------------------------------------------------------
+  function teamCard() {
+    const table = h('ul', { class: 'team-list', 'aria-label': 'Teammates' });
+    function render() {
+      const self = me();
+      replace(table, state.teammates.filter((t) => t.active !== false).map((t) => {
+        const isSelf = t.id === self.id;
+        const roleOptions = ROLES.filter((r) => canGrant(r) || r === t.role).map((r) => [r, roleLabel(r)]);
+        const editable = !isSelf && (t.role !== 'owner' || self.role === 'owner');
+        const role = select('role', roleOptions, t.role, { disabled: !editable, 'aria-label': `Role of ${t.name}` });
+        role.addEventListener('change', async () => {
+          try {
+            await api.patch(`/api/teammates/${t.id}`, { role: role.value });
+            toast(`${t.name} is now ${roleLabel(role.value).toLowerCase()}`);
+            ctx.loadTeammates();
+          } catch (err) {
+            role.value = t.role;
+            toast(err.message, 'error');
+          }
+        });
+        const away = h('input', { type: 'checkbox', checked: t.away, 'aria-label': `${t.name} is away` });
+        away.addEventListener('change', async () => {
+          try {
+            await api.patch(`/api/teammates/${t.id}`, { away: away.checked });
+            ctx.loadTeammates();
+          } catch (err) {
+            away.checked = !away.checked;
+            toast(err.message, 'error');
+          }
+        });
+        const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', disabled: !editable }, 'Remove');
+        const row = h('li', { class: 'team-row' },
+          h('div', { class: 'person' }, avatar(t, 'md'), h('div', null,
+            h('div', { class: 'person-name' }, t.name, isSelf ? h('span', { class: 'muted' }, ' (you)') : null),
+            h('div', { class: 'muted small' }, t.email))),
+          h('label', { class: 'away-check' }, away, 'Away'),
+          role,
+          remove);
+        remove.addEventListener('click', () => openRemoval(row, t));
+        return row;
+      }));
+    }
+
+    function openRemoval(row, t) {
+      if (row.nextElementSibling && row.nextElementSibling.classList.contains('removal')) return;
+      const others = assignable().filter((x) => x.id !== t.id);
+      const choiceName = `removal-${t.id}`;
+      const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+      const target = select('reassign_to', others.map((x) => [x.id, x.name]), others[0] ? others[0].id : '', { 'aria-label': 'Reassign to' });
+      const toPerson = h('input', { type: 'radio', name: choiceName, value: 'person', required: true, disabled: !others.length });
+      const toPool = h('input', { type: 'radio', name: choiceName, value: 'pool', required: true });
+      const form = h('form', { class: 'removal' },
+        h('fieldset', null,
+          h('legend', null, `Remove ${t.name}? Choose who takes their open cases:`),
+          h('label', { class: 'radio-row' }, toPerson, 'Reassign them to ', target),
+          h('label', { class: 'radio-row' }, toPool, 'Return them to the unassigned pool')),
+        error,
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => form.remove() }, 'Cancel'),
+          h('button', { type: 'submit', class: 'btn btn-danger' }, `Remove ${t.name}`)));
+      target.addEventListener('change', () => { toPerson.checked = true; });
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        if (!toPerson.checked && !toPool.checked) {
+          showError(error, { message: 'Choose what happens to their open cases first.' });
+          return;
+        }
+        try {
+          const { moved } = await api.del(`/api/teammates/${t.id}`, { reassign_to: toPerson.checked ? target.value : null });
+          toast(`${t.name} was removed; ${plural(moved, 'open case')} moved.`);
+          form.remove();
+          ctx.loadTeammates();
+        } catch (err) {
+          showError(error, err);
+        }
+      });
+      row.after(form);
+      (others.length ? toPerson : toPool).focus();
+    }
+
+    subs.push(on('teammates', render));
+    render();
+
+    // Invite.
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const result = h('div', { class: 'invite-result', hidden: true });
+    const roleOptions = ROLES.filter((r) => r !== 'owner' && canGrant(r)).map((r) => [r, roleLabel(r)]);
+    const form = h('form', { class: 'invite-form', novalidate: true },
+      h('div', { class: 'grid-3' },
+        field('Name', h('input', { name: 'name', type: 'text', required: true, maxlength: 100, autocomplete: 'off', id: 'invite-name' })),
+        field('Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'off', id: 'invite-email' })),
+        field('Role', select('role', roleOptions, 'agent', { id: 'invite-role' }))),
+      error,
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create invite link')),
+      result);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearError(error);
+      const body = Object.fromEntries(new FormData(form));
+      try {
+        const { url } = await api.post('/api/invites', body);
+        const link = h('input', { type: 'text', readOnly: true, value: url, class: 'input mono', 'aria-label': 'Invite link', id: 'invite-link' });
+        replace(result,
+          h('p', null, `Send this link to ${body.name}. It works for 7 days.`),
+          h('div', { class: 'inline-controls' }, link,
+            h('button', { type: 'button', class: 'btn', onclick: () => copyText(url) }, icon('copy'), 'Copy')));
+        result.hidden = false;
+        link.select();
+        form.querySelector('[name=name]').value = '';
+        form.querySelector('[name=email]').value = '';
+      } catch (err) {
+        showError(error, err, form);
+      }
+    });
+
+    return card('team', 'Team', 'Who is on the team, their roles, and who is away.', table,
+      h('h3', { class: 'sub-title' }, 'Invite a teammate'), form);
+  }
+
+  // --- Bulk reassign ------------------------------------------------------------------------
+  function bulkCard() {
+    const from = h('select', { name: 'from', class: 'select', id: 'bulk-from' });
+    const to = h('select', { name: 'to', class: 'select', id: 'bulk-to' });
+    function render() {
+      const people = assignable();
+      const keepFrom = from.value;
+      const keepTo = to.value;
+      replace(from, people.map((t) => h('option', { value: t.id }, t.name)));
+      replace(to, h('option', { value: '' }, 'The unassigned pool'), people.map((t) => h('option', { value: t.id }, t.name)));
+      if (keepFrom) from.value = keepFrom;
+      if (keepTo !== undefined) to.value = keepTo;
+    }
+    subs.push(on('teammates', render));
+    render();
+    const status = h('p', { class: 'save-status muted small', role: 'status' });
+    const form = h('form', { class: 'grid-3 align-end' },
+      field('Move all open cases of', from),
+      field('To', to),
+      h('div', { class: 'field' }, h('button', { type: 'submit', class: 'btn' }, 'Move cases')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (from.value && from.value === to.value) {
+        toast('Pick two different teammates.', 'error');
+        return;
+      }
+      try {
+        const { moved } = await api.post('/api/cases/bulk-reassign', { from: from.value, to: to.value || null });
+        status.textContent = `${plural(moved, 'case')} moved.`;
+      } catch (err) {
+        toast(err.message, 'error');
+      }
+    });
+    return card('bulk', 'Bulk reassign', 'Hand a whole queue to someone else, for holidays or a changing team.', form, status);
+  }
+
+  // --- Auto-assign rules -------------------------------------------------------------------
+  function rulesCard() {
+    const body = h('div', { class: 'rules-body' }, h('p', { class: 'muted' }, 'Loading the rules…'));
+    let rules = null;
+
+    function editor() {
+      const people = assignable();
+      const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+      const modes = [
+        ['round_robin', 'Round-robin', 'New cases rotate through the people you pick, skipping anyone away.'],
+        ['by_category', 'By category', 'Each category goes to one person; the rest to a fallback.'],
+        ['unassigned', 'Leave unassigned', 'New cases wait in the unassigned pool.'],
+      ];
+      const modeInputs = modes.map(([value, label, hint]) => h('label', { class: 'radio-card' },
+        h('input', { type: 'radio', name: 'mode', value, checked: rules.mode === value }),
+        h('span', null, h('span', { class: 'radio-title' }, label), h('span', { class: 'hint' }, hint))));
+      const pool = h('fieldset', { class: 'pool' }, h('legend', null, 'Rotation pool'),
+        people.length ? people.map((t) => h('label', { class: 'check-row' },
+          h('input', { type: 'checkbox', name: 'pool', value: t.id, checked: rules.pool.includes(t.id) }),
+          avatar(t, 'sm'), t.name, t.away ? h('span', { class: 'tag tag-muted' }, 'Away') : null))
+          : h('p', { class: 'muted' }, 'Nobody can be assigned yet.'));
+      const personOptions = [['', 'Nobody (leave unassigned)']].concat(people.map((t) => [t.id, t.name]));
+      const known = Object.keys(state.me.workspace.category_keywords || {});
+      const categories = [...new Set(known.concat(Object.keys(rules.categories)))].sort();
+      const catRows = h('div', { class: 'cat-rows' });
+      function catRow(name, who) {
+        const nameInput = h('input', { type: 'text', class: 'input', value: name, placeholder: 'category', 'aria-label': 'Category', maxlength: 100 });
+        const whoSelect = select('category_to', personOptions, who || '', { 'aria-label': 'Goes to' });
+        const rm = h('button', { type: 'button', class: 'btn-icon', 'aria-label': 'Remove this category rule', title: 'Remove' }, '×');
+        const row = h('div', { class: 'cat-row' }, nameInput, h('span', { class: 'muted', 'aria-hidden': 'true' }, '→'), whoSelect, rm);
+        rm.addEventListener('click', () => row.remove());
+        return row;
+      }
+      replace(catRows, categories.map((c) => catRow(c, rules.categories[c])));
+      const addCat = h('button', { type: 'button', class: 'btn btn-small btn-ghost', onclick: () => catRows.append(catRow('', '')) }, '+ Add a category');
+      const fallback = select('fallback', personOptions, rules.fallback || '', { id: 'rules-fallback' });
+      const byCategory = h('fieldset', { class: 'by-category' }, h('legend', null, 'Categories'), catRows, addCat, field('Everything else goes to', fallback));
+      const form = h('form', { class: 'rules-form' },
+        h('fieldset', { class: 'modes' }, h('legend', { class: 'sr-only' }, 'Mode'), modeInputs),
+        pool, byCategory, error,
+        h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save rules')));
+      function showMode() {
+        const mode = form.querySelector('input[name=mode]:checked').value;
+        pool.hidden = mode !== 'round_robin';
+        byCategory.hidden = mode !== 'by_category';
+      }
+      form.addEventListener('change', (e) => { if (e.target.name === 'mode') showMode(); });
+      showMode();
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        clearError(error);
+        const cats = {};
+        for (const row of catRows.querySelectorAll('.cat-row')) {
+          const name = row.querySelector('input').value.trim().toLowerCase();
+          const who = row.querySelector('select').value;
+          if (name && who) cats[name] = who;
+        }
+        const next = {
+          mode: form.querySelector('input[name=mode]:checked').value,
+          pool: [...form.querySelectorAll('input[name=pool]:checked')].map((i) => i.value),
+          categories: cats,
+          fallback: fallback.value || null,
+        };
+        try {
+          rules = await api.put('/api/assign-rules', next);
+          toast('Auto-assign rules saved');
+        } catch (err) {
+          showError(error, err);
+        }
+      });
+      return form;
+    }
+
+    async function load() {
+      try {
+        rules = await api.get('/api/assign-rules');
+        replace(body, editor());
+      } catch (err) {
+        replace(body, h('p', { class: 'form-error' }, `The rules could not load: ${err.message}`));
+      }
+    }
+    subs.push(on('rules', () => { if (!body.contains(document.activeElement)) load(); }));
+    load();
+    return card('rules', 'Auto-assign', 'Who gets a new case the moment it arrives. Rules never touch reopened cases.', body);
+  }
+
+  // --- Workspace ----------------------------------------------------------------------------
+  function workspaceCard() {
+    const ws = state.me.workspace;
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const keywords = Object.entries(ws.category_keywords || {}).map(([c, words]) => `${c}: ${words.join(', ')}`).join('\n');
+    const form = h('form', { class: 'workspace-form', novalidate: true },
+      field('Workspace name', h('input', { name: 'name', type: 'text', value: ws.name, required: true, maxlength: 100, id: 'ws-name' })),
+      h('div', { class: 'grid-2' },
+        field('Case number prefix', h('input', { name: 'case_prefix', type: 'text', value: ws.case_prefix, maxlength: 8, pattern: '[A-Za-z0-9]{1,8}', id: 'ws-prefix', class: 'mono' }), 'Up to 8 letters or digits, as in BT-000123.'),
+        field('Reopen window (days)', h('input', { name: 'reopen_days', type: 'number', min: 0, max: 3650, value: String(ws.reopen_days), id: 'ws-reopen' }), 'A customer writing again within this time reopens the same case.')),
+      field('Category keywords', h('textarea', { name: 'category_keywords', rows: 4, value: keywords, id: 'ws-keywords', class: 'mono', placeholder: 'pricing: price, quote, cost' }), 'One category per line: the name, a colon, then keywords separated by commas.'),
+      error,
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save workspace')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearError(error);
+      const data = new FormData(form);
+      const categoryKeywords = {};
+      for (const line of String(data.get('category_keywords')).split('\n')) {
+        if (!line.trim()) continue;
+        const [name, rest = ''] = line.split(':');
+        const words = rest.split(',').map((w) => w.trim()).filter(Boolean);
+        if (!name.trim() || !words.length) {
+          showError(error, { message: `Cannot read “${line.trim()}”: write it as “category: word, word”.`, field: 'category_keywords' }, form);
+          return;
+        }
+        categoryKeywords[name.trim().toLowerCase()] = words;
+      }
+      try {
+        await api.patch('/api/workspace', {
+          name: String(data.get('name')),
+          case_prefix: String(data.get('case_prefix')),
+          reopen_days: Number(data.get('reopen_days')),
+          category_keywords: categoryKeywords,
+        });
+        await ctx.reloadMe();
+        toast('Workspace saved');
+      } catch (err) {
+        showError(error, err, form);
+      }
+    });
+    return card('workspace', 'Workspace', null, form);
+  }
+
+  function ingestCard() {
+    const token = h('input', { type: 'text', readOnly: true, class: 'input mono', value: state.me.workspace.ingest_token || '', 'aria-label': 'Ingest token', id: 'ingest-token' });
+    const rotate = h('button', { type: 'button', class: 'btn btn-danger-ghost' }, 'Rotate');
+    rotate.addEventListener('click', async () => {
+      if (!window.confirm('Rotate the ingest token? The current one stops working at once.')) return;
+      try {
+        const { ingest_token: fresh } = await api.post('/api/workspace/ingest-token');
+        token.value = fresh;
+        state.me.workspace.ingest_token = fresh;
+        toast('New ingest token ready');
+      } catch (err) {
+        toast(err.message, 'error');
+      }
+    });
+    return card('ingest', 'Ingest token', 'Your email, SMS or form provider posts customer messages to /api/inbound with this bearer token.',
+      h('div', { class: 'inline-controls' }, token,
+        h('button', { type: 'button', class: 'btn', onclick: () => copyText(token.value) }, icon('copy'), 'Copy'),
+        rotate));
+  }
+
+  function render() {
+    const sections = [['you', 'You'], ['notifications', 'Notifications']];
+    if (canAdmin()) sections.push(['team', 'Team']);
+    if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
+    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace']);
+    subs.splice(0).forEach((off) => off());
+    replace(el,
+      h('header', { class: 'settings-head' }, h('h1', null, 'Settings'),
+        h('nav', { class: 'settings-nav', 'aria-label': 'Sections' }, sections.map(([id, label]) => h('a', { href: `#${id}` }, label)))),
+      youCard(),
+      notificationsCard(),
+      canAdmin() ? teamCard() : null,
+      canBulk() ? bulkCard() : null,
+      canAdmin() ? rulesCard() : null,
+      canAdmin() ? workspaceCard() : null,
+      canAdmin() ? ingestCard() : null);
+  }
+  render();
+  let lastRole = me().role;
+  const offMe = on('me', () => {
+    if (me() && me().role !== lastRole) {
+      lastRole = me().role;
+      render();
+    }
+  });
+
+  return {
+    el,
+    destroy() {
+      offMe();
+      subs.forEach((off) => off());
+    },
+  };
+}

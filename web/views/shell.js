@@ -1,0 +1,171 @@
+// The signed-in frame: the sidebar (views with live counts, settings, who you are, whether the
+// live connection is up) and the main area that the routes fill.
+
+import { h, replace } from '../dom.js';
+import { state, on, me } from '../store.js';
+import { icon } from '../icons.js';
+import { avatar } from './common.js';
+import { roleLabel } from '../format.js';
+import { createInbox } from './inbox.js';
+import { createCaseView } from './case.js';
+import { createSettings } from './settings.js';
+import { query } from '../api.js';
+
+export const VIEWS = [
+  ['mine', 'Assigned to me', 'user'],
+  ['unassigned', 'Unassigned', 'circle'],
+  ['all', 'All cases', 'layers'],
+];
+
+export function inboxPath(view = state.view, filter = state.filter, q = state.q) {
+  return `/${query({ view, filter: filter === 'open' ? '' : filter, q })}`;
+}
+
+export function createShell(root, ctx) {
+  const navLinks = new Map();
+  const countEls = new Map();
+  for (const [view, label, ic] of VIEWS) {
+    const count = h('span', { class: 'nav-count' });
+    countEls.set(view, count);
+    const link = h('a', { href: inboxPath(view, 'open', ''), class: 'nav-link', dataset: { view } },
+      icon(ic), h('span', { class: 'nav-label' }, label), count);
+    navLinks.set(view, link);
+  }
+  const settingsLink = h('a', { href: '/settings', class: 'nav-link' }, icon('settings'), h('span', { class: 'nav-label' }, 'Settings'));
+  const status = h('div', { class: 'conn', role: 'status', 'aria-live': 'polite' });
+  const who = h('div', { class: 'who' });
+  const workspaceName = h('div', { class: 'workspace-name' });
+  const signOut = h('button', { type: 'button', class: 'btn-icon', title: 'Sign out', 'aria-label': 'Sign out', onclick: () => ctx.signOut() }, icon('logout'));
+
+  const sidebar = h('nav', { class: 'sidebar', 'aria-label': 'Main' },
+    h('div', { class: 'sidebar-head' },
+      h('a', { href: inboxPath(), class: 'brand', 'aria-label': 'Baton inbox' }, h('img', { src: '/favicon.svg', alt: '', class: 'brand-mark' }), h('span', null, 'Baton')),
+      workspaceName),
+    h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()]),
+    h('div', { class: 'nav-section' }, settingsLink),
+    h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, signOut)));
+  const main = h('div', { class: 'main', id: 'main' });
+  const skip = h('a', { href: '#main', class: 'skip-link' }, 'Skip to content');
+  replace(root, skip, sidebar, main);
+
+  function renderMe() {
+    const t = me();
+    if (!t) return;
+    replace(workspaceName, state.me.workspace.name);
+    replace(who, avatar(t, 'sm'), h('div', { class: 'who-text' }, h('div', { class: 'who-name' }, t.name), h('div', { class: 'who-role' }, roleLabel(t.role), t.away ? ' · away' : '')));
+  }
+
+  function renderCounts() {
+    const c = state.counts;
+    for (const [view, el] of countEls) {
+      const v = c && c[view];
+      if (!v) { replace(el); continue; }
+      el.className = v.unread > 0 ? 'nav-count has-unread' : 'nav-count';
+      el.textContent = v.unread > 0 ? String(v.unread) : v.open > 0 ? String(v.open) : '';
+      el.title = `${v.open} open, ${v.unread} unread`;
+    }
+  }
+
+  function renderConnection() {
+    const s = state.connection;
+    status.className = `conn conn-${s}`;
+    replace(status, h('span', { class: 'conn-dot', 'aria-hidden': 'true' }),
+      s === 'online' ? 'Live' : s === 'connecting' ? 'Connecting…' : 'Offline, reconnecting…');
+  }
+
+  function markNav(name) {
+    for (const [view, link] of navLinks) {
+      const current = (name === 'inbox' || name === 'case') && view === state.view;
+      if (current) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    if (name === 'settings') settingsLink.setAttribute('aria-current', 'page');
+    else settingsLink.removeAttribute('aria-current');
+  }
+
+  const subs = [on('me', renderMe), on('counts', renderCounts), on('connection', renderConnection)];
+  renderMe();
+  renderCounts();
+  renderConnection();
+
+  let inbox = null;
+  let caseView = null;
+  let settings = null;
+  let layout = null;
+  let detail = null;
+  ctx.patchCase = (kase) => inbox && inbox.patch(kase);
+
+  function closeCase() {
+    if (caseView) caseView.destroy();
+    caseView = null;
+  }
+
+  function closeInbox() {
+    closeCase();
+    if (inbox) inbox.destroy();
+    inbox = null;
+    layout = null;
+  }
+
+  function emptyDetail() {
+    return h('div', { class: 'empty-detail' },
+      h('div', { class: 'empty-illustration', 'aria-hidden': 'true' }, icon('inbox')),
+      h('p', null, 'Pick a case to read it.'),
+      h('p', { class: 'muted small' }, 'Keys: j / k to move, Enter to open, / to search.'));
+  }
+
+  function show(name, params) {
+    if (name === 'inbox') {
+      const qs = new URLSearchParams(location.search);
+      const view = qs.get('view');
+      state.view = ['mine', 'unassigned', 'all'].includes(view) ? view : state.view;
+      const filter = qs.get('filter');
+      state.filter = ['open', 'unread', 'closed'].includes(filter) ? filter : 'open';
+      state.q = qs.get('q') || '';
+    }
+    markNav(name);
+    if (name === 'settings') {
+      closeInbox();
+      if (!settings) {
+        settings = createSettings(ctx);
+        replace(main, settings.el);
+      }
+      return;
+    }
+    if (settings) settings.destroy();
+    settings = null;
+    if (!layout) {
+      inbox = createInbox(ctx);
+      detail = h('section', { class: 'detail', 'aria-label': 'Case' });
+      layout = h('div', { class: 'inbox-layout' }, inbox.el, detail);
+      replace(main, layout);
+    } else {
+      inbox.sync();
+    }
+    if (name === 'case') {
+      const id = params[0];
+      layout.classList.add('has-case');
+      inbox.setSelected(id);
+      if (!caseView || caseView.id !== id) {
+        closeCase();
+        caseView = createCaseView(ctx, id);
+        replace(detail, caseView.el);
+      }
+    } else {
+      layout.classList.remove('has-case');
+      inbox.setSelected(null);
+      closeCase();
+      replace(detail, emptyDetail());
+    }
+  }
+
+  return {
+    show,
+    destroy() {
+      closeInbox();
+      if (settings) settings.destroy();
+      subs.forEach((off) => off());
+      replace(root);
+    },
+  };
+}
