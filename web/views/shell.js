@@ -41,8 +41,9 @@ export function createShell(root, ctx) {
     h('div', { class: 'sidebar-head' },
       h('a', { href: inboxPath(), class: 'brand', 'aria-label': 'Baton inbox' }, h('img', { src: '/favicon.svg', alt: '', class: 'brand-mark' }), h('span', null, 'Baton')),
       workspaceName),
-    h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()]),
-    h('div', { class: 'nav-section' }, settingsLink),
+    h('div', { class: 'nav-wrap' },
+      h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()]),
+      h('div', { class: 'nav-section' }, settingsLink)),
     h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, signOut)));
   const main = h('div', { class: 'main', id: 'main' });
   const skip = h('a', { href: '#main', class: 'skip-link' }, 'Skip to content');
