@@ -5,6 +5,7 @@ mod common;
 mod accounts;
 mod assignment;
 mod cases;
+mod cluster;
 mod conformance;
 mod realtime;
 mod two_processes;

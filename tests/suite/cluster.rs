@@ -1,0 +1,347 @@
+//! Several instances on one Postgres and one Redis: events cross instances, and nothing is lost
+//! when an instance dies or Redis restarts.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{
+    free_port, postgres_available, redis_available, redis_url, require, Db, Process, TestDb, Ws,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn cluster_ready() -> bool {
+    require("Postgres", postgres_available().await) && require("Redis", redis_available().await)
+}
+
+/// A throwaway Redis server on its own port, for tests that stop and start it.
+struct OwnRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_on_one_instance_sees_what_happens_on_the_other() {
+    if !cluster_ready().await {
+        return;
+    }
+    let db = TestDb::new(Db::Postgres).await;
+    let one = Process::start(&db.url, Some(&redis_url()), "one").await;
+    let two = Process::start(&db.url, Some(&redis_url()), "two").await;
+    let owner = one
+        .as_app(Db::Postgres)
+        .signup("Acme", "Olivia Owner")
+        .await;
+    let agent_app = two.as_app(Db::Postgres);
+    let agent = agent_app.invite(&owner, "Alex Agent", "agent").await;
+    let token = agent.api_token().await;
+    let mut ws = Ws::connect(&one.url, &token, None).await.unwrap();
+    assert_eq!(ws.next(WAIT).await.unwrap()["instance"], "one");
+
+    // Acted on instance two, seen on instance one.
+    let case = agent_app
+        .customer_writes(&owner.ingest_token, "c@example.com", "hello")
+        .await;
+    let id = case["case_id"].as_str().unwrap();
+    let created = ws.expect("case.created", WAIT).await;
+    assert_eq!(created["event"]["case_id"], id);
+    let via_two = crate::common::User {
+        base: two.url.clone(),
+        ..agent.clone()
+    };
+    assert_eq!(
+        via_two.assign(id, Some(&agent.id)).await.status(),
+        reqwest::StatusCode::OK
+    );
+    assert_eq!(
+        ws.expect("case.assigned", WAIT).await["event"]["assignee_id"],
+        agent.id.as_str()
+    );
+    assert_eq!(ws.expect("badge", WAIT).await["mine"], 1);
+
+    // Presence is cluster-wide: the owner online on two is listed when asked on one.
+    let owner_token = owner.api_token().await;
+    let _owner_ws = Ws::connect(&two.url, &owner_token, None).await.unwrap();
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        listed = owner.json("/api/presence").await;
+        if listed["online"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["teammate_id"] == owner.id.as_str() && p["instances"] == json!(["two"]))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        listed["online"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["teammate_id"] == owner.id.as_str()),
+        "{listed}"
+    );
+    // Logging out on instance one closes the teammate's sockets on instance two within 5 s.
+    let cookie = agent_cookie(&agent, &one.url).await;
+    let ws_two = two.url.replace("http://", "ws://") + "/ws";
+    let mut browser = Ws::connect_request(&ws_two, &[("cookie", &cookie), ("origin", &two.url)])
+        .await
+        .expect("cookie socket");
+    assert_eq!(browser.next(WAIT).await.unwrap()["type"], "hello");
+    let logout = reqwest::Client::new()
+        .delete(format!("{}/api/session", one.url))
+        .header("cookie", &cookie)
+        .header("origin", &one.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_eq!(browser.close_code(WAIT).await, Some(4001));
+}
+
+/// The session cookie a teammate's browser holds for `base`.
+async fn agent_cookie(user: &crate::common::User, base: &str) -> String {
+    use reqwest::cookie::CookieStore;
+    // A fresh sign-in, so the cookie is known to the test (reqwest keeps it private otherwise).
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{base}/api/session"))
+        .header("origin", base)
+        .json(&json!({ "email": user.email, "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    jar.cookies(&base.parse().unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Collects a workspace's events through whichever instance is alive, resuming after every
+/// disconnect, until told to stop and nothing new arrives.
+async fn follow(urls: Vec<String>, token: String, stop: Arc<AtomicBool>) -> Vec<i64> {
+    let mut seen: Vec<i64> = Vec::new();
+    let mut since: Option<i64> = None;
+    let mut attempt = 0usize;
+    loop {
+        let url = &urls[attempt % urls.len()];
+        attempt += 1;
+        let mut ws =
+            match tokio::time::timeout(Duration::from_secs(2), Ws::connect(url, &token, since))
+                .await
+            {
+                Ok(Ok(ws)) => ws,
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+        loop {
+            match ws.next(Duration::from_millis(1500)).await {
+                Some(frame) if frame["type"] == "hello" && since.is_none() => {
+                    since = frame["seq"].as_i64()
+                }
+                Some(frame) if frame["type"] == "event" => {
+                    let seq = frame["seq"].as_i64().unwrap();
+                    seen.push(seq);
+                    since = Some(seq);
+                }
+                Some(_) => {}
+                None if stop.load(Ordering::SeqCst) => return seen,
+                None => break,
+            }
+        }
+    }
+}
+
+/// Posts customer messages at about `rate` per second to whichever instance answers.
+async fn write_traffic(urls: Vec<String>, ingest: String, count: usize, rate: u64) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1000 / rate));
+    for i in 0..count {
+        ticker.tick().await;
+        for attempt in 0..20 {
+            let url = &urls[(i + attempt) % urls.len()];
+            let r = client
+                .post(format!("{url}/api/inbound"))
+                .bearer_auth(&ingest)
+                .json(&json!({ "channel": "web", "from": { "name": "C", "email": format!("c{i}@example.com") }, "body": "hi", "external_id": format!("m{i}") }))
+                .send()
+                .await;
+            if r.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_instance_mid_stream_loses_no_event() {
+    if !cluster_ready().await {
+        return;
+    }
+    let db = TestDb::new(Db::Postgres).await;
+    let mut one = Process::start(&db.url, Some(&redis_url()), "one").await;
+    let two = Process::start(&db.url, Some(&redis_url()), "two").await;
+    let owner = one
+        .as_app(Db::Postgres)
+        .signup("Acme", "Olivia Owner")
+        .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut followers = Vec::new();
+    for i in 0..4 {
+        let token = owner.api_token().await;
+        // Half the clients start on the instance that will die.
+        let urls = if i % 2 == 0 {
+            vec![one.url.clone(), two.url.clone()]
+        } else {
+            vec![two.url.clone(), one.url.clone()]
+        };
+        followers.push(tokio::spawn(follow(urls, token, stop.clone())));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writer = tokio::spawn(write_traffic(
+        vec![one.url.clone(), two.url.clone()],
+        owner.ingest_token.clone(),
+        300,
+        100,
+    ));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    one.kill();
+    writer.await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let store = baton::store::connect(&db.url).await.unwrap();
+    let ws = owner.workspace_id.parse().unwrap();
+    let all: Vec<i64> = store
+        .events_since(ws, 0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    for f in followers {
+        let seen = f.await.unwrap();
+        let first = *seen.first().expect("events arrived");
+        let expected: Vec<i64> = all.iter().copied().filter(|s| *s >= first).collect();
+        assert_eq!(
+            seen, expected,
+            "every event exactly once, in order, across the instance's death"
+        );
+    }
+    assert_eq!(
+        store.last_seq(ws).await.unwrap(),
+        1 + 600,
+        "300 new cases, two events each, after the owner joined"
+    );
+    drop(two);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_redis_mid_stream_loses_no_event() {
+    if !cluster_ready().await {
+        return;
+    }
+    let port = free_port();
+    let mut redis = OwnRedis::start(port);
+    let db = TestDb::new(Db::Postgres).await;
+    let one = Process::start(&db.url, Some(&redis.url()), "one").await;
+    let two = Process::start(&db.url, Some(&redis.url()), "two").await;
+    let owner = one
+        .as_app(Db::Postgres)
+        .signup("Acme", "Olivia Owner")
+        .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    // Clients on instance one; all writes go through instance two, so every event must cross Redis.
+    let mut followers = Vec::new();
+    for _ in 0..3 {
+        let token = owner.api_token().await;
+        followers.push(tokio::spawn(follow(
+            vec![one.url.clone()],
+            token,
+            stop.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writer = tokio::spawn(write_traffic(
+        vec![two.url.clone()],
+        owner.ingest_token.clone(),
+        300,
+        100,
+    ));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let _redis = OwnRedis::start(port);
+    writer.await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let store = baton::store::connect(&db.url).await.unwrap();
+    let ws = owner.workspace_id.parse().unwrap();
+    let head = store.last_seq(ws).await.unwrap();
+    assert_eq!(head, 601);
+    for f in followers {
+        let seen = f.await.unwrap();
+        let first = *seen.first().unwrap();
+        assert_eq!(
+            seen,
+            (first..=head).collect::<Vec<_>>(),
+            "every event exactly once, in order, across the Redis restart"
+        );
+    }
+    drop((one, two));
+}
