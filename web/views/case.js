@@ -3,13 +3,13 @@
 
 import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
-import { state, on, teammateName, teammate, othersOn, canWork, canAssign, me } from '../store.js';
+import { on, teammateName, othersOn, canWork, canAssign } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar, customerBadge, statusPill, toast } from './common.js';
 import { STATUSES, statusLabel, dateTime, relativeTime, toLocalInput, channelLabel, isClosed } from '../format.js';
 import { createAssign } from './assign.js';
 import { createComposer } from './composer.js';
-import { inboxPath } from './shell.js';
+import { inboxPath } from '../routes.js';
 
 export function createCaseView(ctx, id) {
   let detail = null;
@@ -55,7 +55,7 @@ export function createCaseView(ctx, id) {
   });
 
   const followInput = h('input', { type: 'datetime-local', id: 'follow-up-input', class: 'input', disabled: readOnly });
-  const followSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, 'Set');
+  const followSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, 'Set follow-up');
   const followClear = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, 'Clear');
   const followNow = h('p', { class: 'rail-value muted small' });
   async function setFollowUp(dueAt) {
@@ -90,7 +90,8 @@ export function createCaseView(ctx, id) {
     h('div', { class: 'rail-block' },
       h('label', { class: 'rail-label', for: 'follow-up-input' }, 'Follow-up'),
       followNow,
-      h('div', { class: 'inline-controls' }, followInput, followSet, followClear)),
+      followInput,
+      h('div', { class: 'button-row' }, followSet, followClear)),
     detailsBlock,
     h('div', { class: 'rail-block' }, h('h2', { class: 'rail-label' }, 'Timeline'), timeline));
 
@@ -102,7 +103,7 @@ export function createCaseView(ctx, id) {
         statusPill(k.status, statusLabel(k.status))),
       h('p', { class: 'case-sub' },
         h('span', { class: 'case-number' }, k.number), ' · ',
-        h('span', null, k.customer.name), ' · ',
+        k.subject ? [h('span', null, k.customer.name), ' · '] : null,
         customerBadge(k),
         k.category ? [' · ', h('span', { class: 'tag tag-muted' }, k.category)] : null));
   }
@@ -154,7 +155,12 @@ export function createCaseView(ctx, id) {
         const to = t.to_id ? teammateName(t.to_id) : null;
         if (detailObj.reason === 'auto_assign') return to ? `Auto-assigned to ${to}` : 'Left unassigned by the rules';
         const from = t.from_id ? teammateName(t.from_id) : null;
-        if (!to) return `${actor} unassigned it${from ? ` from ${from}` : ''}`;
+        if (detailObj.reason && detailObj.reason !== 'auto_assign') {
+          return `${to ? `Moved to ${to}` : 'Returned to the pool'}${from ? ` from ${from}` : ''} (${String(detailObj.reason).replace(/_/g, ' ')})`;
+        }
+        if (!to) return t.actor_id && t.actor_id === t.from_id ? `${actor} returned it to the pool` : `${actor} unassigned it${from ? ` from ${from}` : ''}`;
+        if (t.actor_id && t.actor_id === t.to_id) return from ? `${actor} took it over from ${from}` : `${actor} took it`;
+        if (t.actor_id && t.actor_id === t.from_id) return `${actor} handed it to ${to}`;
         return from ? `${actor} reassigned it from ${from} to ${to}` : `${actor} assigned it to ${to}`;
       }
       case 'status':

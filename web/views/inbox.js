@@ -7,7 +7,7 @@ import { state, on, teammate, othersOn, me } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar, customerBadge, statusPill } from './common.js';
 import { relativeTime, statusLabel } from '../format.js';
-import { VIEWS, inboxPath } from './shell.js';
+import { VIEWS, inboxPath } from '../routes.js';
 
 const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed']];
 const PAGE = 50;
@@ -198,6 +198,9 @@ export function createInbox(ctx) {
     else focusRow(e.key === 'j' ? i + 1 : i - 1);
   }
   document.addEventListener('keydown', onKey);
+  const clock = setInterval(() => {
+    for (const t of list.querySelectorAll('time.row-time')) t.textContent = relativeTime(t.dateTime);
+  }, 30_000);
 
   const subs = [
     on('cases', refresh),
@@ -244,6 +247,7 @@ export function createInbox(ctx) {
     },
     destroy() {
       document.removeEventListener('keydown', onKey);
+      clearInterval(clock);
       subs.forEach((off) => off());
       refresh.cancel();
       onSearch.cancel();

@@ -87,6 +87,33 @@ export function createSettings(ctx) {
         input.disabled = false;
       }
     });
+    const here = h('div', { class: 'device-note', hidden: true });
+    (async () => {
+      if (!prefs.web_push || !pushSupported()) return;
+      if (Notification.permission === 'denied') {
+        replace(here, h('span', null, 'Notifications are blocked for Baton in this browser’s site settings.'));
+        here.hidden = false;
+        return;
+      }
+      const reg = await navigator.serviceWorker.getRegistration();
+      const sub = reg && (await reg.pushManager.getSubscription());
+      if (sub) return;
+      const setUp = h('button', { type: 'button', class: 'btn btn-small' }, 'Set up this browser');
+      setUp.addEventListener('click', async () => {
+        setUp.disabled = true;
+        try {
+          await enablePush();
+          here.hidden = true;
+          toast('This browser will get push notifications');
+        } catch (err) {
+          toast(err.message, 'error');
+        } finally {
+          setUp.disabled = false;
+        }
+      });
+      replace(here, h('span', null, 'Push is on for your account but this browser is not subscribed yet.'), setUp);
+      here.hidden = false;
+    })();
     const delays = [[0, 'right away'], [60, 'after 1 minute'], [300, 'after 5 minutes'], [900, 'after 15 minutes'], [1800, 'after 30 minutes'], [3600, 'after 1 hour']];
     if (!delays.some(([v]) => v === prefs.email_delay_secs)) delays.push([prefs.email_delay_secs, `after ${Math.round(prefs.email_delay_secs / 60)} minutes`]);
     const delay = select('email_delay_secs', delays.map(([v, l]) => [String(v), l]), String(prefs.email_delay_secs), { id: 'email-delay' });
@@ -94,6 +121,7 @@ export function createSettings(ctx) {
     return card('notifications', 'Notifications', 'How Baton reaches you about your cases.',
       h('div', { class: 'switches' },
         push,
+        here,
         toggle('Email', 'Only if a case is still unread after the delay below.', prefs.email, (v, i) => save({ email: v }, i, !v)),
         toggle('Chime', 'A short sound in this tab when a customer writes on one of your cases.', prefs.chime, (v, i) => save({ chime: v }, i, !v)),
         toggle('Unassigned inquiries', 'Count and notify new cases nobody owns yet.', prefs.unassigned, (v, i) => save({ unassigned: v }, i, !v))),
@@ -410,7 +438,7 @@ export function createSettings(ctx) {
     const sections = [['you', 'You'], ['notifications', 'Notifications']];
     if (canAdmin()) sections.push(['team', 'Team']);
     if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
-    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace']);
+    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token']);
     subs.splice(0).forEach((off) => off());
     replace(el,
       h('header', { class: 'settings-head' }, h('h1', null, 'Settings'),

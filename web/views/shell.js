@@ -9,29 +9,19 @@ import { roleLabel } from '../format.js';
 import { createInbox } from './inbox.js';
 import { createCaseView } from './case.js';
 import { createSettings } from './settings.js';
-import { query } from '../api.js';
-
-export const VIEWS = [
-  ['mine', 'Assigned to me', 'user'],
-  ['unassigned', 'Unassigned', 'circle'],
-  ['all', 'All cases', 'layers'],
-];
-
-export function inboxPath(view = state.view, filter = state.filter, q = state.q) {
-  return `/${query({ view, filter: filter === 'open' ? '' : filter, q })}`;
-}
+import { VIEWS, inboxPath } from '../routes.js';
 
 export function createShell(root, ctx) {
   const navLinks = new Map();
   const countEls = new Map();
-  for (const [view, label, ic] of VIEWS) {
+  for (const [view, label, ic, short] of VIEWS) {
     const count = h('span', { class: 'nav-count' });
     countEls.set(view, count);
     const link = h('a', { href: inboxPath(view, 'open', ''), class: 'nav-link', dataset: { view } },
-      icon(ic), h('span', { class: 'nav-label' }, label), count);
+      icon(ic), h('span', { class: 'nav-label' }, h('span', { class: 'label-long' }, label), h('span', { class: 'label-short', 'aria-hidden': 'true' }, short)), count);
     navLinks.set(view, link);
   }
-  const settingsLink = h('a', { href: '/settings', class: 'nav-link' }, icon('settings'), h('span', { class: 'nav-label' }, 'Settings'));
+  const settingsLink = h('a', { href: '/settings', class: 'nav-link nav-settings' }, icon('settings'), h('span', { class: 'nav-label' }, 'Settings'));
   const status = h('div', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   const who = h('div', { class: 'who' });
   const workspaceName = h('div', { class: 'workspace-name' });
@@ -62,8 +52,9 @@ export function createShell(root, ctx) {
       const v = c && c[view];
       if (!v) { replace(el); continue; }
       el.className = v.unread > 0 ? 'nav-count has-unread' : 'nav-count';
-      el.textContent = v.unread > 0 ? String(v.unread) : v.open > 0 ? String(v.open) : '';
+      el.textContent = v.unread > 0 ? String(v.unread) : '';
       el.title = `${v.open} open, ${v.unread} unread`;
+      navLinks.get(view).classList.toggle('unread', v.unread > 0);
     }
   }
 

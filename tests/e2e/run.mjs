@@ -1,0 +1,474 @@
+// Browser tests for the Baton inbox: two teammates in two real Chromium contexts against a
+// running server (BATON_URL, a fresh database is fine: everything is set up here through the
+// HTTP API). Prints `N passed, M failed` last and exits non-zero on any failure.
+//
+//   BATON_URL=http://127.0.0.1:18181 node tests/e2e/run.mjs
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = (process.env.BATON_URL || '').replace(/\/$/, '');
+if (!BASE) {
+  console.error('Set BATON_URL to the server to test, e.g. BATON_URL=http://127.0.0.1:18181');
+  process.exit(2);
+}
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+mkdirSync(ARTIFACTS, { recursive: true });
+/** "Live" means on screen this soon after the action, without a reload. */
+const LIVE_MS = Number(process.env.BATON_E2E_LIVE_MS || 1000);
+const PASSWORD = 'correct horse battery';
+const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+// ---- a tiny runner: ordered steps that share the setup ----------------------------------
+
+let passed = 0;
+let failed = 0;
+const problems = []; // things any page reported that no test should ever see
+
+async function test(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    failed += 1;
+    console.log(`FAIL ${name}\n     ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n     ')}`);
+  }
+}
+
+// ---- HTTP API client with its own cookie -------------------------------------------------
+
+class Api {
+  constructor() {
+    this.cookie = '';
+  }
+
+  async call(method, path, body, headers = {}) {
+    const res = await fetch(BASE + path, {
+      method,
+      headers: {
+        Accept: 'application/json',
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        ...(this.cookie ? { Cookie: this.cookie } : {}),
+        ...headers,
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const set = res.headers.getSetCookie ? res.headers.getSetCookie() : [];
+    if (set.length) this.cookie = set.map((c) => c.split(';')[0]).join('; ');
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+    return data;
+  }
+}
+
+async function inbound(token, body) {
+  const res = await fetch(`${BASE}/api/inbound`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const data = await res.json();
+  if (!res.ok) throw new Error(`inbound → ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+// ---- browser helpers ---------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+
+async function newPage(context, who) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  page.on('dialog', async (dialog) => {
+    problems.push(`${who}: a ${dialog.type()} dialog opened: ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
+  page.on('pageerror', (err) => problems.push(`${who}: page error: ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content Security Policy|Refused to (execute|load|apply|connect)/i.test(text)) problems.push(`${who}: CSP: ${text}`);
+  });
+  return page;
+}
+
+/** Waits until `fn` (run in the page) is truthy; fails after `ms`. Returns the time it took. */
+async function within(page, ms, what, fn, arg) {
+  const started = Date.now();
+  try {
+    await page.waitForFunction(fn, arg, { timeout: ms, polling: 25 });
+  } catch {
+    throw new Error(`${what}: not seen within ${ms} ms`);
+  }
+  return Date.now() - started;
+}
+
+/** The app scrolls inside its main pane, so a tall window shows a long page whole. */
+async function fullHeightShot(page, selector, file) {
+  const size = page.viewportSize();
+  const height = await page.locator(selector).evaluate((el) => Math.ceil(el.scrollHeight) + 40);
+  await page.setViewportSize({ width: size.width, height: Math.max(size.height, height) });
+  await page.screenshot({ path: join(ARTIFACTS, file) });
+  await page.setViewportSize(size);
+}
+
+const rowSelector = (id) => `.case-row[data-id="${id}"]`;
+
+// ---- setup through the API ---------------------------------------------------------------
+
+const ownerEmail = `owner-${run}@example.com`;
+const blakeEmail = `blake-${run}@example.com`;
+const owner = new Api();
+const setup = {};
+
+await test('setup: sign up an owner, invite Blake, seed cases through the ingest webhook', async () => {
+  const signed = await owner.call('POST', '/api/signup', {
+    workspace_name: `Harbor Cleaning ${run}`, name: 'Olivia Park', email: ownerEmail, password: PASSWORD,
+  });
+  setup.ownerId = signed.teammate.id;
+  const me = await owner.call('GET', '/api/me');
+  setup.ingest = me.workspace.ingest_token;
+  assert.ok(setup.ingest, 'the owner sees the ingest token');
+  await owner.call('PUT', '/api/assign-rules', { mode: 'unassigned', pool: [], categories: {}, fallback: null });
+  setup.invite = await owner.call('POST', '/api/invites', { email: blakeEmail, name: 'Blake Rivera', role: 'agent' });
+  assert.ok(setup.invite.token);
+
+  const customers = [
+    ['Priya Shah', 'priya@example.com', 'Hi! Could you quote a deep clean for a 3-bedroom flat next Friday?'],
+    ['Tom Becker', 'tom@example.com', 'The cleaner missed the kitchen windows. Can someone come back?'],
+    ['Lena Ortiz', 'lena@example.com', 'Do you also clean offices on weekends? We are 12 people.'],
+    ['Marcus Lee', 'marcus@example.com', 'Thanks for yesterday, the place looks great. Same time next month?'],
+  ];
+  setup.cases = [];
+  for (const [name, email, body] of customers) {
+    setup.cases.push(await inbound(setup.ingest, { channel: 'email', from: { name, email }, body }));
+  }
+  // Two cases start with the owner, so Blake's "Assigned to me" starts empty.
+  for (const c of setup.cases.slice(0, 2)) {
+    await owner.call('PUT', `/api/cases/${c.case_id}/assignee`, { assignee_id: setup.ownerId });
+  }
+});
+
+const ctxA = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+const ctxB = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+await ctxB.grantPermissions(['notifications'], { origin: BASE });
+const pageA = await newPage(ctxA, 'Olivia');
+const pageB = await newPage(ctxB, 'Blake');
+
+await test('sign-in page: the owner signs in and lands on the inbox', async () => {
+  await pageA.goto(`${BASE}/`);
+  await pageA.waitForURL(/\/login$/);
+  await pageA.getByLabel('Email').fill(ownerEmail);
+  await pageA.getByLabel('Password').fill('wrong password');
+  await pageA.getByRole('button', { name: 'Sign in' }).click();
+  await pageA.locator('.form-error').waitFor();
+  await pageA.getByLabel('Password').fill(PASSWORD);
+  await pageA.getByRole('button', { name: 'Sign in' }).click();
+  await pageA.waitForURL(`${BASE}/`);
+  await pageA.locator('.conn-online').waitFor();
+  await pageA.locator(rowSelector(setup.cases[0].case_id)).waitFor();
+});
+
+await test('invite page: Blake accepts the invite with a password and lands on the inbox', async () => {
+  await pageB.goto(`${BASE}/invite/${setup.invite.token}`);
+  await pageB.getByLabel('Choose a password').fill(PASSWORD);
+  await pageB.getByLabel('Repeat the password').fill(PASSWORD);
+  await pageB.getByRole('button', { name: 'Join the team' }).click();
+  await pageB.waitForURL(`${BASE}/`);
+  await pageB.locator('.conn-online').waitFor();
+  await pageB.locator('.list-title', { hasText: 'Assigned to me' }).waitFor();
+  await pageB.locator('.empty-list').waitFor();
+  const me = await pageB.evaluate(() => fetch('/api/me').then((r) => r.json()));
+  setup.blakeId = me.teammate.id;
+  assert.equal(await pageB.title(), 'Baton');
+});
+
+await test('reassign from the case page: Blake’s list, counts and tab title follow within 1 s', async () => {
+  const { case_id: id, number } = setup.cases[0];
+  await pageA.goto(`${BASE}/cases/${id}`);
+  await pageA.locator('.case-title').waitFor();
+  await pageA.locator('#assignee-button', { hasText: 'Olivia Park' }).waitFor();
+  await pageA.locator('#assignee-button').click();
+  await pageA.locator('.assign-search').fill('Bla');
+  const option = pageA.locator('.assign-option', { hasText: 'Blake Rivera' });
+  await option.waitFor();
+  const started = Date.now();
+  await option.click();
+  await within(pageB, LIVE_MS, 'the case in Blake’s list', (sel) => !!document.querySelector(sel), rowSelector(id));
+  await within(pageB, Math.max(50, LIVE_MS - (Date.now() - started)), 'Blake’s counts and title',
+    () => document.title === '(1) Baton'
+      && document.querySelector('[data-view="mine"] .nav-count')?.textContent === '1'
+      && document.querySelector('.tab[data-filter="open"] .tab-count')?.textContent === '1');
+  const took = Date.now() - started;
+  assert.ok(took <= LIVE_MS, `took ${took} ms`);
+  assert.match(await pageB.locator(rowSelector(id)).innerText(), new RegExp(number));
+  assert.ok(await pageB.locator(`${rowSelector(id)}.unread`).count(), 'the row shows unread');
+  await pageA.locator('#assignee-button', { hasText: 'Blake Rivera' }).waitFor();
+  await pageA.locator('.timeline', { hasText: 'Olivia Park handed it to Blake Rivera' }).waitFor();
+});
+
+await test('reassign while Blake has the case open: his case page follows within 1 s', async () => {
+  const { case_id: id } = setup.cases[1];
+  const pageB2 = await newPage(ctxB, 'Blake (second tab)');
+  await pageB2.goto(`${BASE}/cases/${id}`);
+  await pageB2.locator('#assignee-button', { hasText: 'Olivia Park' }).waitFor();
+  // Olivia's page hears that Blake is looking.
+  await pageA.goto(`${BASE}/cases/${id}`);
+  await pageA.locator('.collision', { hasText: 'Blake Rivera is viewing' }).waitFor({ timeout: 5000 });
+  await pageA.locator('#assignee-button').click();
+  await pageA.locator('.assign-search').fill('blake');
+  const option = pageA.locator('.assign-option', { hasText: 'Blake Rivera' });
+  await option.waitFor();
+  const started = Date.now();
+  await option.click();
+  await within(pageB2, LIVE_MS, 'the new assignee on Blake’s case page',
+    () => document.querySelector('#assignee-button')?.textContent.includes('Blake Rivera')
+      && document.querySelector('.timeline')?.textContent.includes('to Blake Rivera'));
+  await within(pageB, Math.max(50, LIVE_MS - (Date.now() - started)), 'the second case in Blake’s list',
+    (sel) => !!document.querySelector(sel) && document.querySelector('[data-view="mine"] .nav-count')?.textContent === '1'
+      && document.querySelector('.tab[data-filter="open"] .tab-count')?.textContent === '2', rowSelector(id));
+  assert.ok(Date.now() - started <= LIVE_MS, `took ${Date.now() - started} ms`);
+  // Typing shows up for the other side.
+  await pageB2.locator('#composer-text').pressSequentially('On it', { delay: 30 });
+  await pageA.locator('.collision', { hasText: 'Blake Rivera is typing a reply' }).waitFor({ timeout: 5000 });
+  await pageB2.close();
+  await pageA.locator('.collision').waitFor({ state: 'hidden', timeout: 8000 });
+});
+
+await test('an inbound message on Blake’s case updates his badge and list live', async () => {
+  const { case_id: id } = setup.cases[0];
+  // Blake reads the case, so its unread marker clears, then goes back to his list.
+  await pageB.locator(rowSelector(id)).click();
+  await pageB.locator('.msg-inbound').first().waitFor();
+  await within(pageB, 3000, 'the badge clearing after reading', () => document.title === 'Baton');
+  await pageB.locator('.nav-link[data-view="mine"]').click();
+  await pageB.waitForURL(`${BASE}/?view=mine`);
+  await pageB.locator(`${rowSelector(id)}:not(.unread)`).waitFor();
+  const started = Date.now();
+  await inbound(setup.ingest, { channel: 'email', from: { name: 'Priya Shah', email: 'priya@example.com' }, body: 'Also, could you bring eco-friendly products?' });
+  await within(pageB, LIVE_MS, 'the badge and the list',
+    (sel) => document.title === '(1) Baton'
+      && document.querySelector(`${sel}.unread`)?.textContent.includes('eco-friendly products')
+      && document.querySelector('.case-row')?.dataset.id === sel.match(/"(.*)"/)[1],
+    rowSelector(id));
+  assert.ok(Date.now() - started <= LIVE_MS + 200, `took ${Date.now() - started} ms`);
+  const favicon = await pageB.getAttribute('#favicon', 'href');
+  assert.match(favicon, /^data:image\/png/, 'the favicon carries a drawn badge');
+});
+
+await test('a new case appears in the Unassigned view live', async () => {
+  await pageA.goto(`${BASE}/?view=unassigned`);
+  await pageA.locator('.list-title', { hasText: 'Unassigned' }).waitFor();
+  await pageA.locator('.case-row').first().waitFor();
+  const made = await inbound(setup.ingest, { channel: 'sms', from: { name: 'Noor Haddad', phone: '+15550100200' }, body: 'Can you do a move-out clean on the 30th?' });
+  await within(pageA, LIVE_MS + 500, 'the new case in the list', (sel) => !!document.querySelector(sel), rowSelector(made.case_id));
+  setup.noor = made;
+});
+
+await test('customer text renders as text, never as markup', async () => {
+  const hostile = '<img src=x onerror=alert(1)> <b>bold?</b> <script>alert(2)</script>';
+  const made = await inbound(setup.ingest, { channel: 'web', from: { name: '<i>Eve</i>', email: 'eve@example.com' }, subject: '<svg onload=alert(3)>', body: hostile });
+  await owner.call('PUT', `/api/cases/${made.case_id}/assignee`, { assignee_id: setup.blakeId });
+  await pageB.locator(rowSelector(made.case_id)).waitFor({ timeout: 5000 });
+  assert.ok((await pageB.locator(rowSelector(made.case_id)).innerText()).includes('<img src=x onerror=alert(1)>'), 'the list preview shows the raw text');
+  await pageB.locator(rowSelector(made.case_id)).click();
+  const body = pageB.locator('.msg-inbound .msg-body').last();
+  await body.waitFor();
+  assert.equal(await body.innerText(), hostile);
+  assert.ok(await pageB.locator('.case-title', { hasText: '<svg onload=alert(3)>' }).count(), 'the subject is text');
+  assert.ok(await pageB.locator('.customer-name', { hasText: '<i>Eve</i>' }).count(), 'the customer name is text');
+  const injected = await pageB.evaluate(() => ({
+    imgs: [...document.querySelectorAll('img')].filter((i) => !i.getAttribute('src').startsWith('/favicon')).length,
+    bold: document.querySelectorAll('.msg-body b, .row-preview b').length,
+    scripts: [...document.scripts].filter((s) => !s.src).length,
+    svgs: document.querySelectorAll('.case-title svg').length,
+  }));
+  assert.deepEqual(injected, { imgs: 0, bold: 0, scripts: 0, svgs: 0 });
+  await pageB.waitForTimeout(300); // room for any onerror handler to fire
+  setup.hostile = made;
+});
+
+await test('replies and internal notes post from the composer; @mention completes', async () => {
+  const { case_id: id } = setup.cases[0];
+  await pageB.goto(`${BASE}/cases/${id}`);
+  await pageB.locator('#composer-text').fill('Yes, we only use eco-friendly products. See you Friday!');
+  await pageB.getByRole('button', { name: 'Send reply' }).click();
+  await pageB.locator('.msg-reply', { hasText: 'eco-friendly products. See you Friday' }).waitFor();
+  await pageB.getByRole('tab', { name: 'Internal note' }).click();
+  await pageB.locator('#composer-text').pressSequentially('Heads up @oli', { delay: 20 });
+  const option = pageB.locator('.mention-option', { hasText: 'Olivia Park' });
+  await option.waitFor();
+  await pageB.keyboard.press('Enter');
+  const value = await pageB.locator('#composer-text').inputValue();
+  assert.equal(value, `Heads up @owner-${run} `);
+  await pageB.locator('#composer-text').pressSequentially('she asked about products', { delay: 5 });
+  await pageB.getByRole('button', { name: 'Add note' }).click();
+  await pageB.locator('.msg-note', { hasText: 'she asked about products' }).waitFor();
+  await pageB.locator('.case-head .pill', { hasText: 'Awaiting customer' }).waitFor();
+});
+
+await test('status and follow-up controls change the case', async () => {
+  const { case_id: id } = setup.cases[0];
+  await pageB.selectOption('#status-select', 'on_hold');
+  await pageB.locator('.case-head .pill', { hasText: 'On hold' }).waitFor();
+  await pageB.locator('#follow-up-input').fill('2031-05-04T09:30');
+  await pageB.locator('.rail-block', { has: pageB.locator('#follow-up-input') }).getByRole('button', { name: 'Set' }).click();
+  await pageB.locator('.timeline', { hasText: 'set a follow-up' }).waitFor();
+  const detail = await owner.call('GET', `/api/cases/${id}`);
+  assert.equal(detail.case.status, 'on_hold');
+  assert.ok(detail.case.follow_up_at && detail.case.follow_up_at.startsWith('2031-05-0'));
+});
+
+await test('keyboard: j/k move in the list, Enter opens, a opens the assign dropdown', async () => {
+  await pageB.goto(`${BASE}/?view=all`);
+  await pageB.locator('.case-row').nth(2).waitFor();
+  await pageB.locator('body').click({ position: { x: 700, y: 500 } });
+  await pageB.keyboard.press('j');
+  await pageB.keyboard.press('j');
+  const second = await pageB.evaluate(() => document.activeElement?.dataset.id);
+  const expected = await pageB.locator('.case-row').nth(1).getAttribute('data-id');
+  assert.equal(second, expected);
+  await pageB.keyboard.press('k');
+  await pageB.keyboard.press('j');
+  await pageB.keyboard.press('Enter');
+  await pageB.waitForURL(`${BASE}/cases/${expected}`);
+  await pageB.locator('.case-title').waitFor();
+  await pageB.locator('.conversation').click();
+  await pageB.keyboard.press('a');
+  await pageB.locator('.assign-search').waitFor();
+  assert.equal(await pageB.evaluate(() => document.activeElement?.classList.contains('assign-search')), true);
+  await pageB.keyboard.press('Escape');
+  await pageB.locator('.assign-popover').waitFor({ state: 'hidden' });
+});
+
+await test('service worker: a push shows the notification and its click opens the case', async () => {
+  const { case_id: id, number } = setup.noor;
+  await pageB.goto(`${BASE}/`);
+  await pageB.locator('.conn-online').waitFor();
+  const scope = await pageB.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+  assert.equal(scope, `${BASE}/`);
+  const cdp = await ctxB.newCDPSession(pageB);
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+  for (let i = 0; i < 50 && !registrations.has(scope); i += 1) await pageB.waitForTimeout(50);
+  assert.ok(registrations.has(scope), 'the registration is known to DevTools');
+  const payload = {
+    title: `${number} · Noor Haddad`, body: 'Can you do a move-out clean on the 30th?',
+    case_id: id, number, customer: 'Noor Haddad', url: `/cases/${id}`,
+  };
+  await cdp.send('ServiceWorker.deliverPushMessage', {
+    origin: new URL(BASE).origin, registrationId: registrations.get(scope), data: JSON.stringify(payload),
+  });
+  const shown = await pageB.waitForFunction(async (title) => {
+    const reg = await navigator.serviceWorker.ready;
+    const list = await reg.getNotifications();
+    const n = list.find((x) => x.title === title);
+    return n ? { title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url } : null;
+  }, payload.title, { timeout: 5000, polling: 100 }).then((h) => h.jsonValue());
+  assert.deepEqual(shown, { title: payload.title, body: payload.body, tag: `case-${id}`, url: `/cases/${id}` });
+
+  // Headless Chromium has no way to click a system notification, so the worker gets the
+  // `notificationclick` event for the real notification dispatched inside it.
+  const worker = ctxB.serviceWorkers().find((w) => w.url().endsWith('/sw.js'));
+  assert.ok(worker, 'the service worker is running');
+  await worker.evaluate(async (title) => {
+    const [n] = (await self.registration.getNotifications()).filter((x) => x.title === title);
+    const event = new NotificationEvent('notificationclick', { notification: n });
+    try {
+      self.dispatchEvent(event);
+    } catch {
+      /* waitUntil refuses a synthetic event; the handler has run by then */
+    }
+  }, payload.title);
+  await pageB.waitForURL(`${BASE}/cases/${id}`, { timeout: 5000 });
+  await pageB.locator('.case-title', { hasText: 'Noor Haddad' }).waitFor();
+  const left = await pageB.evaluate(async (title) => (await (await navigator.serviceWorker.ready).getNotifications()).filter((n) => n.title === title).length, payload.title);
+  assert.equal(left, 0, 'the click closes the notification');
+  await cdp.detach();
+});
+
+await test('settings: notifications save; the owner manages the team, rules and workspace', async () => {
+  await pageB.goto(`${BASE}/settings`);
+  const chime = pageB.getByRole('switch', { name: /Chime/ });
+  await chime.waitFor();
+  assert.equal(await chime.isChecked(), false);
+  await chime.check({ force: true });
+  await pageB.locator('.save-status', { hasText: 'Saved.' }).waitFor();
+  const prefs = await pageB.evaluate(() => fetch('/api/me/notifications').then((r) => r.json()));
+  assert.equal(prefs.chime, true);
+  assert.equal(await pageB.locator('#team').count(), 0, 'agents do not see team settings');
+
+  await pageA.goto(`${BASE}/settings`);
+  await pageA.locator('.team-row', { hasText: 'Blake Rivera' }).waitFor();
+  await pageA.getByLabel('Name', { exact: true }).fill('Casey Viewer');
+  await pageA.locator('#invite-email').fill(`casey-${run}@example.com`);
+  await pageA.selectOption('#invite-role', 'viewer');
+  await pageA.getByRole('button', { name: 'Create invite link' }).click();
+  const link = await pageA.locator('#invite-link').inputValue();
+  assert.match(link, /\/invite\/[A-Za-z0-9_-]+$/);
+  await pageA.locator('input[name=mode][value=round_robin]').check();
+  await pageA.locator('.pool .check-row', { hasText: 'Blake Rivera' }).locator('input').check();
+  await pageA.getByRole('button', { name: 'Save rules' }).click();
+  await pageA.locator('.toast', { hasText: 'Auto-assign rules saved' }).waitFor();
+  const rules = await owner.call('GET', '/api/assign-rules');
+  assert.equal(rules.mode, 'round_robin');
+  assert.deepEqual(rules.pool, [setup.blakeId]);
+  assert.ok((await pageA.locator('#ingest-token').inputValue()).length > 10);
+  await pageA.locator('.toast').waitFor({ state: 'detached' });
+  await fullHeightShot(pageA, '.settings', 'settings.png');
+  await fullHeightShot(pageB, '.settings', 'settings-agent.png');
+});
+
+await test('screenshots: inbox, case page, phone width', async () => {
+  await pageB.goto(`${BASE}/?view=all`);
+  await pageB.locator('.case-row').nth(3).waitFor();
+  await pageB.locator('.conn-online').waitFor();
+  await pageB.screenshot({ path: join(ARTIFACTS, 'inbox.png') });
+  await pageB.goto(`${BASE}/cases/${setup.cases[0].case_id}`);
+  await pageB.locator('.msg-note').waitFor();
+  await pageB.screenshot({ path: join(ARTIFACTS, 'case.png') });
+
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const phonePage = await newPage(phone, 'Blake (phone)');
+  await phone.addCookies((await ctxB.cookies()).filter((c) => c.name));
+  await phonePage.goto(`${BASE}/`);
+  await phonePage.locator('.case-row').first().waitFor();
+  const overflow = await phonePage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the inbox fits a 390 px screen (overflows by ${overflow} px)`);
+  await phonePage.screenshot({ path: join(ARTIFACTS, 'phone-inbox.png') });
+  await phonePage.locator('.case-row').first().click();
+  await phonePage.locator('.msg').first().waitFor();
+  assert.equal(await phonePage.locator('.list-pane').isVisible(), false, 'the case replaces the list');
+  const caseOverflow = await phonePage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(caseOverflow <= 0, `the case page fits a 390 px screen (overflows by ${caseOverflow} px)`);
+  await phonePage.screenshot({ path: join(ARTIFACTS, 'phone-case.png'), fullPage: true });
+  await phone.close();
+});
+
+await test('sign out ends the session', async () => {
+  await pageB.getByRole('button', { name: 'Sign out' }).click();
+  await pageB.waitForURL(`${BASE}/login`);
+  const status = await pageB.evaluate(() => fetch('/api/me').then((r) => r.status));
+  assert.equal(status, 401);
+});
+
+await test('no page showed a dialog, a script error or a CSP violation', async () => {
+  assert.deepEqual(problems, []);
+});
+
+await browser.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
