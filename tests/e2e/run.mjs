@@ -225,6 +225,7 @@ await test('reassign while Blake has the case open: his case page follows within
   // Olivia's page hears that Blake is looking.
   await pageA.goto(`${BASE}/cases/${id}`);
   await pageA.locator('.collision', { hasText: 'Blake Rivera is viewing' }).waitFor({ timeout: 5000 });
+  await pageA.locator(`${rowSelector(id)} .presence-marker`, { hasText: 'Blake Rivera viewing' }).waitFor();
   await pageA.locator('#assignee-button').click();
   await pageA.locator('.assign-search').fill('blake');
   const option = pageA.locator('.assign-option', { hasText: 'Blake Rivera' });
@@ -349,6 +350,27 @@ await test('keyboard: j/k move in the list, Enter opens, a opens the assign drop
   assert.equal(await pageB.evaluate(() => document.activeElement?.classList.contains('assign-search')), true);
   await pageB.keyboard.press('Escape');
   await pageB.locator('.assign-popover').waitFor({ state: 'hidden' });
+});
+
+await test('a stale assignment gets 409 and the page says who has the case now', async () => {
+  const { case_id: id } = setup.cases[2];
+  await pageA.goto(`${BASE}/cases/${id}`);
+  await pageA.locator('#assignee-button', { hasText: 'Unassigned' }).waitFor();
+  await pageA.locator('#assignee-button').click();
+  await pageA.locator('.assign-search').fill('Olivia');
+  const option = pageA.locator('.assign-option', { hasText: 'Olivia Park' });
+  await option.waitFor();
+  // Somebody else moves the case between Olivia's look and her click.
+  await pageA.route('**/api/cases/*/assignee', async (route) => {
+    await owner.call('PUT', `/api/cases/${id}/assignee`, { assignee_id: setup.blakeId });
+    await route.continue();
+  }, { times: 1 });
+  await option.click();
+  await pageA.locator('.assign-notice', { hasText: 'Someone got there first: this case is now with Blake Rivera.' }).waitFor();
+  await pageA.locator('#assignee-button', { hasText: 'Blake Rivera' }).waitFor();
+  await pageA.unrouteAll();
+  const now = await owner.call('GET', `/api/cases/${id}`);
+  assert.equal(now.case.assignee_id, setup.blakeId);
 });
 
 await test('service worker: a push shows the notification and its click opens the case', async () => {

@@ -122,8 +122,8 @@ export function createAssign({ getCase, onChanged, disabled }) {
       if (err.status === 409 && err.current) {
         const now = err.current.assignee_id;
         say(now
-          ? `${teammateName(now)} took this case first. It stays with ${teammateName(now)}.`
-          : 'Someone unassigned this case first. It is back in the pool.', 'warn');
+          ? `Someone got there first: this case is now with ${teammateName(now)}.`
+          : 'Someone got there first: this case went back to the unassigned pool.', 'warn');
         onChanged(err.current);
       } else {
         say(err.message || 'The case could not be assigned.', 'error');

@@ -27,7 +27,8 @@ function authForm(fields, submitLabel, submit) {
     clearError(error);
     if (!form.checkValidity()) {
       const bad = form.querySelector(':invalid');
-      showError(error, { message: bad.validationMessage, field: bad.name }, form);
+      const label = form.querySelector(`label[for="${bad.id}"]`);
+      showError(error, { message: `${label ? `${label.textContent}: ` : ''}${bad.validationMessage}`, field: bad.name }, form);
       return;
     }
     button.disabled = true;

@@ -90,8 +90,7 @@ export function createCaseView(ctx, id) {
     h('div', { class: 'rail-block' },
       h('label', { class: 'rail-label', for: 'follow-up-input' }, 'Follow-up'),
       followNow,
-      followInput,
-      h('div', { class: 'button-row' }, followSet, followClear)),
+      readOnly ? null : [followInput, h('div', { class: 'button-row' }, followSet, followClear)]),
     detailsBlock,
     h('div', { class: 'rail-block' }, h('h2', { class: 'rail-label' }, 'Timeline'), timeline));
 
