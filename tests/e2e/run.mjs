@@ -394,12 +394,15 @@ await test('service worker: a push shows the notification and its click opens th
   await cdp.send('ServiceWorker.deliverPushMessage', {
     origin: new URL(BASE).origin, registrationId: registrations.get(scope), data: JSON.stringify(payload),
   });
-  const shown = await pageB.waitForFunction(async (title) => {
-    const reg = await navigator.serviceWorker.ready;
-    const list = await reg.getNotifications();
-    const n = list.find((x) => x.title === title);
-    return n ? { title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url } : null;
-  }, payload.title, { timeout: 5000, polling: 100 }).then((h) => h.jsonValue());
+  let shown = null;
+  for (let i = 0; i < 50 && !shown; i += 1) {
+    if (i) await pageB.waitForTimeout(100);
+    shown = await pageB.evaluate(async (title) => {
+      const reg = await navigator.serviceWorker.ready;
+      const n = (await reg.getNotifications()).find((x) => x.title === title);
+      return n ? { title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url } : null;
+    }, payload.title);
+  }
   assert.deepEqual(shown, { title: payload.title, body: payload.body, tag: `case-${id}`, url: `/cases/${id}` });
 
   // Headless Chromium has no way to click a system notification, so the worker gets the
@@ -449,7 +452,25 @@ await test('settings: notifications save; the owner manages the team, rules and 
   assert.equal(rules.mode, 'round_robin');
   assert.deepEqual(rules.pool, [setup.blakeId]);
   assert.ok((await pageA.locator('#ingest-token').inputValue()).length > 10);
-  await pageA.locator('.toast').waitFor({ state: 'detached' });
+
+  // Removing a teammate needs a decision about their open cases.
+  const dana = new Api();
+  const danaInvite = await owner.call('POST', '/api/invites', { email: `dana-${run}@example.com`, name: 'Dana Kim', role: 'agent' });
+  const joined = await dana.call('POST', `/api/invites/${danaInvite.token}/accept`, { password: PASSWORD });
+  await owner.call('PUT', `/api/cases/${setup.cases[3].case_id}/assignee`, { assignee_id: joined.teammate.id });
+  const danaRow = pageA.locator('.team-row', { hasText: 'Dana Kim' });
+  await danaRow.waitFor();
+  await danaRow.getByRole('button', { name: 'Remove' }).click();
+  const removal = pageA.locator('.removal');
+  await removal.getByRole('button', { name: 'Remove Dana Kim' }).click();
+  await removal.locator('.form-error', { hasText: 'Choose what happens to their open cases first.' }).waitFor();
+  await removal.getByLabel('Return them to the unassigned pool').check();
+  await removal.getByRole('button', { name: 'Remove Dana Kim' }).click();
+  await pageA.locator('.toast', { hasText: 'Dana Kim was removed; 1 open case moved.' }).waitFor();
+  await danaRow.waitFor({ state: 'detached' });
+  const moved = await owner.call('GET', `/api/cases/${setup.cases[3].case_id}`);
+  assert.equal(moved.case.assignee_id, null);
+  await pageA.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10_000 });
   await fullHeightShot(pageA, '.settings', 'settings.png');
   await fullHeightShot(pageB, '.settings', 'settings-agent.png');
 });

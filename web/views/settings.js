@@ -180,7 +180,7 @@ export function createSettings(ctx) {
       const target = select('reassign_to', others.map((x) => [x.id, x.name]), others[0] ? others[0].id : '', { 'aria-label': 'Reassign to' });
       const toPerson = h('input', { type: 'radio', name: choiceName, value: 'person', required: true, disabled: !others.length });
       const toPool = h('input', { type: 'radio', name: choiceName, value: 'pool', required: true });
-      const form = h('form', { class: 'removal' },
+      const form = h('form', { class: 'removal', novalidate: true },
         h('fieldset', null,
           h('legend', null, `Remove ${t.name}? Choose who takes their open cases:`),
           h('label', { class: 'radio-row' }, toPerson, 'Reassign them to ', target),
