@@ -5,7 +5,7 @@ import { state, set, emit, me } from './store.js';
 import { Socket } from './socket.js';
 import { showUnread, resetUnread } from './badge.js';
 import { chime, prepareChime } from './chime.js';
-import { registerWorker } from './push.js';
+import { registerWorker, disablePush } from './push.js';
 import { debounce } from './dom.js';
 import { loginView, signupView, inviteView } from './views/auth.js';
 import { createShell } from './views/shell.js';
@@ -109,6 +109,12 @@ function teardown() {
 }
 
 async function signOut() {
+  // This browser stops getting the signed-out teammate's pushes (whoever signs in next).
+  try {
+    await Promise.race([disablePush(), new Promise((resolve) => { setTimeout(resolve, 2000); })]);
+  } catch {
+    /* best effort */
+  }
   try {
     await api.del('/api/session', undefined, { quiet401: true });
   } catch {

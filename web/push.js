@@ -2,6 +2,9 @@
 
 import * as api from './api.js';
 
+/** The browser's push service can hang (offline, blocked); give up after this long. */
+const SUBSCRIBE_WITHIN = 20_000;
+
 export const pushSupported = () => 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
 
 export async function registerWorker() {
@@ -41,7 +44,16 @@ export async function enablePush() {
     throw unavailable(err);
   }
   let sub = await reg.pushManager.getSubscription();
-  if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  if (!sub) {
+    try {
+      sub = await Promise.race([
+        reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) }),
+        new Promise((_, reject) => { setTimeout(() => reject(new Error('the push service did not answer')), SUBSCRIBE_WITHIN); }),
+      ]);
+    } catch (err) {
+      throw new Error(`This browser could not subscribe to push notifications (${err.message}).`);
+    }
+  }
   try {
     await api.post('/api/push/subscriptions', sub.toJSON());
   } catch (err) {
