@@ -211,6 +211,7 @@ await test('reassign from the case page: Blake’s list, counts and tab title fo
       && document.querySelector('.tab[data-filter="open"] .tab-count')?.textContent === '1');
   const took = Date.now() - started;
   assert.ok(took <= LIVE_MS, `took ${took} ms`);
+  console.log(`     Blake saw the reassignment ${took} ms after Olivia's click`);
   assert.match(await pageB.locator(rowSelector(id)).innerText(), new RegExp(number));
   assert.ok(await pageB.locator(`${rowSelector(id)}.unread`).count(), 'the row shows unread');
   await pageA.locator('#assignee-button', { hasText: 'Blake Rivera' }).waitFor();
@@ -239,6 +240,7 @@ await test('reassign while Blake has the case open: his case page follows within
     (sel) => !!document.querySelector(sel) && document.querySelector('[data-view="mine"] .nav-count')?.textContent === '1'
       && document.querySelector('.tab[data-filter="open"] .tab-count')?.textContent === '2', rowSelector(id));
   assert.ok(Date.now() - started <= LIVE_MS, `took ${Date.now() - started} ms`);
+  console.log(`     Blake's open case page and list followed in ${Date.now() - started} ms`);
   // Typing shows up for the other side.
   await pageB2.locator('#composer-text').pressSequentially('On it', { delay: 30 });
   await pageA.locator('.collision', { hasText: 'Blake Rivera is typing a reply' }).waitFor({ timeout: 5000 });
@@ -262,7 +264,8 @@ await test('an inbound message on Blake’s case updates his badge and list live
       && document.querySelector(`${sel}.unread`)?.textContent.includes('eco-friendly products')
       && document.querySelector('.case-row')?.dataset.id === sel.match(/"(.*)"/)[1],
     rowSelector(id));
-  assert.ok(Date.now() - started <= LIVE_MS + 200, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started <= LIVE_MS, `took ${Date.now() - started} ms`);
+  console.log(`     badge and list updated ${Date.now() - started} ms after the webhook call`);
   const favicon = await pageB.getAttribute('#favicon', 'href');
   assert.match(favicon, /^data:image\/png/, 'the favicon carries a drawn badge');
 });
