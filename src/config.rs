@@ -31,6 +31,12 @@ pub struct Config {
     pub socket_queue: usize,
     /// How long SIGTERM waits for in-flight work before exiting.
     pub shutdown_grace: Duration,
+    /// VAPID private key (raw P-256, base64url); generated and stored on first start if unset.
+    pub vapid_private_key: Option<String>,
+    /// The VAPID `sub` claim (`mailto:…` or an https URL) push services use to reach you.
+    pub vapid_contact: Option<String>,
+    /// The `From` of notification emails.
+    pub email_from: String,
 }
 
 impl Default for Config {
@@ -48,6 +54,9 @@ impl Default for Config {
             instance_name: None,
             socket_queue: 256,
             shutdown_grace: Duration::from_secs(10),
+            vapid_private_key: None,
+            vapid_contact: None,
+            email_from: "Baton <notifications@localhost>".into(),
         }
     }
 }
@@ -113,6 +122,17 @@ pub struct Cli {
     pub instance_name: Option<String>,
     #[arg(long, env = "BATON_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    #[arg(long, env = "BATON_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+    /// `mailto:you@example.com` or an https URL.
+    #[arg(long, env = "BATON_VAPID_CONTACT")]
+    pub vapid_contact: Option<String>,
+    #[arg(
+        long,
+        env = "BATON_EMAIL_FROM",
+        default_value = "Baton <notifications@localhost>"
+    )]
+    pub email_from: String,
     /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
     #[arg(long)]
     pub demo: bool,
@@ -144,6 +164,9 @@ impl Cli {
             demo: self.demo,
             instance_name: self.instance_name,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            vapid_private_key: self.vapid_private_key.filter(|k| !k.is_empty()),
+            vapid_contact: self.vapid_contact.filter(|c| !c.is_empty()),
+            email_from: self.email_from,
             ..Config::default()
         }
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod ratelimit;
 pub mod realtime;
 pub mod store;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub broker: Arc<dyn Broker>,
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
+    pub notifier: Arc<notify::Notifier>,
     pub login_by_address: Arc<RateLimiter>,
     pub login_by_account: Arc<RateLimiter>,
     /// `scheme://host[:port]` this instance is reached at.
@@ -112,8 +114,11 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     .await?;
     hub.attach_broker(broker.clone());
     hub.presence.set_instance(&instance);
+    let origin = config.public_origin(bound);
+    let notifier = notify::Notifier::new(&config, &store, &origin).await?;
     Ok(AppState {
-        origin: config.public_origin(bound).into(),
+        notifier,
+        origin: origin.into(),
         config: Arc::new(config),
         store,
         broker,

@@ -49,6 +49,15 @@ pub fn spawn(state: AppState) -> Background {
     ));
     tasks.spawn(every(
         stop.clone(),
+        crate::notify::worker::EVERY,
+        state.clone(),
+        |state| async move {
+            // Drain what is due before waiting for the next tick.
+            while crate::notify::worker::tick(&state).await > 0 {}
+        },
+    ));
+    tasks.spawn(every(
+        stop.clone(),
         PRUNE_EVERY,
         state,
         |state| async move {

@@ -9,6 +9,7 @@ pub mod health;
 pub mod inbound;
 pub mod notifications;
 pub mod openapi;
+pub mod push;
 pub mod team;
 pub mod web;
 pub mod workspace;
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(assignment::router())
         .merge(inbound::router())
         .merge(notifications::router())
+        .merge(push::router())
         .merge(health::router())
 }
 
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let spec = std::sync::Arc::new(spec);
     api.merge(openapi::router(spec))
         .merge(ws::router())
+        .merge(push::pages())
         .merge(web::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_origin))
@@ -70,15 +73,16 @@ pub fn router(state: AppState) -> Router {
 
 /// CSRF: a state-changing request that a browser sends from another site carries that site's
 /// `Origin`; refuse it before any handler runs. Requests without `Origin` (API clients, curl)
-/// pass, unless the browser says the request is cross-site. The ingest webhook is exempt: it is
-/// authenticated by its token alone, never by a cookie.
+/// pass, unless the browser says the request is cross-site. The ingest webhook and the unsubscribe
+/// link are exempt: each is authenticated by its own token, never by a cookie.
 async fn refuse_foreign_origin(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || req.uri().path() == "/api/inbound" {
+    // The ingest webhook and the unsubscribe link carry their own token and no cookie.
+    if safe || matches!(req.uri().path(), "/api/inbound" | "/unsubscribe") {
         return next.run(req).await;
     }
     let headers = req.headers();

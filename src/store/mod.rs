@@ -158,6 +158,31 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Committed<Rules>>;
     async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge>;
 
+    // Notifications: jobs are queued by the writes above, in their transactions.
+    async fn add_push_subscription(
+        &self,
+        teammate_id: Uuid,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<PushSubscription>;
+    async fn remove_push_subscription(&self, teammate_id: Uuid, endpoint: &str) -> Result<bool>;
+    async fn push_subscription(&self, id: Uuid) -> Result<Option<PushSubscription>>;
+    async fn delete_push_subscription(&self, id: Uuid) -> Result<()>;
+    /// Claims up to `limit` due jobs for `lease` (a crashed worker's jobs come back after it).
+    async fn claim_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Job>>;
+    async fn job_context(&self, job: &Job) -> Result<JobContext>;
+    async fn finish_job(&self, id: Uuid, outcome: &JobOutcome) -> Result<()>;
+    /// Jobs by channel and state (for metrics and tests).
+    async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
+    /// A server-wide secret, created with `value` the first time it is asked for.
+    async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;
     /// Events with `seq > since`, oldest first, at most `limit`.

@@ -265,3 +265,69 @@ impl TokenKind {
         }
     }
 }
+
+/// A browser's push subscription (the `PushSubscription` JSON, stored).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PushSubscription {
+    pub id: Uuid,
+    pub teammate_id: Uuid,
+    pub endpoint: String,
+    /// The browser's P-256 ECDH public key, base64url.
+    pub p256dh: String,
+    /// The browser's auth secret, base64url.
+    pub auth: String,
+}
+
+/// A claimed notification job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub teammate_id: Uuid,
+    pub case_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    /// `push` or `email`.
+    pub channel: String,
+    /// `inbound`, `assigned`, `mention`, `follow_up` or `bulk`.
+    pub reason: String,
+    pub payload: serde_json::Value,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// What a job must re-check when it runs: the world may have moved since it was queued.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub teammate: Teammate,
+    pub prefs: NotificationPrefs,
+    pub case_assignee: Option<Uuid>,
+    pub case_status: Option<crate::domain::Status>,
+    /// The teammate has not read the case's latest customer message.
+    pub case_unread: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    Sent,
+    /// Not needed any more (the teammate is online, read the case, turned the channel off).
+    Skipped(String),
+    /// No longer this teammate's to receive (reassigned, removed, unsubscribed).
+    Cancelled(String),
+    Failed(String),
+    Retry {
+        at: chrono::DateTime<chrono::Utc>,
+        error: String,
+    },
+}
+
+impl JobOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            JobOutcome::Sent => "sent",
+            JobOutcome::Skipped(_) => "skipped",
+            JobOutcome::Cancelled(_) => "cancelled",
+            JobOutcome::Failed(_) => "failed",
+            JobOutcome::Retry { .. } => "retried",
+        }
+    }
+}

@@ -30,5 +30,6 @@ super::sql::sql_store!(
     PgStore,
     sqlx::Postgres,
     sqlx::postgres::PgRow,
-    Backend::Postgres
+    Backend::Postgres,
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 );

@@ -54,5 +54,6 @@ super::sql::sql_store!(
     SqliteStore,
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
-    Backend::Sqlite
+    Backend::Sqlite,
+    skip_locked = ""
 );

@@ -7,5 +7,6 @@ mod assignment;
 mod cases;
 mod cluster;
 mod conformance;
+mod notifications;
 mod realtime;
 mod two_processes;

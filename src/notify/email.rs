@@ -1,0 +1,147 @@
+//! Email with `lettre`: over SMTP when `SMTP_URL` is set, else one `.eml` file per mail in
+//! `data/outbox/`. Text and HTML parts; customer text escaped; headers encoded by lettre (names
+//! and subjects cannot inject headers: they are validated to hold no control characters at
+//! intake, and lettre encodes what it writes).
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Config;
+
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+}
+
+impl Mailer {
+    pub fn new(config: &Config, _origin: &str) -> anyhow::Result<Self> {
+        Ok(match &config.smtp_url {
+            Some(url) => Mailer::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build()),
+            None => {
+                let dir = config.data_dir.join("outbox");
+                std::fs::create_dir_all(&dir)?;
+                Mailer::Outbox(AsyncFileTransport::new(&dir), dir)
+            }
+        })
+    }
+
+    pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match self {
+            Mailer::Smtp(t) => {
+                t.send(message).await?;
+            }
+            Mailer::Outbox(t, _) => {
+                t.send(message).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an email says.
+pub struct Mail<'a> {
+    pub to_name: &'a str,
+    pub to_email: &'a str,
+    pub from: &'a str,
+    pub subject: String,
+    pub lead: String,
+    pub preview: &'a str,
+    pub link: String,
+    pub unsubscribe: String,
+}
+
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line, no control characters: safe for a header whatever the input was.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+pub fn build(mail: &Mail<'_>) -> anyhow::Result<Message> {
+    let to = Mailbox::new(Some(one_line(mail.to_name)), mail.to_email.parse()?);
+    let text = format!("{}\n\n> {}\n\nOpen the case: {}\n\n--\nYou get these emails because a case in Baton is yours.\nStop them: {}\n", mail.lead, mail.preview, mail.link, mail.unsubscribe);
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;color:#1d2433\">\
+         <p>{lead}</p><blockquote style=\"border-left:3px solid #c9d2e3;margin:0;padding:4px 12px;color:#3b4557\">{preview}</blockquote>\
+         <p><a href=\"{link}\" style=\"display:inline-block;background:#2952cc;color:#fff;padding:8px 14px;border-radius:6px;text-decoration:none\">Open the case</a></p>\
+         <p style=\"font-size:12px;color:#6b7385\">You get these emails because a case in Baton is yours. <a href=\"{unsub}\">Stop these emails</a>.</p>\
+         </body></html>",
+        lead = escape_html(&mail.lead),
+        preview = escape_html(mail.preview),
+        link = escape_html(&mail.link),
+        unsub = escape_html(&mail.unsubscribe),
+    );
+    let message = Message::builder()
+        .from(mail.from.parse()?)
+        .to(to)
+        .subject(one_line(&mail.subject))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{}>", mail.unsubscribe),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".to_string(),
+        ))
+        .multipart(MultiPart::alternative_plain_html(text, html))?;
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail<'a>(name: &'a str, subject: &str, preview: &'a str) -> Mail<'a> {
+        Mail {
+            to_name: name,
+            to_email: "dana@example.com",
+            from: "Baton <baton@localhost>",
+            subject: subject.to_string(),
+            lead: "New message".into(),
+            preview,
+            link: "https://inbox.example.com/cases/1".into(),
+            unsubscribe: "https://inbox.example.com/unsubscribe?t=x".into(),
+        }
+    }
+
+    #[test]
+    fn headers_cannot_be_injected_and_html_is_escaped() {
+        let m = build(&mail(
+            "Dana\r\nBcc: evil@example.com",
+            "Hi\r\nBcc: evil@example.com",
+            "<img src=x onerror=alert(1)>",
+        ))
+        .unwrap();
+        let raw = String::from_utf8(m.formatted()).unwrap();
+        assert!(
+            !raw.lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("&lt;img src=3Dx onerror=3Dalert(1)&gt;")
+                || raw.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{raw}"
+        );
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        assert!(raw.contains("List-Unsubscribe: <https://inbox.example.com/unsubscribe?t=x>"));
+    }
+}

@@ -1,0 +1,202 @@
+//! The notification worker: every instance runs one. It claims due jobs with a lease
+//! (`FOR UPDATE SKIP LOCKED` on Postgres), re-checks that each is still wanted, sends it, and
+//! records the outcome. A crash mid-send leaves the job leased; after the lease it runs again.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use web_push::Urgency;
+
+use super::{email, webpush};
+use crate::domain::Status;
+use crate::error::Error;
+use crate::store::{Job, JobOutcome};
+use crate::AppState;
+
+pub const EVERY: Duration = Duration::from_millis(500);
+const LEASE: Duration = Duration::from_secs(60);
+const BATCH: i64 = 32;
+/// Attempts before a job is given up (with its last error recorded).
+pub const MAX_ATTEMPTS: i64 = 8;
+
+/// One pass: claim what is due and run it. Returns how many jobs ran.
+pub async fn tick(state: &AppState) -> usize {
+    let jobs = match state.store.claim_jobs(Utc::now(), BATCH, LEASE).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming notification jobs failed");
+            return 0;
+        }
+    };
+    let n = jobs.len();
+    futures_util::future::join_all(jobs.into_iter().map(|job| run(state, job))).await;
+    n
+}
+
+async fn run(state: &AppState, job: Job) {
+    let outcome = match decide(state, &job).await {
+        Ok(outcome) => outcome,
+        Err(e) => retry(&job, None, format!("{e}")),
+    };
+    let channel = if job.channel == "push" {
+        "push"
+    } else {
+        "email"
+    };
+    state.metrics.add(
+        "baton_notification_jobs_total",
+        format!("channel=\"{channel}\",outcome=\"{}\"", outcome.label()),
+        1,
+    );
+    match &outcome {
+        JobOutcome::Failed(why) => {
+            tracing::warn!(job = %job.id, channel, why, "notification given up")
+        }
+        JobOutcome::Retry { error, .. } => {
+            tracing::info!(job = %job.id, channel, error, attempt = job.attempts, "notification will be retried")
+        }
+        _ => {}
+    }
+    if let Err(e) = state.store.finish_job(job.id, &outcome).await {
+        tracing::warn!(error = %e, job = %job.id, "recording a notification outcome failed; the lease will bring it back");
+    }
+}
+
+/// Exponential backoff (2 s, 4 s, … capped at 10 min), or later if the service asked.
+fn retry(job: &Job, retry_after: Option<Duration>, error: String) -> JobOutcome {
+    if job.attempts >= MAX_ATTEMPTS {
+        return JobOutcome::Failed(format!("gave up after {} attempts: {error}", job.attempts));
+    }
+    let backoff = Duration::from_secs((1u64 << job.attempts.clamp(1, 20) as u32).min(600));
+    let wait = retry_after.map_or(backoff, |ra| ra.max(backoff).min(Duration::from_secs(3600)));
+    JobOutcome::Retry {
+        at: Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+        error,
+    }
+}
+
+async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
+    let ctx = match state.store.job_context(job).await {
+        Ok(ctx) => ctx,
+        Err(Error::NotFound) => return Ok(JobOutcome::Cancelled("teammate not found".into())),
+        Err(e) => return Err(e.into()),
+    };
+    let me = job.teammate_id;
+    if !ctx.teammate.active {
+        return Ok(JobOutcome::Cancelled("teammate removed".into()));
+    }
+    // The pings rules, as of now: a reassign since the job was queued cancels it.
+    let still_pinged = match job.reason.as_str() {
+        "inbound" | "follow_up" => {
+            ctx.case_assignee == Some(me) || (ctx.case_assignee.is_none() && ctx.prefs.unassigned)
+        }
+        "assigned" => ctx.case_assignee == Some(me),
+        _ => true,
+    };
+    if !still_pinged {
+        return Ok(JobOutcome::Cancelled(
+            "no longer this teammate's case".into(),
+        ));
+    }
+    if state
+        .hub
+        .presence
+        .online_anywhere(job.workspace_id, me)
+        .await
+    {
+        return Ok(JobOutcome::Skipped(
+            "online: the live inbox shows it".into(),
+        ));
+    }
+    let notifier = &state.notifier;
+    match job.channel.as_str() {
+        "push" => {
+            if !ctx.prefs.web_push {
+                return Ok(JobOutcome::Skipped("web push turned off".into()));
+            }
+            let Some(sub) = (match job.subscription_id {
+                Some(id) => state.store.push_subscription(id).await?,
+                None => None,
+            }) else {
+                return Ok(JobOutcome::Cancelled("subscription removed".into()));
+            };
+            let mut body = job.payload.to_string();
+            if body.len() > webpush::MAX_PAYLOAD {
+                let mut p = job.payload.clone();
+                p["preview"] = serde_json::Value::String(String::new());
+                p["body"] = serde_json::Value::String(
+                    p["customer"].as_str().unwrap_or("New message").to_string(),
+                );
+                body = p.to_string();
+            }
+            let urgency = if job.reason == "inbound" {
+                Urgency::High
+            } else {
+                Urgency::Normal
+            };
+            Ok(
+                match webpush::send(
+                    &notifier.http,
+                    &notifier.vapid,
+                    &sub,
+                    body.as_bytes(),
+                    urgency,
+                )
+                .await
+                {
+                    Ok(webpush::PushResult::Delivered) => JobOutcome::Sent,
+                    Ok(webpush::PushResult::Gone) => {
+                        state.store.delete_push_subscription(sub.id).await?;
+                        JobOutcome::Failed("subscription gone (404/410): deleted".into())
+                    }
+                    Ok(webpush::PushResult::Retry {
+                        retry_after,
+                        status,
+                    }) => retry(job, retry_after, format!("push service answered {status}")),
+                    Ok(webpush::PushResult::Rejected(why)) => JobOutcome::Failed(why),
+                    Err(e) => retry(job, None, format!("push failed: {e}")),
+                },
+            )
+        }
+        "email" => {
+            if !ctx.prefs.email {
+                return Ok(JobOutcome::Skipped("email turned off".into()));
+            }
+            if job.reason == "inbound" && !ctx.case_unread {
+                return Ok(JobOutcome::Skipped("read in time".into()));
+            }
+            if job.reason == "follow_up" && ctx.case_status != Some(Status::FollowUpDue) {
+                return Ok(JobOutcome::Skipped("follow-up already handled".into()));
+            }
+            let p = &job.payload;
+            let number = p["number"].as_str().unwrap_or("");
+            let customer = p["customer"].as_str().unwrap_or("A customer");
+            let (subject, lead) = match job.reason.as_str() {
+                "follow_up" => (
+                    format!("[{number}] Follow-up due: {customer}"),
+                    format!("The follow-up on {number} with {customer} is due."),
+                ),
+                _ => (
+                    format!("[{number}] New message from {customer}"),
+                    format!("{customer} wrote on {number}, and it is still unread."),
+                ),
+            };
+            let mail = email::Mail {
+                to_name: &ctx.teammate.name,
+                to_email: &ctx.teammate.email,
+                from: &state.config.email_from,
+                subject,
+                lead,
+                preview: p["preview"].as_str().unwrap_or(""),
+                link: format!("{}{}", notifier.origin, p["url"].as_str().unwrap_or("/")),
+                unsubscribe: notifier.unsubscribe_url(me),
+            };
+            let message = email::build(&mail)?;
+            Ok(match notifier.mailer.send(message).await {
+                Ok(()) => JobOutcome::Sent,
+                Err(e) => retry(job, None, format!("email failed: {e}")),
+            })
+        }
+        other => Ok(JobOutcome::Failed(format!("unknown channel {other}"))),
+    }
+}
