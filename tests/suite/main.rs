@@ -7,6 +7,7 @@ mod assignment;
 mod cases;
 mod cluster;
 mod conformance;
+mod e2e;
 mod notifications;
 mod realtime;
 mod two_processes;
