@@ -144,6 +144,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database migrations and exit.
     Migrate,
+    /// Check the configuration and every dependency, and say what is wrong.
+    Doctor,
 }
 
 impl Cli {

@@ -6,6 +6,7 @@
 pub mod bus;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod events;

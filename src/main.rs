@@ -13,6 +13,12 @@ async fn main() -> anyhow::Result<()> {
     let config = cli.into_config();
     match command {
         Some(baton::config::Command::Migrate) => baton::migrate(&config).await,
+        Some(baton::config::Command::Doctor) => {
+            if !baton::doctor::run(&config).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         None => baton::run(config).await,
     }
 }

@@ -8,6 +8,8 @@ mod cases;
 mod cluster;
 mod conformance;
 mod e2e;
+mod nginx;
 mod notifications;
+mod operations;
 mod realtime;
 mod two_processes;

@@ -1,0 +1,165 @@
+//! Operating Baton: graceful shutdown, readiness that follows its dependencies, `baton doctor`,
+//! `baton migrate`, metrics.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{free_port, redis_available, require, Db, Process, TestDb, Ws};
+
+fn baton(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.args(args)
+        .current_dir(dir.path())
+        .env("BATON_DATA_DIR", dir.path())
+        .env_remove("BATON_REDIS_URL")
+        .env_remove("BATON_DATABASE_URL");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run baton")
+}
+
+#[tokio::test]
+async fn sigterm_sends_clients_elsewhere_and_exits_in_time() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut server = Process::start(&db.url, None, "leaving").await;
+    let owner = server.as_app(Db::Sqlite).signup("Acme", "Olivia").await;
+    let token = owner.api_token().await;
+    let mut ws = Ws::connect(&server.url, &token, None).await.unwrap();
+    assert_eq!(
+        ws.next(Duration::from_secs(5)).await.unwrap()["type"],
+        "hello"
+    );
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let s = server.terminate();
+        (s, server)
+    });
+    assert_eq!(
+        ws.close_code(Duration::from_secs(5)).await,
+        Some(1001),
+        "clients are told to reconnect elsewhere"
+    );
+    let (status, _server) = status.await.unwrap();
+    assert!(status.success(), "a clean exit: {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "within the grace period ({:?})",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_redis_without_a_restart() {
+    if !require("redis-server", redis_available().await) {
+        return;
+    }
+    let port = free_port();
+    let start_redis = || {
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut redis = start_redis();
+    std::thread::sleep(Duration::from_millis(300));
+    let db = TestDb::new(Db::Sqlite).await;
+    let server = Process::start(&db.url, Some(&format!("redis://127.0.0.1:{port}")), "ready").await;
+    let ready = |url: String| async move {
+        reqwest::get(format!("{url}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready(server.url.clone()).await, 200);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let mut seen = 0;
+    for _ in 0..50 {
+        seen = ready(server.url.clone()).await;
+        if seen == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, 503, "not ready while Redis is down");
+    let mut redis = start_redis();
+    for _ in 0..100 {
+        seen = ready(server.url.clone()).await;
+        if seen == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        seen, 200,
+        "ready again once Redis is back, without a restart"
+    );
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+#[tokio::test]
+async fn doctor_says_what_is_wrong_in_plain_words() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let good = baton(&["doctor"], &[("BATON_DATABASE_URL", &db.url)]);
+    let text = String::from_utf8_lossy(&good.stdout).to_string();
+    assert!(good.status.success(), "{text}");
+    assert!(text.contains("ok      database"), "{text}");
+    assert!(
+        text.contains("Everything Baton needs is in place."),
+        "{text}"
+    );
+
+    let port = free_port();
+    let bad = baton(
+        &["doctor"],
+        &[
+            ("BATON_DATABASE_URL", "mysql://root@localhost/baton"),
+            (
+                "BATON_REDIS_URL",
+                &format!("redis://:hunter2@127.0.0.1:{port}"),
+            ),
+            ("BATON_PUBLIC_URL", "inbox.example.com/app"),
+            ("BATON_VAPID_CONTACT", "admin@example.com"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&bad.stdout).to_string();
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    for expected in [
+        "PROBLEM database",
+        "unsupported database URL",
+        "PROBLEM redis",
+        "PROBLEM public url",
+        "PROBLEM vapid contact",
+        "4 problem(s) found.",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("hunter2"),
+        "secrets are never printed:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_applies_migrations_and_an_unclear_url_is_refused() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let out = baton(&["migrate"], &[("BATON_DATABASE_URL", &db.url)]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+    let out = baton(&["migrate"], &[("BATON_DATABASE_URL", "data/baton.db")]);
+    assert!(!out.status.success(), "a bare path is not guessed at");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
