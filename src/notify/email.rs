@@ -138,8 +138,14 @@ mod tests {
         );
         // Bodies are quoted-printable: join soft line breaks and read `=3D` as `=`.
         let unwrapped = raw.replace("=\r\n", "").replace("=3D", "=");
-        let html = unwrapped.split("Content-Type: text/html").nth(1).expect("an HTML part");
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+        let html = unwrapped
+            .split("Content-Type: text/html")
+            .nth(1)
+            .expect("an HTML part");
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
         assert!(!html.contains("<img"), "{html}");
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
         assert!(raw.contains("List-Unsubscribe: <https://inbox.example.com/unsubscribe?t=x>"));

@@ -10,8 +10,13 @@ use crate::common::{require, Db, TestApp};
 async fn the_inbox_works_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let ready = node && Path::new(&chromium).exists() && root.join("tests/e2e/node_modules/playwright-core").exists();
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let ready = node
+        && Path::new(&chromium).exists()
+        && root.join("tests/e2e/node_modules/playwright-core").exists();
     if !require("node, Chromium and tests/e2e/node_modules (npm ci)", ready) {
         return;
     }
@@ -31,8 +36,18 @@ async fn the_inbox_works_in_a_real_browser() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(output.status.success(), "browser tests failed:\n{stdout}\n{stderr}");
-    let summary = stdout.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or("");
-    assert!(summary.ends_with(" 0 failed"), "unexpected summary: {summary:?}");
+    assert!(
+        output.status.success(),
+        "browser tests failed:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .unwrap_or("");
+    assert!(
+        summary.ends_with(" 0 failed"),
+        "unexpected summary: {summary:?}"
+    );
     app.stop().await;
 }
