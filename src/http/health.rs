@@ -63,8 +63,18 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    // Jobs by channel and state come from the table itself: shared by every instance, so any
+    // instance reports the cluster's queue (pending = queued and not yet sent).
+    if let Ok(Ok(counts)) =
+        tokio::time::timeout(std::time::Duration::from_secs(2), state.store.job_counts()).await
+    {
+        text.push_str("# TYPE baton_notification_jobs gauge\n");
+        for (channel, job_state, n) in counts {
+            text.push_str(&format!(
+                "baton_notification_jobs{{channel=\"{channel}\",state=\"{job_state}\"}} {n}\n"
+            ));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -402,6 +402,10 @@ async fn read_in_time_online_or_reassigned_means_no_fallback() {
         metrics.contains("baton_notification_jobs_total{channel=\"email\",outcome=\"cancelled\"}"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("baton_notification_jobs{channel=\"push\",state=\"sent\"}"),
+        "the queue by channel and state: {metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
