@@ -122,23 +122,10 @@ async fn seed(state: &AppState, owner_email: &str) -> anyhow::Result<Vec<Teammat
     for (i, (name, email)) in CUSTOMERS.iter().take(5).enumerate() {
         state
             .store
-            .inbound(workspace.id, inbound(name, email, LINES[i]))
+            .inbound(workspace.id, Inbound::email(name, email, LINES[i]))
             .await?;
     }
     Ok(team)
-}
-
-fn inbound(name: &str, email: &str, body: &str) -> Inbound {
-    Inbound {
-        channel: "email".into(),
-        from_name: name.into(),
-        email: Some(email.into()),
-        phone: None,
-        subject: None,
-        body: body.into(),
-        category: None,
-        external_id: None,
-    }
 }
 
 async fn feed(state: AppState, team: Vec<Teammate>) {
@@ -156,7 +143,7 @@ async fn feed(state: AppState, team: Vec<Teammate>) {
             let line = *LINES.choose(&mut rng).expect("lines");
             state
                 .store
-                .inbound(workspace_id, inbound(name, email, line))
+                .inbound(workspace_id, Inbound::email(name, email, line))
                 .await
                 .map(|c| c.events)
         } else {

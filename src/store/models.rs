@@ -208,6 +208,22 @@ pub struct Inbound {
     pub external_id: Option<String>,
 }
 
+impl Inbound {
+    /// A plain email from a customer: what the demo feed and tests send most.
+    pub fn email(from_name: &str, email: &str, body: &str) -> Self {
+        Inbound {
+            channel: "email".into(),
+            from_name: from_name.into(),
+            email: Some(email.into()),
+            phone: None,
+            subject: None,
+            body: body.into(),
+            category: None,
+            external_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InboundOutcome {
     pub case_id: Uuid,

@@ -8,60 +8,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::{
-    free_port, postgres_available, redis_available, redis_url, require, Db, Process, TestDb, Ws,
+    free_port, postgres_available, redis_available, redis_url, require, Db, OwnRedis, Process,
+    TestDb, Ws,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn cluster_ready() -> bool {
     require("Postgres", postgres_available().await) && require("Redis", redis_available().await)
-}
-
-/// A throwaway Redis server on its own port, for tests that stop and start it.
-struct OwnRedis {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis { port, child }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

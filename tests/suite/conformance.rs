@@ -14,16 +14,7 @@ use uuid::Uuid;
 use crate::common::{backends, TestDb};
 
 fn inbound(email: &str, body: &str) -> Inbound {
-    Inbound {
-        channel: "email".into(),
-        from_name: "Customer".into(),
-        email: Some(email.into()),
-        phone: None,
-        subject: None,
-        body: body.into(),
-        category: None,
-        external_id: None,
-    }
+    Inbound::email("Customer", email, body)
 }
 
 async fn each_backend<F, Fut>(test: F)

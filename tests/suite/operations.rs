@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, redis_available, require, Db, Process, TestDb, Ws};
+use crate::common::{free_port, redis_available, require, Db, OwnRedis, Process, TestDb, Ws};
 
 fn baton(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
@@ -55,24 +55,7 @@ async fn readiness_follows_redis_without_a_restart() {
         return;
     }
     let port = free_port();
-    let start_redis = || {
-        std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut redis = start_redis();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut redis = OwnRedis::start(port);
     let db = TestDb::new(Db::Sqlite).await;
     let server = Process::start(&db.url, Some(&format!("redis://127.0.0.1:{port}")), "ready").await;
     let ready = |url: String| async move {
@@ -83,8 +66,7 @@ async fn readiness_follows_redis_without_a_restart() {
             .as_u16()
     };
     assert_eq!(ready(server.url.clone()).await, 200);
-    let _ = redis.kill();
-    let _ = redis.wait();
+    redis.stop();
     let mut seen = 0;
     for _ in 0..50 {
         seen = ready(server.url.clone()).await;
@@ -94,7 +76,7 @@ async fn readiness_follows_redis_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(seen, 503, "not ready while Redis is down");
-    let mut redis = start_redis();
+    let _redis = OwnRedis::start(port);
     for _ in 0..100 {
         seen = ready(server.url.clone()).await;
         if seen == 200 {
@@ -106,8 +88,6 @@ async fn readiness_follows_redis_without_a_restart() {
         seen, 200,
         "ready again once Redis is back, without a restart"
     );
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
 
 #[tokio::test]
