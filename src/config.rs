@@ -37,6 +37,10 @@ pub struct Config {
     pub vapid_contact: Option<String>,
     /// The `From` of notification emails.
     pub email_from: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for per-address limits).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Postgres connections per instance (instances × this must stay under `max_connections`).
+    pub database_pool: u32,
 }
 
 impl Default for Config {
@@ -57,6 +61,8 @@ impl Default for Config {
             vapid_private_key: None,
             vapid_contact: None,
             email_from: "Baton <notifications@localhost>".into(),
+            trusted_proxies: Vec::new(),
+            database_pool: 16,
         }
     }
 }
@@ -133,6 +139,11 @@ pub struct Cli {
         default_value = "Baton <notifications@localhost>"
     )]
     pub email_from: String,
+    /// Comma-separated addresses of reverse proxies in front of Baton (e.g. `127.0.0.1`).
+    #[arg(long, env = "BATON_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    #[arg(long, env = "BATON_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: u32,
     /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
     #[arg(long)]
     pub demo: bool,
@@ -169,6 +180,8 @@ impl Cli {
             vapid_private_key: self.vapid_private_key.filter(|k| !k.is_empty()),
             vapid_contact: self.vapid_contact.filter(|c| !c.is_empty()),
             email_from: self.email_from,
+            trusted_proxies: self.trusted_proxies,
+            database_pool: self.database_pool.max(1),
             ..Config::default()
         }
     }

@@ -93,7 +93,7 @@ impl AppState {
 
 /// Builds the state for one instance: store (migrated), bus, hub.
 pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<AppState> {
-    let store = store::connect(&config.database_url).await?;
+    let store = store::connect_with_pool(&config.database_url, config.database_pool).await?;
     let metrics = Metrics::new();
     let instance: Arc<str> = config
         .instance_name

@@ -178,9 +178,10 @@ async fn login(
     jar: CookieJar,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse> {
+    let client = super::extract::client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
     state
         .login_by_address
-        .hit(&peer.ip().to_string())
+        .hit(&client.to_string())
         .map_err(|secs| Error::RateLimited {
             retry_after_secs: secs,
         })?;

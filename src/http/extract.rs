@@ -208,3 +208,60 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         raw.parse().map(PathId).map_err(|_| Error::NotFound)
     }
 }
+
+/// The client's address: the peer, or, when the peer is one of our own proxies, the rightmost
+/// `X-Forwarded-For` entry that is not (entries further left can be forged by the client).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ip_trusts_forwarded_for_only_from_our_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+        assert_eq!(
+            client_ip(proxy, &headers, &[proxy]).to_string(),
+            "203.0.113.9",
+            "rightmost untrusted entry"
+        );
+        assert_eq!(
+            client_ip(proxy, &headers, &[]),
+            proxy,
+            "no trusted proxies: the peer"
+        );
+        let stranger: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_ip(stranger, &headers, &[proxy]),
+            stranger,
+            "a stranger cannot claim an address"
+        );
+        assert_eq!(
+            client_ip(proxy, &axum::http::HeaderMap::new(), &[proxy]),
+            proxy
+        );
+    }
+}

@@ -196,12 +196,22 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a database URL names, and applies its migrations. Anything but a clear
 /// `sqlite:` or `postgres:` URL is refused rather than guessed at.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, anyhow::Error> {
+    connect_with_pool(url, 16).await
+}
+
+/// `connect`, with the number of Postgres connections this instance may hold.
+pub async fn connect_with_pool(
+    url: &str,
+    pool_size: u32,
+) -> Result<std::sync::Arc<dyn Store>, anyhow::Error> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(
             sqlite::SqliteStore::connect(url).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::connect(url, pool_size).await?,
+        ))
     } else {
         anyhow::bail!(
             "unsupported database URL {:?}: use sqlite://path/to/baton.db or postgres://user@host/db",

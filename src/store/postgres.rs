@@ -12,9 +12,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
