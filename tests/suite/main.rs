@@ -4,6 +4,7 @@ mod common;
 
 mod accounts;
 mod assignment;
+mod bench;
 mod cases;
 mod cluster;
 mod conformance;
