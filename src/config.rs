@@ -41,6 +41,8 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Postgres connections per instance (instances × this must stay under `max_connections`).
     pub database_pool: u32,
+    /// `redis_url` lists Redis Cluster seed nodes: use sharded pub/sub (SSUBSCRIBE/SPUBLISH).
+    pub redis_cluster: bool,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             email_from: "Baton <notifications@localhost>".into(),
             trusted_proxies: Vec::new(),
             database_pool: 16,
+            redis_cluster: false,
         }
     }
 }
@@ -144,6 +147,9 @@ pub struct Cli {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     #[arg(long, env = "BATON_DATABASE_POOL", default_value_t = 16)]
     pub database_pool: u32,
+    /// BATON_REDIS_URL names Redis Cluster seed nodes (comma-separated): sharded pub/sub.
+    #[arg(long, env = "BATON_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
     /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
     #[arg(long)]
     pub demo: bool,
@@ -182,6 +188,7 @@ impl Cli {
             email_from: self.email_from,
             trusted_proxies: self.trusted_proxies,
             database_pool: self.database_pool.max(1),
+            redis_cluster: self.redis_cluster,
             ..Config::default()
         }
     }

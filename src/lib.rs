@@ -108,6 +108,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     );
     let broker = bus::connect(
         config.redis_url.as_deref(),
+        config.redis_cluster,
         hub.sink(),
         metrics.clone(),
         instance.clone(),

@@ -2,6 +2,7 @@
 //! `RedisBroker` across several. The bus is at-most-once: correctness never depends on it,
 //! because clients detect gaps in `seq` and resume from the `events` table.
 
+mod cluster;
 mod local;
 mod redis;
 
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use crate::events::Event;
 use crate::metrics::Metrics;
 
+pub use self::cluster::ClusterBroker;
 pub use self::local::LocalBroker;
 pub use self::redis::RedisBroker;
 
@@ -67,21 +69,69 @@ pub trait Broker: Send + Sync + 'static {
     /// Whether the bus is usable now (for `/readyz`).
     async fn healthy(&self) -> bool;
     /// A Redis connection for cluster-wide state (presence), when there is one.
-    fn redis(&self) -> Option<::redis::aio::ConnectionManager> {
+    fn redis(&self) -> Option<RedisConn> {
         None
     }
 }
 
+/// `redis_url` is one URL, or with `cluster` a comma-separated list of seed nodes.
 pub async fn connect(
     redis_url: Option<&str>,
+    cluster: bool,
     sink: Sink,
     metrics: Arc<Metrics>,
     instance: Arc<str>,
 ) -> anyhow::Result<Arc<dyn Broker>> {
     Ok(match redis_url {
+        Some(urls) if cluster => Arc::new(
+            ClusterBroker::connect(
+                urls.split(',').map(|u| u.trim().to_string()).collect(),
+                sink,
+                metrics,
+            )
+            .await?,
+        ),
         Some(url) => Arc::new(RedisBroker::connect(url, sink, metrics, instance).await?),
         None => Arc::new(LocalBroker::new(sink)),
     })
+}
+
+/// A connection to Redis, single server or cluster: presence uses whichever the bus uses.
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(::redis::aio::ConnectionManager),
+    Cluster(::redis::cluster_async::ClusterConnection),
+}
+
+impl ::redis::aio::ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Cmd,
+    ) -> ::redis::RedisFuture<'a, ::redis::Value> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> ::redis::RedisFuture<'a, Vec<::redis::Value>> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Single(c) => c.get_db(),
+            RedisConn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 pub fn channel(workspace_id: Uuid) -> String {

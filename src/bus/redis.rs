@@ -144,8 +144,8 @@ impl Broker for RedisBroker {
         )
     }
 
-    fn redis(&self) -> Option<ConnectionManager> {
-        Some(self.publisher.clone())
+    fn redis(&self) -> Option<super::RedisConn> {
+        Some(super::RedisConn::Single(self.publisher.clone()))
     }
 }
 

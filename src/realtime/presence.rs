@@ -191,7 +191,7 @@ impl Presence {
     }
 
     /// Writes this instance's view of a workspace to Redis (no-op without Redis).
-    async fn write_own(&self, ws: Uuid) -> Option<redis::aio::ConnectionManager> {
+    async fn write_own(&self, ws: Uuid) -> Option<crate::bus::RedisConn> {
         let mut conn = self.broker.get()?.redis()?;
         let entry = InstanceEntry {
             at: chrono::Utc::now().timestamp_millis(),

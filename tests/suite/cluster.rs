@@ -299,3 +299,184 @@ async fn restarting_redis_mid_stream_loses_no_event() {
     }
     drop((one, two));
 }
+
+/// A three-node Redis Cluster of throwaway servers.
+struct RedisCluster {
+    ports: Vec<u16>,
+    nodes: Vec<OwnRedisNode>,
+    _dir: tempfile::TempDir,
+}
+
+struct OwnRedisNode(std::process::Child);
+
+impl Drop for OwnRedisNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl RedisCluster {
+    fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes = Vec::new();
+        for port in &ports {
+            let child = std::process::Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .args([
+                    "--cluster-config-file",
+                    &dir.path()
+                        .join(format!("nodes-{port}.conf"))
+                        .display()
+                        .to_string(),
+                ])
+                .args(["--dir", &dir.path().display().to_string()])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server");
+            nodes.push(OwnRedisNode(child));
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = std::process::Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        for _ in 0..100 {
+            let info = std::process::Command::new("redis-cli")
+                .args(["-p", &ports[0].to_string(), "cluster", "info"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        RedisCluster {
+            ports,
+            nodes,
+            _dir: dir,
+        }
+    }
+
+    fn seeds(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node ports that have subscribers on a sharded channel.
+    fn shards_with(&self, channel: &str) -> Vec<u16> {
+        self.ports
+            .iter()
+            .copied()
+            .filter(|p| {
+                let out = std::process::Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "pubsub", "shardnumsub", channel])
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                text.lines()
+                    .nth(1)
+                    .and_then(|n| n.trim().parse::<u32>().ok())
+                    .unwrap_or(0)
+                    > 0
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_with_sharded_pub_sub_carries_events_and_presence() {
+    if !cluster_ready().await {
+        return;
+    }
+    let redis = RedisCluster::start();
+    assert_eq!(redis.nodes.len(), 3);
+    let db = TestDb::new(Db::Postgres).await;
+    let seeds = redis.seeds();
+    let env = [("BATON_REDIS_CLUSTER", "true")];
+    let one = Process::start_with(free_port(), &db.url, Some(&seeds), "one", &env).await;
+    let two = Process::start_with(free_port(), &db.url, Some(&seeds), "two", &env).await;
+    let owner = one
+        .as_app(Db::Postgres)
+        .signup("Acme", "Olivia Owner")
+        .await;
+    let token = owner.api_token().await;
+    let mut ws = Ws::connect(&one.url, &token, None).await.unwrap();
+    assert_eq!(ws.next(WAIT).await.unwrap()["instance"], "one");
+
+    // The workspace's channel is a sharded channel on exactly one node of the cluster.
+    let channel = format!("baton:ws:{}", owner.workspace_id);
+    assert_eq!(
+        redis.shards_with(&channel).len(),
+        1,
+        "subscribed on the shard that owns the slot"
+    );
+
+    let app_two = two.as_app(Db::Postgres);
+    let case = app_two
+        .customer_writes(&owner.ingest_token, "c@example.com", "through the cluster")
+        .await;
+    let created = ws.expect("case.created", WAIT).await;
+    assert_eq!(created["event"]["case_id"], case["case_id"]);
+    let msg = ws.expect("message.created", WAIT).await;
+    assert_eq!(msg["event"]["preview"], "through the cluster");
+
+    // Presence goes through the cluster too: a socket on two is listed when asked on one.
+    let _on_two = Ws::connect(&two.url, &token, None).await.unwrap();
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        listed = owner.json("/api/presence").await;
+        let instances = listed["online"][0]["instances"]
+            .as_array()
+            .map(|a| a.len())
+            .unwrap_or(0);
+        if instances == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut instances: Vec<String> = listed["online"][0]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    instances.sort();
+    assert_eq!(instances, ["one", "two"], "{listed}");
+    let ready: Value = reqwest::get(format!("{}/readyz", two.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["bus"], true);
+}

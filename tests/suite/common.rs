@@ -458,6 +458,16 @@ impl Process {
     }
 
     pub async fn start_on(port: u16, db_url: &str, redis_url: Option<&str>, name: &str) -> Process {
+        Self::start_with(port, db_url, redis_url, name, &[]).await
+    }
+
+    pub async fn start_with(
+        port: u16,
+        db_url: &str,
+        redis_url: Option<&str>,
+        name: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Process {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let dir = tempfile::tempdir().unwrap().keep();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
@@ -471,6 +481,9 @@ impl Process {
             .stdout(std::process::Stdio::null());
         if let Some(r) = redis_url {
             cmd.env("BATON_REDIS_URL", r);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn baton");
         let process = Process {

@@ -1,0 +1,158 @@
+//! Redis Cluster: sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7). A workspace's channel
+//! lives on the shard that owns its slot, so publishing and delivery spread over the cluster's
+//! nodes instead of every node carrying every message, as classic pub/sub does in a cluster.
+//!
+//! One cluster connection (RESP3) per instance: commands are routed by slot, and sharded
+//! messages arrive as push frames. The connection reconnects by itself and re-subscribes; a
+//! disconnection tells the hub (`LinkRestored`) so local clients catch up from the log.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{PushKind, Value};
+use uuid::Uuid;
+
+use super::{channel, Broker, BusMessage, RedisConn, Sink};
+use crate::metrics::Metrics;
+
+pub struct ClusterBroker {
+    conn: ClusterConnection,
+    wanted: Arc<Mutex<HashSet<String>>>,
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+}
+
+enum Command {
+    Subscribe(String, tokio::sync::oneshot::Sender<()>),
+    Unsubscribe(String),
+}
+
+/// Runs (un)subscriptions one at a time, re-checking what is wanted when each runs, so an
+/// unsubscribe queued before a newer subscribe can never win.
+async fn subscriptions(
+    mut conn: ClusterConnection,
+    wanted: Arc<Mutex<HashSet<String>>>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>,
+) {
+    while let Some(command) = rx.recv().await {
+        match command {
+            Command::Subscribe(ch, done) => {
+                if let Err(e) = conn.ssubscribe(&ch).await {
+                    tracing::warn!(error = %e, channel = ch, "SSUBSCRIBE failed; clients resume from the log");
+                }
+                let _ = done.send(());
+            }
+            Command::Unsubscribe(ch) => {
+                let still_gone = !wanted.lock().expect("wanted lock").contains(&ch);
+                if still_gone {
+                    let _ = conn.sunsubscribe(&ch).await;
+                }
+            }
+        }
+    }
+}
+
+impl ClusterBroker {
+    /// `nodes`: one or more `redis://host:port` seed nodes of the cluster.
+    pub async fn connect(
+        nodes: Vec<String>,
+        sink: Sink,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
+        let client = ClusterClientBuilder::new(nodes)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(tx)
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(2))
+            .build()?;
+        let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
+            .await
+            .map_err(|_| anyhow::anyhow!("the Redis cluster did not answer within 5 s"))??;
+        // Push frames are few (one per event per instance) and drained at once.
+        tokio::spawn(async move {
+            while let Some(push) = rx.recv().await {
+                match push.kind {
+                    PushKind::SMessage | PushKind::Message => {
+                        let payload = match push.data.get(1) {
+                            Some(Value::BulkString(bytes)) => bytes.clone(),
+                            _ => continue,
+                        };
+                        match serde_json::from_slice::<BusMessage>(&payload) {
+                            Ok(m) => sink(m),
+                            Err(e) => tracing::warn!(error = %e, "undecodable bus message"),
+                        }
+                    }
+                    PushKind::Disconnection => {
+                        metrics.inc("baton_redis_reconnects_total");
+                        tracing::warn!("a Redis cluster connection dropped; local clients catch up from the log");
+                        sink(BusMessage::LinkRestored);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let wanted = Arc::new(Mutex::new(HashSet::new()));
+        let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(subscriptions(conn.clone(), wanted.clone(), rx));
+        Ok(ClusterBroker {
+            conn,
+            wanted,
+            commands,
+        })
+    }
+}
+
+#[async_trait]
+impl Broker for ClusterBroker {
+    async fn publish(&self, message: BusMessage) -> anyhow::Result<()> {
+        let Some(workspace_id) = message.workspace_id() else {
+            return Ok(());
+        };
+        let payload = serde_json::to_vec(&message)?;
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("SPUBLISH")
+            .arg(channel(workspace_id))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
+        let ch = channel(workspace_id);
+        self.wanted.lock().expect("wanted lock").insert(ch.clone());
+        let (done, confirmed) = tokio::sync::oneshot::channel();
+        let _ = self.commands.send(Command::Subscribe(ch, done));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), confirmed).await;
+        })
+    }
+
+    fn unsubscribe(&self, workspace_id: Uuid) {
+        let ch = channel(workspace_id);
+        if self.wanted.lock().expect("wanted lock").remove(&ch) {
+            let _ = self.commands.send(Command::Unsubscribe(ch));
+        }
+    }
+
+    async fn healthy(&self) -> bool {
+        let mut conn = self.conn.clone();
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                redis::cmd("PING").query_async::<String>(&mut conn)
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+
+    fn redis(&self) -> Option<RedisConn> {
+        Some(RedisConn::Cluster(self.conn.clone()))
+    }
+}
