@@ -1119,6 +1119,8 @@ struct DriveState {
     errors: u64,
     error_sample: Vec<String>,
     customers: u64,
+    /// Events seen so far per (case_id, kind), across steps.
+    seen: HashMap<(String, String), u32>,
 }
 
 enum Action {
@@ -1341,15 +1343,15 @@ async fn measure_step(
     }
     // The k-th event of a kind on a case answers the k-th action of that kind on it: actions on
     // one case are never in flight together, so their commit order is their send order.
-    let mut occ: HashMap<(String, String), u32> = HashMap::new();
     let mut sends = vec![];
     let mut last = Hist::default();
     let mut first = Hist::default();
     let mut unmatched = 0u64;
     {
-        let s = st.lock().unwrap();
+        let mut guard = st.lock().unwrap();
+        let s = &mut *guard;
         for ((ws, seq), e) in &merged {
-            let k = occ.entry((e.case.clone(), e.kind.clone())).or_default();
+            let k = s.seen.entry((e.case.clone(), e.kind.clone())).or_default();
             let n = *k;
             *k += 1;
             let key_kind: &'static str = match e.kind.as_str() {
