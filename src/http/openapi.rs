@@ -14,7 +14,9 @@ use crate::AppState;
 #[openapi(
     info(title = "Baton", description = "A real-time team inbox: cases, assignment, live updates. The WebSocket protocol is in docs/protocol.md."),
     modifiers(&Security),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = []), ("bearer" = [])),
+    // Query-parameter enums are referenced by name; register them so the references resolve.
+    components(schemas(crate::store::View, crate::store::Filter))
 )]
 struct Base;
 

@@ -3,6 +3,7 @@
 mod common;
 
 mod accounts;
+mod api_fuzz;
 mod assignment;
 mod bench;
 mod cases;
