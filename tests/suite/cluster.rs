@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::{
-    free_port, postgres_available, redis_available, redis_url, require, Db, OwnRedis, Process,
-    TestDb, Ws,
+    follow, free_port, postgres_available, redis_available, redis_url, require, write_traffic, Db,
+    OwnRedis, Process, TestDb, Ws,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -123,68 +123,6 @@ async fn agent_cookie(user: &crate::common::User, base: &str) -> String {
         .to_string()
 }
 
-/// Collects a workspace's events through whichever instance is alive, resuming after every
-/// disconnect, until told to stop and nothing new arrives.
-async fn follow(urls: Vec<String>, token: String, stop: Arc<AtomicBool>) -> Vec<i64> {
-    let mut seen: Vec<i64> = Vec::new();
-    let mut since: Option<i64> = None;
-    let mut attempt = 0usize;
-    loop {
-        let url = &urls[attempt % urls.len()];
-        attempt += 1;
-        let mut ws =
-            match tokio::time::timeout(Duration::from_secs(2), Ws::connect(url, &token, since))
-                .await
-            {
-                Ok(Ok(ws)) => ws,
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-        loop {
-            match ws.next(Duration::from_millis(1500)).await {
-                Some(frame) if frame["type"] == "hello" && since.is_none() => {
-                    since = frame["seq"].as_i64()
-                }
-                Some(frame) if frame["type"] == "event" => {
-                    let seq = frame["seq"].as_i64().unwrap();
-                    seen.push(seq);
-                    since = Some(seq);
-                }
-                Some(_) => {}
-                None if stop.load(Ordering::SeqCst) => return seen,
-                None => break,
-            }
-        }
-    }
-}
-
-/// Posts customer messages at about `rate` per second to whichever instance answers.
-async fn write_traffic(urls: Vec<String>, ingest: String, count: usize, rate: u64) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
-    let mut ticker = tokio::time::interval(Duration::from_millis(1000 / rate));
-    for i in 0..count {
-        ticker.tick().await;
-        for attempt in 0..20 {
-            let url = &urls[(i + attempt) % urls.len()];
-            let r = client
-                .post(format!("{url}/api/inbound"))
-                .bearer_auth(&ingest)
-                .json(&json!({ "channel": "web", "from": { "name": "C", "email": format!("c{i}@example.com") }, "body": "hi", "external_id": format!("m{i}") }))
-                .send()
-                .await;
-            if r.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_instance_mid_stream_loses_no_event() {
     if !cluster_ready().await {
@@ -207,7 +145,7 @@ async fn killing_an_instance_mid_stream_loses_no_event() {
         } else {
             vec![two.url.clone(), one.url.clone()]
         };
-        followers.push(tokio::spawn(follow(urls, token, stop.clone())));
+        followers.push(tokio::spawn(follow(urls, token, stop.clone(), None)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let writer = tokio::spawn(write_traffic(
@@ -230,7 +168,7 @@ async fn killing_an_instance_mid_stream_loses_no_event() {
         .map(|e| e.seq)
         .collect();
     for f in followers {
-        let seen = f.await.unwrap();
+        let seen = f.await.unwrap().seen;
         let first = *seen.first().expect("events arrived");
         let expected: Vec<i64> = all.iter().copied().filter(|s| *s >= first).collect();
         assert_eq!(
@@ -269,6 +207,7 @@ async fn restarting_redis_mid_stream_loses_no_event() {
             vec![one.url.clone()],
             token,
             stop.clone(),
+            None,
         )));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -289,7 +228,7 @@ async fn restarting_redis_mid_stream_loses_no_event() {
     let head = store.last_seq(ws).await.unwrap();
     assert_eq!(head, 601);
     for f in followers {
-        let seen = f.await.unwrap();
+        let seen = f.await.unwrap().seen;
         let first = *seen.first().unwrap();
         assert_eq!(
             seen,

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use crate::common::{
-    free_port, postgres_available, redis_available, redis_url, require, Db, Process, TestDb, Ws,
+    follow, free_port, postgres_available, redis_available, redis_url, require, write_traffic, Db,
+    Process, TestDb, Ws,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -114,92 +115,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// What one client saw: the instance of its first socket, how many times it reconnected, and
-/// every event `seq` in the order received.
-struct Followed {
-    seen: Vec<i64>,
-    instances: Vec<String>,
-}
-
-/// Follows a workspace's events through nginx, resuming with `?since=` after every disconnect,
-/// until told to stop and nothing new arrives. Reports the first socket's instance when known.
-async fn follow(
-    url: String,
-    token: String,
-    stop: Arc<AtomicBool>,
-    first: oneshot::Sender<String>,
-) -> Followed {
-    let mut first = Some(first);
-    let mut seen: Vec<i64> = Vec::new();
-    let mut instances = Vec::new();
-    let mut since: Option<i64> = None;
-    loop {
-        let mut ws =
-            match tokio::time::timeout(Duration::from_secs(2), Ws::connect(&url, &token, since))
-                .await
-            {
-                Ok(Ok(ws)) => ws,
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-        loop {
-            match ws.next(Duration::from_millis(1500)).await {
-                Some(frame) if frame["type"] == "hello" => {
-                    let instance = frame["instance"].as_str().unwrap_or("").to_string();
-                    if let Some(tx) = first.take() {
-                        let _ = tx.send(instance.clone());
-                    }
-                    instances.push(instance);
-                    if since.is_none() {
-                        since = frame["seq"].as_i64();
-                    }
-                }
-                Some(frame) if frame["type"] == "event" => {
-                    let seq = frame["seq"].as_i64().unwrap();
-                    seen.push(seq);
-                    since = Some(seq);
-                }
-                Some(_) => {}
-                None if stop.load(Ordering::SeqCst) => return Followed { seen, instances },
-                None => break,
-            }
-        }
-    }
-}
-
-/// Posts `count` customer messages at about `rate` per second through `url`, retrying what
-/// fails (each message has an `external_id`, so a retry never makes a second case).
-async fn write_traffic(url: String, ingest: String, count: usize, rate: u64) -> usize {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
-    let mut ticker = tokio::time::interval(Duration::from_millis(1000 / rate));
-    let mut retries = 0;
-    for i in 0..count {
-        ticker.tick().await;
-        let mut done = false;
-        for _ in 0..20 {
-            let r = client
-                .post(format!("{url}/api/inbound"))
-                .bearer_auth(&ingest)
-                .json(&json!({ "channel": "web", "from": { "name": "C", "email": format!("c{i}@example.com") }, "body": "hi", "external_id": format!("m{i}") }))
-                .send()
-                .await;
-            if r.is_ok_and(|r| r.status().is_success()) {
-                done = true;
-                break;
-            }
-            retries += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(done, "message {i} never got through nginx");
-    }
-    retries
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,10 +222,10 @@ async fn two_instances_behind_nginx_share_the_load_and_survive_a_kill() {
         };
         let (tx, rx) = oneshot::channel();
         followers.push(tokio::spawn(follow(
-            nginx.url.clone(),
+            vec![nginx.url.clone()],
             token,
             stop.clone(),
-            tx,
+            Some(tx),
         )));
         let instance = tokio::time::timeout(WAIT, rx).await.unwrap().unwrap();
         socket_instances.insert(instance.clone());
@@ -327,7 +242,7 @@ async fn two_instances_behind_nginx_share_the_load_and_survive_a_kill() {
 
     // Traffic through nginx; instance one dies in the middle of it.
     let writer = tokio::spawn(write_traffic(
-        nginx.url.clone(),
+        vec![nginx.url.clone()],
         owner.ingest_token.clone(),
         300,
         100,
