@@ -6,8 +6,7 @@
 //! messages arrive as push frames. The connection reconnects by itself and re-subscribes; a
 //! disconnection tells the hub (`LinkRestored`) so local clients catch up from the log.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,25 +16,20 @@ use redis::cluster_async::ClusterConnection;
 use redis::{PushKind, Value};
 use uuid::Uuid;
 
+use super::subscriptions::{Command, Subscriptions};
 use super::{channel, Broker, BusMessage, RedisConn, Sink};
 use crate::metrics::Metrics;
 
 pub struct ClusterBroker {
     conn: ClusterConnection,
-    wanted: Arc<Mutex<HashSet<String>>>,
-    commands: tokio::sync::mpsc::UnboundedSender<Command>,
-}
-
-enum Command {
-    Subscribe(String, tokio::sync::oneshot::Sender<()>),
-    Unsubscribe(String),
+    subscriptions: Subscriptions,
 }
 
 /// Runs (un)subscriptions one at a time, re-checking what is wanted when each runs, so an
 /// unsubscribe queued before a newer subscribe can never win.
-async fn subscriptions(
+async fn run_subscriptions(
     mut conn: ClusterConnection,
-    wanted: Arc<Mutex<HashSet<String>>>,
+    subscriptions: Subscriptions,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>,
 ) {
     while let Some(command) = rx.recv().await {
@@ -47,8 +41,7 @@ async fn subscriptions(
                 let _ = done.send(());
             }
             Command::Unsubscribe(ch) => {
-                let still_gone = !wanted.lock().expect("wanted lock").contains(&ch);
-                if still_gone {
+                if !subscriptions.is_wanted(&ch) {
                     let _ = conn.sunsubscribe(&ch).await;
                 }
             }
@@ -96,13 +89,11 @@ impl ClusterBroker {
                 }
             }
         });
-        let wanted = Arc::new(Mutex::new(HashSet::new()));
-        let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(subscriptions(conn.clone(), wanted.clone(), rx));
+        let (subscriptions, rx) = Subscriptions::new([]);
+        tokio::spawn(run_subscriptions(conn.clone(), subscriptions.clone(), rx));
         Ok(ClusterBroker {
             conn,
-            wanted,
-            commands,
+            subscriptions,
         })
     }
 }
@@ -124,20 +115,11 @@ impl Broker for ClusterBroker {
     }
 
     fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
-        let ch = channel(workspace_id);
-        self.wanted.lock().expect("wanted lock").insert(ch.clone());
-        let (done, confirmed) = tokio::sync::oneshot::channel();
-        let _ = self.commands.send(Command::Subscribe(ch, done));
-        Box::pin(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(2), confirmed).await;
-        })
+        self.subscriptions.subscribe(workspace_id)
     }
 
     fn unsubscribe(&self, workspace_id: Uuid) {
-        let ch = channel(workspace_id);
-        if self.wanted.lock().expect("wanted lock").remove(&ch) {
-            let _ = self.commands.send(Command::Unsubscribe(ch));
-        }
+        self.subscriptions.unsubscribe(workspace_id)
     }
 
     async fn healthy(&self) -> bool {

@@ -5,6 +5,7 @@
 mod cluster;
 mod local;
 mod redis;
+mod subscriptions;
 
 use std::sync::Arc;
 

@@ -7,8 +7,7 @@
 //! stopped delivering is noticed and replaced. After any reconnect it tells the hub
 //! (`LinkRestored`), which asks every local client to resume from the database.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +17,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use super::subscriptions::{Command, Subscriptions};
 use super::{channel, Broker, BusMessage, Sink};
 use crate::metrics::Metrics;
 
@@ -25,17 +25,9 @@ const PROBE_EVERY: Duration = Duration::from_secs(3);
 /// A subscriber that delivered nothing (not even its own probes) for this long is replaced.
 const SILENCE_LIMIT: Duration = Duration::from_secs(10);
 
-enum Command {
-    /// Answered once Redis confirmed the subscription, so that a caller reading the log after
-    /// it cannot miss an event published in between.
-    Subscribe(String, tokio::sync::oneshot::Sender<()>),
-    Unsubscribe(String),
-}
-
 pub struct RedisBroker {
     publisher: ConnectionManager,
-    commands: mpsc::UnboundedSender<Command>,
-    wanted: Arc<Mutex<HashSet<String>>>,
+    subscriptions: Subscriptions,
     connected: watch::Receiver<bool>,
 }
 
@@ -58,15 +50,12 @@ impl RedisBroker {
         .await
         .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
         let probe = format!("baton:probe:{instance}");
-        let wanted = Arc::new(Mutex::new(HashSet::from([probe.clone()])));
-        // Commands are tiny and bounded in practice by the number of workspaces; the task
-        // drains them continuously.
-        let (commands, rx) = mpsc::unbounded_channel();
+        let (subscriptions, rx) = Subscriptions::new([probe.clone()]);
         let (connected_tx, connected) = watch::channel(false);
         tokio::spawn(subscriber(
             client,
             rx,
-            wanted.clone(),
+            subscriptions.clone(),
             sink,
             metrics,
             connected_tx,
@@ -85,8 +74,7 @@ impl RedisBroker {
         });
         let broker = RedisBroker {
             publisher,
-            commands,
-            wanted,
+            subscriptions,
             connected,
         };
         let mut ready = broker.connected.clone();
@@ -112,21 +100,11 @@ impl Broker for RedisBroker {
     }
 
     fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
-        let ch = channel(workspace_id);
-        self.wanted.lock().expect("wanted lock").insert(ch.clone());
-        let (done, confirmed) = tokio::sync::oneshot::channel();
-        let _ = self.commands.send(Command::Subscribe(ch, done));
-        Box::pin(async move {
-            // If the link is down the subscription happens on reconnect, followed by a resume.
-            let _ = tokio::time::timeout(Duration::from_secs(2), confirmed).await;
-        })
+        self.subscriptions.subscribe(workspace_id)
     }
 
     fn unsubscribe(&self, workspace_id: Uuid) {
-        let ch = channel(workspace_id);
-        if self.wanted.lock().expect("wanted lock").remove(&ch) {
-            let _ = self.commands.send(Command::Unsubscribe(ch));
-        }
+        self.subscriptions.unsubscribe(workspace_id)
     }
 
     async fn healthy(&self) -> bool {
@@ -152,7 +130,7 @@ impl Broker for RedisBroker {
 async fn subscriber(
     client: redis::Client,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    wanted: Arc<Mutex<HashSet<String>>>,
+    subscriptions: Subscriptions,
     sink: Sink,
     metrics: Arc<Metrics>,
     connected: watch::Sender<bool>,
@@ -165,13 +143,7 @@ async fn subscriber(
             let pubsub =
                 tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub()).await??;
             let (mut sink_half, stream) = pubsub.split();
-            let channels: Vec<String> = wanted
-                .lock()
-                .expect("wanted lock")
-                .iter()
-                .cloned()
-                .collect();
-            for ch in &channels {
+            for ch in &subscriptions.wanted() {
                 sink_half.subscribe(ch).await?;
             }
             anyhow::Ok((sink_half, stream))
@@ -223,7 +195,8 @@ async fn subscriber(
                             let _ = done.send(());
                             r
                         }
-                        Command::Unsubscribe(ch) => sub.unsubscribe(&ch).await,
+                        Command::Unsubscribe(ch) if !subscriptions.is_wanted(&ch) => sub.unsubscribe(&ch).await,
+                        Command::Unsubscribe(_) => Ok(()),
                     };
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "Redis (un)subscribe failed; reconnecting");
