@@ -65,6 +65,14 @@ struct Conn {
     teammate_id: Uuid,
     tx: mpsc::Sender<Outbound>,
     kill: Arc<KillSwitch>,
+    /// The badge this connection was last sent (none yet: the next refresh sends it).
+    last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>>,
+}
+
+/// Teammates whose badges a running refresh should compute next; `again`: asked for meanwhile.
+struct PendingBadges {
+    again: bool,
+    teammates: std::collections::HashSet<Uuid>,
 }
 
 struct Room {
@@ -91,8 +99,8 @@ pub struct Hub {
     rooms: DashMap<Uuid, Arc<Room>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
-    /// Teammates with a badge refresh running; `true` means "run it once more".
-    badge_pending: DashMap<Uuid, bool>,
+    /// Workspaces with a badge refresh running, and what it should do next.
+    badge_pending: DashMap<Uuid, PendingBadges>,
     me: Weak<Hub>,
 }
 
@@ -157,6 +165,7 @@ impl Hub {
             teammate_id,
             tx,
             kill: kill.clone(),
+            last_badge: Default::default(),
         };
         let subscribed = {
             let room = self.rooms.entry(workspace_id).or_insert_with(|| {
@@ -353,52 +362,67 @@ impl Hub {
         });
     }
 
-    /// Recomputes and sends these teammates' badges. Refreshes of one teammate are coalesced and
-    /// never overlap, so the last frame sent is computed after the last change.
+    /// Recomputes these teammates' badges and sends each connection its own when it changed.
+    /// Refreshes are coalesced per workspace and never overlap: one runs at a time, with every
+    /// teammate asked for meanwhile, in a fixed number of queries and one pass over the room.
     pub fn refresh_badges(&self, workspace_id: Uuid, teammates: Vec<Uuid>) {
-        for teammate_id in teammates {
-            let mut first = false;
-            self.badge_pending
-                .entry(teammate_id)
-                .and_modify(|again| *again = true)
-                .or_insert_with(|| {
-                    first = true;
-                    false
-                });
-            if !first {
-                continue;
-            }
-            let Some(hub) = self.me.upgrade() else { return };
-            tokio::spawn(async move {
-                loop {
-                    match hub.store.badge(workspace_id, teammate_id).await {
-                        Ok(badge) => {
-                            let frame = Utf8Bytes::from(
-                                ServerFrame::Badge {
-                                    mine: badge.mine,
-                                    unassigned: badge.unassigned,
-                                }
-                                .to_text(),
-                            );
-                            hub.each_conn(workspace_id, |conn| {
-                                if conn.teammate_id == teammate_id {
-                                    hub.offer(conn, Outbound::Frame(frame.clone()));
-                                }
-                            });
-                        }
-                        Err(e) => tracing::warn!(error = %e, "badge refresh failed"),
-                    }
-                    if hub
-                        .badge_pending
-                        .remove_if(&teammate_id, |_, again| !*again)
-                        .is_some()
-                    {
-                        break;
-                    }
-                    hub.badge_pending.alter(&teammate_id, |_, _| false);
+        if teammates.is_empty() {
+            return;
+        }
+        let mut first = false;
+        self.badge_pending
+            .entry(workspace_id)
+            .and_modify(|p| {
+                p.again = true;
+                p.teammates.extend(teammates.iter().copied());
+            })
+            .or_insert_with(|| {
+                first = true;
+                PendingBadges {
+                    again: false,
+                    teammates: teammates.into_iter().collect(),
                 }
             });
+        if !first {
+            return;
         }
+        let Some(hub) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            loop {
+                let wanted: Vec<Uuid> = match hub.badge_pending.get_mut(&workspace_id) {
+                    Some(mut p) => {
+                        p.again = false;
+                        std::mem::take(&mut p.teammates).into_iter().collect()
+                    }
+                    None => return,
+                };
+                match hub.store.badges(workspace_id, &wanted).await {
+                    Ok(badges) => hub.each_conn(workspace_id, |conn| {
+                        let Some(badge) = badges.get(&conn.teammate_id) else {
+                            return;
+                        };
+                        let mut last = conn.last_badge.lock().expect("badge lock");
+                        if *last != Some(*badge) {
+                            *last = Some(*badge);
+                            let frame = ServerFrame::Badge {
+                                mine: badge.mine,
+                                unassigned: badge.unassigned,
+                            }
+                            .to_text();
+                            hub.offer(conn, Outbound::Frame(Utf8Bytes::from(frame)));
+                        }
+                    }),
+                    Err(e) => tracing::warn!(error = %e, "badge refresh failed"),
+                }
+                if hub
+                    .badge_pending
+                    .remove_if(&workspace_id, |_, p| !p.again)
+                    .is_some()
+                {
+                    return;
+                }
+            }
+        });
     }
 
     /// SIGTERM: every socket is told this instance is going away (clients reconnect elsewhere

@@ -157,6 +157,13 @@ pub trait Store: Send + Sync + 'static {
         rules: Rules,
     ) -> Result<Committed<Rules>>;
     async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge>;
+    /// The badges of several teammates of one workspace, in a fixed number of queries however
+    /// many there are (the hub refreshes a whole room's badges after an event).
+    async fn badges(
+        &self,
+        workspace_id: Uuid,
+        teammates: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Badge>>;
 
     // Notifications: jobs are queued by the writes above, in their transactions.
     async fn add_push_subscription(

@@ -1418,16 +1418,63 @@ macro_rules! sql_store {
             }
 
             async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge> {
-                let sql = format!(
-                    "SELECT COUNT(CASE WHEN c.assignee_id = $2 THEN 1 END) AS mine, \
-                            COUNT(CASE WHEN c.assignee_id IS NULL AND t.notify_unassigned THEN 1 END) AS unassigned \
-                     FROM teammates t JOIN cases c ON c.workspace_id = t.workspace_id \
-                     LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = t.id \
-                     WHERE t.id = $2 AND t.workspace_id = $1 AND c.status IN {OPEN_SQL} \
-                       AND c.inbound_count > COALESCE(r.seen_inbound, 0) AND (c.assignee_id = $2 OR c.assignee_id IS NULL)"
-                );
-                let row = sqlx::query(&sql).bind(workspace_id).bind(teammate_id).fetch_one(&self.read).await?;
-                Ok(Badge { mine: row.try_get("mine")?, unassigned: row.try_get("unassigned")? })
+                Ok(self.badges(workspace_id, &[teammate_id]).await?.remove(&teammate_id).unwrap_or_default())
+            }
+
+            async fn badges(&self, workspace_id: Uuid, teammates: &[Uuid]) -> Result<std::collections::HashMap<Uuid, Badge>> {
+                // unassigned(t) = open unassigned cases with a customer message, minus those t has
+                // read to the end; mine(t) = t's open cases with an unread customer message.
+                let mut out: std::collections::HashMap<Uuid, Badge> = teammates.iter().map(|t| (*t, Badge::default())).collect();
+                let total: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM cases WHERE workspace_id = $1 AND assignee_id IS NULL AND status IN {OPEN_SQL} AND inbound_count > 0"
+                ))
+                .bind(workspace_id)
+                .fetch_one(&self.read)
+                .await?;
+                for chunk in teammates.chunks(500) {
+                    let mut q = QueryBuilder::<$Db>::new("SELECT id, notify_unassigned FROM teammates WHERE workspace_id = ");
+                    q.push_bind(workspace_id).push(" AND id IN (");
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(*t);
+                    }
+                    q.push(")");
+                    for row in q.build().fetch_all(&self.read).await? {
+                        if row.try_get::<bool, _>("notify_unassigned")? {
+                            out.entry(row.try_get("id")?).or_default().unassigned = total;
+                        }
+                    }
+                    let mut q = QueryBuilder::<$Db>::new(
+                        "SELECT r.teammate_id AS id, COUNT(*) AS n FROM reads r JOIN cases c ON c.id = r.case_id WHERE c.workspace_id = ",
+                    );
+                    q.push_bind(workspace_id);
+                    q.push(format!(" AND c.assignee_id IS NULL AND c.status IN {OPEN_SQL} AND c.inbound_count > 0 AND r.seen_inbound >= c.inbound_count AND r.teammate_id IN ("));
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(*t);
+                    }
+                    q.push(") GROUP BY r.teammate_id");
+                    for row in q.build().fetch_all(&self.read).await? {
+                        let id: Uuid = row.try_get("id")?;
+                        if let Some(b) = out.get_mut(&id).filter(|b| b.unassigned > 0) {
+                            b.unassigned -= row.try_get::<i64, _>("n")?;
+                        }
+                    }
+                    let mut q = QueryBuilder::<$Db>::new(
+                        "SELECT c.assignee_id AS id, COUNT(*) AS n FROM cases c LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = c.assignee_id WHERE c.workspace_id = ",
+                    );
+                    q.push_bind(workspace_id);
+                    q.push(format!(" AND c.status IN {OPEN_SQL} AND c.inbound_count > COALESCE(r.seen_inbound, 0) AND c.assignee_id IN ("));
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(*t);
+                    }
+                    q.push(") GROUP BY c.assignee_id");
+                    for row in q.build().fetch_all(&self.read).await? {
+                        out.entry(row.try_get("id")?).or_default().mine = row.try_get("n")?;
+                    }
+                }
+                Ok(out)
             }
 
             async fn add_push_subscription(&self, teammate_id: Uuid, endpoint: &str, p256dh: &str, auth: &str) -> Result<PushSubscription> {

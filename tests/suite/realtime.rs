@@ -138,11 +138,12 @@ async fn every_event_kind_reaches_the_other_teammate_with_badges() {
         assert_eq!(assigned["event"]["assignee_id"], b.id.as_str());
         assert_eq!(assigned["event"]["previous_assignee_id"], Value::Null);
         assert_eq!(assigned["event"]["actor_id"], a.id.as_str());
-        assert_eq!(
-            bws.expect("badge", WAIT).await,
-            json!({ "type": "badge", "mine": 1, "unassigned": 0 }),
-            "the case is B's now, unread"
-        );
+        badge_becomes(
+            &mut bws,
+            json!({ "mine": 1, "unassigned": 0 }),
+            "the case is B's now, unread",
+        )
+        .await;
 
         assert_eq!(
             b.post(&format!("/api/cases/{id}/read"), json!({}))
@@ -150,7 +151,7 @@ async fn every_event_kind_reaches_the_other_teammate_with_badges() {
                 .status(),
             StatusCode::NO_CONTENT
         );
-        assert_eq!(bws.expect("badge", WAIT).await["mine"], 0);
+        badge_becomes(&mut bws, json!({ "mine": 0, "unassigned": 0 }), "read").await;
 
         let handle = b.email.split('@').next().unwrap().to_string();
         a.post(
@@ -214,16 +215,18 @@ async fn reassign_moves_the_badge_from_old_to_new_owner() {
     let (mut cws, _) = socket(&app, &c).await;
     assert_eq!(hello_b["badge"]["mine"], 1);
     a.assign(id, Some(&c.id)).await;
-    assert_eq!(
-        bws.expect("badge", WAIT).await["mine"],
-        0,
-        "the previous assignee stops at once"
-    );
-    assert_eq!(
-        cws.expect("badge", WAIT).await["mine"],
-        1,
-        "the new one starts at once"
-    );
+    badge_becomes(
+        &mut bws,
+        json!({ "mine": 0, "unassigned": 0 }),
+        "the previous assignee stops at once",
+    )
+    .await;
+    badge_becomes(
+        &mut cws,
+        json!({ "mine": 1, "unassigned": 0 }),
+        "the new one starts at once",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,4 +425,26 @@ async fn presence_of(ws: &mut Ws, teammate: &str) -> Value {
             return p;
         }
     }
+}
+
+/// Waits for a badge frame showing `want`: badge frames say "your counts are now…", and an
+/// earlier refresh may still be on its way when a later change happens; the last one wins.
+async fn badge_becomes(ws: &mut Ws, want: Value, why: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.next(left).await {
+            Some(frame) if frame["type"] == "badge" => {
+                let badge = json!({ "mine": frame["mine"], "unassigned": frame["unassigned"] });
+                if badge == want {
+                    return;
+                }
+                seen.push(badge);
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    panic!("{why}: no badge frame showing {want} (saw {seen:?})");
 }
