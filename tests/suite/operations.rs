@@ -143,3 +143,202 @@ async fn migrate_applies_migrations_and_an_unclear_url_is_refused() {
     assert!(!out.status.success(), "a bare path is not guessed at");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }
+
+/// A throwaway Postgres cluster of the test's own (`initdb` + `pg_ctl`, run as the `postgres`
+/// user when the test runs as root), so stopping it disturbs nothing else.
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnPostgres {
+    fn find_bin() -> Option<std::path::PathBuf> {
+        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        versions.sort();
+        versions.pop()
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let program = self.bin.join(program);
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        cmd.args(args).output().expect("run a postgres tool")
+    }
+
+    fn start_new() -> Option<OwnPostgres> {
+        let bin = Self::find_bin()?;
+        let dir = tempfile::tempdir().ok()?;
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "postgres", &dir.path().display().to_string()])
+            .status();
+        let pg = OwnPostgres {
+            bin,
+            data: dir.path().join("data"),
+            port: free_port(),
+            _dir: dir,
+        };
+        let init = pg.as_postgres(
+            "initdb",
+            &[
+                "-D",
+                &pg.data.display().to_string(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+        );
+        assert!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        pg.start();
+        Some(pg)
+    }
+
+    fn start(&self) {
+        let socket_dir = self.data.parent().unwrap().display().to_string();
+        let opts = format!(
+            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1",
+            self.port
+        );
+        let out = self.as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-o",
+                &opts,
+                "-l",
+                &format!("{socket_dir}/log"),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn stop(&self) {
+        let _ = self.as_postgres(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_means_clean_503s_and_back_without_a_restart() {
+    if !require(
+        "Postgres server binaries (initdb, pg_ctl)",
+        OwnPostgres::find_bin().is_some(),
+    ) {
+        return;
+    }
+    let Some(pg) = OwnPostgres::start_new() else {
+        panic!("could not start a Postgres of the test's own")
+    };
+    let server = Process::start(&pg.url(), None, "pg-fault").await;
+    let app = server.as_app(Db::Postgres);
+    let owner = app.signup("Acme", "Olivia").await;
+    let before = app
+        .customer_writes(&owner.ingest_token, "c@example.com", "before the outage")
+        .await;
+
+    pg.stop();
+    // While the database is down: clean 503s with a retry hint, never a 500, nothing half-written.
+    for _ in 0..3 {
+        let r = owner.get("/api/cases").await;
+        assert_eq!(
+            r.status().as_u16(),
+            503,
+            "reads: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let r = app.inbound(&owner.ingest_token, serde_json::json!({ "channel": "web", "from": { "name": "C", "email": "d@example.com" }, "body": "during" })).await;
+        assert_eq!(r.status().as_u16(), 503);
+        assert!(r.headers().get("retry-after").is_some(), "a retry hint");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unavailable");
+    }
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", server.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        503
+    );
+
+    pg.start();
+    let mut back = 0;
+    for _ in 0..60 {
+        back = owner.get("/api/cases").await.status().as_u16();
+        if back == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        back, 200,
+        "serving again once Postgres is back, without a restart"
+    );
+    let cases = owner.json("/api/cases?view=all&filter=open").await;
+    let ids: Vec<&str> = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![before["case_id"].as_str().unwrap()],
+        "what was written before is there; nothing from the outage"
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", server.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
