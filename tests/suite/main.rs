@@ -9,7 +9,6 @@ mod bench;
 mod cases;
 mod cluster;
 mod conformance;
-mod e2e;
 mod nginx;
 mod notifications;
 mod operations;
