@@ -17,7 +17,7 @@ use redis::{PushKind, Value};
 use uuid::Uuid;
 
 use super::subscriptions::{Command, Subscriptions};
-use super::{channel, Broker, BusMessage, RedisConn, Sink};
+use super::{Broker, BusMessage, RedisConn, Sink};
 use crate::metrics::Metrics;
 
 pub struct ClusterBroker {
@@ -101,17 +101,9 @@ impl ClusterBroker {
 #[async_trait]
 impl Broker for ClusterBroker {
     async fn publish(&self, message: BusMessage) -> anyhow::Result<()> {
-        let Some(workspace_id) = message.workspace_id() else {
-            return Ok(());
-        };
-        let payload = serde_json::to_vec(&message)?;
-        let mut conn = self.conn.clone();
-        let _: i64 = redis::cmd("SPUBLISH")
-            .arg(channel(workspace_id))
-            .arg(payload)
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
+        RedisConn::Cluster(self.conn.clone())
+            .publish("SPUBLISH", &message)
+            .await
     }
 
     fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
@@ -123,15 +115,7 @@ impl Broker for ClusterBroker {
     }
 
     async fn healthy(&self) -> bool {
-        let mut conn = self.conn.clone();
-        matches!(
-            tokio::time::timeout(
-                Duration::from_secs(2),
-                redis::cmd("PING").query_async::<String>(&mut conn)
-            )
-            .await,
-            Ok(Ok(_))
-        )
+        RedisConn::Cluster(self.conn.clone()).answers().await
     }
 
     fn redis(&self) -> Option<RedisConn> {

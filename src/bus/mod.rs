@@ -135,6 +135,32 @@ impl ::redis::aio::ConnectionLike for RedisConn {
     }
 }
 
+impl RedisConn {
+    /// Publishes on the message's workspace channel with `command`: `PUBLISH` on one server,
+    /// `SPUBLISH` (sharded) on a cluster.
+    async fn publish(mut self, command: &str, message: &BusMessage) -> anyhow::Result<()> {
+        let Some(workspace_id) = message.workspace_id() else {
+            return Ok(());
+        };
+        let _: i64 = ::redis::cmd(command)
+            .arg(channel(workspace_id))
+            .arg(serde_json::to_vec(message)?)
+            .query_async(&mut self)
+            .await?;
+        Ok(())
+    }
+
+    /// Answers PING within 2 s.
+    async fn answers(mut self) -> bool {
+        let ping = ::redis::cmd("PING");
+        let answer = ping.query_async::<String>(&mut self);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), answer).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
 pub fn channel(workspace_id: Uuid) -> String {
     format!("baton:ws:{workspace_id}")
 }

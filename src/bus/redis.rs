@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::subscriptions::{Command, Subscriptions};
-use super::{channel, Broker, BusMessage, Sink};
+use super::{Broker, BusMessage, Sink};
 use crate::metrics::Metrics;
 
 const PROBE_EVERY: Duration = Duration::from_secs(3);
@@ -86,17 +86,9 @@ impl RedisBroker {
 #[async_trait]
 impl Broker for RedisBroker {
     async fn publish(&self, message: BusMessage) -> anyhow::Result<()> {
-        let Some(workspace_id) = message.workspace_id() else {
-            return Ok(());
-        };
-        let payload = serde_json::to_vec(&message)?;
-        let mut conn = self.publisher.clone();
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(channel(workspace_id))
-            .arg(payload)
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
+        super::RedisConn::Single(self.publisher.clone())
+            .publish("PUBLISH", &message)
+            .await
     }
 
     fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
@@ -111,15 +103,9 @@ impl Broker for RedisBroker {
         if !*self.connected.borrow() {
             return false;
         }
-        let mut conn = self.publisher.clone();
-        matches!(
-            tokio::time::timeout(
-                Duration::from_secs(2),
-                redis::cmd("PING").query_async::<String>(&mut conn)
-            )
-            .await,
-            Ok(Ok(_))
-        )
+        super::RedisConn::Single(self.publisher.clone())
+            .answers()
+            .await
     }
 
     fn redis(&self) -> Option<super::RedisConn> {
