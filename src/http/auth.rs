@@ -145,7 +145,7 @@ fn time_days(days: i64) -> time::Duration {
 }
 
 /// Create a workspace and its owner, and sign the owner in.
-#[utoipa::path(post, path = "/api/signup", tag = "auth", request_body = SignupBody,
+#[utoipa::path(post, path = "/api/signup", tag = "auth", security(()), request_body = SignupBody,
     responses((status = 200, body = SessionBody), (status = 409, description = "email already in use"), (status = 422, description = "invalid field")))]
 async fn signup(
     State(state): State<AppState>,
@@ -169,7 +169,7 @@ async fn signup(
 }
 
 /// Sign in with email and password. Rate-limited per client address and per account.
-#[utoipa::path(post, path = "/api/session", tag = "auth", request_body = LoginBody,
+#[utoipa::path(post, path = "/api/session", tag = "auth", security(()), request_body = LoginBody,
     responses((status = 200, body = SessionBody), (status = 401, description = "wrong email or password"), (status = 429, description = "too many attempts")))]
 async fn login(
     State(state): State<AppState>,
@@ -266,7 +266,7 @@ async fn create_token(
 }
 
 /// Accept an invitation: choose a password, join the workspace, get signed in.
-#[utoipa::path(post, path = "/api/invites/{token}/accept", tag = "team", request_body = AcceptBody,
+#[utoipa::path(post, path = "/api/invites/{token}/accept", tag = "team", security(()), request_body = AcceptBody,
     params(("token" = String, Path, description = "the token from the invite link")),
     responses((status = 200, body = SessionBody), (status = 404, description = "unknown, used or expired invite"), (status = 409, description = "email already in use")))]
 async fn accept_invite(

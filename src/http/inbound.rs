@@ -1,8 +1,9 @@
 //! `POST /api/inbound`: the webhook that channels (email, SMS, web forms) call with each
 //! customer message. Authenticated by the workspace's ingest token alone.
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -11,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::ApiJson;
 use crate::domain::input;
 use crate::error::{Error, Result};
-use crate::store::{Inbound, InboundOutcome};
+use crate::store::{Inbound, InboundOutcome, Workspace};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -109,19 +110,9 @@ fn parse(body: InboundBody) -> Result<Inbound> {
         (status = 401, description = "missing or unknown ingest token"), (status = 422)))]
 async fn inbound(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    IngestWorkspace(workspace): IngestWorkspace,
     ApiJson(body): ApiJson<InboundBody>,
 ) -> Result<(StatusCode, Json<InboundOutcome>)> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(Error::Unauthorized)?;
-    let workspace = state
-        .store
-        .workspace_by_ingest_token(token.trim())
-        .await?
-        .ok_or(Error::Unauthorized)?;
     let message = parse(body)?;
     let committed = state.store.inbound(workspace.id, message).await?;
     state.publish(committed.events).await;
@@ -131,4 +122,28 @@ async fn inbound(
         StatusCode::OK
     };
     Ok((status, Json(committed.value)))
+}
+
+/// The workspace whose ingest token the request carries (`Authorization: Bearer …`). It is an
+/// extractor so that it runs before the body is read: without the token, the answer is 401
+/// whatever the body says.
+struct IngestWorkspace(Workspace);
+
+impl FromRequestParts<AppState> for IngestWorkspace {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(Error::Unauthorized)?;
+        state
+            .store
+            .workspace_by_ingest_token(token.trim())
+            .await?
+            .map(IngestWorkspace)
+            .ok_or(Error::Unauthorized)
+    }
 }

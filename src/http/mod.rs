@@ -48,7 +48,8 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api, spec) = api().split_for_parts();
+    let (api, mut spec) = api().split_for_parts();
+    openapi::describe_errors(&mut spec);
     let spec = std::sync::Arc::new(spec);
     api.merge(openapi::router(spec))
         .merge(ws::router())
