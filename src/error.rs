@@ -87,6 +87,16 @@ impl From<sqlx::Error> for Error {
                 tracing::warn!(error = %e, "database unavailable");
                 Error::Unavailable
             }
+            // Postgres shutting down or restarting (class 57: operator intervention, e.g.
+            // `admin_shutdown`), or a broken connection (class 08): retry later, not a 500.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57") || c.starts_with("08")) =>
+            {
+                tracing::warn!(error = %e, "database unavailable");
+                Error::Unavailable
+            }
             other => Error::Internal(other.into()),
         }
     }

@@ -57,8 +57,27 @@ async fn run(state: &AppState, job: Job) {
         }
         _ => {}
     }
-    if let Err(e) = state.store.finish_job(job.id, &outcome).await {
-        tracing::warn!(error = %e, job = %job.id, "recording a notification outcome failed; the lease will bring it back");
+    record(state, &job, &outcome).await;
+}
+
+/// Records a job's outcome. While the database is unreachable the outcome is held and retried
+/// until shortly before the lease runs out: a job that was sent must not be sent again by the
+/// next instance to claim it, just because the database was down for a while.
+async fn record(state: &AppState, job: &Job, outcome: &JobOutcome) {
+    let give_up = tokio::time::Instant::now() + LEASE - Duration::from_secs(5);
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match state.store.finish_job(job.id, outcome).await {
+            Ok(()) => return,
+            Err(Error::Unavailable) if tokio::time::Instant::now() + wait < give_up => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(3));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, job = %job.id, "recording a notification outcome failed; the lease will bring it back");
+                return;
+            }
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, redis_available, require, Db, OwnRedis, Process, TestDb, Ws};
+use crate::common::{
+    free_port, redis_available, require, Db, OwnPostgres, OwnRedis, Process, TestDb, Ws,
+};
 
 fn baton(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
@@ -142,127 +144,6 @@ async fn migrate_applies_migrations_and_an_unclear_url_is_refused() {
     let out = baton(&["migrate"], &[("BATON_DATABASE_URL", "data/baton.db")]);
     assert!(!out.status.success(), "a bare path is not guessed at");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
-}
-
-/// A throwaway Postgres cluster of the test's own (`initdb` + `pg_ctl`, run as the `postgres`
-/// user when the test runs as root), so stopping it disturbs nothing else.
-struct OwnPostgres {
-    bin: std::path::PathBuf,
-    data: std::path::PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnPostgres {
-    fn find_bin() -> Option<std::path::PathBuf> {
-        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .filter(|p| p.join("initdb").exists())
-            .collect();
-        versions.sort();
-        versions.pop()
-    }
-
-    fn as_postgres(&self, program: &str, args: &[&str]) -> std::process::Output {
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-            .unwrap_or(false);
-        let program = self.bin.join(program);
-        let mut cmd = if root {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            std::process::Command::new(&program)
-        };
-        cmd.args(args).output().expect("run a postgres tool")
-    }
-
-    fn start_new() -> Option<OwnPostgres> {
-        let bin = Self::find_bin()?;
-        let dir = tempfile::tempdir().ok()?;
-        let _ = std::process::Command::new("chown")
-            .args(["-R", "postgres", &dir.path().display().to_string()])
-            .status();
-        let pg = OwnPostgres {
-            bin,
-            data: dir.path().join("data"),
-            port: free_port(),
-            _dir: dir,
-        };
-        let init = pg.as_postgres(
-            "initdb",
-            &[
-                "-D",
-                &pg.data.display().to_string(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-            ],
-        );
-        assert!(
-            init.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        pg.start();
-        Some(pg)
-    }
-
-    fn start(&self) {
-        let socket_dir = self.data.parent().unwrap().display().to_string();
-        let opts = format!(
-            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1",
-            self.port
-        );
-        let out = self.as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                &self.data.display().to_string(),
-                "-o",
-                &opts,
-                "-l",
-                &format!("{socket_dir}/log"),
-                "-w",
-                "start",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn stop(&self) {
-        let _ = self.as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                &self.data.display().to_string(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
