@@ -15,3 +15,4 @@ mod notifications;
 mod operations;
 mod realtime;
 mod two_processes;
+mod web_content;
