@@ -9,6 +9,7 @@ mod bench;
 mod cases;
 mod cluster;
 mod conformance;
+mod isolation;
 mod nginx;
 mod notifications;
 mod operations;
