@@ -1328,6 +1328,13 @@ async fn sockets_carry_nothing_from_one_workspace_to_the_other() {
             json!({ "away": true }),
         )
         .await;
+        let email = format!("newbie.{}@example.com", b.marker);
+        let invite =
+            json!({ "email": email, "name": format!("Newbie {}", b.marker), "role": "agent" });
+        let token = api.ok(bo, "POST /api/invites", invite).await["token"].clone();
+        let accept = format!("POST /api/invites/{}/accept", token.as_str().unwrap());
+        api.ok("-", &accept, json!({ "password": b.password }))
+            .await;
         b_ws[0]
             .send(json!({ "type": "viewing", "case_id": fresh }))
             .await;
