@@ -52,7 +52,13 @@ async fn set_assignee(
     PathId(id): PathId,
     ApiJson(body): ApiJson<AssigneeBody>,
 ) -> Result<Json<Case>> {
-    auth.require(auth.role().can_assign(), "viewers cannot assign cases")?;
+    auth.require_on_case(
+        &state,
+        id,
+        auth.role().can_assign(),
+        "viewers cannot assign cases",
+    )
+    .await?;
     let request = AssignRequest {
         case_id: id,
         assignee_id: body.assignee_id,

@@ -173,7 +173,13 @@ async fn set_status(
     PathId(id): PathId,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<Case>> {
-    auth.require(auth.role().can_work_cases(), "viewers cannot change cases")?;
+    auth.require_on_case(
+        &state,
+        id,
+        auth.role().can_work_cases(),
+        "viewers cannot change cases",
+    )
+    .await?;
     let committed = state
         .store
         .set_status(
@@ -196,10 +202,13 @@ async fn post_message(
     PathId(id): PathId,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<(StatusCode, Json<Message>)> {
-    auth.require(
+    auth.require_on_case(
+        &state,
+        id,
         auth.role().can_work_cases(),
         "viewers cannot write on cases",
-    )?;
+    )
+    .await?;
     let text = input::body("body", &body.body, MAX_BODY)?;
     let ws = auth.teammate.workspace_id;
     let note = body.kind == MessageKind::Note;
@@ -265,10 +274,13 @@ async fn set_follow_up(
     PathId(id): PathId,
     ApiJson(body): ApiJson<FollowUpBody>,
 ) -> Result<Json<Case>> {
-    auth.require(
+    auth.require_on_case(
+        &state,
+        id,
         auth.role().can_work_cases(),
         "viewers cannot schedule follow-ups",
-    )?;
+    )
+    .await?;
     if body
         .due_at
         .is_some_and(|d| d.timestamp() > 32_503_680_000 || d.timestamp() < 0)

@@ -36,6 +36,22 @@ impl Auth {
         }
     }
 
+    /// `require` for a change to one case. A case of another workspace, like one that does not
+    /// exist, is a 404 for every role: a role is refused (403) only on what it can see.
+    pub async fn require_on_case(
+        &self,
+        state: &AppState,
+        case_id: uuid::Uuid,
+        allowed: bool,
+        what: &'static str,
+    ) -> Result<(), Error> {
+        if !allowed {
+            let (ws, me) = (self.teammate.workspace_id, self.teammate.id);
+            state.store.case(ws, me, case_id).await?;
+        }
+        self.require(allowed, what)
+    }
+
     pub fn role(&self) -> Role {
         self.teammate.role
     }

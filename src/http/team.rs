@@ -139,12 +139,14 @@ async fn remove_teammate(
     PathId(id): PathId,
     ApiJson(body): ApiJson<RemoveBody>,
 ) -> Result<Json<RemovedBody>> {
-    auth.require(auth.role().can_admin(), "only admins remove teammates")?;
+    // Looked up first: a teammate of another workspace is a 404 for every role, like in
+    // `update_teammate`; a role is refused only on teammates it can see.
     let ws = auth.teammate.workspace_id;
     let target = state.store.teammate(ws, id).await?;
     if !target.active {
         return Err(Error::NotFound);
     }
+    auth.require(auth.role().can_admin(), "only admins remove teammates")?;
     auth.require(
         target.role != Role::Owner || auth.role() == Role::Owner,
         "only an owner removes an owner",

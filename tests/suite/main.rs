@@ -10,6 +10,7 @@ mod cases;
 mod cluster;
 mod conformance;
 mod faults;
+mod isolation;
 mod nginx;
 mod notifications;
 mod operations;
