@@ -76,6 +76,8 @@ fn raise_nofile() -> u64 {
 struct ProcSample {
     ticks: u64,
     rss_kib: u64,
+    /// Open file descriptors (sockets, database files, …).
+    fds: u64,
     at_ns: u64,
 }
 
@@ -93,9 +95,11 @@ fn proc_sample(pid: u32) -> Option<ProcSample> {
         .nth(1)?
         .parse()
         .ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
     Some(ProcSample {
         ticks,
         rss_kib,
+        fds,
         at_ns: mono_ns(),
     })
 }
@@ -1671,6 +1675,7 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
             .iter()
             .map(|x| x.map(|x| (x.rss_kib as f64 / 1024.0).round()))
             .collect::<Vec<_>>());
+        m["server_fds"] = json!(s1.iter().map(|x| x.map(|x| x.fds)).collect::<Vec<_>>());
         eprintln!("{}", step_line(&m));
         steps.push(m);
     }
@@ -1692,11 +1697,11 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
 
 fn step_line(m: &Value) -> String {
     format!(
-        "rate {:>6}/s  actions {:>7}/s  deliveries {:>8}/s  latency p50 {:>7} p90 {:>7} p99 {:>7} p99.9 {:>7} max {:>7} ms  last-recipient p99 {:>7} ms  missed {} dup {}  server CPU {}%",
+        "rate {:>6}/s  actions {:>7}/s  deliveries {:>8}/s  latency p50 {:>7} p90 {:>7} p99 {:>7} p99.9 {:>7} max {:>7} ms  last-recipient p99 {:>7} ms  missed {} dup {}  server CPU {}% RSS {} MiB fds {}",
         m["rate_target"], m["actions_per_s"], m["deliveries_per_s"],
         m["latency_ms"]["p50"], m["latency_ms"]["p90"], m["latency_ms"]["p99"],
         m["latency_ms"]["p99_9"], m["latency_ms"]["max"], m["last_recipient_ms"]["p99"],
-        m["missed"], m["duplicates"], m["server_cpu_pct"],
+        m["missed"], m["duplicates"], m["server_cpu_pct"], m["server_rss_mib"], m["server_fds"],
     )
 }
 
