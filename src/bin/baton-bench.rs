@@ -301,6 +301,10 @@ struct DriveArgs {
     /// Seconds to wait after each step for the last deliveries.
     #[arg(long, default_value_t = 2.0)]
     drain: f64,
+    /// Before each step, this many more sockets (of the first workspace) that complete the
+    /// handshake and never read again: the server must cut them off without slowing the rest.
+    #[arg(long, default_value_t = 0)]
+    stuck: usize,
 }
 
 #[derive(Args, Clone)]
@@ -1650,6 +1654,7 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     let groups = srv.list.len() as u32;
     let mut steps = vec![];
     for &rate in &a.rate {
+        let _stuck = open_stuck(&srv.list[0], &wss[0].mates[0].token, a.stuck).await?;
         let s0 = sample_servers(&srv);
         let w0 = sample_workers(&workers);
         let (actions, dsecs) = drive(
@@ -1676,6 +1681,7 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
             .map(|x| x.map(|x| (x.rss_kib as f64 / 1024.0).round()))
             .collect::<Vec<_>>());
         m["server_fds"] = json!(s1.iter().map(|x| x.map(|x| x.fds)).collect::<Vec<_>>());
+        m["stuck_sockets"] = json!(a.stuck);
         eprintln!("{}", step_line(&m));
         steps.push(m);
     }
@@ -1693,6 +1699,27 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         "duration_per_step_s": a.duration,
         "steps": steps,
     }))
+}
+
+/// `n` sockets that complete the handshake and then never read, with small kernel buffers so
+/// that the server's writes to them block early.
+async fn open_stuck(server: &Server, token: &str, n: usize) -> Result<Vec<tokio::net::TcpStream>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(2048)?;
+        let mut tcp = socket.connect(server.addr).await?;
+        let upgrade = format!(
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            server.addr
+        );
+        tcp.write_all(upgrade.as_bytes()).await?;
+        out.push(tcp);
+    }
+    if n > 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(out)
 }
 
 fn step_line(m: &Value) -> String {

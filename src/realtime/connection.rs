@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use tokio::sync::mpsc::error::TryRecvError;
 use uuid::Uuid;
 
-use super::hub::{Hub, Outbound, Registration};
+use super::hub::{Hub, KillSwitch, Outbound, Registration};
 use super::protocol::{close, event_frame, ClientFrame, ServerFrame};
 
 pub const PING_EVERY: Duration = Duration::from_secs(20);
@@ -39,6 +39,19 @@ enum Flow {
     Close(u16, &'static str),
 }
 
+/// The kill switch tripped while a write was blocked (the client stopped reading).
+#[derive(Debug, thiserror::Error)]
+#[error("closed while a write was blocked")]
+struct Killed(u16);
+
+fn close_reason(code: u16) -> &'static str {
+    match code {
+        close::RECONNECT_AND_RESUME => "too slow: reconnect and resume",
+        close::GOING_AWAY => "server restarting: reconnect and resume",
+        _ => "session ended",
+    }
+}
+
 struct Conn {
     socket: WebSocket,
     hub: Arc<Hub>,
@@ -62,7 +75,14 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
         allowance: CLIENT_BURST,
         allowance_at: Instant::now(),
     };
-    let reason = match conn.serve(&session).await {
+    let flow = match conn.serve(&session).await {
+        Err(e) => match e.downcast_ref::<Killed>() {
+            Some(Killed(code)) => Ok(Flow::Close(*code, close_reason(*code))),
+            None => Err(e),
+        },
+        ok => ok,
+    };
+    let reason = match flow {
         Ok(Flow::Close(code, reason)) => {
             let frame = CloseFrame {
                 code,
@@ -113,11 +133,7 @@ impl Conn {
         let kill = self.reg.kill.clone();
         loop {
             let flow = tokio::select! {
-                code = kill.tripped() => Flow::Close(code, match code {
-                    close::RECONNECT_AND_RESUME => "too slow: reconnect and resume",
-                    close::GOING_AWAY => "server restarting: reconnect and resume",
-                    _ => "session ended",
-                }),
+                code = kill.tripped() => Flow::Close(code, close_reason(code)),
                 out = self.reg.rx.recv() => match out {
                     Some(out) => self.deliver(out).await?,
                     None => Flow::Close(close::GOING_AWAY, "server restarting: reconnect and resume"),
@@ -306,25 +322,34 @@ impl Conn {
     }
 
     async fn write(&mut self, frame: Utf8Bytes) -> anyhow::Result<()> {
-        tokio::time::timeout(
-            WRITE_TIMEOUT,
+        let kill = self.reg.kill.clone();
+        bounded(
+            &kill,
             futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame)),
         )
-        .await??;
-        Ok(())
+        .await
     }
 
     async fn write_now(&mut self, message: Message) -> anyhow::Result<()> {
-        tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(message)).await??;
-        Ok(())
+        let kill = self.reg.kill.clone();
+        bounded(&kill, self.socket.send(message)).await
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        tokio::time::timeout(
-            WRITE_TIMEOUT,
-            futures_util::SinkExt::flush(&mut self.socket),
-        )
-        .await??;
-        Ok(())
+        let kill = self.reg.kill.clone();
+        bounded(&kill, futures_util::SinkExt::flush(&mut self.socket)).await
+    }
+}
+
+/// Waits for a write, but no longer than `WRITE_TIMEOUT` and no longer than the kill switch
+/// allows: a socket whose queue overflowed is let go at once, not when its blocked write times
+/// out, so a crowd of clients that stopped reading holds no memory for long.
+async fn bounded(
+    kill: &KillSwitch,
+    io: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        done = tokio::time::timeout(WRITE_TIMEOUT, io) => Ok(done??),
+        code = kill.tripped() => Err(Killed(code).into()),
     }
 }

@@ -44,14 +44,16 @@ pub struct KillSwitch {
 }
 
 impl KillSwitch {
-    pub fn trip(&self, code: u16) {
-        if self
+    /// Trips the switch with a close code; true the first time only.
+    pub fn trip(&self, code: u16) -> bool {
+        let first = self
             .code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+            .is_ok();
+        if first {
             self.notify.notify_one();
         }
+        first
     }
 
     pub async fn tripped(&self) -> u16 {
@@ -289,8 +291,9 @@ impl Hub {
         match conn.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.inc("baton_socket_queue_overflows_total");
-                conn.kill.trip(close::RECONNECT_AND_RESUME);
+                if conn.kill.trip(close::RECONNECT_AND_RESUME) {
+                    self.metrics.inc("baton_socket_queue_overflows_total");
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,

@@ -17,3 +17,4 @@ mod operations;
 mod realtime;
 mod two_processes;
 mod web_content;
+mod ws_abuse;
