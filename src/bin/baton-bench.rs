@@ -1654,7 +1654,15 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     let groups = srv.list.len() as u32;
     let mut steps = vec![];
     for &rate in &a.rate {
-        let _stuck = open_stuck(&srv.list[0], &wss[0].mates[0].token, a.stuck).await?;
+        let (stop_crowd, crowd) = tokio::sync::oneshot::channel();
+        let crowd = (a.stuck > 0).then(|| {
+            let server = (srv.list[0].url.clone(), srv.list[0].addr);
+            let token = wss[0].mates[0].token.clone();
+            tokio::spawn(stuck_crowd(http.clone(), server, token, a.stuck, crowd))
+        });
+        if crowd.is_some() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let s0 = sample_servers(&srv);
         let w0 = sample_workers(&workers);
         let (actions, dsecs) = drive(
@@ -1681,8 +1689,18 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
             .map(|x| x.map(|x| (x.rss_kib as f64 / 1024.0).round()))
             .collect::<Vec<_>>());
         m["server_fds"] = json!(s1.iter().map(|x| x.map(|x| x.fds)).collect::<Vec<_>>());
-        m["stuck_sockets"] = json!(a.stuck);
+        let _ = stop_crowd.send(());
+        if let Some(crowd) = crowd {
+            m["stuck_sockets"] = json!(a.stuck);
+            m["stuck_sockets_opened"] = json!(crowd.await??);
+        }
         eprintln!("{}", step_line(&m));
+        if a.stuck > 0 {
+            eprintln!(
+                "  with {} clients that never read ({} connected in all)",
+                a.stuck, m["stuck_sockets_opened"]
+            );
+        }
         steps.push(m);
     }
     Ok(json!({
@@ -1701,25 +1719,61 @@ async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     }))
 }
 
-/// `n` sockets that complete the handshake and then never read, with small kernel buffers so
-/// that the server's writes to them block early.
-async fn open_stuck(server: &Server, token: &str, n: usize) -> Result<Vec<tokio::net::TcpStream>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.set_recv_buffer_size(2048)?;
-        let mut tcp = socket.connect(server.addr).await?;
-        let upgrade = format!(
-            "GET /ws?token={token} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            server.addr
-        );
-        tcp.write_all(upgrade.as_bytes()).await?;
-        out.push(tcp);
+/// The server's `baton_sockets_open`.
+async fn sockets_open(http: &reqwest::Client, url: &str) -> Result<i64> {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("baton_sockets_open ")?.parse().ok())
+        .context("no baton_sockets_open in /metrics")
+}
+
+/// A socket that completes the handshake and then never reads, with a small kernel buffer so
+/// that the server's writes to it block early.
+async fn open_stuck(addr: SocketAddr, token: &str) -> Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(2048)?;
+    let mut tcp = socket.connect(addr).await?;
+    let upgrade = format!(
+        "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(upgrade.as_bytes()).await?;
+    Ok(tcp)
+}
+
+/// Keeps `n` sockets that never read connected to `server` until `stop` fires: whenever the
+/// server cuts some off (their queues overflowed), as many new ones connect, so that the crowd
+/// is at full strength for the whole step. Returns how many were opened in all.
+async fn stuck_crowd(
+    http: reqwest::Client,
+    server: (String, SocketAddr),
+    token: String,
+    n: usize,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<usize> {
+    let (url, addr) = server;
+    let base = sockets_open(&http, &url).await?;
+    let mut crowd = std::collections::VecDeque::new();
+    let mut opened = 0;
+    loop {
+        let held = (sockets_open(&http, &url).await? - base).max(0) as usize;
+        // The server lets the oldest go first: forget as many as it no longer holds.
+        while crowd.len() > held {
+            crowd.pop_front();
+        }
+        while crowd.len() < n {
+            crowd.push_back(open_stuck(addr, &token).await?);
+            opened += 1;
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(opened),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
     }
-    if n > 0 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(out)
 }
 
 fn step_line(m: &Value) -> String {

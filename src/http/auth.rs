@@ -1,6 +1,7 @@
 //! Sign-up, sign-in, sign-out, `GET /api/me`, personal API tokens, invite acceptance.
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -13,6 +14,7 @@ use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -93,9 +95,24 @@ fn verify_password(password: &str, hash: &str) -> bool {
 
 /// Hashing is deliberately slow (tens of milliseconds): keep it off the async workers.
 async fn hash_password_blocking(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+    password_work(move || hash_password(&password)).await?
+}
+
+/// Runs password hashing on a blocking thread, at most one per core at a time. Each Argon2 hash
+/// takes 19 MiB; unbounded, a burst of sign-ins or invite acceptances ran hundreds at once,
+/// each on its own thread and malloc arena, and left the server a gigabyte bigger for good.
+/// Waiting for a turn costs a burst some latency instead.
+async fn password_work<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    static TURNS: LazyLock<Semaphore> = LazyLock::new(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _turn = TURNS
+        .acquire()
         .await
-        .map_err(|e| Error::Internal(e.into()))?
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(e.into()))
 }
 
 /// Workspaces are shown with their ingest token to admins only.
@@ -198,9 +215,7 @@ async fn login(
     let verified = match credentials {
         Some(c) => {
             let hash = c.password_hash.clone();
-            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .map_err(|e| Error::Internal(e.into()))?;
+            let ok = password_work(move || verify_password(&password, &hash)).await?;
             ok.then_some(c.teammate)
         }
         None => {

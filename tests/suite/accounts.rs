@@ -466,3 +466,58 @@ async fn health_openapi_and_errors_without_internals() {
     assert!(r.headers().get("x-request-id").is_some());
     assert_eq!(error_of(r).await.1, "unauthorized");
 }
+
+/// A burst of sign-ins (each an Argon2 hash of 19 MiB) must not leave the server bigger: the
+/// hashes take turns, one per core, and their memory goes back to the system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sign_ins_leaves_no_memory_behind() {
+    let db = crate::common::TestDb::new(crate::common::Db::Sqlite).await;
+    let server = crate::common::Process::start(&db.url, None, "burst").await;
+    let app = server.as_app(crate::common::Db::Sqlite);
+    let owner = app.signup("W", "Olivia Owner").await;
+    let pid = server.child.id();
+    let before = crate::common::rss_of(pid);
+    // 25 at once, under the per-address limit (30 a minute); half of them right.
+    let attempts = (0..25).map(|i| {
+        let user = User::new(&app);
+        let email = if i % 2 == 0 {
+            owner.email.clone()
+        } else {
+            format!("nobody-{i}@example.com")
+        };
+        tokio::spawn(async move {
+            let r = user
+                .post(
+                    "/api/session",
+                    json!({ "email": email, "password": "correct horse battery" }),
+                )
+                .await;
+            r.status()
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts.collect::<Vec<_>>() {
+        statuses.push(attempt.await.unwrap());
+    }
+    let signed_in = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(signed_in >= 10, "right passwords sign in: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+        .contains(s)),
+        "{statuses:?}"
+    );
+    let after = crate::common::rss_of(pid);
+    println!(
+        "server RSS {:.1} MiB before 25 sign-ins, {:.1} MiB after",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0
+    );
+    assert!(
+        after < before + 32 * 1024 * 1024,
+        "RSS grew from {before} to {after} bytes"
+    );
+}
