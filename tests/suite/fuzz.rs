@@ -104,6 +104,15 @@ fn cargo_fuzz(root: &Path, args: &[&str]) -> Command {
         .unwrap_or_else(|| root.join("target"))
         .join("fuzz");
     let mut command = Command::new("cargo");
+    // What `cargo test` tells this test about the suite's own build is not for the nested
+    // build: some build scripts rerun when `CARGO_MANIFEST_DIR` changes, so passing it on
+    // would rebuild the fuzz targets' dependencies every time the suite and a hand-run
+    // `cargo fuzz` take turns.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(set_by_cargo_test) {
+            command.env_remove(key);
+        }
+    }
     command
         .current_dir(root)
         .arg("+nightly")
@@ -112,6 +121,16 @@ fn cargo_fuzz(root: &Path, args: &[&str]) -> Command {
         .arg("--target-dir")
         .arg(target_dir);
     command
+}
+
+/// The variables `cargo test` sets for a test binary, on top of the caller's environment.
+fn set_by_cargo_test(key: &str) -> bool {
+    matches!(
+        key,
+        "CARGO" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+    ) || ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_"]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
 }
 
 fn tools_installed() -> bool {
