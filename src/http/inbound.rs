@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::ApiJson;
+use super::extract::{parse_json, JsonBytes};
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::store::{Inbound, InboundOutcome, Workspace};
@@ -37,6 +37,14 @@ pub struct InboundBody {
     pub category: Option<String>,
     /// The channel's own message id: delivering the same one twice makes one message.
     pub external_id: Option<String>,
+}
+
+/// Decodes and checks one webhook body: exactly what `POST /api/inbound` does with the bytes it
+/// was sent, after the ingest token. Public so that the fuzz target (`fuzz/`) drives the same
+/// path as the server, without a request or a store. Every refusal is a 400 (not JSON, not an
+/// object) or a 422 naming the field.
+pub fn parse_payload(bytes: &[u8]) -> Result<Inbound> {
+    parse(parse_json::<InboundBody>(bytes)?)
 }
 
 fn parse(body: InboundBody) -> Result<Inbound> {
@@ -111,9 +119,9 @@ fn parse(body: InboundBody) -> Result<Inbound> {
 async fn inbound(
     State(state): State<AppState>,
     IngestWorkspace(workspace): IngestWorkspace,
-    ApiJson(body): ApiJson<InboundBody>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<InboundOutcome>)> {
-    let message = parse(body)?;
+    let message = parse_payload(&body)?;
     let committed = state.store.inbound(workspace.id, message).await?;
     state.publish(committed.events).await;
     let status = if committed.value.created {
@@ -145,5 +153,51 @@ impl FromRequestParts<AppState> for IngestWorkspace {
             .await?
             .map(IngestWorkspace)
             .ok_or(Error::Unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(bytes: &[u8]) -> u16 {
+        parse_payload(bytes).unwrap_err().status().as_u16()
+    }
+
+    #[test]
+    fn a_webhook_body_becomes_a_checked_message() {
+        let message = parse_payload(
+            r#"{"channel":" SMS ","from":{"name":" Zoë Ñúñez ","phone":"+1 (555) 010-0000"},
+                "subject":"  Where is my order?  ","body":"Hi!\nIt is late.","external_id":"m-1"}"#
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(message.channel, "sms");
+        assert_eq!(message.from_name, "Zoë Ñúñez");
+        assert_eq!(message.email, None);
+        assert_eq!(message.phone.as_deref(), Some("+15550100000"));
+        assert_eq!(message.subject.as_deref(), Some("Where is my order?"));
+        assert_eq!(message.body, "Hi!\nIt is late.");
+        assert_eq!(message.external_id.as_deref(), Some("m-1"));
+    }
+
+    #[test]
+    fn refusals_are_400_for_the_shape_and_422_for_a_field() {
+        assert_eq!(status(b""), 400, "empty");
+        assert_eq!(status(b"{\"channel\":"), 400, "truncated");
+        assert_eq!(status(b"\xff\xfe"), 422, "not an object");
+        assert_eq!(
+            status(b"[\"web\", {\"name\": \"x\"}, null, \"hi\"]"),
+            422,
+            "array"
+        );
+        let no_contact = br#"{"channel":"web","from":{"name":"Dana"},"body":"hi"}"#;
+        assert_eq!(status(no_contact), 422);
+        let bad_channel =
+            br#"{"channel":"e mail","from":{"name":"D","email":"d@x.io"},"body":"hi"}"#;
+        assert_eq!(status(bad_channel), 422);
+        let header_injection =
+            br#"{"channel":"email","from":{"name":"D\r\nBcc: x@y.z","email":"d@x.io"},"body":"hi"}"#;
+        assert_eq!(status(header_injection), 422);
     }
 }

@@ -10,6 +10,7 @@ mod cases;
 mod cluster;
 mod conformance;
 mod faults;
+mod fuzz;
 mod isolation;
 mod nginx;
 mod notifications;
