@@ -37,6 +37,24 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, Error> {
     Ok(n.to_string())
 }
 
+/// Subject lines are cut, not refused, past this many characters: "Re: Fwd: …" chains get long,
+/// and a long subject is no reason to turn a customer's message away.
+pub const MAX_SUBJECT: usize = 200;
+
+/// A subject line: trimmed, no control characters, at most `MAX_SUBJECT` characters (cut there).
+/// None when blank.
+pub fn subject(field: &'static str, raw: &str) -> Result<Option<String>, Error> {
+    let cut: String = raw.trim().chars().take(MAX_SUBJECT).collect();
+    let s = cut.trim_end();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(Some(s.to_string()))
+}
+
 pub fn password(field: &'static str, raw: &str) -> Result<String, Error> {
     match raw.chars().count() {
         8..=256 => Ok(raw.to_string()),

@@ -77,13 +77,10 @@ fn parse(body: InboundBody) -> Result<Inbound> {
     if email.is_none() && phone.is_none() {
         return Err(Error::invalid("from", "needs an email or a phone number"));
     }
-    let subject = body
-        .subject
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| input::name("subject", &s.chars().take(200).collect::<String>()))
-        .transpose()?;
+    let subject = match body.subject.as_deref() {
+        Some(raw) => input::subject("subject", raw)?,
+        None => None,
+    };
     let category = body
         .category
         .as_deref()
@@ -93,10 +90,7 @@ fn parse(body: InboundBody) -> Result<Inbound> {
         .transpose()?;
     let external_id = body.external_id.filter(|e| !e.is_empty());
     if external_id.as_ref().is_some_and(|e| e.len() > 200) {
-        return Err(Error::invalid(
-            "external_id",
-            "must be at most 200 characters",
-        ));
+        return Err(Error::invalid("external_id", "must be at most 200 bytes"));
     }
     Ok(Inbound {
         channel,
@@ -179,6 +173,21 @@ mod tests {
         assert_eq!(message.subject.as_deref(), Some("Where is my order?"));
         assert_eq!(message.body, "Hi!\nIt is late.");
         assert_eq!(message.external_id.as_deref(), Some("m-1"));
+    }
+
+    #[test]
+    fn a_long_subject_is_cut_not_refused() {
+        let subject = format!("Re: Fwd: {}", "Ärger mit der Lieferung ".repeat(20));
+        let body = serde_json::json!({ "channel": "email", "from": { "name": "Jo", "email": "jo@example.com" }, "subject": subject, "body": "hi" });
+        let message = parse_payload(body.to_string().as_bytes()).unwrap();
+        let kept = message.subject.unwrap();
+        assert_eq!(kept.chars().count(), input::MAX_SUBJECT, "cut at the limit");
+        assert!(subject.starts_with(&kept));
+        let blank = serde_json::json!({ "channel": "email", "from": { "name": "Jo", "email": "jo@example.com" }, "subject": "   ", "body": "hi" });
+        assert_eq!(
+            parse_payload(blank.to_string().as_bytes()).unwrap().subject,
+            None
+        );
     }
 
     #[test]
