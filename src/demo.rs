@@ -44,7 +44,7 @@ pub async fn start(state: AppState) -> anyhow::Result<()> {
         Some(c) => {
             state
                 .store
-                .teammates(c.teammate.workspace_id, None, false)
+                .teammates(c.teammate.workspace_id, None, crate::store::Which::Active)
                 .await?
         }
         None => seed(&state, owner_email).await?,
@@ -101,7 +101,10 @@ async fn seed(state: &AppState, owner_email: &str) -> anyhow::Result<Vec<Teammat
             .accept_invite(&crate::http::extract::hash_token(&token), &hash)
             .await?;
     }
-    let team = state.store.teammates(workspace.id, None, false).await?;
+    let team = state
+        .store
+        .teammates(workspace.id, None, crate::store::Which::Active)
+        .await?;
     let pool = team
         .iter()
         .filter(|t| t.role == crate::domain::Role::Agent)

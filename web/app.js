@@ -152,7 +152,7 @@ async function reloadMe() {
 
 async function loadTeammates() {
   try {
-    set('teammates', (await api.get('/api/teammates')).teammates);
+    set('teammates', (await api.get('/api/teammates?removed=true')).teammates);
   } catch {
     /* names fall back to "Former teammate" until the next load */
   }

@@ -44,7 +44,8 @@ export function teammateName(id, fallback = 'Unassigned') {
   if (!id) return fallback;
   if (state.me && id === state.me.teammate.id) return state.me.teammate.name;
   const t = teammate(id);
-  return t ? t.name : 'Former teammate';
+  if (!t) return 'Former teammate';
+  return t.active === false ? `${t.name} (removed)` : t.name;
 }
 
 export function me() {

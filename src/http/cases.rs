@@ -213,7 +213,10 @@ async fn post_message(
     let ws = auth.teammate.workspace_id;
     let note = body.kind == MessageKind::Note;
     let mentioned = if note {
-        let team = state.store.teammates(ws, None, false).await?;
+        let team = state
+            .store
+            .teammates(ws, None, crate::store::Which::Active)
+            .await?;
         let people: Vec<_> = team
             .iter()
             .map(|t| mentions::Mentionable {

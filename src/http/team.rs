@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extract::{hash_token, new_token, ApiJson, ApiQuery, Auth, PathId};
 use crate::domain::{input, Role};
 use crate::error::{Error, Result};
-use crate::store::{Departure, NewInvite, Teammate};
+use crate::store::{Departure, NewInvite, Teammate, Which};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,6 +29,9 @@ pub struct TeammateQuery {
     pub q: Option<String>,
     /// Only teammates who can be assigned cases (not viewers).
     pub assignable: Option<bool>,
+    /// Also teammates who were removed (`active: false`), to name them on old cases and
+    /// timelines. Ignored with `assignable`.
+    pub removed: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -84,13 +87,14 @@ async fn list_teammates(
     auth: Auth,
     ApiQuery(query): ApiQuery<TeammateQuery>,
 ) -> Result<Json<TeammateList>> {
+    let which = match (query.assignable, query.removed) {
+        (Some(true), _) => Which::Assignable,
+        (_, Some(true)) => Which::EverMember,
+        _ => Which::Active,
+    };
     let teammates = state
         .store
-        .teammates(
-            auth.teammate.workspace_id,
-            query.q.as_deref(),
-            query.assignable.unwrap_or(false),
-        )
+        .teammates(auth.teammate.workspace_id, query.q.as_deref(), which)
         .await?;
     Ok(Json(TeammateList { teammates }))
 }

@@ -33,6 +33,18 @@ pub struct AssignRequest {
     pub actor_id: Uuid,
 }
 
+/// Which teammates a listing includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Everyone who can sign in.
+    Active,
+    /// Those who can be assigned cases (active, not viewers).
+    Assignable,
+    /// Also those who were removed (`active: false`): their names stay on old cases and
+    /// timelines.
+    EverMember,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
@@ -59,11 +71,12 @@ pub trait Store: Send + Sync + 'static {
     async fn set_ingest_token(&self, id: Uuid, token: &str) -> Result<()>;
     async fn credentials(&self, email: &str) -> Result<Option<Credentials>>;
     async fn teammate(&self, workspace_id: Uuid, id: Uuid) -> Result<Teammate>;
+    /// The workspace's teammates by name, matching `q` (name or email) if given.
     async fn teammates(
         &self,
         workspace_id: Uuid,
         q: Option<&str>,
-        assignable_only: bool,
+        which: Which,
     ) -> Result<Vec<Teammate>>;
     async fn update_teammate(
         &self,

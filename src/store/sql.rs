@@ -887,14 +887,17 @@ macro_rules! sql_store {
                 teammate_from_row(&not_found_if_none(row)?)
             }
 
-            async fn teammates(&self, workspace_id: Uuid, q: Option<&str>, assignable_only: bool) -> Result<Vec<Teammate>> {
-                let mut query = QueryBuilder::<$Db>::new(format!("SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE removed_at IS NULL AND workspace_id = "));
+            async fn teammates(&self, workspace_id: Uuid, q: Option<&str>, which: Which) -> Result<Vec<Teammate>> {
+                let mut query = QueryBuilder::<$Db>::new(format!("SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE workspace_id = "));
                 query.push_bind(workspace_id);
+                if which != Which::EverMember {
+                    query.push(" AND removed_at IS NULL");
+                }
                 if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
                     let pattern = like_pattern(q);
                     query.push(" AND (LOWER(name) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\' OR LOWER(email) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
                 }
-                if assignable_only {
+                if which == Which::Assignable {
                     query.push(" AND role <> 'viewer'");
                 }
                 query.push(" ORDER BY LOWER(name), id");

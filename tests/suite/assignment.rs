@@ -454,6 +454,20 @@ async fn bulk_reassign_and_departures_leave_no_gap() {
             .unwrap()
             .iter()
             .any(|t| t["id"] == leaving.id.as_str()));
+        // Gone from the team list, but still named on the cases and timelines they touched.
+        let named = |list: Value| {
+            list["teammates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["id"] == leaving.id.as_str())
+                .map(|t| t["active"].clone())
+        };
+        assert_eq!(named(owner.json("/api/teammates").await), None);
+        assert_eq!(
+            named(owner.json("/api/teammates?removed=true").await),
+            Some(json!(false))
+        );
         let (s, _, _) = error_of(owner.assign(&ids[0], Some(&leaving.id)).await).await;
         assert_eq!(
             s,

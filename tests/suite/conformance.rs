@@ -143,7 +143,7 @@ async fn accounts_tokens_invites_and_prefs() {
         ));
         assert_eq!(
             store
-                .teammates(ws.id, Some("ALE"), false)
+                .teammates(ws.id, Some("ALE"), baton::store::Which::Active)
                 .await
                 .unwrap()
                 .iter()
@@ -153,7 +153,7 @@ async fn accounts_tokens_invites_and_prefs() {
         );
         let viewer = member(&store, ws.id, owner.id, "Vic", Role::Viewer).await;
         assert!(!store
-            .teammates(ws.id, None, true)
+            .teammates(ws.id, None, baton::store::Which::Assignable)
             .await
             .unwrap()
             .iter()
@@ -361,6 +361,25 @@ async fn rules_bulk_departures_follow_ups_and_the_log() {
             "back to the pool in the same step"
         );
         assert!(!store.teammate(ws.id, b.id).await.unwrap().active);
+        let listed = |which| {
+            let store = store.clone();
+            async move {
+                store
+                    .teammates(ws.id, None, which)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|t| t.id == b.id)
+                    .map(|t| t.active)
+            }
+        };
+        assert_eq!(listed(baton::store::Which::Active).await, None);
+        assert_eq!(listed(baton::store::Which::Assignable).await, None);
+        assert_eq!(
+            listed(baton::store::Which::EverMember).await,
+            Some(false),
+            "a removed teammate is still named on old cases"
+        );
         assert!(
             store.credentials(&b.email).await.unwrap().is_none(),
             "removed teammates cannot sign in"
