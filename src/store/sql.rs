@@ -464,6 +464,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            #[allow(clippy::too_many_arguments)] // one column each
             async fn insert_job(tx: &mut Tx, workspace_id: Uuid, teammate: Uuid, case_id: Option<Uuid>, sub: Option<Uuid>, channel: &str, reason: &str, key: &str, payload: &serde_json::Value, due_at: i64) -> Result<()> {
                 // A pending email for the same case absorbs the newer message (one email per window).
                 sqlx::query(
@@ -503,6 +504,7 @@ macro_rules! sql_store {
                 case_from_row(&not_found_if_none(row)?)
             }
 
+            #[allow(clippy::too_many_arguments)] // one column each
             async fn timeline(tx: &mut Tx, workspace_id: Uuid, case_id: Uuid, kind: &str, actor: Option<Uuid>, from: Option<Uuid>, to: Option<Uuid>, detail: serde_json::Value, at: i64) -> Result<()> {
                 sqlx::query("INSERT INTO timeline (id, workspace_id, case_id, kind, actor_id, from_id, to_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                     .bind(Uuid::now_v7())

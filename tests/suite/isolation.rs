@@ -1045,11 +1045,11 @@ async fn every_route_for_every_role_matches_the_isolation_table() {
         };
         let mut actual: Rows = vec![];
         for (key, sides) in &keys {
-            for role in 0..ROLES.len() {
+            for (role, name) in ROLES.iter().enumerate() {
                 for side in sides {
                     let status = m.row(key, role, *side).await;
                     let scope = if *side == Side::A { "same" } else { "other" };
-                    actual.push((key.clone(), ROLES[role].into(), scope.into(), status));
+                    actual.push((key.clone(), (*name).into(), scope.into(), status));
                 }
             }
         }
@@ -1424,7 +1424,7 @@ async fn sockets_carry_nothing_from_one_workspace_to_the_other() {
             frames.extend(drain(std::slice::from_mut(ws)).await.concat());
             let who = ROLES[role];
             let text = Value::Array(frames.clone()).to_string();
-            let found = leaks(&secrets, &[b_case.clone()], &text);
+            let found = leaks(&secrets, std::slice::from_ref(&b_case), &text);
             assert!(found.is_empty(), "A's {who}: B's data {found:?} in {text}");
             let resync = frames
                 .iter()
