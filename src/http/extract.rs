@@ -22,6 +22,8 @@ pub struct Auth {
     pub teammate: Teammate,
     pub token_hash: String,
     pub kind: TokenKind,
+    /// When the credentials stop being valid (sessions), if ever (API tokens).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Authenticated by cookie (a browser), as opposed to a bearer token.
     pub by_cookie: bool,
 }
@@ -103,15 +105,16 @@ pub async fn authenticate(state: &AppState, token: &str, by_cookie: bool) -> Res
         return Err(Error::Unauthorized);
     }
     let token_hash = hash_token(token);
-    let (teammate, kind) = state
+    let owner = state
         .store
         .token_teammate(&token_hash)
         .await?
         .ok_or(Error::Unauthorized)?;
     Ok(Auth {
-        teammate,
+        teammate: owner.teammate,
         token_hash,
-        kind,
+        kind: owner.kind,
+        expires_at: owner.expires_at,
         by_cookie,
     })
 }

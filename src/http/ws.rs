@@ -76,6 +76,7 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
         teammate_id: auth.teammate.id,
         since,
         instance: state.instance.clone(),
+        expires_at: auth.expires_at,
     };
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)

@@ -32,6 +32,8 @@ pub struct Session {
     /// Resume from here right after `hello` (the `?since=` of the handshake).
     pub since: Option<i64>,
     pub instance: Arc<str>,
+    /// The credentials' end: the socket closes then (4001), as sign-out would close it.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 enum Flow {
@@ -131,8 +133,11 @@ impl Conn {
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let kill = self.reg.kill.clone();
+        let expiry = session_end(session.expires_at);
+        tokio::pin!(expiry);
         loop {
             let flow = tokio::select! {
+                () = &mut expiry => Flow::Close(close::SESSION_ENDED, "session expired"),
                 code = kill.tripped() => Flow::Close(code, close_reason(code)),
                 out = self.reg.rx.recv() => match out {
                     Some(out) => self.deliver(out).await?,
@@ -351,5 +356,16 @@ async fn bounded(
     tokio::select! {
         done = tokio::time::timeout(WRITE_TIMEOUT, io) => Ok(done??),
         code = kill.tripped() => Err(Killed(code).into()),
+    }
+}
+
+/// Resolves when a session's credentials expire; never for credentials without an end.
+async fn session_end(at: Option<chrono::DateTime<chrono::Utc>>) {
+    match at {
+        Some(at) => {
+            let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left).await
+        }
+        None => std::future::pending().await,
     }
 }

@@ -105,7 +105,7 @@ pub trait Store: Send + Sync + 'static {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<()>;
     /// The active teammate a live token belongs to.
-    async fn token_teammate(&self, token_hash: &str) -> Result<Option<(Teammate, TokenKind)>>;
+    async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>>;
     async fn delete_token(&self, token_hash: &str) -> Result<()>;
     async fn create_invite(&self, invite: NewInvite) -> Result<()>;
     async fn accept_invite(

@@ -267,6 +267,15 @@ pub struct Departure {
     pub reassign_to: Option<Uuid>,
 }
 
+/// Whom a valid token belongs to, and until when it is valid.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub teammate: Teammate,
+    pub kind: TokenKind,
+    /// Sessions end at a fixed time; API tokens last until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     Session,

@@ -999,9 +999,9 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn token_teammate(&self, token_hash: &str) -> Result<Option<(Teammate, TokenKind)>> {
+            async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, k.kind AS token_kind \
+                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, k.kind AS token_kind, k.expires_at \
                      FROM tokens k JOIN teammates t ON t.id = k.teammate_id \
                      WHERE k.token_hash = $1 AND t.removed_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
                 )
@@ -1011,7 +1011,11 @@ macro_rules! sql_store {
                 .await?;
                 row.map(|r| {
                     let kind = if r.try_get::<String, _>("token_kind")? == "api" { TokenKind::Api } else { TokenKind::Session };
-                    Ok((teammate_from_row(&r)?, kind))
+                    Ok(TokenOwner {
+                        teammate: teammate_from_row(&r)?,
+                        kind,
+                        expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
+                    })
                 })
                 .transpose()
             }

@@ -113,16 +113,16 @@ async fn accounts_tokens_invites_and_prefs() {
                 .token_teammate("session-hash")
                 .await
                 .unwrap()
-                .map(|(t, k)| (t.id, k)),
-            Some((owner.id, TokenKind::Session))
+                .map(|o| (o.teammate.id, o.kind, o.expires_at.is_some())),
+            Some((owner.id, TokenKind::Session, true))
         );
         assert_eq!(
             store
                 .token_teammate("api-hash")
                 .await
                 .unwrap()
-                .map(|(_, k)| k),
-            Some(TokenKind::Api)
+                .map(|o| (o.kind, o.expires_at)),
+            Some((TokenKind::Api, None))
         );
         assert!(store
             .token_teammate("expired-hash")

@@ -141,6 +141,21 @@ async fn look_alike_origins_and_stale_credentials_are_refused_before_the_upgrade
         Some(401)
     );
 
+    // A socket open when its session runs out is closed then, as sign-out would close it.
+    let ending = session_cookie(&app, &owner.email).await;
+    let soon = chrono::Utc::now().timestamp_millis() + 1_500;
+    sqlx::query("UPDATE tokens SET expires_at = $1 WHERE expires_at > 1")
+        .bind(soon)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut ws = handshake_with_cookie(&app, &ending)
+        .await
+        .expect("still valid");
+    assert_eq!(ws.next(WAIT).await.expect("hello")["type"], "hello");
+    assert_eq!(ws.close_code(WAIT).await, Some(4001), "closed at expiry");
+    assert_eq!(handshake_with_cookie(&app, &ending).await.err(), Some(401));
+
     // The owner's token still works: refusals changed nothing for anyone else.
     let mut ws = Ws::connect(&app.url, &token, None).await.expect("owner");
     assert_eq!(ws.next(WAIT).await.expect("hello")["type"], "hello");
