@@ -141,7 +141,7 @@ impl Conn {
                 code = kill.tripped() => Flow::Close(code, close_reason(code)),
                 out = self.reg.rx.recv() => match out {
                     Some(out) => self.deliver(out).await?,
-                    None => Flow::Close(close::GOING_AWAY, "server restarting: reconnect and resume"),
+                    None => Flow::Close(close::GOING_AWAY, close_reason(close::GOING_AWAY)),
                 },
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => self.receive(message).await?,
@@ -327,33 +327,31 @@ impl Conn {
     }
 
     async fn write(&mut self, frame: Utf8Bytes) -> anyhow::Result<()> {
-        let kill = self.reg.kill.clone();
-        bounded(
-            &kill,
-            futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame)),
-        )
-        .await
+        let io = futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame));
+        bounded(&self.reg.kill, io).await
     }
 
     async fn write_now(&mut self, message: Message) -> anyhow::Result<()> {
-        let kill = self.reg.kill.clone();
-        bounded(&kill, self.socket.send(message)).await
+        bounded(&self.reg.kill, self.socket.send(message)).await
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        let kill = self.reg.kill.clone();
-        bounded(&kill, futures_util::SinkExt::flush(&mut self.socket)).await
+        let io = futures_util::SinkExt::flush(&mut self.socket);
+        bounded(&self.reg.kill, io).await
     }
 }
 
 /// Waits for a write, but no longer than `WRITE_TIMEOUT` and no longer than the kill switch
 /// allows: a socket whose queue overflowed is let go at once, not when its blocked write times
-/// out, so a crowd of clients that stopped reading holds no memory for long.
+/// out, so a crowd of clients that stopped reading holds no memory for long. The write is polled
+/// first: one that completes at once (nearly every write, on the fan-out path) never registers
+/// with the switch.
 async fn bounded(
     kill: &KillSwitch,
     io: impl std::future::Future<Output = Result<(), axum::Error>>,
 ) -> anyhow::Result<()> {
     tokio::select! {
+        biased;
         done = tokio::time::timeout(WRITE_TIMEOUT, io) => Ok(done??),
         code = kill.tripped() => Err(Killed(code).into()),
     }

@@ -950,6 +950,20 @@ impl RawWs {
         self.buffered.drain(..end);
     }
 
+    /// One text message as one-byte fragments (a text frame, then continuation frames).
+    pub fn fragmented(text: &[u8]) -> Vec<u8> {
+        let last = text.len() - 1;
+        text.iter()
+            .enumerate()
+            .flat_map(|(i, b)| Self::frame(i == last, if i == 0 { 0x1 } else { 0x0 }, &[*b]))
+            .collect()
+    }
+
+    /// The code a close frame's payload carries.
+    pub fn close_code_of(payload: &[u8]) -> Option<u16> {
+        payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]))
+    }
+
     /// One client frame's bytes: masked, as RFC 6455 §5.3 requires of clients.
     pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
         let mut out = Self::header(fin, opcode, payload.len() as u64);
@@ -1032,7 +1046,7 @@ impl RawWs {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let (opcode, payload) = self.next_frame(left).await?;
             if opcode == 0x8 {
-                return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+                return Self::close_code_of(&payload);
             }
         }
     }
@@ -1047,4 +1061,29 @@ pub fn rss_of(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .expect("VmRSS")
         * 1024
+}
+
+/// One unlabelled value from a server's `/metrics`.
+pub async fn metric(url: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until the server counts `want` open sockets.
+pub async fn sockets_open_becomes(url: &str, want: f64) -> f64 {
+    let mut seen = f64::NAN;
+    for _ in 0..300 {
+        seen = metric(url, "baton_sockets_open").await.unwrap_or(f64::NAN);
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::common::{rss_of, Db, Process, RawWs, TestApp, TestDb, User, Ws};
+use crate::common::{
+    metric, rss_of, sockets_open_becomes, Db, Process, RawWs, TestApp, TestDb, User, Ws,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 const MIB: u64 = 1024 * 1024;
@@ -173,30 +175,6 @@ async fn own_server() -> (TestDb, Process, User, String) {
     (db, server, owner, token)
 }
 
-async fn metric(url: &str, name: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Waits until the server counts `want` open sockets.
-async fn sockets_open_becomes(url: &str, want: f64) -> f64 {
-    let mut seen = f64::NAN;
-    for _ in 0..300 {
-        seen = metric(url, "baton_sockets_open").await.unwrap_or(f64::NAN);
-        if seen == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    seen
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absurd_frame_headers_and_fragment_storms_close_the_socket_and_cost_nothing() {
     let (_db, server, _owner, token) = own_server().await;
@@ -223,20 +201,17 @@ async fn absurd_frame_headers_and_fragment_storms_close_the_socket_and_cost_noth
     raw.upgraded().await;
     let (hello, _) = raw.next_frame(WAIT).await.expect("hello");
     assert_eq!(hello, 0x1);
+    let storm = RawWs::fragmented(&[b' '; 100_000]);
     let mut sent = 0;
     let mut code = None;
-    while sent < 100_000 && code.is_none() {
-        let mut chunk = Vec::with_capacity(7 * 1000);
-        for i in sent..sent + 1000 {
-            let opcode = if i == 0 { 0x1 } else { 0x0 };
-            chunk.extend(RawWs::frame(i == 99_999, opcode, b" "));
-        }
-        sent += 1000;
-        if !raw.send(&chunk).await {
+    // A thousand fragments at a time, looking for the server's answer in between.
+    for chunk in storm.chunks(storm.len() / 100) {
+        if code.is_some() || !raw.send(chunk).await {
             break;
         }
+        sent += 1000;
         if let Some((0x8, payload)) = raw.next_frame(Duration::from_millis(5)).await {
-            code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            code = RawWs::close_code_of(&payload);
         }
     }
     let code = match code {
@@ -251,13 +226,7 @@ async fn absurd_frame_headers_and_fragment_storms_close_the_socket_and_cost_noth
     raw.upgraded().await;
     raw.next_frame(WAIT).await.expect("hello");
     let text = format!("{{{}\"type\":\"ping\"}}", " ".repeat(60_000 - 15));
-    let bytes = text.as_bytes();
-    let mut storm = Vec::with_capacity(bytes.len() * 7);
-    for (i, b) in bytes.iter().enumerate() {
-        let opcode = if i == 0 { 0x1 } else { 0x0 };
-        storm.extend(RawWs::frame(i == bytes.len() - 1, opcode, &[*b]));
-    }
-    assert!(raw.send(&storm).await);
+    assert!(raw.send(&RawWs::fragmented(text.as_bytes())).await);
     let (opcode, payload) = raw.next_frame(WAIT).await.expect("an answer");
     assert_eq!(
         (opcode, String::from_utf8_lossy(&payload).to_string()),
