@@ -215,8 +215,11 @@ function onFrame(frame) {
 }
 
 function setBadge({ mine, unassigned }) {
-  set('badge', { mine, unassigned });
-  showUnread(mine + unassigned);
+  // The server sends counts that were true at one moment and never negative; clamp anyway so
+  // that no bug can ever show "(-1) Baton".
+  const badge = { mine: Math.max(0, Number(mine) || 0), unassigned: Math.max(0, Number(unassigned) || 0) };
+  set('badge', badge);
+  showUnread(badge.mine + badge.unassigned);
 }
 
 let typingTimer = null;

@@ -48,6 +48,21 @@ export function teammateName(id, fallback = 'Unassigned') {
   return t.active === false ? `${t.name} (removed)` : t.name;
 }
 
+/**
+ * A view's counts as the sidebar and the list show them. The unread numbers the badge counts
+ * come from the badge itself, so the tab title, favicon, app badge and sidebar always agree,
+ * whichever of the badge frame and the counts request arrived last.
+ */
+export function viewCounts(view) {
+  const c = state.counts && state.counts[view];
+  if (!c) return null;
+  const b = state.badge;
+  const watching = !!(state.me && state.me.notifications && state.me.notifications.unassigned);
+  if (view === 'mine') return { ...c, unread: b.mine };
+  if (view === 'unassigned' && watching) return { ...c, unread: b.unassigned };
+  return c;
+}
+
 export function me() {
   return state.me ? state.me.teammate : null;
 }

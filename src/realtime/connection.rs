@@ -124,6 +124,16 @@ impl Conn {
             instance: &session.instance,
         };
         self.write(hello.to_text().into()).await?;
+        // A refresh that ran between registering and `hello` may have queued a badge older than
+        // the hello's; one more refresh, started now, makes the last badge frame a current one.
+        // A refresh that finds the hello's badge unchanged sends nothing.
+        self.reg
+            .last_badge
+            .lock()
+            .expect("badge lock")
+            .get_or_insert(badge);
+        self.hub
+            .refresh_badges(session.workspace_id, vec![session.teammate_id]);
         if let Some(since) = session.since {
             if let Flow::Close(c, r) = self.resume(since).await? {
                 return Ok(Flow::Close(c, r));

@@ -89,6 +89,8 @@ pub struct Registration {
     pub teammate_id: Uuid,
     pub rx: mpsc::Receiver<Outbound>,
     pub kill: Arc<KillSwitch>,
+    /// The badge this connection was last sent, shared with the hub's refreshes.
+    pub last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>>,
 }
 
 pub struct Hub {
@@ -163,11 +165,12 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let kill = Arc::new(KillSwitch::default());
+        let last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>> = Default::default();
         let conn = Conn {
             teammate_id,
             tx,
             kill: kill.clone(),
-            last_badge: Default::default(),
+            last_badge: last_badge.clone(),
         };
         let subscribed = {
             let room = self.rooms.entry(workspace_id).or_insert_with(|| {
@@ -190,6 +193,7 @@ impl Hub {
             teammate_id,
             rx,
             kill,
+            last_badge,
         }
     }
 

@@ -5,6 +5,7 @@ mod common;
 mod accounts;
 mod api_fuzz;
 mod assignment;
+mod badges;
 mod bench;
 mod cases;
 mod cluster;

@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
-import { state, on, teammate, othersOn, me } from '../store.js';
+import { state, on, teammate, othersOn, me, viewCounts } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar, customerBadge, statusPill } from './common.js';
 import { relativeTime, statusLabel } from '../format.js';
@@ -73,7 +73,7 @@ export function createInbox(ctx) {
     const view = VIEWS.find(([v]) => v === state.view);
     title.textContent = view ? view[1] : 'Cases';
     if (document.activeElement !== search) search.value = state.q;
-    const counts = state.counts && state.counts[state.view];
+    const counts = viewCounts(state.view);
     for (const [filter, { link, count }] of filterTabs) {
       link.href = inboxPath(state.view, filter, state.q);
       if (filter === state.filter) link.setAttribute('aria-current', 'page');
@@ -206,6 +206,7 @@ export function createInbox(ctx) {
     on('cases', refresh),
     on('resync', refresh),
     on('counts', renderHead),
+    on('badge', renderHead),
     on('teammates', renderList),
     on('presence', renderList),
   ];

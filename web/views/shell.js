@@ -2,7 +2,7 @@
 // live connection is up) and the main area that the routes fill.
 
 import { h, replace } from '../dom.js';
-import { state, on, me } from '../store.js';
+import { state, on, me, viewCounts } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
 import { roleLabel } from '../format.js';
@@ -47,9 +47,8 @@ export function createShell(root, ctx) {
   }
 
   function renderCounts() {
-    const c = state.counts;
     for (const [view, el] of countEls) {
-      const v = c && c[view];
+      const v = viewCounts(view);
       if (!v) { replace(el); continue; }
       el.className = v.unread > 0 ? 'nav-count has-unread' : 'nav-count';
       el.textContent = v.unread > 0 ? String(v.unread) : '';
@@ -75,7 +74,7 @@ export function createShell(root, ctx) {
     else settingsLink.removeAttribute('aria-current');
   }
 
-  const subs = [on('me', renderMe), on('counts', renderCounts), on('connection', renderConnection)];
+  const subs = [on('me', renderMe), on('counts', renderCounts), on('badge', renderCounts), on('connection', renderConnection)];
   renderMe();
   renderCounts();
   renderConnection();
