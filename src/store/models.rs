@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::domain::{routing::Rules, Role, Status};
 use crate::events::Event;
 
-/// A write that committed, with the events it appended to the log (to publish after commit).
+/// A write that committed, with the events it appended to the log (to publish after commit,
+/// with `AppState::published`). Dropping one unpublished is a warning, and CI denies warnings.
 #[derive(Debug)]
+#[must_use = "publish the committed events (AppState::published)"]
 pub struct Committed<T> {
     pub value: T,
     pub events: Vec<Event>,
