@@ -9,6 +9,7 @@ mod bench;
 mod cases;
 mod cluster;
 mod conformance;
+mod email;
 mod faults;
 mod fuzz;
 mod isolation;
