@@ -14,6 +14,7 @@ use crate::notify;
 use crate::ratelimit::RateLimiter;
 use crate::realtime::Hub;
 use crate::store::{self, Committed, Store};
+use crate::{mail, outbound};
 
 /// Everything a request handler can reach. Cheap to clone: all `Arc`s.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub notifier: Arc<notify::Notifier>,
+    /// Replies to customers: one sender per channel kind.
+    pub outbound: Arc<outbound::Outbound>,
     pub login_by_address: Arc<RateLimiter>,
     pub login_by_account: Arc<RateLimiter>,
     /// `scheme://host[:port]` this instance is reached at.
@@ -104,8 +107,19 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     hub.presence.set_instance(&instance);
     let origin = config.public_origin(bound);
     let notifier = notify::Notifier::new(&config, &store, &origin).await?;
+    let reply_key = store
+        .server_key("reply_token_secret", &crate::credentials::new_token(""))
+        .await?;
+    let email = outbound::email::EmailSender::new(
+        &config,
+        mail::domain(&config, &origin),
+        mail::token::ReplyTokens::new(reply_key.as_bytes()),
+    )?;
     Ok(AppState {
         notifier,
+        outbound: Arc::new(outbound::Outbound {
+            email: Arc::new(email),
+        }),
         origin: origin.into(),
         config: Arc::new(config),
         store,

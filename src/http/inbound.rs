@@ -101,6 +101,7 @@ fn parse(body: InboundBody) -> Result<Inbound> {
         body: input::body("body", &body.body, crate::service::messages::MAX_BODY)?,
         category,
         external_id,
+        mail: None,
     })
 }
 
@@ -128,7 +129,7 @@ async fn inbound(
 /// The workspace whose ingest token the request carries (`Authorization: Bearer …`). It is an
 /// extractor so that it runs before the body is read: without the token, the answer is 401
 /// whatever the body says.
-struct IngestWorkspace(Workspace);
+pub(super) struct IngestWorkspace(pub Workspace);
 
 impl FromRequestParts<AppState> for IngestWorkspace {
     type Rejection = Error;

@@ -50,3 +50,19 @@ pub async fn post(
     }
     Ok(message)
 }
+
+/// Queues a reply whose delivery failed for another attempt.
+pub async fn retry_delivery(
+    state: &AppState,
+    actor: &Teammate,
+    case_id: Uuid,
+    message_id: Uuid,
+) -> Result<Message> {
+    let what = "viewers cannot send replies";
+    allow_on_case(state, actor, case_id, actor.role.can_work_cases(), what).await?;
+    let committed = state
+        .store
+        .retry_delivery(actor.workspace_id, case_id, message_id, actor.id)
+        .await?;
+    Ok(state.published(committed).await)
+}

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod assignment;
 pub mod cases;
+pub mod channels;
 pub mod inbound;
 pub mod messages;
 pub mod notifications;
