@@ -148,7 +148,7 @@ async fn subscriber(
         backoff = Duration::from_millis(100);
         let _ = connected.send(true);
         if !first {
-            metrics.inc("baton_redis_reconnects_total");
+            metrics.redis_reconnects.increment(1);
             tracing::info!("Redis subscriber reconnected; local clients resume from the log");
             sink(BusMessage::LinkRestored);
         }
