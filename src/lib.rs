@@ -11,7 +11,6 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
-pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod ratelimit;
@@ -191,7 +190,6 @@ const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
 /// The `baton` command: bind, say where to point a browser, serve until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    memory::return_large_blocks();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
