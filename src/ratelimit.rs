@@ -88,7 +88,7 @@ impl ShrinkableKeyedStateStore<String> for Keys {
         // changing it (a closure that always refuses changes nothing).
         let fresh_at = |state: &InMemoryState| {
             state
-                .measure_and_replace(&NotKeyed::NonKey, |at| Err::<((), Nanos), _>(at))
+                .measure_and_replace(&NotKeyed::NonKey, Err::<((), Nanos), _>)
                 .unwrap_err()
         };
         self.0
