@@ -43,6 +43,12 @@ pub struct Config {
     pub database_pool: u32,
     /// `redis_url` lists Redis Cluster seed nodes: use sharded pub/sub (SSUBSCRIBE/SPUBLISH).
     pub redis_cluster: bool,
+    /// The domain of reply addresses (`reply+…@`) and Message-IDs; defaults to the public URL's
+    /// host.
+    pub mail_domain: Option<String>,
+    /// The first retry of a failed job waits twice this, each next one twice as long
+    /// (capped at 10 minutes).
+    pub retry_base: Duration,
 }
 
 impl Default for Config {
@@ -66,6 +72,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             database_pool: 16,
             redis_cluster: false,
+            mail_domain: None,
+            retry_base: Duration::from_secs(1),
         }
     }
 }
@@ -83,6 +91,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("event_retention", &self.event_retention)
             .field("demo", &self.demo)
+            .field("mail_domain", &self.mail_domain)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +159,9 @@ pub struct Cli {
     /// BATON_REDIS_URL names Redis Cluster seed nodes (comma-separated): sharded pub/sub.
     #[arg(long, env = "BATON_REDIS_CLUSTER")]
     pub redis_cluster: bool,
+    /// Domain of reply addresses and Message-IDs (default: the host of --public-url).
+    #[arg(long, env = "BATON_MAIL_DOMAIN")]
+    pub mail_domain: Option<String>,
     /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
     #[arg(long)]
     pub demo: bool,
@@ -189,6 +201,7 @@ impl Cli {
             trusted_proxies: self.trusted_proxies,
             database_pool: self.database_pool.max(1),
             redis_cluster: self.redis_cluster,
+            mail_domain: self.mail_domain.filter(|d| !d.trim().is_empty()),
             ..Config::default()
         }
     }

@@ -8,7 +8,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::domain::routing::{Mode, Rules};
-use crate::store::{AssignRequest, Inbound, NewInvite, Teammate};
+use crate::domain::Role;
+use crate::service;
+use crate::store::{Inbound, Teammate};
 use crate::AppState;
 
 pub const PASSWORD: &str = "baton-demo";
@@ -61,45 +63,23 @@ pub async fn start(state: AppState) -> anyhow::Result<()> {
 }
 
 async fn seed(state: &AppState, owner_email: &str) -> anyhow::Result<Vec<Teammate>> {
-    let hash = crate::http::auth::hash_password(PASSWORD)?;
-    let created = state
-        .store
-        .create_workspace(
-            "Sunny Side Services",
-            "Olivia Owner",
-            owner_email,
-            &hash,
-            &crate::http::extract::new_token("bti_"),
-        )
-        .await?;
-    let (workspace, owner) = created.value;
+    let password = || PASSWORD.to_string();
+    let (workspace, owner) = service::accounts::sign_up(
+        state,
+        "Sunny Side Services",
+        "Olivia Owner",
+        owner_email,
+        password(),
+    )
+    .await?;
     for (name, email, role) in [
-        (
-            "Maya Manager",
-            "maya@demo.baton",
-            crate::domain::Role::Manager,
-        ),
-        ("Alex Agent", "alex@demo.baton", crate::domain::Role::Agent),
-        ("Sam Agent", "sam@demo.baton", crate::domain::Role::Agent),
-        ("Vic Viewer", "vic@demo.baton", crate::domain::Role::Viewer),
+        ("Maya Manager", "maya@demo.baton", Role::Manager),
+        ("Alex Agent", "alex@demo.baton", Role::Agent),
+        ("Sam Agent", "sam@demo.baton", Role::Agent),
+        ("Vic Viewer", "vic@demo.baton", Role::Viewer),
     ] {
-        let token = crate::http::extract::new_token("");
-        state
-            .store
-            .create_invite(NewInvite {
-                workspace_id: workspace.id,
-                email: email.into(),
-                name: name.into(),
-                role,
-                invited_by: owner.id,
-                token_hash: crate::http::extract::hash_token(&token),
-                expires_at: chrono::Utc::now() + chrono::Duration::days(1),
-            })
-            .await?;
-        state
-            .store
-            .accept_invite(&crate::http::extract::hash_token(&token), &hash)
-            .await?;
+        let token = service::team::invite(state, &owner, email, name, role).await?;
+        service::accounts::accept_invite(state, &token, password()).await?;
     }
     let team = state
         .store
@@ -107,26 +87,18 @@ async fn seed(state: &AppState, owner_email: &str) -> anyhow::Result<Vec<Teammat
         .await?;
     let pool = team
         .iter()
-        .filter(|t| t.role == crate::domain::Role::Agent)
+        .filter(|t| t.role == Role::Agent)
         .map(|t| t.id)
         .collect();
-    state
-        .store
-        .set_rules(
-            workspace.id,
-            owner.id,
-            Rules {
-                mode: Mode::RoundRobin,
-                pool,
-                ..Rules::default()
-            },
-        )
-        .await?;
+    let rules = Rules {
+        mode: Mode::RoundRobin,
+        pool,
+        ..Rules::default()
+    };
+    service::rules::put(state, &owner, rules).await?;
     for (i, (name, email)) in CUSTOMERS.iter().take(5).enumerate() {
-        state
-            .store
-            .inbound(workspace.id, Inbound::email(name, email, LINES[i]))
-            .await?;
+        let message = Inbound::email(name, email, LINES[i]);
+        service::inbound::receive(state, workspace.id, message).await?;
     }
     Ok(team)
 }
@@ -140,52 +112,35 @@ async fn feed(state: AppState, team: Vec<Teammate>) {
     loop {
         let pause = rng.gen_range(6..15);
         tokio::time::sleep(Duration::from_secs(pause)).await;
-        let roll = rng.gen_range(0..10);
-        let result = if roll < 6 {
-            let (name, email) = *CUSTOMERS.choose(&mut rng).expect("customers");
-            let line = *LINES.choose(&mut rng).expect("lines");
-            state
-                .store
-                .inbound(workspace_id, Inbound::email(name, email, line))
-                .await
-                .map(|c| c.events)
-        } else {
-            let actor = *workers.choose(&mut rng).expect("workers");
-            let to = *workers.choose(&mut rng).expect("workers");
-            match state
-                .store
-                .cases(
-                    workspace_id,
-                    actor.id,
-                    crate::store::CaseQuery {
-                        limit: 20,
-                        ..Default::default()
-                    },
-                )
-                .await
-            {
-                Ok(cases) => match cases.choose(&mut rng) {
-                    Some(case) => state
-                        .store
-                        .assign(
-                            workspace_id,
-                            AssignRequest {
-                                case_id: case.id,
-                                assignee_id: Some(to.id),
-                                if_version: None,
-                                actor_id: actor.id,
-                            },
-                        )
-                        .await
-                        .map(|c| c.events),
-                    None => Ok(Vec::new()),
-                },
-                Err(e) => Err(e),
-            }
-        };
-        match result {
-            Ok(events) => state.publish(events).await,
-            Err(e) => tracing::warn!(error = %e, "demo step failed"),
+        if let Err(e) = step(&state, workspace_id, &workers, &mut rng).await {
+            tracing::warn!(error = %e, "demo step failed");
         }
     }
+}
+
+/// One thing happens: a customer writes, or a teammate hands a case to another.
+async fn step(
+    state: &AppState,
+    workspace_id: uuid::Uuid,
+    workers: &[&Teammate],
+    rng: &mut StdRng,
+) -> crate::error::Result<()> {
+    if rng.gen_range(0..10) < 6 {
+        let (name, email) = *CUSTOMERS.choose(rng).expect("customers");
+        let line = *LINES.choose(rng).expect("lines");
+        let message = Inbound::email(name, email, line);
+        service::inbound::receive(state, workspace_id, message).await?;
+        return Ok(());
+    }
+    let actor = *workers.choose(rng).expect("workers");
+    let to = *workers.choose(rng).expect("workers");
+    let query = crate::store::CaseQuery {
+        limit: 20,
+        ..Default::default()
+    };
+    let cases = state.store.cases(workspace_id, actor.id, query).await?;
+    if let Some(case) = cases.choose(rng) {
+        service::assignment::assign(state, actor, case.id, Some(to.id), None).await?;
+    }
+    Ok(())
 }

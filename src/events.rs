@@ -92,6 +92,16 @@ pub enum EventKind {
         case_ids: Vec<Uuid>,
         actor_id: Uuid,
     },
+    /// An outbound message's delivery changed: `queued` (again, or retrying after `error`),
+    /// `sent`, `delivered` or `failed` (with `error`).
+    #[serde(rename = "message.delivery")]
+    MessageDelivery {
+        case_id: Uuid,
+        message_id: Uuid,
+        state: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -107,6 +117,7 @@ impl EventKind {
             EventKind::WorkspaceChanged { .. } => "workspace.changed",
             EventKind::RulesChanged { .. } => "rules.changed",
             EventKind::CasesBulkReassigned { .. } => "cases.bulk_reassigned",
+            EventKind::MessageDelivery { .. } => "message.delivery",
         }
     }
 
@@ -117,7 +128,8 @@ impl EventKind {
             | EventKind::CaseStatusChanged { case_id, .. }
             | EventKind::MessageCreated { case_id, .. }
             | EventKind::NoteCreated { case_id, .. }
-            | EventKind::FollowUpSet { case_id, .. } => Some(*case_id),
+            | EventKind::FollowUpSet { case_id, .. }
+            | EventKind::MessageDelivery { case_id, .. } => Some(*case_id),
             _ => None,
         }
     }

@@ -22,6 +22,7 @@ use crate::AppState;
 const HTTP_DURATION: &str = "baton_http_request_duration_seconds";
 const HTTP_REQUESTS: &str = "baton_http_requests_total";
 const NOTIFICATION_JOBS: &str = "baton_notification_jobs_total";
+const OUTBOUND_JOBS: &str = "baton_outbound_jobs_total";
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
@@ -40,6 +41,7 @@ pub struct Metrics {
     pub socket_queue_overflows: Counter,
     pub socket_rate_limited: Counter,
     pub redis_reconnects: Counter,
+    pub email_bounces: Counter,
     pub sockets_open: Gauge,
 }
 
@@ -77,10 +79,19 @@ impl Metrics {
             "baton_redis_reconnects_total",
             "Reconnections of the Redis subscriber.",
         );
+        let email_bounces = counter(
+            "baton_email_bounces_total",
+            "Bounce reports received for email Baton sent.",
+        );
         recorder.describe_counter(
             KeyName::from_const_str(NOTIFICATION_JOBS),
             None,
             "Push and email jobs finished, by channel and outcome.".into(),
+        );
+        recorder.describe_counter(
+            KeyName::from_const_str(OUTBOUND_JOBS),
+            None,
+            "Outbound replies (email) finished, by channel and outcome.".into(),
         );
         recorder.describe_counter(
             KeyName::from_const_str(HTTP_REQUESTS),
@@ -106,6 +117,7 @@ impl Metrics {
             socket_queue_overflows,
             socket_rate_limited,
             redis_reconnects,
+            email_bounces,
             sockets_open,
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -116,11 +128,20 @@ impl Metrics {
 
     /// `baton_notification_jobs_total{channel, outcome}` += 1.
     pub fn notification_job(&self, channel: &'static str, outcome: &'static str) {
+        self.job_finished(NOTIFICATION_JOBS, channel, outcome);
+    }
+
+    /// `baton_outbound_jobs_total{channel, outcome}` += 1.
+    pub fn outbound_job(&self, channel: &'static str, outcome: &'static str) {
+        self.job_finished(OUTBOUND_JOBS, channel, outcome);
+    }
+
+    fn job_finished(&self, name: &'static str, channel: &'static str, outcome: &'static str) {
         let labels = vec![
             Label::from_static_parts("channel", channel),
             Label::from_static_parts("outcome", outcome),
         ];
-        let key = Key::from_parts(NOTIFICATION_JOBS, labels);
+        let key = Key::from_parts(name, labels);
         self.recorder.register_counter(&key, &META).increment(1);
     }
 

@@ -31,9 +31,9 @@ pub fn spawn(state: AppState) -> Background {
         FOLLOW_UPS_EVERY,
         state.clone(),
         |state| async move {
-            match state.store.fire_due_follow_ups(chrono::Utc::now()).await {
-                Ok(events) => state.publish(events).await,
-                Err(e) => tracing::warn!(error = %e, "follow-up check failed"),
+            let now = chrono::Utc::now();
+            if let Err(e) = crate::service::cases::fire_due_follow_ups(&state, now).await {
+                tracing::warn!(error = %e, "follow-up check failed");
             }
         },
     ));

@@ -21,12 +21,24 @@ pub use self::cluster::ClusterBroker;
 pub use self::local::LocalBroker;
 pub use self::redis::RedisBroker;
 
+/// A teammate's presence as one instance announces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceUpdate {
+    pub workspace_id: Uuid,
+    pub teammate_id: Uuid,
+    pub instance: String,
+    /// Online on any instance.
+    pub online: bool,
+    pub viewing: Option<Uuid>,
+    pub typing: Option<Uuid>,
+}
+
 /// What travels on a workspace's channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum BusMessage {
     Event(Event),
-    Presence(crate::realtime::presence::PresenceUpdate),
+    Presence(PresenceUpdate),
     /// Close this teammate's sockets everywhere (logout, removal, role change).
     Disconnect {
         workspace_id: Uuid,

@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, Auth, PathId};
 use crate::domain::routing::Rules;
-use crate::error::{Error, Result};
-use crate::store::{AssignRequest, Case};
+use crate::error::Result;
+use crate::service::{assignment, rules};
+use crate::store::Case;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -52,25 +53,15 @@ async fn set_assignee(
     PathId(id): PathId,
     ApiJson(body): ApiJson<AssigneeBody>,
 ) -> Result<Json<Case>> {
-    auth.require_on_case(
+    let case = assignment::assign(
         &state,
+        &auth.teammate,
         id,
-        auth.role().can_assign(),
-        "viewers cannot assign cases",
+        body.assignee_id,
+        body.if_version,
     )
     .await?;
-    let request = AssignRequest {
-        case_id: id,
-        assignee_id: body.assignee_id,
-        if_version: body.if_version,
-        actor_id: auth.teammate.id,
-    };
-    let committed = state
-        .store
-        .assign(auth.teammate.workspace_id, request)
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(committed.value))
+    Ok(Json(case))
 }
 
 /// Move all open cases of one teammate to another, or back to the pool (manager and up).
@@ -81,33 +72,14 @@ async fn bulk_reassign(
     auth: Auth,
     ApiJson(body): ApiJson<BulkBody>,
 ) -> Result<Json<BulkResult>> {
-    auth.require(
-        auth.role().can_bulk_reassign(),
-        "only managers and up move a whole queue",
-    )?;
-    let committed = state
-        .store
-        .bulk_reassign(
-            auth.teammate.workspace_id,
-            auth.teammate.id,
-            body.from,
-            body.to,
-        )
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(BulkResult {
-        moved: committed.value,
-    }))
+    let moved = assignment::bulk_reassign(&state, &auth.teammate, body.from, body.to).await?;
+    Ok(Json(BulkResult { moved }))
 }
 
 /// The auto-assign rules (admin and owner).
 #[utoipa::path(get, path = "/api/assign-rules", tag = "assignment", responses((status = 200, body = Rules), (status = 403)))]
 async fn get_rules(State(state): State<AppState>, auth: Auth) -> Result<Json<Rules>> {
-    auth.require(
-        auth.role().can_admin(),
-        "only admins see the auto-assign rules",
-    )?;
-    Ok(Json(state.store.rules(auth.teammate.workspace_id).await?))
+    Ok(Json(rules::get(&state, &auth.teammate).await?))
 }
 
 /// Replace the auto-assign rules (admin and owner). Every teammate named must be assignable.
@@ -116,23 +88,7 @@ async fn get_rules(State(state): State<AppState>, auth: Auth) -> Result<Json<Rul
 async fn put_rules(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(rules): ApiJson<Rules>,
+    ApiJson(body): ApiJson<Rules>,
 ) -> Result<Json<Rules>> {
-    auth.require(
-        auth.role().can_admin(),
-        "only admins change the auto-assign rules",
-    )?;
-    if rules.pool.len() > 500 || rules.categories.len() > 100 {
-        return Err(Error::invalid("pool", "too many entries"));
-    }
-    let mut seen = std::collections::HashSet::new();
-    if !rules.pool.iter().all(|id| seen.insert(*id)) {
-        return Err(Error::invalid("pool", "a teammate appears twice"));
-    }
-    let committed = state
-        .store
-        .set_rules(auth.teammate.workspace_id, auth.teammate.id, rules)
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(committed.value))
+    Ok(Json(rules::put(&state, &auth.teammate, body).await?))
 }

@@ -12,14 +12,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, Auth, PathId};
-use crate::bus::BusMessage;
-use crate::domain::{input, mentions, Status};
+use crate::domain::Status;
 use crate::error::{Error, Result};
+use crate::service::{cases, messages};
 use crate::store::{Case, CaseDetail, CasePage, CaseQuery, Counts, Filter, Message, View};
 use crate::AppState;
 
-/// Replies and notes are text; this keeps one message well under the 256 KiB body limit.
-pub const MAX_BODY: usize = 64 * 1024;
 const PAGE_DEFAULT: i64 = 50;
 const PAGE_MAX: i64 = 200;
 
@@ -173,24 +171,8 @@ async fn set_status(
     PathId(id): PathId,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<Case>> {
-    auth.require_on_case(
-        &state,
-        id,
-        auth.role().can_work_cases(),
-        "viewers cannot change cases",
-    )
-    .await?;
-    let committed = state
-        .store
-        .set_status(
-            auth.teammate.workspace_id,
-            id,
-            auth.teammate.id,
-            body.status,
-        )
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(committed.value))
+    let case = cases::set_status(&state, &auth.teammate, id, body.status).await?;
+    Ok(Json(case))
 }
 
 /// Reply to the customer, or add an internal note (`@handle` mentions notify teammates).
@@ -202,50 +184,9 @@ async fn post_message(
     PathId(id): PathId,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<(StatusCode, Json<Message>)> {
-    auth.require_on_case(
-        &state,
-        id,
-        auth.role().can_work_cases(),
-        "viewers cannot write on cases",
-    )
-    .await?;
-    let text = input::body("body", &body.body, MAX_BODY)?;
-    let ws = auth.teammate.workspace_id;
     let note = body.kind == MessageKind::Note;
-    let mentioned = if note {
-        let team = state
-            .store
-            .teammates(ws, None, crate::store::Which::Active)
-            .await?;
-        let people: Vec<_> = team
-            .iter()
-            .map(|t| mentions::Mentionable {
-                id: t.id,
-                name: &t.name,
-                email: &t.email,
-            })
-            .collect();
-        mentions::find(&text, &people)
-    } else {
-        Vec::new()
-    };
-    let committed = state
-        .store
-        .add_message(ws, id, auth.teammate.id, note, &text, &mentioned)
-        .await?;
-    state.publish(committed.events).await;
-    if !note {
-        // Replying is reading: the author's unread marker catches up.
-        state.store.mark_read(ws, id, auth.teammate.id).await?;
-        let _ = state
-            .broker
-            .publish(BusMessage::BadgeChanged {
-                workspace_id: ws,
-                teammate_id: auth.teammate.id,
-            })
-            .await;
-    }
-    Ok((StatusCode::CREATED, Json(committed.value)))
+    let message = messages::post(&state, &auth.teammate, id, note, &body.body).await?;
+    Ok((StatusCode::CREATED, Json(message)))
 }
 
 /// Mark the case read for the caller (their badge and unread counts drop).
@@ -255,15 +196,7 @@ async fn mark_read(
     auth: Auth,
     PathId(id): PathId,
 ) -> Result<StatusCode> {
-    let ws = auth.teammate.workspace_id;
-    state.store.mark_read(ws, id, auth.teammate.id).await?;
-    let _ = state
-        .broker
-        .publish(BusMessage::BadgeChanged {
-            workspace_id: ws,
-            teammate_id: auth.teammate.id,
-        })
-        .await;
+    cases::mark_read(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -277,31 +210,6 @@ async fn set_follow_up(
     PathId(id): PathId,
     ApiJson(body): ApiJson<FollowUpBody>,
 ) -> Result<Json<Case>> {
-    auth.require_on_case(
-        &state,
-        id,
-        auth.role().can_work_cases(),
-        "viewers cannot schedule follow-ups",
-    )
-    .await?;
-    if body
-        .due_at
-        .is_some_and(|d| d.timestamp() > 32_503_680_000 || d.timestamp() < 0)
-    {
-        return Err(Error::invalid(
-            "due_at",
-            "must be a date between 1970 and 3000",
-        ));
-    }
-    let committed = state
-        .store
-        .set_follow_up(
-            auth.teammate.workspace_id,
-            id,
-            auth.teammate.id,
-            body.due_at,
-        )
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(committed.value))
+    let case = cases::set_follow_up(&state, &auth.teammate, id, body.due_at).await?;
+    Ok(Json(case))
 }

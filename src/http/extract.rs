@@ -1,13 +1,13 @@
 //! Extractors: who is calling (`Auth`), and request bodies and queries that fail with a 400/422
 //! naming the field instead of axum's plain-text rejections.
 
+use crate::credentials::hash_token;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use crate::domain::Role;
 use crate::error::Error;
@@ -29,49 +29,9 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn require(&self, allowed: bool, what: &'static str) -> Result<(), Error> {
-        if allowed {
-            Ok(())
-        } else {
-            tracing::warn!(teammate = %self.teammate.id, role = ?self.teammate.role, what, "refused: role not allowed");
-            Err(Error::Forbidden(what))
-        }
-    }
-
-    /// `require` for a change to one case. A case of another workspace, like one that does not
-    /// exist, is a 404 for every role: a role is refused (403) only on what it can see.
-    pub async fn require_on_case(
-        &self,
-        state: &AppState,
-        case_id: uuid::Uuid,
-        allowed: bool,
-        what: &'static str,
-    ) -> Result<(), Error> {
-        if !allowed {
-            let (ws, me) = (self.teammate.workspace_id, self.teammate.id);
-            state.store.case(ws, me, case_id).await?;
-        }
-        self.require(allowed, what)
-    }
-
     pub fn role(&self) -> Role {
         self.teammate.role
     }
-}
-
-pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A new random secret: 32 bytes, URL-safe base64, with a readable prefix.
-pub fn new_token(prefix: &str) -> String {
-    use base64::Engine;
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
 }
 
 /// The credential a request carries: bearer header, `?token=` (WebSocket clients that cannot

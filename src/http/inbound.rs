@@ -98,9 +98,10 @@ fn parse(body: InboundBody) -> Result<Inbound> {
         email,
         phone,
         subject,
-        body: input::body("body", &body.body, super::cases::MAX_BODY)?,
+        body: input::body("body", &body.body, crate::service::messages::MAX_BODY)?,
         category,
         external_id,
+        mail: None,
     })
 }
 
@@ -116,20 +117,19 @@ async fn inbound(
     JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<InboundOutcome>)> {
     let message = parse_payload(&body)?;
-    let committed = state.store.inbound(workspace.id, message).await?;
-    state.publish(committed.events).await;
-    let status = if committed.value.created {
+    let outcome = crate::service::inbound::receive(&state, workspace.id, message).await?;
+    let status = if outcome.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(committed.value)))
+    Ok((status, Json(outcome)))
 }
 
 /// The workspace whose ingest token the request carries (`Authorization: Bearer …`). It is an
 /// extractor so that it runs before the body is read: without the token, the answer is 401
 /// whatever the body says.
-struct IngestWorkspace(Workspace);
+pub(super) struct IngestWorkspace(pub Workspace);
 
 impl FromRequestParts<AppState> for IngestWorkspace {
     type Rejection = Error;

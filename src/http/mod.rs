@@ -4,9 +4,11 @@
 pub mod assignment;
 pub mod auth;
 pub mod cases;
+pub mod channels;
 pub mod extract;
 pub mod health;
 pub mod inbound;
+pub mod mail;
 pub mod notifications;
 pub mod openapi;
 pub mod push;
@@ -42,6 +44,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(cases::router())
         .merge(assignment::router())
         .merge(inbound::router())
+        .merge(mail::router())
+        .merge(channels::router())
         .merge(notifications::router())
         .merge(push::router())
         .merge(health::router())
@@ -83,7 +87,12 @@ async fn refuse_foreign_origin(
 ) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // The ingest webhook and the unsubscribe link carry their own token and no cookie.
-    if safe || matches!(req.uri().path(), "/api/inbound" | "/unsubscribe") {
+    if safe
+        || matches!(
+            req.uri().path(),
+            "/api/inbound" | "/api/inbound/email" | "/unsubscribe"
+        )
+    {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -6,6 +6,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ApiJson, Auth};
 use crate::error::{Error, Result};
+use crate::service::notifications;
 use crate::store::NotificationPrefs;
 use crate::AppState;
 
@@ -29,14 +30,6 @@ async fn put_prefs(
     if !(0..=86_400).contains(&prefs.email_delay_secs) {
         return Err(Error::invalid("email_delay_secs", "must be 0 to 86400"));
     }
-    state.store.set_prefs(auth.teammate.id, prefs).await?;
-    // Watching unassigned cases changes what the badge counts.
-    let _ = state
-        .broker
-        .publish(crate::bus::BusMessage::BadgeChanged {
-            workspace_id: auth.teammate.workspace_id,
-            teammate_id: auth.teammate.id,
-        })
-        .await;
+    let prefs = notifications::set_prefs(&state, &auth.teammate, prefs).await?;
     Ok(Json(prefs))
 }

@@ -8,10 +8,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::extract::{hash_token, new_token, ApiJson, ApiQuery, Auth, PathId};
-use crate::domain::{input, Role};
-use crate::error::{Error, Result};
-use crate::store::{Departure, NewInvite, Teammate, Which};
+use super::extract::{ApiJson, ApiQuery, Auth, PathId};
+use crate::domain::Role;
+use crate::error::Result;
+use crate::service::team;
+use crate::store::{Teammate, Which};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -108,30 +109,8 @@ async fn update_teammate(
     PathId(id): PathId,
     ApiJson(body): ApiJson<TeammatePatch>,
 ) -> Result<Json<Teammate>> {
-    let ws = auth.teammate.workspace_id;
-    let target = state.store.teammate(ws, id).await?;
-    if !target.active {
-        return Err(Error::NotFound);
-    }
-    if body.away.is_some() && id != auth.teammate.id {
-        auth.require(auth.role().can_admin(), "only admins mark others away")?;
-    }
-    if let Some(role) = body.role {
-        auth.require(
-            auth.role().can_grant(role),
-            "not allowed to grant this role",
-        )?;
-        auth.require(
-            target.role != Role::Owner || auth.role() == Role::Owner,
-            "only an owner changes an owner",
-        )?;
-    }
-    let committed = state
-        .store
-        .update_teammate(ws, id, auth.teammate.id, body.role, body.away)
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(committed.value))
+    let teammate = team::update(&state, &auth.teammate, id, body.role, body.away).await?;
+    Ok(Json(teammate))
 }
 
 /// Remove a teammate, deciding in the same step who takes their open cases.
@@ -143,33 +122,8 @@ async fn remove_teammate(
     PathId(id): PathId,
     ApiJson(body): ApiJson<RemoveBody>,
 ) -> Result<Json<RemovedBody>> {
-    // Looked up first: a teammate of another workspace is a 404 for every role, like in
-    // `update_teammate`; a role is refused only on teammates it can see.
-    let ws = auth.teammate.workspace_id;
-    let target = state.store.teammate(ws, id).await?;
-    if !target.active {
-        return Err(Error::NotFound);
-    }
-    auth.require(auth.role().can_admin(), "only admins remove teammates")?;
-    auth.require(
-        target.role != Role::Owner || auth.role() == Role::Owner,
-        "only an owner removes an owner",
-    )?;
-    let committed = state
-        .store
-        .remove_teammate(
-            ws,
-            auth.teammate.id,
-            Departure {
-                teammate_id: id,
-                reassign_to: body.reassign_to,
-            },
-        )
-        .await?;
-    state.publish(committed.events).await;
-    Ok(Json(RemovedBody {
-        moved: committed.value,
-    }))
+    let moved = team::remove(&state, &auth.teammate, id, body.reassign_to).await?;
+    Ok(Json(RemovedBody { moved }))
 }
 
 /// Invite someone by email with a role (admin+). Answers the invite link; it works for 7 days.
@@ -180,29 +134,7 @@ async fn invite(
     auth: Auth,
     ApiJson(body): ApiJson<InviteBody>,
 ) -> Result<(StatusCode, Json<InviteCreated>)> {
-    auth.require(auth.role().can_admin(), "only admins invite")?;
-    auth.require(
-        auth.role().can_grant(body.role),
-        "not allowed to grant this role",
-    )?;
-    let email = input::email("email", &body.email)?;
-    let name = input::name("name", &body.name)?;
-    if state.store.credentials(&email).await?.is_some() {
-        return Err(Error::Duplicate("email"));
-    }
-    let token = new_token("");
-    state
-        .store
-        .create_invite(NewInvite {
-            workspace_id: auth.teammate.workspace_id,
-            email,
-            name,
-            role: body.role,
-            invited_by: auth.teammate.id,
-            token_hash: hash_token(&token),
-            expires_at: chrono::Utc::now() + chrono::Duration::days(7),
-        })
-        .await?;
+    let token = team::invite(&state, &auth.teammate, &body.email, &body.name, body.role).await?;
     let url = format!("{}/invite/{token}", state.origin);
     Ok((StatusCode::CREATED, Json(InviteCreated { token, url })))
 }

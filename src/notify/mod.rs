@@ -33,7 +33,7 @@ impl Notifier {
         let vapid = webpush::Vapid::load(config, store, origin).await?;
         let mailer = email::Mailer::new(config, origin)?;
         let secret = store
-            .server_key("unsubscribe_secret", &crate::http::extract::new_token(""))
+            .server_key("unsubscribe_secret", &crate::credentials::new_token(""))
             .await?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))

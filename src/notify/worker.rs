@@ -29,14 +29,21 @@ pub async fn tick(state: &AppState) -> usize {
         }
     };
     let n = jobs.len();
-    futures_util::future::join_all(jobs.into_iter().map(|job| run(state, job))).await;
+    futures_util::future::join_all(jobs.into_iter().map(|job| async move {
+        if job.channel == crate::outbound::EMAIL_REPLY {
+            crate::outbound::run(state, job).await
+        } else {
+            run(state, job).await
+        }
+    }))
+    .await;
     n
 }
 
 async fn run(state: &AppState, job: Job) {
     let outcome = match decide(state, &job).await {
         Ok(outcome) => outcome,
-        Err(e) => retry(&job, None, format!("{e}")),
+        Err(e) => retry(state, &job, None, format!("{e}"), MAX_ATTEMPTS),
     };
     let channel = if job.channel == "push" {
         "push"
@@ -60,29 +67,51 @@ async fn run(state: &AppState, job: Job) {
 /// until shortly before the lease runs out: a job that was sent must not be sent again by the
 /// next instance to claim it, just because the database was down for a while.
 async fn record(state: &AppState, job: &Job, outcome: &JobOutcome) {
+    record_with(job, || state.store.finish_job(job.id, outcome)).await;
+}
+
+/// Runs `write` (which records a job's outcome) until it succeeds, retrying while the database
+/// is unreachable, until shortly before the job's lease runs out.
+pub async fn record_with<T, F, Fut>(job: &Job, write: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<T>>,
+{
     let give_up = tokio::time::Instant::now() + LEASE - Duration::from_secs(5);
     let mut wait = Duration::from_millis(200);
     loop {
-        match state.store.finish_job(job.id, outcome).await {
-            Ok(()) => return,
+        match write().await {
+            Ok(value) => return Some(value),
             Err(Error::Unavailable) if tokio::time::Instant::now() + wait < give_up => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(3));
             }
             Err(e) => {
-                tracing::warn!(error = %e, job = %job.id, "recording a notification outcome failed; the lease will bring it back");
-                return;
+                tracing::warn!(error = %e, job = %job.id, "recording a job's outcome failed; the lease will bring it back");
+                return None;
             }
         }
     }
 }
 
-/// Exponential backoff (2 s, 4 s, … capped at 10 min), or later if the service asked.
-fn retry(job: &Job, retry_after: Option<Duration>, error: String) -> JobOutcome {
-    if job.attempts >= MAX_ATTEMPTS {
+/// Exponential backoff (twice `retry_base`, then 4×, 8×, … capped at 10 min), or later if the
+/// service asked; given up after `max_attempts`.
+pub fn retry(
+    state: &AppState,
+    job: &Job,
+    retry_after: Option<Duration>,
+    error: String,
+    max_attempts: i64,
+) -> JobOutcome {
+    if job.attempts >= max_attempts {
         return JobOutcome::Failed(format!("gave up after {} attempts: {error}", job.attempts));
     }
-    let backoff = Duration::from_secs((1u64 << job.attempts.clamp(1, 20) as u32).min(600));
+    let factor = 1u32 << job.attempts.clamp(1, 20) as u32;
+    let backoff = state
+        .config
+        .retry_base
+        .saturating_mul(factor)
+        .min(Duration::from_secs(600));
     let wait = retry_after.map_or(backoff, |ra| ra.max(backoff).min(Duration::from_secs(3600)));
     JobOutcome::Retry {
         at: Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
@@ -167,9 +196,15 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
                     Ok(webpush::PushResult::Retry {
                         retry_after,
                         status,
-                    }) => retry(job, retry_after, format!("push service answered {status}")),
+                    }) => retry(
+                        state,
+                        job,
+                        retry_after,
+                        format!("push service answered {status}"),
+                        MAX_ATTEMPTS,
+                    ),
                     Ok(webpush::PushResult::Rejected(why)) => JobOutcome::Failed(why),
-                    Err(e) => retry(job, None, format!("push failed: {e}")),
+                    Err(e) => retry(state, job, None, format!("push failed: {e}"), MAX_ATTEMPTS),
                 },
             )
         }
@@ -209,7 +244,7 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
             let message = email::build(&mail)?;
             Ok(match notifier.mailer.send(message).await {
                 Ok(()) => JobOutcome::Sent,
-                Err(e) => retry(job, None, format!("email failed: {e}")),
+                Err(e) => retry(state, job, None, format!("email failed: {e}"), MAX_ATTEMPTS),
             })
         }
         other => Ok(JobOutcome::Failed(format!("unknown channel {other}"))),

@@ -16,23 +16,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::bus::Broker;
+pub use crate::bus::PresenceUpdate;
 
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// "Typing" lasts this long after the last keystroke report.
 pub const TYPING_FOR: Duration = Duration::from_secs(6);
-
-/// A teammate's presence as one instance announces it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PresenceUpdate {
-    pub workspace_id: Uuid,
-    pub teammate_id: Uuid,
-    pub instance: String,
-    /// Online on any instance.
-    pub online: bool,
-    pub viewing: Option<Uuid>,
-    pub typing: Option<Uuid>,
-}
 
 /// One line of `GET /api/presence`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 //! Every write runs in one transaction that also appends its events to the workspace's log with
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
+mod email_sql;
 mod models;
 mod postgres;
 mod sql;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use email_sql::EMAIL_REPLY;
 pub use models::*;
 
 use crate::domain::{routing::Rules, Role, Status};
@@ -202,6 +204,44 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
+    // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
+    async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;
+    /// Creates (`id: None`) or replaces a channel. An address already taken is `Duplicate`.
+    async fn save_channel(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        channel: ChannelWrite,
+    ) -> Result<Committed<Channel>>;
+    async fn delete_channel(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        id: Uuid,
+    ) -> Result<Committed<()>>;
+    /// What an `email_reply` job sends. Fixes the reply's Message-ID (in `mail_domain`) before
+    /// the first attempt, so that every attempt sends the same one.
+    async fn outbound_reply(&self, job: &Job, mail_domain: &str) -> Result<OutboundReply>;
+    /// Records an outbound job's outcome and the message's delivery state, with its
+    /// `message.delivery` event, in one transaction.
+    async fn finish_outbound(&self, job: &Job, outcome: &JobOutcome) -> Result<Committed<()>>;
+    /// Queues a failed reply again.
+    async fn retry_delivery(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        message_id: Uuid,
+        actor_id: Uuid,
+    ) -> Result<Committed<Message>>;
+    /// A bounce of the reply whose Message-ID is `mail_id`: that reply becomes `failed`.
+    /// None when no reply of this workspace has that id.
+    async fn bounce(
+        &self,
+        workspace_id: Uuid,
+        mail_id: &str,
+        reason: &str,
+    ) -> Result<Committed<Option<InboundOutcome>>>;
 
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;

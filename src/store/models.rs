@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::domain::{routing::Rules, Role, Status};
 use crate::events::Event;
 
-/// A write that committed, with the events it appended to the log (to publish after commit).
+/// A write that committed, with the events it appended to the log (to publish after commit,
+/// with `AppState::published`). Dropping one unpublished is a warning, and CI denies warnings.
 #[derive(Debug)]
+#[must_use = "publish the committed events (AppState::published)"]
 pub struct Committed<T> {
     pub value: T,
     pub events: Vec<Event>,
@@ -115,7 +117,23 @@ pub struct Message {
     pub author_id: Option<Uuid>,
     pub channel: String,
     pub body: String,
+    /// The earlier conversation an email quoted, folded away from `body`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<String>,
+    /// Replies that leave Baton (by email): where their delivery stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     pub created_at: DateTime<Utc>,
+}
+
+/// An outbound message's delivery: `queued` (waiting or retrying), `sent` (the mail server took
+/// it), `delivered`, or `failed` with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -206,6 +224,23 @@ pub struct Inbound {
     pub body: String,
     pub category: Option<String>,
     pub external_id: Option<String>,
+    /// What an email adds: the ids that thread it, whether a machine sent it.
+    pub mail: Option<Box<EmailMeta>>,
+}
+
+/// Threading and handling of one inbound email (see `mail::parse`).
+#[derive(Debug, Clone, Default)]
+pub struct EmailMeta {
+    /// Its Message-ID (stored, so that replies to it thread).
+    pub mail_id: Option<String>,
+    /// The case a verified reply token names: it wins over every other threading rule.
+    pub token_case: Option<Uuid>,
+    /// In-Reply-To and References, newest first: the first stored one names the case.
+    pub thread_ids: Vec<String>,
+    pub quoted: Option<String>,
+    /// An auto-reply, a list or a bounce: stored on its case, but it notifies nobody, changes
+    /// no status and counts as nothing unread.
+    pub automated: bool,
 }
 
 impl Inbound {
@@ -220,6 +255,7 @@ impl Inbound {
             body: body.into(),
             category: None,
             external_id: None,
+            mail: None,
         }
     }
 }
@@ -355,4 +391,49 @@ impl JobOutcome {
             JobOutcome::Retry { .. } => "retried",
         }
     }
+}
+
+/// A channel of a workspace (DESIGN.md §7). For `email`: `settings = {from_name, from_address}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Channel {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub settings: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A channel to create (`id: None`) or replace.
+#[derive(Debug, Clone)]
+pub struct ChannelWrite {
+    pub id: Option<Uuid>,
+    pub kind: String,
+    pub name: String,
+    pub settings: serde_json::Value,
+    /// The lower-cased address mail to this channel arrives at.
+    pub address: Option<String>,
+}
+
+/// Everything sending one reply needs, read when its job runs.
+#[derive(Debug, Clone)]
+pub struct OutboundReply {
+    pub workspace_id: Uuid,
+    pub case_id: Uuid,
+    pub message_id: Uuid,
+    pub workspace_name: String,
+    pub number: String,
+    pub subject: Option<String>,
+    pub customer_name: String,
+    pub customer_email: Option<String>,
+    pub author_name: Option<String>,
+    pub body: String,
+    /// The workspace's first email channel: `(from_name, from_address)`.
+    pub sender: Option<(String, String)>,
+    /// Our Message-ID for this reply (without brackets), stored before the first attempt.
+    pub mail_id: String,
+    /// The customer's latest Message-ID on the case.
+    pub in_reply_to: Option<String>,
+    /// Every Message-ID of the case before this reply, oldest first.
+    pub references: Vec<String>,
+    pub delivery_state: Option<String>,
 }

@@ -33,3 +33,5 @@ super::sql::sql_store!(
     Backend::Postgres,
     skip_locked = " FOR UPDATE SKIP LOCKED"
 );
+
+super::email_sql::email_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

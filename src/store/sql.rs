@@ -27,6 +27,8 @@ pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assigne
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
      LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = $1";
 
+pub(crate) const MESSAGE_COLUMNS: &str = "id, case_id, kind, author_id, channel, body, quoted, delivery_state, delivery_error, delivery_at, created_at";
+
 pub(crate) const TEAMMATE_COLUMNS: &str =
     "id, workspace_id, name, email, role, away, removed_at, created_at";
 
@@ -354,6 +356,28 @@ macro_rules! sql_store {
             })
         }
 
+        fn message_from_row(r: &$Row) -> Result<Message> {
+            let delivery = match r.try_get::<Option<String>, _>("delivery_state")? {
+                Some(state) => Some(Delivery {
+                    state,
+                    error: r.try_get("delivery_error")?,
+                    at: from_ms(r.try_get::<Option<i64>, _>("delivery_at")?.unwrap_or_default()),
+                }),
+                None => None,
+            };
+            Ok(Message {
+                id: r.try_get("id")?,
+                case_id: r.try_get("case_id")?,
+                kind: r.try_get("kind")?,
+                author_id: r.try_get("author_id")?,
+                channel: r.try_get("channel")?,
+                body: r.try_get("body")?,
+                quoted: r.try_get("quoted")?,
+                delivery,
+                created_at: from_ms(r.try_get("created_at")?),
+            })
+        }
+
         fn event_from_row(workspace_id: Uuid, row: &$Row) -> Result<Event> {
             Ok(Event {
                 workspace_id,
@@ -645,17 +669,27 @@ macro_rules! sql_store {
                     }
                 };
 
-                let latest = match existing_customer {
-                    Some(customer) => sqlx::query("SELECT id, number, status, assignee_id, version, closed_at FROM cases WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1")
+                // An email names its case (a reply token, then its In-Reply-To/References);
+                // anything else goes to the customer's latest case.
+                let threaded = match &m.mail {
+                    Some(email) => Self::email_thread(&mut tx, workspace_id, email).await?,
+                    None => None,
+                };
+                let automated = m.mail.as_ref().is_some_and(|e| e.automated);
+                let latest = match (threaded, existing_customer) {
+                    (Some(case), _) => Some(case),
+                    (None, Some(customer)) => sqlx::query("SELECT id, number, status, assignee_id, version, closed_at FROM cases WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1")
                         .bind(customer)
                         .fetch_optional(&mut *tx)
                         .await?
                         .map(|row| case_state_from_row(&row))
                         .transpose()?,
-                    None => None,
+                    (None, None) => None,
                 };
                 let window_ms = locked.reopen_days.saturating_mul(24 * 3600 * 1000);
                 let (case, created, reopened) = match latest {
+                    // A machine's mail (auto-reply, bounce, list) joins its case without reopening it.
+                    Some(c) if automated => (c, false, false),
                     Some(c) if c.status.is_open() => (c, false, false),
                     Some(c) if c.closed_at.is_some_and(|closed| now - closed <= window_ms) => (c, false, true),
                     _ => {
@@ -701,7 +735,7 @@ macro_rules! sql_store {
                 if reopened {
                     Self::timeline(&mut tx, workspace_id, case.id, "reopened", None, None, None, serde_json::json!({}), now).await?;
                 }
-                if !created && case.status != Status::NeedsReply {
+                if !created && !automated && case.status != Status::NeedsReply {
                     log.push(EventKind::CaseStatusChanged {
                         case_id: case.id,
                         number: number.clone(),
@@ -713,17 +747,26 @@ macro_rules! sql_store {
                     Self::timeline(&mut tx, workspace_id, case.id, "status", None, None, None, serde_json::json!({ "from": case.status, "to": Status::NeedsReply }), now).await?;
                 }
                 let message_id = Uuid::now_v7();
-                sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, external_id, created_at) VALUES ($1, $2, $3, 'inbound', NULL, $4, $5, $6, $7)")
+                let kind = if automated { "automated" } else { "inbound" };
+                sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, external_id, mail_id, quoted, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9, $10)")
                     .bind(message_id)
                     .bind(workspace_id)
                     .bind(case.id)
+                    .bind(kind)
                     .bind(&m.channel)
                     .bind(&m.body)
                     .bind(&m.external_id)
+                    .bind(m.mail.as_ref().and_then(|e| e.mail_id.clone()))
+                    .bind(m.mail.as_ref().and_then(|e| e.quoted.clone()))
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
                 let preview = crate::domain::input::preview(&m.body, 140);
+                if automated {
+                    log.push(EventKind::MessageCreated { case_id: case.id, number: number.clone(), message_id, message_kind: kind.into(), preview, author_id: None, assignee_id: case.assignee_id });
+                    let outcome = InboundOutcome { case_id: case.id, number, created, reopened, assignee_id: case.assignee_id, duplicate: false };
+                    return Self::commit(tx, log, outcome).await;
+                }
                 sqlx::query(
                     "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, last_inbound_at = $2, \
                      inbound_count = inbound_count + 1, preview = $3, version = version + $4 WHERE id = $1",
@@ -1169,22 +1212,12 @@ macro_rules! sql_store {
 
             async fn case_detail(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<CaseDetail> {
                 let case = self.case(workspace_id, viewer, id).await?;
-                let messages = sqlx::query("SELECT id, case_id, kind, author_id, channel, body, created_at FROM messages WHERE case_id = $1 ORDER BY created_at, id")
+                let messages = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE case_id = $1 ORDER BY created_at, id"))
                     .bind(id)
                     .fetch_all(&self.read)
                     .await?
                     .iter()
-                    .map(|r| {
-                        Ok(Message {
-                            id: r.try_get("id")?,
-                            case_id: r.try_get("case_id")?,
-                            kind: r.try_get("kind")?,
-                            author_id: r.try_get("author_id")?,
-                            channel: r.try_get("channel")?,
-                            body: r.try_get("body")?,
-                            created_at: from_ms(r.try_get("created_at")?),
-                        })
-                    })
+                    .map(message_from_row)
                     .collect::<Result<Vec<_>>>()?;
                 let timeline = sqlx::query("SELECT id, kind, actor_id, from_id, to_id, detail, created_at FROM timeline WHERE case_id = $1 ORDER BY created_at, id")
                     .bind(id)
@@ -1276,8 +1309,13 @@ macro_rules! sql_store {
                 let now = ms(log.now);
                 let number = format_number(&locked.case_prefix, state.number);
                 let kind = if note { "note" } else { "reply" };
-                let message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: "internal".into(), body: body.into(), created_at: log.now };
-                sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                // A reply leaves by email when the customer has an address: its job is written
+                // in this transaction, so the reply and its sending commit together or not at all.
+                let emailed = !note && Self::customer_email(&mut tx, case_id).await?.is_some();
+                let delivery = emailed.then(|| Delivery { state: "queued".into(), error: None, at: log.now });
+                let channel = if emailed { "email" } else { "internal" };
+                let message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, created_at: log.now };
+                sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, delivery_state, delivery_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(message.id)
                     .bind(workspace_id)
                     .bind(case_id)
@@ -1285,9 +1323,14 @@ macro_rules! sql_store {
                     .bind(actor_id)
                     .bind(&message.channel)
                     .bind(body)
+                    .bind(emailed.then_some("queued"))
+                    .bind(emailed.then_some(now))
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                if emailed {
+                    Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, now).await?;
+                }
                 let preview = crate::domain::input::preview(body, 140);
                 if note {
                     log.push(EventKind::NoteCreated { case_id, number, message_id: message.id, preview, author_id: actor_id, mentions: mentions.to_vec() });
@@ -1616,6 +1659,34 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {
+                self.email_channels(workspace_id).await
+            }
+
+            async fn save_channel(&self, workspace_id: Uuid, actor_id: Uuid, channel: ChannelWrite) -> Result<Committed<Channel>> {
+                self.email_save_channel(workspace_id, actor_id, channel).await
+            }
+
+            async fn delete_channel(&self, workspace_id: Uuid, actor_id: Uuid, id: Uuid) -> Result<Committed<()>> {
+                self.email_delete_channel(workspace_id, actor_id, id).await
+            }
+
+            async fn outbound_reply(&self, job: &Job, mail_domain: &str) -> Result<OutboundReply> {
+                self.email_outbound_reply(job, mail_domain).await
+            }
+
+            async fn finish_outbound(&self, job: &Job, outcome: &JobOutcome) -> Result<Committed<()>> {
+                self.email_finish_outbound(job, outcome).await
+            }
+
+            async fn retry_delivery(&self, workspace_id: Uuid, case_id: Uuid, message_id: Uuid, actor_id: Uuid) -> Result<Committed<Message>> {
+                self.email_retry_delivery(workspace_id, case_id, message_id, actor_id).await
+            }
+
+            async fn bounce(&self, workspace_id: Uuid, mail_id: &str, reason: &str) -> Result<Committed<Option<InboundOutcome>>> {
+                self.email_bounce(workspace_id, mail_id, reason).await
             }
 
             async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {

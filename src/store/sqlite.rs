@@ -57,3 +57,5 @@ super::sql::sql_store!(
     Backend::Sqlite,
     skip_locked = ""
 );
+
+super::email_sql::email_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -16,6 +16,13 @@ class Save:
         self.folder = folder
         self.count = 0
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A mailbox that does not exist: a permanent refusal, as a real server gives.
+        if address.startswith("reject"):
+            return "550 5.1.1 <%s>: mailbox unavailable" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
         name = os.path.join(self.folder, f"{time.time_ns()}-{self.count}.eml")

@@ -249,7 +249,7 @@ async fn cases_messages_reads_and_badges() {
         store.mark_read(ws.id, case_id, agent.id).await.unwrap();
         assert!(!store.case(ws.id, agent.id, case_id).await.unwrap().unread);
         assert_eq!(store.badge(ws.id, agent.id).await.unwrap().mine, 0);
-        store.inbound(ws.id, inbound("ann@example.com", "hello?")).await.unwrap();
+        let _ = store.inbound(ws.id, inbound("ann@example.com", "hello?")).await.unwrap();
         assert_eq!(store.badge(ws.id, agent.id).await.unwrap().mine, 1, "a new customer message is unread again");
 
         let reply = store.add_message(ws.id, case_id, agent.id, false, "On it", &[]).await.unwrap();
@@ -302,7 +302,7 @@ async fn rules_bulk_departures_follow_ups_and_the_log() {
             pool: vec![a.id, b.id],
             ..Rules::default()
         };
-        store
+        let _ = store
             .set_rules(ws.id, owner.id, rules.clone())
             .await
             .unwrap();
@@ -320,7 +320,7 @@ async fn rules_bulk_departures_follow_ups_and_the_log() {
             );
         }
         assert_eq!(owners, [Some(a.id), Some(b.id), Some(a.id), Some(b.id)]);
-        store
+        let _ = store
             .update_teammate(ws.id, b.id, b.id, None, Some(true))
             .await
             .unwrap();
@@ -391,11 +391,11 @@ async fn rules_bulk_departures_follow_ups_and_the_log() {
             .unwrap()
             .value
             .case_id;
-        store
+        let _ = store
             .add_message(ws.id, case_id, owner.id, false, "we'll check back", &[])
             .await
             .unwrap();
-        store
+        let _ = store
             .set_follow_up(
                 ws.id,
                 case_id,

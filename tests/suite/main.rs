@@ -10,6 +10,7 @@ mod bench;
 mod cases;
 mod cluster;
 mod conformance;
+mod email;
 mod faults;
 mod fuzz;
 mod isolation;

@@ -122,11 +122,38 @@ export function createCaseView(ctx, id) {
     replace(banner, icon(typing.length ? 'pen' : 'eye'), h('span', null, lines.join(' · ')));
   }
 
+  async function retryDelivery(m, button) {
+    button.disabled = true;
+    try {
+      await api.post(`/api/cases/${id}/messages/${m.id}/retry`);
+      reload();
+    } catch (err) {
+      button.disabled = false;
+      toast(err.message || 'Could not retry');
+    }
+  }
+
+  /** Where an outbound reply stands: sending (and why it is retrying), sent, or failed. */
+  function deliveryLine(m) {
+    const d = m.delivery;
+    if (!d) return null;
+    const text = {
+      queued: d.error ? `Sending… (will retry: ${d.error})` : 'Sending…',
+      sent: 'Sent by email',
+      delivered: 'Delivered',
+      failed: `Not delivered: ${d.error || 'unknown reason'}`,
+    }[d.state] || d.state;
+    const retry = d.state === 'failed' && canWork()
+      ? h('button', { type: 'button', class: 'btn btn-small msg-retry', onclick: (e) => retryDelivery(m, e.currentTarget) }, 'Retry')
+      : null;
+    return h('p', { class: `msg-delivery delivery-${d.state}`, title: new Date(d.at).toLocaleString() }, text, retry);
+  }
+
   function message(m) {
     const k = detail.case;
-    const inbound = m.kind === 'inbound';
+    const inbound = m.kind === 'inbound' || m.kind === 'automated';
     const author = inbound ? { id: k.customer.id, name: k.customer.name } : { id: m.author_id, name: teammateName(m.author_id, 'System') };
-    const kindLabel = m.kind === 'note' ? 'Internal note' : inbound ? channelLabel(m.channel) : 'Reply';
+    const kindLabel = m.kind === 'note' ? 'Internal note' : m.kind === 'automated' ? 'Automatic email' : inbound ? channelLabel(m.channel) : 'Reply';
     return h('li', { class: `msg msg-${m.kind}`, id: `m-${m.id}` },
       avatar(author, 'md'),
       h('div', { class: 'msg-card' },
@@ -134,7 +161,9 @@ export function createCaseView(ctx, id) {
           h('span', { class: 'msg-author' }, author.name),
           h('span', { class: 'msg-kind' }, m.kind === 'note' ? icon('lock') : null, kindLabel),
           h('time', { class: 'msg-time', datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, dateTime(m.created_at))),
-        h('div', { class: 'msg-body' }, m.body)));
+        h('div', { class: 'msg-body' }, m.body),
+        m.quoted ? h('details', { class: 'msg-quoted' }, h('summary', null, 'Earlier conversation'), h('div', { class: 'msg-body' }, m.quoted)) : null,
+        deliveryLine(m)));
   }
 
   function renderConversation() {
@@ -208,6 +237,7 @@ export function createCaseView(ctx, id) {
         composer = createComposer({
           caseId: id,
           customerName: detail.case.customer.name,
+          customerEmail: detail.case.customer.email,
           onSent: () => reload(),
           sendTyping: () => ctx.socket && ctx.socket.send({ type: 'typing', case_id: id }),
         });
@@ -296,6 +326,18 @@ export function createCaseView(ctx, id) {
     on('teammates', () => detail && renderAll()),
   ];
 
+  // A reply's delivery changes (`message.delivery`) are not among the case events the app
+  // fans out, so this view listens to the socket's frames itself while it is open.
+  const socket = ctx.socket;
+  const passFrame = socket && socket.onFrame;
+  if (socket) {
+    socket.onFrame = (frame) => {
+      passFrame(frame);
+      const ev = frame && frame.type === 'event' ? frame.event : null;
+      if (ev && ev.kind === 'message.delivery' && ev.case_id === id) reload();
+    };
+  }
+
   if (ctx.socket) ctx.socket.setViewing(id);
   load();
 
@@ -311,6 +353,7 @@ export function createCaseView(ctx, id) {
       document.removeEventListener('keydown', onKey);
       document.removeEventListener('visibilitychange', markRead);
       if (ctx.socket) ctx.socket.setViewing(null);
+      if (socket) socket.onFrame = passFrame;
     },
   };
 }

@@ -8,7 +8,7 @@ import { avatar } from './common.js';
 
 const TYPING_EVERY = 2000;
 
-export function createComposer({ caseId, customerName, onSent, sendTyping }) {
+export function createComposer({ caseId, customerName, customerEmail, onSent, sendTyping }) {
   let mode = 'reply';
   let lastTyping = 0;
   const listId = uid('mentions');
@@ -45,7 +45,11 @@ export function createComposer({ caseId, customerName, onSent, sendTyping }) {
       ? `Reply to ${customerName}…`
       : 'Write an internal note. Type @ to mention a teammate.';
     label.textContent = mode === 'reply' ? 'Reply to the customer' : 'Internal note (only your team sees it)';
-    hint.textContent = mode === 'reply' ? 'The customer sees this. Ctrl+Enter to send.' : 'Only your team sees notes. Ctrl+Enter to add.';
+    // Say where a reply really goes: by email when the customer has an address, else nowhere.
+    const replyHint = customerEmail
+      ? `Sent to ${customerEmail} by email. Ctrl+Enter to send.`
+      : 'This customer has no email address: the reply is kept on the case, not sent. Ctrl+Enter to save.';
+    hint.textContent = mode === 'reply' ? replyHint : 'Only your team sees notes. Ctrl+Enter to add.';
     replace(send, mode === 'reply' ? 'Send reply' : 'Add note');
     closeMentions();
   }

@@ -1,0 +1,101 @@
+//! Messages that leave Baton for a customer. Each kind of channel implements [`Sender`]:
+//! "deliver this, and if it failed, say whether trying again could help". Email is the first;
+//! SMS and webhooks fit the same trait.
+//!
+//! The jobs are the notification worker's (`notify::worker`): written in the reply's
+//! transaction, claimed with a lease, retried with backoff. This module decides what one
+//! outbound job does and records the delivery state the case page shows.
+
+pub mod email;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Error;
+use crate::store::{Job, JobOutcome, OutboundReply};
+use crate::AppState;
+
+pub use crate::store::EMAIL_REPLY;
+
+/// Attempts before an outbound reply is given up (about an hour with the default backoff).
+pub const MAX_ATTEMPTS: i64 = 14;
+
+/// Why a delivery did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    /// Trying again cannot help (a 5xx SMTP answer, an address that cannot exist).
+    pub permanent: bool,
+    pub reason: String,
+}
+
+impl DeliveryError {
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        DeliveryError {
+            permanent: true,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn temporary(reason: impl Into<String>) -> Self {
+        DeliveryError {
+            permanent: false,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One kind of outbound channel.
+#[async_trait]
+pub trait Sender: Send + Sync + 'static {
+    async fn deliver(&self, reply: &OutboundReply) -> Result<(), DeliveryError>;
+}
+
+/// The senders of this instance, one per channel kind.
+pub struct Outbound {
+    pub email: Arc<email::EmailSender>,
+}
+
+/// Runs one claimed outbound job to its outcome and records it.
+pub async fn run(state: &AppState, job: Job) {
+    let outcome = match attempt(state, &job).await {
+        Ok(()) => JobOutcome::Sent,
+        Err(e) if e.permanent => JobOutcome::Failed(e.reason),
+        Err(e) => crate::notify::worker::retry(state, &job, None, e.reason, MAX_ATTEMPTS),
+    };
+    state.metrics.outbound_job("email", outcome.label());
+    match &outcome {
+        JobOutcome::Failed(why) => tracing::warn!(job = %job.id, why, "reply given up"),
+        JobOutcome::Retry { error, .. } => {
+            tracing::info!(job = %job.id, error, attempt = job.attempts, "reply will be retried")
+        }
+        _ => {}
+    }
+    let recorded =
+        crate::notify::worker::record_with(&job, || state.store.finish_outbound(&job, &outcome))
+            .await;
+    if let Some(committed) = recorded {
+        state.publish(committed.events).await;
+    }
+}
+
+async fn attempt(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
+    let sender = &state.outbound.email;
+    let reply = match state.store.outbound_reply(job, sender.domain()).await {
+        Ok(reply) => reply,
+        Err(Error::NotFound) => return Err(DeliveryError::permanent("the reply no longer exists")),
+        Err(e) => {
+            return Err(DeliveryError::temporary(format!(
+                "reading the reply failed: {e}"
+            )))
+        }
+    };
+    if reply.delivery_state.as_deref() != Some("queued") {
+        // A bounce or a second run already settled it.
+        return Err(DeliveryError::permanent(format!(
+            "delivery already {}",
+            reply.delivery_state.as_deref().unwrap_or("unknown")
+        )));
+    }
+    sender.deliver(&reply).await
+}

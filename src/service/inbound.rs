@@ -1,0 +1,69 @@
+//! A customer writes: a new case, a message on their open case, or a reopened one; by the
+//! ingest webhook's JSON or as one raw email (`POST /api/inbound/email`, the SMTP listener).
+
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::{EmailMeta, Inbound, InboundOutcome};
+
+/// Files one checked customer message in its workspace (idempotent on `external_id`).
+pub async fn receive(
+    state: &AppState,
+    workspace_id: Uuid,
+    message: Inbound,
+) -> Result<InboundOutcome> {
+    let committed = state.store.inbound(workspace_id, message).await?;
+    Ok(state.published(committed).await)
+}
+
+/// One raw email: a bounce of one of our replies marks that reply failed; anything else becomes
+/// a customer message, threaded by reply token, then by In-Reply-To/References, then by the
+/// customer rules of `receive`.
+pub async fn receive_email(
+    state: &AppState,
+    workspace_id: uuid::Uuid,
+    raw: &[u8],
+) -> Result<InboundOutcome> {
+    let parsed = crate::mail::parse::parse(raw, super::messages::MAX_BODY)?;
+    if let Some(original) = parsed
+        .bounce
+        .as_ref()
+        .and_then(|b| b.original_message_id.as_deref())
+    {
+        let reason = parsed
+            .bounce
+            .as_ref()
+            .map(|b| b.reason.as_str())
+            .unwrap_or_default();
+        let committed = state.store.bounce(workspace_id, original, reason).await?;
+        if let Some(outcome) = committed.value {
+            state.metrics.email_bounces.increment(1);
+            state.publish(committed.events).await;
+            return Ok(outcome);
+        }
+    }
+    let sender = &state.outbound.email;
+    let token_case = sender
+        .tokens()
+        .find(workspace_id, &parsed.recipients, sender.domain());
+    let message = Inbound {
+        channel: "email".into(),
+        from_name: parsed.from_name,
+        email: Some(parsed.from_address),
+        phone: None,
+        subject: parsed.subject,
+        body: parsed.body,
+        category: None,
+        // The same Message-ID delivered twice (a forwarding rule that retries) is one message.
+        external_id: parsed.message_id.as_ref().map(|id| format!("mail:{id}")),
+        mail: Some(Box::new(EmailMeta {
+            mail_id: parsed.message_id,
+            token_case,
+            thread_ids: parsed.thread_ids,
+            quoted: parsed.quoted,
+            automated: parsed.automated.is_some(),
+        })),
+    };
+    receive(state, workspace_id, message).await
+}

@@ -1,0 +1,68 @@
+//! Replies to the customer and internal notes.
+
+use uuid::Uuid;
+
+use super::{allow_on_case, badge_changed};
+use crate::domain::{input, mentions};
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::{Message, Teammate, Which};
+
+/// Replies and notes are text; this keeps one message well under the 256 KiB body limit.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A reply (`note == false`) or an internal note, whose `@mentions` notify teammates. Replying
+/// is reading: the author's unread marker catches up.
+pub async fn post(
+    state: &AppState,
+    actor: &Teammate,
+    case_id: Uuid,
+    note: bool,
+    body: &str,
+) -> Result<Message> {
+    let what = "viewers cannot write on cases";
+    allow_on_case(state, actor, case_id, actor.role.can_work_cases(), what).await?;
+    let text = input::body("body", body, MAX_BODY)?;
+    let text = text.as_str();
+    let ws = actor.workspace_id;
+    let mentioned = if note {
+        let team = state.store.teammates(ws, None, Which::Active).await?;
+        let people: Vec<_> = team
+            .iter()
+            .map(|t| mentions::Mentionable {
+                id: t.id,
+                name: &t.name,
+                email: &t.email,
+            })
+            .collect();
+        mentions::find(text, &people)
+    } else {
+        Vec::new()
+    };
+    let committed = state
+        .store
+        .add_message(ws, case_id, actor.id, note, text, &mentioned)
+        .await?;
+    let message = state.published(committed).await;
+    if !note {
+        state.store.mark_read(ws, case_id, actor.id).await?;
+        badge_changed(state, actor).await;
+    }
+    Ok(message)
+}
+
+/// Queues a reply whose delivery failed for another attempt.
+pub async fn retry_delivery(
+    state: &AppState,
+    actor: &Teammate,
+    case_id: Uuid,
+    message_id: Uuid,
+) -> Result<Message> {
+    let what = "viewers cannot send replies";
+    allow_on_case(state, actor, case_id, actor.role.can_work_cases(), what).await?;
+    let committed = state
+        .store
+        .retry_delivery(actor.workspace_id, case_id, message_id, actor.id)
+        .await?;
+    Ok(state.published(committed).await)
+}

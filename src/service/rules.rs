@@ -1,0 +1,31 @@
+//! The auto-assign rules.
+
+use super::allow;
+use crate::domain::routing::Rules;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::Teammate;
+
+pub async fn get(state: &AppState, actor: &Teammate) -> Result<Rules> {
+    let what = "only admins see the auto-assign rules";
+    allow(actor, actor.role.can_admin(), what)?;
+    state.store.rules(actor.workspace_id).await
+}
+
+/// Replaces the rules; every teammate they name must be assignable (the store checks).
+pub async fn put(state: &AppState, actor: &Teammate, rules: Rules) -> Result<Rules> {
+    let what = "only admins change the auto-assign rules";
+    allow(actor, actor.role.can_admin(), what)?;
+    if rules.pool.len() > 500 || rules.categories.len() > 100 {
+        return Err(Error::invalid("pool", "too many entries"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !rules.pool.iter().all(|id| seen.insert(*id)) {
+        return Err(Error::invalid("pool", "a teammate appears twice"));
+    }
+    let committed = state
+        .store
+        .set_rules(actor.workspace_id, actor.id, rules)
+        .await?;
+    Ok(state.published(committed).await)
+}

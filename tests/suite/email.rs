@@ -1,0 +1,705 @@
+//! Email both ways against independent peers: aiosmtpd as the smart host, Python's `email`
+//! package to build what customers send and to read what Baton sends.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{free_port, require, Db, TestApp, TestDb, User, Ws};
+
+const DOMAIN: &str = "baton.test";
+
+/// Runs `$body(db)` once per database, as one test each (both failures show).
+macro_rules! on_both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body(crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if crate::common::require("Postgres", crate::common::postgres_available().await) {
+                    super::$body(crate::common::Db::Postgres).await
+                }
+            }
+        }
+    };
+}
+
+fn peers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+fn python_has_aiosmtpd() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd, email"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// aiosmtpd on a port, writing what it accepts to a folder; it refuses `reject…` recipients.
+struct SmtpPeer {
+    child: std::process::Child,
+}
+
+impl SmtpPeer {
+    fn start(port: u16, folder: &Path) -> SmtpPeer {
+        let mut child = std::process::Command::new("python3")
+            .arg(peers().join("smtp_server.py"))
+            .args([port.to_string(), folder.display().to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP peer did not start");
+        SmtpPeer { child }
+    }
+}
+
+impl Drop for SmtpPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw message built by Python's `email` package from `spec` (see `mail_tool.py`).
+fn build_mail(spec: Value) -> Vec<u8> {
+    let mut child = std::process::Command::new("python3")
+        .arg(peers().join("mail_tool.py"))
+        .arg("build")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spec.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "mail_tool build failed for {spec}");
+    out.stdout
+}
+
+/// What Python's parser reads in a received message.
+fn inspect(path: &Path) -> Value {
+    let out = std::process::Command::new("python3")
+        .arg(peers().join("mail_tool.py"))
+        .arg("inspect")
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "mail_tool inspect failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn received(folder: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+async fn received_until(folder: &Path, n: usize, wait: Duration) -> Vec<PathBuf> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let got = received(folder);
+        if got.len() >= n || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn post_mail(app: &TestApp, token: &str, raw: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/inbound/email", app.url))
+        .bearer_auth(token)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn mail_in(app: &TestApp, token: &str, spec: Value) -> Value {
+    let r = post_mail(app, token, build_mail(spec.clone())).await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{status} {body} for {spec}");
+    body
+}
+
+async fn spawn(db: Db, tweak: impl FnOnce(&mut baton::Config)) -> (TestApp, TestDb) {
+    let test_db = TestDb::new(db).await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| {
+        c.mail_domain = Some(DOMAIN.into());
+        c.retry_base = Duration::from_millis(100);
+        tweak(c)
+    })
+    .await;
+    (app, test_db)
+}
+
+async fn email_channel(owner: &User) {
+    let r = owner
+        .post(
+            "/api/channels",
+            json!({ "kind": "email", "name": "Support", "settings": { "from_name": "Sunny Side", "from_address": "help@sunny.test" } }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+}
+
+async fn reply(user: &User, case_id: &str, body: &str) -> Value {
+    let r = user
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": body }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+fn message<'a>(detail: &'a Value, id: &str) -> &'a Value {
+    detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("no message {id} in {detail}"))
+}
+
+/// Waits until the message's delivery state is `state`; answers the message.
+async fn delivery_becomes(user: &User, case_id: &str, message_id: &str, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let detail = user.json(&format!("/api/cases/{case_id}")).await;
+        let m = message(&detail, message_id).clone();
+        if m["delivery"]["state"] == state {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery never became {state}: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(db_url: &str, sql: &str) -> i64 {
+    if db_url.starts_with("sqlite") {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(db_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    } else {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(db_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    }
+}
+
+on_both!(
+    replies_go_out_threaded_and_answers_come_back,
+    replies_threaded
+);
+async fn replies_threaded(db: Db) {
+    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _smtp = SmtpPeer::start(port, dir.path());
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    email_channel(&owner).await;
+    let token = owner.api_token().await;
+    let mut ws = Ws::connect(&app.url, &token, None).await.unwrap();
+
+    let first = mail_in(
+        &app,
+        &owner.ingest_token,
+        json!({
+            "from": "Carla Customer <carla@example.com>", "subject": "Re: Where is my order?",
+            "message_id": "<c1@mail.example.com>", "text": "Hello,\nit is late."
+        }),
+    )
+    .await;
+    assert_eq!(first["created"], true);
+    let case_id = first["case_id"].as_str().unwrap().to_string();
+
+    let sent = reply(
+        &owner,
+        &case_id,
+        "Sorry <Carla>!\nIt ships today & arrives Friday.",
+    )
+    .await;
+    assert_eq!(sent["delivery"]["state"], "queued");
+    assert_eq!(sent["channel"], "email");
+    let reply_id = sent["id"].as_str().unwrap().to_string();
+    let files = received_until(dir.path(), 1, Duration::from_secs(10)).await;
+    assert_eq!(files.len(), 1);
+    let m = inspect(&files[0]);
+    assert!(m["defects"].as_array().unwrap().is_empty(), "{m}");
+    let our_id = m["message_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        our_id,
+        format!(
+            "<{}@{DOMAIN}>",
+            uuid::Uuid::parse_str(&reply_id).unwrap().simple()
+        )
+    );
+    assert_eq!(m["in_reply_to"], "<c1@mail.example.com>");
+    assert_eq!(m["references"], json!(["<c1@mail.example.com>"]));
+    assert_eq!(m["subject"], "Re: Where is my order?", "Re: once");
+    assert_eq!(m["from"], "Ana at Sunny Side <help@sunny.test>");
+    assert_eq!(m["to"], "Carla Customer <carla@example.com>");
+    let reply_to = m["reply_to"].as_str().unwrap().to_string();
+    assert!(
+        reply_to.starts_with("reply+") && reply_to.ends_with(&format!("@{DOMAIN}")),
+        "{reply_to}"
+    );
+    assert_eq!(m["content_type"], "multipart/alternative");
+    assert_eq!(
+        m["text"].as_str().unwrap().replace("\r\n", "\n"),
+        "Sorry <Carla>!\nIt ships today & arrives Friday.\n"
+    );
+    let html = m["html"].as_str().unwrap();
+    assert!(html.contains("Sorry &lt;Carla&gt;!<br>"), "{html}");
+    assert!(html.contains("today &amp; arrives"), "{html}");
+
+    let m = delivery_becomes(&owner, &case_id, &reply_id, "sent").await;
+    assert!(m["delivery"]["error"].is_null());
+    let event = ws.expect("message.delivery", Duration::from_secs(5)).await;
+    assert_eq!(event["event"]["message_id"], reply_id.as_str());
+    assert_eq!(event["event"]["state"], "sent");
+
+    // The answer threads by In-Reply-To even from another address of the customer's.
+    let by_header = mail_in(&app, &owner.ingest_token, json!({
+        "from": "Carla on her phone <carla.phone@example.net>", "subject": "Re: Re: Where is my order?",
+        "message_id": "<c2@mail.example.net>", "in_reply_to": our_id, "references": format!("<c1@mail.example.com> {our_id}"),
+        "text": "Great, thanks!\n\nOn Mon, Ana at Sunny Side wrote:\n> Sorry <Carla>!\n> It ships today."
+    }))
+    .await;
+    assert_eq!(by_header["case_id"], case_id.as_str());
+    assert_eq!(by_header["created"], false);
+
+    // By the reply address alone (a client that drops the headers), from a third address.
+    let by_token = mail_in(&app, &owner.ingest_token, json!({
+        "from": "Assistant <office@example.org>", "to": reply_to, "subject": "Order", "message_id": "<c3@example.org>",
+        "text": "Carla asked me to confirm the address."
+    }))
+    .await;
+    assert_eq!(by_token["case_id"], case_id.as_str());
+
+    // An altered token lands nowhere near the case.
+    let forged = reply_to.replacen("reply+", "reply+0", 1);
+    let other = mail_in(&app, &owner.ingest_token, json!({
+        "from": "Mallory <mallory@evil.example>", "to": forged, "subject": "Order", "message_id": "<m1@evil.example>", "text": "let me in"
+    }))
+    .await;
+    assert_ne!(other["case_id"], case_id.as_str());
+    assert_eq!(other["created"], true);
+    // A token of this case sent to another workspace names nothing there.
+    let rival = app.signup("Rival", "Rita").await;
+    let elsewhere = mail_in(&app, &rival.ingest_token, json!({
+        "from": "Carla Customer <carla@example.com>", "to": reply_to, "subject": "Order", "message_id": "<c4@mail.example.com>", "text": "hi"
+    }))
+    .await;
+    assert_ne!(elsewhere["case_id"], case_id.as_str());
+
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    let bodies: Vec<&str> = detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "Hello,\nit is late.",
+            "Sorry <Carla>!\nIt ships today & arrives Friday.",
+            "Great, thanks!",
+            "Carla asked me to confirm the address."
+        ]
+    );
+    let folded = &detail["messages"][2]["quoted"];
+    assert!(
+        folded
+            .as_str()
+            .unwrap()
+            .starts_with("On Mon, Ana at Sunny Side wrote:"),
+        "{folded}"
+    );
+
+    // A second reply: References carries the whole conversation, In-Reply-To the latest mail.
+    reply(&owner, &case_id, "Address confirmed.").await;
+    let files = received_until(dir.path(), 2, Duration::from_secs(10)).await;
+    let m = inspect(&files[1]);
+    assert_eq!(m["in_reply_to"], "<c3@example.org>");
+    assert_eq!(
+        m["references"],
+        json!([
+            "<c1@mail.example.com>",
+            our_id,
+            "<c2@mail.example.net>",
+            "<c3@example.org>"
+        ])
+    );
+    assert_eq!(m["subject"], "Re: Where is my order?");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        received(dir.path()).len(),
+        2,
+        "each reply arrives exactly once"
+    );
+}
+
+on_both!(raw_mail_of_every_shape_becomes_clean_text, raw_shapes);
+async fn raw_shapes(db: Db) {
+    if !require("python3", python_has_aiosmtpd()) {
+        return;
+    }
+    let (app, _db) = spawn(db, |_| {}).await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    let t = owner.ingest_token.clone();
+    let cases = [
+        (
+            json!({ "from": "Pat <pat@example.com>", "subject": "Plain", "text": "just text", "cte": "8bit" }),
+            "Pat",
+            "Plain",
+            "just text",
+        ),
+        (
+            json!({ "from": "Alt <alt@example.com>", "subject": "Both", "text": "the text part", "html": "<p>the <b>html</b> part</p>" }),
+            "Alt",
+            "Both",
+            "the text part",
+        ),
+        (
+            json!({ "from": "André Müller <andre@example.com>", "subject": "Ärger mit der Lieferung", "text": "Grüße aus Köln\nZeile zwei", "charset": "iso-8859-1", "cte": "quoted-printable" }),
+            "André Müller",
+            "Ärger mit der Lieferung",
+            "Grüße aus Köln\nZeile zwei",
+        ),
+        (
+            json!({ "from": "Zoë 山田 <zoe@example.com>", "subject": "配送について ✓", "text": "こんにちは\n— Zoë", "charset": "utf-8", "cte": "base64" }),
+            "Zoë 山田",
+            "配送について ✓",
+            "こんにちは\n— Zoë",
+        ),
+        (
+            json!({ "from": "Html Only <html@example.com>", "subject": "HTML", "html": "<html><body><p>First &amp; foremost</p><p>second</p></body></html>" }),
+            "Html Only",
+            "HTML",
+            "First & foremost",
+        ),
+    ];
+    for (spec, name, subject, body) in cases {
+        let out = mail_in(&app, &t, spec.clone()).await;
+        assert_eq!(out["created"], true, "{spec}");
+        let detail = owner
+            .json(&format!("/api/cases/{}", out["case_id"].as_str().unwrap()))
+            .await;
+        assert_eq!(detail["case"]["customer"]["name"], name, "{spec}");
+        assert_eq!(detail["case"]["subject"], subject, "{spec}");
+        let got = detail["messages"][0]["body"].as_str().unwrap();
+        assert!(got.starts_with(body), "{got:?} should start with {body:?}");
+        assert_eq!(detail["messages"][0]["channel"], "email");
+    }
+
+    // The same Message-ID twice is one message.
+    let spec = json!({ "from": "Dup <dup@example.com>", "subject": "Twice", "message_id": "<dup-1@example.com>", "text": "once" });
+    let a = mail_in(&app, &t, spec.clone()).await;
+    let b = mail_in(&app, &t, spec).await;
+    assert_eq!(a["case_id"], b["case_id"]);
+    let detail = owner
+        .json(&format!("/api/cases/{}", a["case_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 1);
+
+    // Not mail, no token, the wrong token, JSON by mistake.
+    assert_eq!(
+        post_mail(&app, &t, b"hello".to_vec()).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        post_mail(
+            &app,
+            "wrong",
+            build_mail(json!({ "from": "a@b.example", "text": "x" }))
+        )
+        .await
+        .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let json_body = reqwest::Client::new()
+        .post(format!("{}/api/inbound/email", app.url))
+        .bearer_auth(&t)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), StatusCode::BAD_REQUEST);
+    // Bigger than the JSON webhook's limit, well within a mail server's.
+    let big = build_mail(
+        json!({ "from": "Big <big@example.com>", "subject": "Big", "text": "x".repeat(600 * 1024), "cte": "base64" }),
+    );
+    assert_eq!(post_mail(&app, &t, big).await.status(), StatusCode::CREATED);
+}
+
+on_both!(machines_never_notify_and_a_bounce_fails_its_reply, machines);
+async fn machines(db: Db) {
+    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _smtp = SmtpPeer::start(port, dir.path());
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    let t = owner.ingest_token.clone();
+    let jobs = "SELECT COUNT(*) FROM notification_jobs WHERE channel IN ('push', 'email')";
+
+    // A person's mail notifies the owner (who watches unassigned cases): one email job.
+    let person = mail_in(&app, &t, json!({ "from": "Pia <pia@example.com>", "subject": "Help", "message_id": "<p1@example.com>", "text": "hi" })).await;
+    assert_eq!(count(&app.db_url, jobs).await, 1);
+    let case_id = person["case_id"].as_str().unwrap().to_string();
+
+    let sent = reply(&owner, &case_id, "On it.").await;
+    let reply_id = sent["id"].as_str().unwrap().to_string();
+    delivery_becomes(&owner, &case_id, &reply_id, "sent").await;
+    let our_id = inspect(&received_until(dir.path(), 1, Duration::from_secs(10)).await[0])
+        ["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Auto-replies and list mail: stored on the case, nobody notified, the case not reopened.
+    for (i, headers) in [
+        json!({ "Auto-Submitted": "auto-replied" }),
+        json!({ "Precedence": "bulk" }),
+        json!({ "X-Autoreply": "yes" }),
+        json!({ "List-Id": "<news.example.com>" }),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = mail_in(&app, &t, json!({ "from": "Pia <pia@example.com>", "subject": "Out of office", "message_id": format!("<auto{i}@example.com>"), "in_reply_to": our_id, "text": "I am away.", "headers": headers })).await;
+        assert_eq!(out["case_id"], case_id.as_str());
+    }
+    let brand_new = mail_in(&app, &t, json!({ "from": "Newsletter <news@shop.example>", "subject": "Deals", "text": "50% off", "headers": { "Precedence": "list" } })).await;
+    assert_eq!(brand_new["created"], true);
+    assert_eq!(
+        count(&app.db_url, jobs).await,
+        1,
+        "machines notified somebody"
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["case"]["status"], "awaiting_customer",
+        "an auto-reply is no answer"
+    );
+    assert_eq!(
+        detail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] == "automated")
+            .count(),
+        4
+    );
+
+    // The customer's server bounces our reply later: the reply becomes failed, with the reason.
+    let token = owner.api_token().await;
+    let mut ws = Ws::connect(&app.url, &token, None).await.unwrap();
+    let bounce = mail_in(&app, &t, json!({ "from": "Mail Delivery System <MAILER-DAEMON@mx.example.net>", "subject": "Undelivered Mail Returned to Sender", "bounce_of": our_id, "bounce_reason": "550 5.1.1 <pia@example.com>: user unknown" })).await;
+    assert_eq!(bounce["case_id"], case_id.as_str());
+    let m = delivery_becomes(&owner, &case_id, &reply_id, "failed").await;
+    assert_eq!(
+        m["delivery"]["error"],
+        "bounced: 550 5.1.1 <pia@example.com>: user unknown"
+    );
+    let event = ws.expect("message.delivery", Duration::from_secs(5)).await;
+    assert_eq!(event["event"]["state"], "failed");
+    assert_eq!(
+        count(&app.db_url, jobs).await,
+        1,
+        "a bounce notifies nobody"
+    );
+    assert_eq!(received(dir.path()).len(), 1, "nothing answered a machine");
+}
+
+on_both!(
+    a_reply_survives_a_smtp_outage_and_a_refusal_is_final,
+    outage
+);
+async fn outage(db: Db) {
+    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    let t = owner.ingest_token.clone();
+    let case = mail_in(
+        &app,
+        &t,
+        json!({ "from": "Olga <olga@example.com>", "subject": "Down?", "text": "hello" }),
+    )
+    .await;
+    let case_id = case["case_id"].as_str().unwrap().to_string();
+    let sent = reply(&owner, &case_id, "We are on it.").await;
+    let reply_id = sent["id"].as_str().unwrap().to_string();
+
+    // Nobody listens: attempts fail and are retried, the reply stays queued with the reason.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+        let m = message(&detail, &reply_id);
+        if m["delivery"]["error"].is_string() {
+            assert_eq!(m["delivery"]["state"], "queued");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt failed: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _smtp = SmtpPeer::start(port, dir.path());
+    delivery_becomes(&owner, &case_id, &reply_id, "sent").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(received(dir.path()).len(), 1, "sent once");
+
+    // A permanent refusal (550) is final at once, with the server's words; Retry queues it again.
+    let refused = mail_in(
+        &app,
+        &t,
+        json!({ "from": "Rex <reject-rex@example.com>", "subject": "Hi", "text": "hello" }),
+    )
+    .await;
+    let refused_case = refused["case_id"].as_str().unwrap().to_string();
+    let sent = reply(&owner, &refused_case, "Hello Rex").await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    let m = delivery_becomes(&owner, &refused_case, &id, "failed").await;
+    let error = m["delivery"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("550") && error.contains("mailbox unavailable"),
+        "{error}"
+    );
+    let r = owner
+        .post(
+            &format!("/api/cases/{refused_case}/messages/{id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["delivery"]["state"],
+        "queued"
+    );
+    delivery_becomes(&owner, &refused_case, &id, "failed").await;
+    // Only a failed reply can be retried; another workspace's is not found.
+    let r = owner
+        .post(
+            &format!("/api/cases/{case_id}/messages/{reply_id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let rival = app.signup("Rival", "Rita").await;
+    let r = rival
+        .post(
+            &format!("/api/cases/{refused_case}/messages/{id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(received(dir.path()).len(), 1);
+}
+
+on_both!(channels_are_admin_settings, channels);
+async fn channels(db: Db) {
+    let (app, _db) = spawn(db, |_| {}).await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    let agent = app.invite(&owner, "Dana", "agent").await;
+    let body = json!({ "kind": "email", "name": "Support", "settings": { "from_name": "Sunny Side", "from_address": "Help@Sunny.test" } });
+    assert_eq!(
+        agent.post("/api/channels", body.clone()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = owner.post("/api/channels", body.clone()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let channel = r.json::<Value>().await.unwrap()["channel"].clone();
+    assert_eq!(channel["settings"]["from_address"], "help@sunny.test");
+    let rival = app.signup("Rival", "Rita").await;
+    assert_eq!(
+        rival.post("/api/channels", body).await.status(),
+        StatusCode::CONFLICT,
+        "one address, one workspace"
+    );
+    let bad = json!({ "kind": "email", "name": "X", "settings": { "from_name": "X", "from_address": "not an address" } });
+    assert_eq!(
+        owner.post("/api/channels", bad).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let id = channel["id"].as_str().unwrap();
+    let r = owner
+        .patch(
+            &format!("/api/channels/{id}"),
+            json!({ "name": "Help desk" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = agent.json("/api/channels").await;
+    assert_eq!(list["channels"][0]["name"], "Help desk");
+    assert_eq!(rival.json("/api/channels").await["channels"], json!([]));
+    assert_eq!(
+        rival
+            .delete(&format!("/api/channels/{id}"), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        owner
+            .delete(&format!("/api/channels/{id}"), None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+}
