@@ -13,7 +13,6 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod mail;
-pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;
@@ -89,7 +88,6 @@ const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 
 /// The `baton` command: bind, say where to point a browser, serve until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    memory::return_large_blocks();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -1,9 +1,22 @@
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Each Argon2 password hash needs a 19 MiB block. glibc's malloc keeps such blocks in
+/// per-thread heaps once its mmap threshold has adapted to them, so a few dozen sign-ins left the
+/// server hundreds of MiB bigger for good. jemalloc serves blocks above 8 MiB from an arena of
+/// their own that gives pages back as soon as they are freed (docs/reliability.md, "Password
+/// hashing and memory").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Colours for a person at a terminal; none in a file, a pipe or a log collector.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )

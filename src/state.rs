@@ -46,7 +46,7 @@ impl AppState {
     /// clients see the gap in `seq` and resume from the database.
     pub async fn publish(&self, events: Vec<Event>) {
         for event in events {
-            self.metrics.inc("baton_events_published_total");
+            self.metrics.events_published.increment(1);
             if let Err(e) = self.broker.publish(bus::BusMessage::Event(event)).await {
                 tracing::warn!(error = %e, "publishing an event failed; clients will resume from the log");
             }

@@ -81,7 +81,7 @@ impl ClusterBroker {
                         }
                     }
                     PushKind::Disconnection => {
-                        metrics.inc("baton_redis_reconnects_total");
+                        metrics.redis_reconnects.increment(1);
                         tracing::warn!("a Redis cluster connection dropped; local clients catch up from the log");
                         sink(BusMessage::LinkRestored);
                     }

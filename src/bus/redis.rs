@@ -40,8 +40,8 @@ impl RedisBroker {
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2);
         let publisher = tokio::time::timeout(
             Duration::from_secs(5),
@@ -148,7 +148,7 @@ async fn subscriber(
         backoff = Duration::from_millis(100);
         let _ = connected.send(true);
         if !first {
-            metrics.inc("baton_redis_reconnects_total");
+            metrics.redis_reconnects.increment(1);
             tracing::info!("Redis subscriber reconnected; local clients resume from the log");
             sink(BusMessage::LinkRestored);
         }

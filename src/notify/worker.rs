@@ -50,11 +50,7 @@ async fn run(state: &AppState, job: Job) {
     } else {
         "email"
     };
-    state.metrics.add(
-        "baton_notification_jobs_total",
-        format!("channel=\"{channel}\",outcome=\"{}\"", outcome.label()),
-        1,
-    );
+    state.metrics.notification_job(channel, outcome.label());
     match &outcome {
         JobOutcome::Failed(why) => {
             tracing::warn!(job = %job.id, channel, why, "notification given up")

@@ -63,11 +63,7 @@ pub async fn run(state: &AppState, job: Job) {
         Err(e) if e.permanent => JobOutcome::Failed(e.reason),
         Err(e) => crate::notify::worker::retry(state, &job, None, e.reason, MAX_ATTEMPTS),
     };
-    state.metrics.add(
-        "baton_outbound_jobs_total",
-        format!("channel=\"email\",outcome=\"{}\"", outcome.label()),
-        1,
-    );
+    state.metrics.outbound_job("email", outcome.label());
     match &outcome {
         JobOutcome::Failed(why) => tracing::warn!(job = %job.id, why, "reply given up"),
         JobOutcome::Retry { error, .. } => {

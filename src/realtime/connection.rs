@@ -1,18 +1,21 @@
-//! One WebSocket, one task: reads client frames, writes what the hub queues, pings, and keeps
-//! the delivery promise of DESIGN.md §4: after `hello` (or a `resume`), every event with a larger
-//! `seq` goes out exactly once and in order. The task remembers the last `seq` it sent; a queued
-//! event at or below it is a duplicate and is dropped, one above the next expected `seq` reveals
-//! a gap (the bus lost or reordered something), which is filled from the `events` table first.
+//! One WebSocket, one task: reads client frames, writes what the hub queues, pings. Which events
+//! go out, and when the log must be read, is decided by [`Sequence`] (the delivery promise of
+//! DESIGN.md §4, kept apart from the socket so it is tested without one); this task carries out
+//! its answers.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc::error::TryRecvError;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use uuid::Uuid;
 
 use super::hub::{Hub, KillSwitch, Outbound, Registration};
 use super::protocol::{close, event_frame, ClientFrame, ServerFrame};
+use super::sequence::{Emit, OnQueued, Sequence, Step};
 
 pub const PING_EVERY: Duration = Duration::from_secs(20);
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
@@ -20,11 +23,9 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames written per flush when the queue has a backlog.
 const BATCH: usize = 64;
-/// Replay reads the log in pages of this many events.
-const PAGE: i64 = 500;
 /// Client frames: a burst of this many, refilled at `CLIENT_RATE` per second.
-const CLIENT_BURST: f64 = 60.0;
-const CLIENT_RATE: f64 = 20.0;
+const CLIENT_BURST: u32 = 60;
+const CLIENT_RATE: u32 = 20;
 
 pub struct Session {
     pub workspace_id: Uuid,
@@ -58,10 +59,15 @@ struct Conn {
     socket: WebSocket,
     hub: Arc<Hub>,
     reg: Registration,
-    last_sent: i64,
+    seq: Sequence,
     last_heard: Instant,
-    allowance: f64,
-    allowance_at: Instant,
+    client_frames: DefaultDirectRateLimiter,
+}
+
+fn client_frame_quota() -> Quota {
+    let rate = NonZeroU32::new(CLIENT_RATE).expect("a rate above zero");
+    let burst = NonZeroU32::new(CLIENT_BURST).expect("a burst above zero");
+    Quota::per_second(rate).allow_burst(burst)
 }
 
 pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
@@ -72,10 +78,9 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
         socket,
         hub: hub.clone(),
         reg,
-        last_sent: 0,
+        seq: Sequence::after_hello(0),
         last_heard: Instant::now(),
-        allowance: CLIENT_BURST,
-        allowance_at: Instant::now(),
+        client_frames: RateLimiter::direct(client_frame_quota()),
     };
     let flow = match conn.serve(&session).await {
         Err(e) => match e.downcast_ref::<Killed>() {
@@ -115,7 +120,7 @@ impl Conn {
             store.last_seq(session.workspace_id),
             store.badge(session.workspace_id, session.teammate_id)
         )?;
-        self.last_sent = seq;
+        self.seq = Sequence::after_hello(seq);
         let hello = ServerFrame::Hello {
             teammate_id: session.teammate_id,
             workspace_id: session.workspace_id,
@@ -135,9 +140,7 @@ impl Conn {
         self.hub
             .refresh_badges(session.workspace_id, vec![session.teammate_id]);
         if let Some(since) = session.since {
-            if let Flow::Close(c, r) = self.resume(since).await? {
-                return Ok(Flow::Close(c, r));
-            }
+            self.resume(since).await?;
         }
         self.flush().await?;
         let mut ping =
@@ -155,14 +158,8 @@ impl Conn {
                 },
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => self.receive(message).await?,
-                    Some(Err(e)) => {
-                        let text = e.to_string();
-                        if text.contains("too long") || text.contains("Space limit") || text.contains("too big") {
-                            Flow::Close(close::TOO_BIG, "message too big")
-                        } else {
-                            return Err(e.into());
-                        }
-                    }
+                    Some(Err(e)) if too_big(&e) => Flow::Close(close::TOO_BIG, "message too big"),
+                    Some(Err(e)) => return Err(e.into()),
                     None => return Ok(Flow::Continue),
                 },
                 _ = ping.tick() => {
@@ -194,98 +191,64 @@ impl Conn {
 
     async fn handle(&mut self, out: Outbound) -> anyhow::Result<()> {
         match out {
-            Outbound::Event { seq, frame } => {
-                if seq <= self.last_sent {
-                    return Ok(());
+            Outbound::Event { seq, frame } => match self.seq.queued(seq) {
+                OnQueued::Send => self.write(frame).await?,
+                OnQueued::Drop => {}
+                OnQueued::Fill(read) => {
+                    let fill = Step {
+                        emit: Vec::new(),
+                        read: Some(read),
+                    };
+                    self.carry_out(fill, Some(frame)).await?
                 }
-                if seq > self.last_sent + 1 {
-                    self.replay_until(Some(seq - 1)).await?;
-                    if seq <= self.last_sent {
-                        return Ok(());
-                    }
-                }
-                self.write(frame).await?;
-                self.last_sent = seq;
-            }
+            },
             Outbound::Frame(frame) => self.write(frame).await?,
             Outbound::CatchUp => {
-                self.hub.metrics.inc("baton_resume_replays_total");
-                self.replay_until(None).await?;
+                self.hub.metrics.resume_replays.increment(1);
+                let step = self.seq.catch_up();
+                self.carry_out(step, None).await?;
             }
         }
         Ok(())
     }
 
     /// `resume`: from now on, every event after `since`, each once, in order.
-    async fn resume(&mut self, since: i64) -> anyhow::Result<Flow> {
+    async fn resume(&mut self, since: i64) -> anyhow::Result<()> {
         let ws = self.reg.workspace_id;
         let store = self.hub.store.clone();
-        let head = store.last_seq(ws).await?;
-        let since = since.max(0);
-        if since > head {
-            // The client claims events we have not written: it talks about another log.
-            self.write(
-                ServerFrame::Resync {
-                    reason: "unknown_seq",
-                }
-                .to_text()
-                .into(),
-            )
-            .await?;
-            self.last_sent = head;
-            return Ok(Flow::Continue);
-        }
-        let first = store.first_retained_seq(ws).await?;
-        if since < head && first.is_some_and(|first| since + 1 < first) {
-            self.write(
-                ServerFrame::Resync {
-                    reason: "history_expired",
-                }
-                .to_text()
-                .into(),
-            )
-            .await?;
-            self.last_sent = head;
-            return Ok(Flow::Continue);
-        }
-        self.hub.metrics.inc("baton_resume_replays_total");
-        self.write(ServerFrame::Resumed { since }.to_text().into())
-            .await?;
-        self.last_sent = since;
-        self.replay_until(None).await?;
-        Ok(Flow::Continue)
+        let (head, first) = tokio::try_join!(store.last_seq(ws), store.first_retained_seq(ws))?;
+        let step = self.seq.resume(since, head, first);
+        self.carry_out(step, None).await
     }
 
-    /// Sends logged events after `last_sent`, up to `until` (or the end of the log).
-    async fn replay_until(&mut self, until: Option<i64>) -> anyhow::Result<()> {
+    /// Writes what a step of the sequence asks for and reads the log pages it asks for, until
+    /// it asks for nothing more. `queued` is the event whose gap is being filled.
+    async fn carry_out(&mut self, mut step: Step, queued: Option<Utf8Bytes>) -> anyhow::Result<()> {
         let ws = self.reg.workspace_id;
         let store = self.hub.store.clone();
+        let mut page = Vec::new();
         loop {
-            let limit = match until {
-                Some(u) if u <= self.last_sent => return Ok(()),
-                Some(u) => (u - self.last_sent).min(PAGE),
-                None => PAGE,
-            };
-            let events = store.events_since(ws, self.last_sent, limit).await?;
-            let full = events.len() as i64 == limit;
-            for event in events {
-                if event.seq != self.last_sent + 1 {
-                    // Pruned history: the client cannot be made whole event by event.
-                    self.write(
-                        ServerFrame::Resync {
-                            reason: "history_expired",
-                        }
-                        .to_text()
-                        .into(),
-                    )
-                    .await?;
-                }
-                self.write(Utf8Bytes::from(event_frame(&event))).await?;
-                self.last_sent = event.seq;
+            for emit in step.emit {
+                let frame = match emit {
+                    Emit::Resync(why) => ServerFrame::Resync {
+                        reason: why.reason(),
+                    }
+                    .to_text()
+                    .into(),
+                    Emit::Resumed { since } => {
+                        self.hub.metrics.resume_replays.increment(1);
+                        ServerFrame::Resumed { since }.to_text().into()
+                    }
+                    Emit::Logged(i) => Utf8Bytes::from(event_frame(&page[i])),
+                    Emit::Queued => queued.clone().expect("the queued event of a gap fill"),
+                };
+                self.write(frame).await?;
             }
-            if !full {
+            let Some(read) = step.read else {
                 return Ok(());
-            }
+            };
+            page = store.events_since(ws, read.after, read.limit).await?;
+            step = self.seq.page(page.iter().map(|event| event.seq));
         }
     }
 
@@ -297,8 +260,8 @@ impl Conn {
             Message::Ping(_) | Message::Pong(_) => return Ok(Flow::Continue),
             Message::Binary(_) => return Ok(Flow::Close(1003, "text frames only")),
         };
-        if !self.allow_client_frame() {
-            self.hub.metrics.inc("baton_socket_rate_limited_total");
+        if self.client_frames.check().is_err() {
+            self.hub.metrics.socket_rate_limited.increment(1);
             return Ok(Flow::Close(close::POLICY, "too many messages"));
         }
         let ws = self.reg.workspace_id;
@@ -321,19 +284,6 @@ impl Conn {
             Err(_) => return Ok(Flow::Close(close::POLICY, "unknown message")),
         }
         Ok(Flow::Continue)
-    }
-
-    fn allow_client_frame(&mut self) -> bool {
-        let now = Instant::now();
-        self.allowance = (self.allowance
-            + now.duration_since(self.allowance_at).as_secs_f64() * CLIENT_RATE)
-            .min(CLIENT_BURST);
-        self.allowance_at = now;
-        if self.allowance < 1.0 {
-            return false;
-        }
-        self.allowance -= 1.0;
-        true
     }
 
     async fn write(&mut self, frame: Utf8Bytes) -> anyhow::Result<()> {
@@ -375,5 +325,52 @@ async fn session_end(at: Option<chrono::DateTime<chrono::Utc>>) {
             tokio::time::sleep(left).await
         }
         None => std::future::pending().await,
+    }
+}
+
+/// A frame over the size limit. axum hands socket errors over as its opaque `axum::Error`; the
+/// tungstenite error inside is reached through `source()`, and is of the tungstenite that axum
+/// uses only as long as Baton's `tokio-tungstenite` is the one axum depends on (Cargo.toml).
+fn too_big(e: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    let inner = std::error::Error::source(e).and_then(|s| s.downcast_ref::<Error>());
+    matches!(
+        inner,
+        Some(
+            Error::Capacity(CapacityError::MessageTooLong { .. })
+                | Error::Protocol(ProtocolError::ControlFrameTooBig)
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Error;
+
+    #[test]
+    fn oversized_frames_are_told_apart_from_other_socket_errors() {
+        let long = Error::Capacity(CapacityError::MessageTooLong {
+            size: 70_000,
+            max_size: 65_536,
+        });
+        assert!(too_big(&axum::Error::new(long)));
+        let control = Error::Protocol(ProtocolError::ControlFrameTooBig);
+        assert!(too_big(&axum::Error::new(control)));
+        assert!(!too_big(&axum::Error::new(Error::ConnectionClosed)));
+        let headers = Error::Capacity(CapacityError::TooManyHeaders);
+        assert!(!too_big(&axum::Error::new(headers)));
+        assert!(!too_big(&axum::Error::new(std::io::Error::other(
+            "message too long"
+        ))));
+    }
+
+    #[test]
+    fn client_frames_get_a_burst_then_the_steady_rate() {
+        let limiter = RateLimiter::direct(client_frame_quota());
+        for _ in 0..CLIENT_BURST {
+            assert!(limiter.check().is_ok());
+        }
+        assert!(limiter.check().is_err());
     }
 }

@@ -183,7 +183,7 @@ impl Hub {
             room.subscribed.clone()
         };
         subscribed.await;
-        self.metrics.gauge_add("baton_sockets_open", 1);
+        self.metrics.sockets_open.increment(1.0);
         if self.presence.connected(workspace_id, teammate_id, id) {
             self.announce(workspace_id, teammate_id).await;
         }
@@ -204,7 +204,7 @@ impl Hub {
             .get(&workspace_id)
             .is_some_and(|room| room.conns.write().expect("room lock").remove(&id).is_some());
         if removed {
-            self.metrics.gauge_add("baton_sockets_open", -1);
+            self.metrics.sockets_open.decrement(1.0);
         }
         self.rooms.remove_if(&workspace_id, |_, room| {
             let empty = room.conns.read().expect("room lock").is_empty();
@@ -296,7 +296,7 @@ impl Hub {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if conn.kill.trip(close::RECONNECT_AND_RESUME) {
-                    self.metrics.inc("baton_socket_queue_overflows_total");
+                    self.metrics.socket_queue_overflows.increment(1);
                 }
                 false
             }
@@ -323,8 +323,7 @@ impl Hub {
             }
             here.push(conn.teammate_id);
         }
-        self.metrics
-            .add("baton_events_delivered_total", "", delivered);
+        self.metrics.events_delivered.increment(delivered);
         if let EventKind::TeammateChanged {
             teammate_id,
             change,

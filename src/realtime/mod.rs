@@ -4,5 +4,6 @@ pub mod connection;
 pub mod hub;
 pub mod presence;
 pub mod protocol;
+pub mod sequence;
 
 pub use hub::Hub;

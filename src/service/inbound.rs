@@ -38,7 +38,7 @@ pub async fn receive_email(
             .unwrap_or_default();
         let committed = state.store.bounce(workspace_id, original, reason).await?;
         if let Some(outcome) = committed.value {
-            state.metrics.inc("baton_email_bounces_total");
+            state.metrics.email_bounces.increment(1);
             state.publish(committed.events).await;
             return Ok(outcome);
         }
