@@ -195,6 +195,7 @@ impl Conn {
                 OnQueued::Send => self.write(frame).await?,
                 OnQueued::Drop => {}
                 OnQueued::Fill(read) => {
+                    self.hub.metrics.resume_replays.increment(1);
                     let fill = Step {
                         emit: Vec::new(),
                         read: Some(read),
