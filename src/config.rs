@@ -43,6 +43,29 @@ pub struct Config {
     pub database_pool: u32,
     /// `redis_url` lists Redis Cluster seed nodes: use sharded pub/sub (SSUBSCRIBE/SPUBLISH).
     pub redis_cluster: bool,
+    /// When SQLite syncs a commit to disk; Postgres keeps its own `synchronous_commit`.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// What an answered SQLite write survives (SQLite's `PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SqliteSynchronous {
+    /// The WAL is synced to disk before each commit returns: an answered write survives a
+    /// power cut or a kernel crash.
+    #[default]
+    Full,
+    /// The WAL is synced only at checkpoints: an answered write survives a crash of Baton, but a
+    /// power cut or a kernel crash can roll back the last commits. Each write costs less.
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "full",
+            SqliteSynchronous::Normal => "normal",
+        }
+    }
 }
 
 impl Default for Config {
@@ -66,6 +89,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             database_pool: 16,
             redis_cluster: false,
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }
@@ -83,6 +107,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("event_retention", &self.event_retention)
             .field("demo", &self.demo)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +175,10 @@ pub struct Cli {
     /// BATON_REDIS_URL names Redis Cluster seed nodes (comma-separated): sharded pub/sub.
     #[arg(long, env = "BATON_REDIS_CLUSTER")]
     pub redis_cluster: bool,
+    /// `full`: an answered write is on disk (survives a power cut). `normal`: cheaper writes that
+    /// survive a crash of Baton but not of the machine. SQLite only.
+    #[arg(long, env = "BATON_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSynchronous::Full)]
+    pub sqlite_synchronous: SqliteSynchronous,
     /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
     #[arg(long)]
     pub demo: bool,
@@ -189,6 +218,7 @@ impl Cli {
             trusted_proxies: self.trusted_proxies,
             database_pool: self.database_pool.max(1),
             redis_cluster: self.redis_cluster,
+            sqlite_synchronous: self.sqlite_synchronous,
             ..Config::default()
         }
     }

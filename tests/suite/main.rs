@@ -9,6 +9,7 @@ mod bench;
 mod cases;
 mod cluster;
 mod conformance;
+mod crash;
 mod faults;
 mod fuzz;
 mod isolation;
