@@ -16,6 +16,7 @@ mod isolation;
 mod nginx;
 mod notifications;
 mod operations;
+mod power_cut;
 mod realtime;
 mod two_processes;
 mod web_content;
