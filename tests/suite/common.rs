@@ -128,9 +128,28 @@ pub mod skips {
             None => OWN.lock().unwrap().push((what.to_string(), test)),
         }
         AT_EXIT.call_once(|| {
+            forget_old_runs();
             // SAFETY: registers a plain function with no captured state, once.
             unsafe { atexit(report) };
         });
+    }
+
+    /// Files of runs that ended a day ago or more.
+    fn forget_old_runs() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
+            let ours = entry.file_name().to_string_lossy().starts_with("skipped-");
+            if ours && old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn recorded() -> Vec<(String, String)> {
