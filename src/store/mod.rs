@@ -356,3 +356,52 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 pub(crate) fn not_found_if_none<T>(v: Option<T>) -> Result<T> {
     v.ok_or(Error::NotFound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Durability;
+
+    fn sqlite(synchronous: i64) -> Durability {
+        Durability::Sqlite {
+            synchronous,
+            journal_mode: "wal".into(),
+        }
+    }
+
+    fn postgres(synchronous_commit: &str, fsync: &str) -> Durability {
+        Durability::Postgres {
+            synchronous_commit: synchronous_commit.into(),
+            fsync: fsync.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_commit_synced_before_the_answer_survives_a_power_cut() {
+        assert!(!sqlite(0).survives_power_loss());
+        assert!(!sqlite(1).survives_power_loss());
+        assert!(sqlite(2).survives_power_loss());
+        assert!(sqlite(3).survives_power_loss());
+        for on in ["on", "local", "remote_write", "remote_apply"] {
+            assert!(postgres(on, "on").survives_power_loss(), "{on}");
+            assert!(!postgres(on, "off").survives_power_loss(), "{on}");
+        }
+        assert!(!postgres("off", "on").survives_power_loss());
+    }
+
+    #[test]
+    fn the_description_names_the_setting_and_what_it_risks() {
+        let normal = sqlite(1).describe();
+        assert!(
+            normal.contains("synchronous = NORMAL (journal WAL)"),
+            "{normal}"
+        );
+        assert!(normal.contains("power cut"), "{normal}");
+        assert!(normal.contains("BATON_SQLITE_SYNCHRONOUS=full"), "{normal}");
+        assert!(sqlite(2)
+            .describe()
+            .contains("every answered write is on disk"));
+        let off = postgres("off", "on").describe();
+        assert!(off.contains("synchronous_commit = off"), "{off}");
+        assert!(postgres("on", "off").describe().contains("corrupt"));
+    }
+}
