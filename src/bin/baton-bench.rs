@@ -1888,7 +1888,7 @@ async fn api(a: ApiArgs) -> Result<Value> {
         // Inbound messages from new customers (each creates a case), then assignments of them.
         let case_ids: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
         for kind in ["inbound", "assign"] {
-            let s0 = sample_servers(&srv);
+            let s0 = sample_servers(srv);
             let start = mono_ns();
             let end = start + (a.duration * 1e9) as u64;
             let hist = Arc::new(Mutex::new((Hist::default(), 0u64, 0u64)));
@@ -1962,7 +1962,7 @@ async fn api(a: ApiArgs) -> Result<Value> {
             }
             while tasks.join_next().await.is_some() {}
             let secs = (mono_ns() - start) as f64 / 1e9;
-            let s1 = sample_servers(&srv);
+            let s1 = sample_servers(srv);
             let h = hist.lock().unwrap();
             step[kind] = json!({
                 "ok": h.1,
