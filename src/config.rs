@@ -59,15 +59,6 @@ pub enum SqliteSynchronous {
     Normal,
 }
 
-impl SqliteSynchronous {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SqliteSynchronous::Full => "full",
-            SqliteSynchronous::Normal => "normal",
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
