@@ -36,6 +36,7 @@ pub fn redis_url() -> String {
 /// Whether a dependency is there; under CI a missing one fails the test instead of skipping it.
 /// A skip is recorded, and said at the end of the run where a person sees it (`skips`).
 pub fn require(what: &str, available: bool) -> bool {
+    skips::report_at_exit();
     if available {
         return true;
     }
@@ -127,6 +128,13 @@ pub mod skips {
             }
             None => OWN.lock().unwrap().push((what.to_string(), test)),
         }
+    }
+
+    /// Makes this binary print the run's skips when it exits, its own and those of the test
+    /// binaries before it (the browser test's, for the suite). Called by `require` and by the
+    /// helpers every test starts with, so a binary whose tests skipped nothing still says what
+    /// the earlier ones skipped.
+    pub fn report_at_exit() {
         AT_EXIT.call_once(|| {
             forget_old_runs();
             // SAFETY: registers a plain function with no captured state, once.
@@ -252,6 +260,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(db: Db) -> TestDb {
+        skips::report_at_exit();
         match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -333,6 +342,7 @@ impl TestApp {
         db_url: String,
         tweak: impl FnOnce(&mut baton::Config),
     ) -> TestApp {
+        skips::report_at_exit();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -631,6 +641,7 @@ impl Process {
         name: &str,
         extra_env: &[(&str, &str)],
     ) -> Process {
+        skips::report_at_exit();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let dir = tempfile::tempdir().unwrap().keep();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
