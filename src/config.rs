@@ -49,6 +49,20 @@ pub struct Config {
     /// The first retry of a failed job waits twice this, each next one twice as long
     /// (capped at 10 minutes).
     pub retry_base: Duration,
+    /// When SQLite syncs a commit to disk; Postgres keeps its own `synchronous_commit`.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// What an answered SQLite write survives (SQLite's `PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SqliteSynchronous {
+    /// The WAL is synced to disk before each commit returns: an answered write survives a
+    /// power cut or a kernel crash.
+    #[default]
+    Full,
+    /// The WAL is synced only at checkpoints: an answered write survives a crash of Baton, but a
+    /// power cut or a kernel crash can roll back the last commits. Each write costs less.
+    Normal,
 }
 
 impl Default for Config {
@@ -74,6 +88,7 @@ impl Default for Config {
             redis_cluster: false,
             mail_domain: None,
             retry_base: Duration::from_secs(1),
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }
@@ -92,6 +107,7 @@ impl fmt::Debug for Config {
             .field("event_retention", &self.event_retention)
             .field("demo", &self.demo)
             .field("mail_domain", &self.mail_domain)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +178,10 @@ pub struct Cli {
     /// Domain of reply addresses and Message-IDs (default: the host of --public-url).
     #[arg(long, env = "BATON_MAIL_DOMAIN")]
     pub mail_domain: Option<String>,
+    /// `full`: an answered write is on disk (survives a power cut). `normal`: cheaper writes that
+    /// survive a crash of Baton but not of the machine. SQLite only.
+    #[arg(long, env = "BATON_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSynchronous::Full)]
+    pub sqlite_synchronous: SqliteSynchronous,
     /// Seed a demo workspace, print its logins and feed it a calm stream of customer messages.
     #[arg(long)]
     pub demo: bool,
@@ -202,6 +222,7 @@ impl Cli {
             database_pool: self.database_pool.max(1),
             redis_cluster: self.redis_cluster,
             mail_domain: self.mail_domain.filter(|d| !d.trim().is_empty()),
+            sqlite_synchronous: self.sqlite_synchronous,
             ..Config::default()
         }
     }

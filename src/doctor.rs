@@ -30,18 +30,25 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
 
     match tokio::time::timeout(
         Duration::from_secs(10),
-        crate::store::connect(&config.database_url),
+        crate::store::connect_with(&config.database_url, config.into()),
     )
     .await
     {
         Ok(Ok(store)) => match store.ping().await {
-            Ok(()) => r.ok(
-                "database",
-                format!(
-                    "{} reachable, migrations applied",
-                    redact_url(&config.database_url)
-                ),
-            ),
+            Ok(()) => {
+                r.ok(
+                    "database",
+                    format!(
+                        "{} reachable, migrations applied",
+                        redact_url(&config.database_url)
+                    ),
+                );
+                match store.durability().await {
+                    Ok(d) if d.survives_power_loss() => r.ok("durability", d.describe()),
+                    Ok(d) => r.warn("durability", d.describe()),
+                    Err(e) => r.fail("durability", format!("could not read the settings: {e}")),
+                }
+            }
             Err(e) => r.fail("database", format!("connected but a query failed: {e}")),
         },
         Ok(Err(e)) => r.fail(

@@ -102,7 +102,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// `baton migrate`: apply the migrations and exit.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url).await?;
+    let store = store::connect_with(&config.database_url, config.into()).await?;
     store.ping().await?;
     println!(
         "migrations applied to {}",

@@ -82,7 +82,12 @@ impl AppState {
 
 /// Builds the state for one instance: store (migrated), bus, hub.
 pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<AppState> {
-    let store = store::connect_with_pool(&config.database_url, config.database_pool).await?;
+    let store = store::connect_with(&config.database_url, (&config).into()).await?;
+    match store.durability().await {
+        Ok(d) if d.survives_power_loss() => tracing::info!(durability = %d.describe(), "database"),
+        Ok(d) => tracing::warn!(durability = %d.describe(), "database"),
+        Err(e) => tracing::warn!(error = %e, "could not read the database's durability settings"),
+    }
     let metrics = Metrics::new();
     let instance: Arc<str> = config
         .instance_name

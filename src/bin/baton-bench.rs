@@ -320,6 +320,10 @@ struct ApiArgs {
     /// Workspaces the requests are spread over.
     #[arg(long, default_value_t = 4)]
     workspaces: usize,
+    /// With --spawn on SQLite: the servers' `--sqlite-synchronous`. Several values start one
+    /// server each and run every step on each in turn, so they compare within one run.
+    #[arg(long, value_delimiter = ',', default_value = "full", value_parser = ["full", "normal"])]
+    sqlite_synchronous: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -766,6 +770,16 @@ async fn wait_ready(http: &reqwest::Client, url: &str) -> Result<()> {
 }
 
 async fn servers(c: &Common, default_instances: usize, http: &reqwest::Client) -> Result<Servers> {
+    servers_with(c, default_instances, http, &[]).await
+}
+
+/// `servers`, with extra environment for the servers it spawns.
+async fn servers_with(
+    c: &Common,
+    default_instances: usize,
+    http: &reqwest::Client,
+    env: &[(&str, &str)],
+) -> Result<Servers> {
     if !c.spawn {
         if c.urls.is_empty() {
             bail!("give --url (and --pid) or --spawn");
@@ -847,6 +861,7 @@ async fn servers(c: &Common, default_instances: usize, http: &reqwest::Client) -
         if n > 1 {
             cmd.env("BATON_REDIS_URL", &c.redis);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .spawn()
             .with_context(|| format!("spawn {}", bin.display()))?;
@@ -1460,6 +1475,52 @@ fn machine() -> Value {
     })
 }
 
+/// The filesystem and device a path is on (from /proc/self/mounts): fsync costs what they make
+/// it cost, and nothing at all on tmpfs.
+fn fs_of(path: &std::path::Path) -> Value {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && path.starts_with(f[1])).then(|| (f[1].len(), f[0], f[1], f[2]))
+        })
+        .max_by_key(|m| m.0)
+        .map_or(Value::Null, |(_, dev, at, fs)| {
+            json!({ "path": path.display().to_string(), "mount": at, "device": dev, "type": fs })
+        })
+}
+
+/// Latency of a 4 KiB write plus `fdatasync` in `dir`, 200 times, into a file already written
+/// and synced (as SQLite reuses its WAL): what one commit with `synchronous = FULL` waits for at
+/// least, on this disk at this moment.
+fn fsync_probe(dir: &std::path::Path) -> Result<Value> {
+    use std::io::{Seek, SeekFrom, Write};
+    const BLOCKS: u64 = 200;
+    let path = dir.join(format!(
+        "baton-bench-fsync-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut file = std::fs::File::create(&path)?;
+    let block = [7u8; 4096];
+    for _ in 0..BLOCKS {
+        file.write_all(&block)?;
+    }
+    file.sync_all()?;
+    let mut hist = Hist::default();
+    for i in 0..BLOCKS {
+        let t = mono_ns();
+        file.seek(SeekFrom::Start(i * 4096))?;
+        file.write_all(&block)?;
+        file.sync_data()?;
+        hist.add((mono_ns() - t) / 1000);
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(hist.summary())
+}
+
 fn http_client() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .no_proxy()
@@ -1790,16 +1851,44 @@ fn step_line(m: &Value) -> String {
 async fn api(a: ApiArgs) -> Result<Value> {
     let c = &a.common;
     let http = http_client()?;
-    let srv = servers(c, 1, &http).await?;
-    let url = srv.list[0].url.clone();
-    let wss = Arc::new(create_workspaces(&http, &url, a.workspaces, 2).await?);
+    let sqlite = c.spawn && c.db != "postgres";
+    if !sqlite && a.sqlite_synchronous.len() > 1 {
+        bail!("--sqlite-synchronous compares SQLite servers this tool spawns");
+    }
+    // One server per setting, all started first; each step then runs on each in turn, so that
+    // whatever else the machine does weighs on all of them alike.
+    let mut targets = vec![];
+    for mode in &a.sqlite_synchronous {
+        let srv = servers_with(c, 1, &http, &[("BATON_SQLITE_SYNCHRONOUS", mode)]).await?;
+        let url = srv.list[0].url.clone();
+        let wss = Arc::new(create_workspaces(&http, &url, a.workspaces, 2).await?);
+        targets.push((mode.clone(), srv, url, wss));
+    }
+    let fsync_before = sqlite
+        .then(|| fsync_probe(&std::env::temp_dir()))
+        .transpose()?;
+    if let Some(f) = &fsync_before {
+        eprintln!(
+            "write + fdatasync of 4 KiB in {}: p50 {} ms, p99 {} ms",
+            std::env::temp_dir().display(),
+            f["p50"],
+            f["p99"]
+        );
+    }
     let mut steps = vec![];
-    for &conc in &a.concurrency {
+    for (&conc, (mode, srv, url, wss)) in a
+        .concurrency
+        .iter()
+        .flat_map(|conc| targets.iter().map(move |t| (conc, t)))
+    {
         let mut step = json!({"concurrency": conc});
+        if sqlite {
+            step["sqlite_synchronous"] = json!(mode);
+        }
         // Inbound messages from new customers (each creates a case), then assignments of them.
         let case_ids: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
         for kind in ["inbound", "assign"] {
-            let s0 = sample_servers(&srv);
+            let s0 = sample_servers(srv);
             let start = mono_ns();
             let end = start + (a.duration * 1e9) as u64;
             let hist = Arc::new(Mutex::new((Hist::default(), 0u64, 0u64)));
@@ -1873,7 +1962,7 @@ async fn api(a: ApiArgs) -> Result<Value> {
             }
             while tasks.join_next().await.is_some() {}
             let secs = (mono_ns() - start) as f64 / 1e9;
-            let s1 = sample_servers(&srv);
+            let s1 = sample_servers(srv);
             let h = hist.lock().unwrap();
             step[kind] = json!({
                 "ok": h.1,
@@ -1884,8 +1973,9 @@ async fn api(a: ApiArgs) -> Result<Value> {
             });
         }
         eprintln!(
-            "concurrency {:>4}: inbound {}/s ({} errors), assignments {}/s ({} errors), p99 {} / {} ms",
+            "concurrency {:>4}{}: inbound {}/s ({} errors), assignments {}/s ({} errors), p99 {} / {} ms",
             conc,
+            if sqlite { format!(", synchronous {mode:<6}") } else { String::new() },
             step["inbound"]["per_s"],
             step["inbound"]["errors"],
             step["assign"]["per_s"],
@@ -1898,7 +1988,12 @@ async fn api(a: ApiArgs) -> Result<Value> {
     Ok(json!({
         "scenario": "api",
         "machine": machine(),
-        "database": srv.db_desc,
+        "database": targets[0].1.db_desc,
+        "database_fs": sqlite.then(|| fs_of(&std::env::temp_dir())),
+        "fsync_ms": sqlite.then(|| json!({
+            "before": fsync_before,
+            "after": fsync_probe(&std::env::temp_dir()).ok(),
+        })),
         "workspaces": a.workspaces,
         "duration_per_step_s": a.duration,
         "steps": steps,
@@ -2049,14 +2144,25 @@ fn chart_for(results: &[Value]) -> Option<String> {
             let mut series = vec![];
             for r in results {
                 let db = r["database"].as_str().unwrap_or("?").to_string();
-                for k in ["inbound", "assign"] {
-                    series.push(Series {
-                        name: format!("{k} ({db})"),
-                        points: steps(r)
-                            .iter()
-                            .map(|s| (f(&s["concurrency"]), f(&s[k]["per_s"])))
-                            .collect(),
-                    });
+                let mut modes: Vec<Option<&str>> = vec![];
+                for s in r["steps"].as_array().into_iter().flatten() {
+                    let m = s["sqlite_synchronous"].as_str();
+                    if !modes.contains(&m) {
+                        modes.push(m);
+                    }
+                }
+                for mode in modes {
+                    let label = mode.map_or(db.clone(), |m| format!("{db}, {m}"));
+                    for k in ["inbound", "assign"] {
+                        series.push(Series {
+                            name: format!("{k} ({label})"),
+                            points: steps(r)
+                                .iter()
+                                .filter(|s| s["sqlite_synchronous"].as_str() == mode)
+                                .map(|s| (f(&s["concurrency"]), f(&s[k]["per_s"])))
+                                .collect(),
+                        });
+                    }
                 }
             }
             Some(line_chart(

@@ -16,6 +16,7 @@ use uuid::Uuid;
 pub use email_sql::EMAIL_REPLY;
 pub use models::*;
 
+use crate::config::SqliteSynchronous;
 use crate::domain::{routing::Rules, Role, Status};
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -52,6 +53,8 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> Result<()>;
+    /// What an acknowledged write survives, as the database itself reports it.
+    async fn durability(&self) -> Result<Durability>;
 
     // Workspaces and teammates.
     async fn create_workspace(
@@ -253,24 +256,126 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
+/// What a write that Baton has answered survives, as the database reports it for Baton's own
+/// connections (so a setting changed on the server, a role or a database shows up here too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Durability {
+    /// `PRAGMA synchronous` of the writer connection (0 off, 1 normal, 2 full, 3 extra) and
+    /// `PRAGMA journal_mode`.
+    Sqlite {
+        synchronous: i64,
+        journal_mode: String,
+    },
+    /// `SHOW synchronous_commit` and `SHOW fsync`.
+    Postgres {
+        synchronous_commit: String,
+        fsync: String,
+    },
+}
+
+impl Durability {
+    /// Whether an answered write survives a power cut or a kernel crash of the database's
+    /// machine (not only a crash of the process).
+    pub fn survives_power_loss(&self) -> bool {
+        match self {
+            Durability::Sqlite { synchronous, .. } => *synchronous >= 2,
+            Durability::Postgres {
+                synchronous_commit,
+                fsync,
+            } => synchronous_commit != "off" && fsync == "on",
+        }
+    }
+
+    /// One line for `baton doctor` and the startup log.
+    pub fn describe(&self) -> String {
+        match self {
+            Durability::Sqlite {
+                synchronous,
+                journal_mode,
+            } => {
+                let name = match synchronous {
+                    0 => "OFF",
+                    1 => "NORMAL",
+                    2 => "FULL",
+                    3 => "EXTRA",
+                    _ => "unknown",
+                };
+                let mode = journal_mode.to_uppercase();
+                if self.survives_power_loss() {
+                    format!("SQLite synchronous = {name} (journal {mode}): every answered write is on disk")
+                } else {
+                    format!(
+                        "SQLite synchronous = {name} (journal {mode}): answered writes survive a crash of Baton, \
+                         but a power cut or a kernel crash can roll back the last ones \
+                         (BATON_SQLITE_SYNCHRONOUS=full syncs every commit)"
+                    )
+                }
+            }
+            Durability::Postgres {
+                synchronous_commit,
+                fsync,
+            } => {
+                let settings =
+                    format!("Postgres synchronous_commit = {synchronous_commit}, fsync = {fsync}");
+                if fsync != "on" {
+                    format!("{settings}: a power cut or an OS crash on the database server can lose or corrupt data")
+                } else if synchronous_commit == "off" {
+                    format!(
+                        "{settings}: a crash of the database server can lose the last writes Baton already \
+                         answered (set synchronous_commit = on for the server, the database or Baton's role)"
+                    )
+                } else {
+                    format!("{settings}: every answered write is flushed to the server's disk")
+                }
+            }
+        }
+    }
+}
+
+/// How to open a store; `Default` is what a server with no configuration gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Postgres connections this instance may hold.
+    pub pool_size: u32,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pool_size: 16,
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+impl From<&crate::Config> for Options {
+    fn from(config: &crate::Config) -> Self {
+        Options {
+            pool_size: config.database_pool,
+            sqlite_synchronous: config.sqlite_synchronous,
+        }
+    }
+}
+
 /// Opens the store a database URL names, and applies its migrations. Anything but a clear
 /// `sqlite:` or `postgres:` URL is refused rather than guessed at.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, anyhow::Error> {
-    connect_with_pool(url, 16).await
+    connect_with(url, Options::default()).await
 }
 
-/// `connect`, with the number of Postgres connections this instance may hold.
-pub async fn connect_with_pool(
+/// `connect`, with options other than the defaults.
+pub async fn connect_with(
     url: &str,
-    pool_size: u32,
+    options: Options,
 ) -> Result<std::sync::Arc<dyn Store>, anyhow::Error> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(
-            sqlite::SqliteStore::connect(url).await?,
+            sqlite::SqliteStore::connect(url, options.sqlite_synchronous).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(
-            postgres::PgStore::connect(url, pool_size).await?,
+            postgres::PgStore::connect(url, options.pool_size).await?,
         ))
     } else {
         anyhow::bail!(
@@ -290,4 +395,53 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 
 pub(crate) fn not_found_if_none<T>(v: Option<T>) -> Result<T> {
     v.ok_or(Error::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Durability;
+
+    fn sqlite(synchronous: i64) -> Durability {
+        Durability::Sqlite {
+            synchronous,
+            journal_mode: "wal".into(),
+        }
+    }
+
+    fn postgres(synchronous_commit: &str, fsync: &str) -> Durability {
+        Durability::Postgres {
+            synchronous_commit: synchronous_commit.into(),
+            fsync: fsync.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_commit_synced_before_the_answer_survives_a_power_cut() {
+        assert!(!sqlite(0).survives_power_loss());
+        assert!(!sqlite(1).survives_power_loss());
+        assert!(sqlite(2).survives_power_loss());
+        assert!(sqlite(3).survives_power_loss());
+        for on in ["on", "local", "remote_write", "remote_apply"] {
+            assert!(postgres(on, "on").survives_power_loss(), "{on}");
+            assert!(!postgres(on, "off").survives_power_loss(), "{on}");
+        }
+        assert!(!postgres("off", "on").survives_power_loss());
+    }
+
+    #[test]
+    fn the_description_names_the_setting_and_what_it_risks() {
+        let normal = sqlite(1).describe();
+        assert!(
+            normal.contains("synchronous = NORMAL (journal WAL)"),
+            "{normal}"
+        );
+        assert!(normal.contains("power cut"), "{normal}");
+        assert!(normal.contains("BATON_SQLITE_SYNCHRONOUS=full"), "{normal}");
+        assert!(sqlite(2)
+            .describe()
+            .contains("every answered write is on disk"));
+        let off = postgres("off", "on").describe();
+        assert!(off.contains("synchronous_commit = off"), "{off}");
+        assert!(postgres("on", "off").describe().contains("corrupt"));
+    }
 }

@@ -24,6 +24,20 @@ impl PgStore {
             read: pool,
         })
     }
+
+    /// As the server applies them to Baton's sessions (a role or database setting counts).
+    async fn read_durability(&self) -> crate::error::Result<crate::store::Durability> {
+        let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&self.write)
+            .await?;
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(&self.write)
+            .await?;
+        Ok(crate::store::Durability::Postgres {
+            synchronous_commit,
+            fsync,
+        })
+    }
 }
 
 super::sql::sql_store!(

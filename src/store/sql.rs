@@ -856,6 +856,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn durability(&self) -> Result<Durability> {
+                self.read_durability().await
+            }
+
             async fn create_workspace(&self, workspace_name: &str, owner_name: &str, email: &str, password_hash: &str, ingest_token: &str) -> Result<Committed<(Workspace, Teammate)>> {
                 let mut tx = self.begin().await?;
                 let now = now_ms();

@@ -1,5 +1,10 @@
 //! SQLite: the zero-configuration default. One file in WAL mode; writes go through a single
 //! connection (so write transactions never fight over the lock), reads through a small pool.
+//!
+//! Baton answers a write only after its commit returns, so what the commit has reached is what
+//! an answer promises. With `synchronous = FULL` (the default) the WAL is synced at every commit;
+//! with `NORMAL` only at checkpoints, which survives a crash of the process (the WAL is in the
+//! kernel's page cache) but not a power cut or a kernel crash.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,11 +19,18 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        synchronous: crate::config::SqliteSynchronous,
+    ) -> anyhow::Result<Self> {
+        let synchronous = match synchronous {
+            crate::config::SqliteSynchronous::Full => SqliteSynchronous::Full,
+            crate::config::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+        };
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -47,6 +59,20 @@ impl SqliteStore {
                 .await?
         };
         Ok(SqliteStore { write, read })
+    }
+
+    /// The writer's settings: the reads' connections never commit anything.
+    async fn read_durability(&self) -> crate::error::Result<crate::store::Durability> {
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&self.write)
+            .await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&self.write)
+            .await?;
+        Ok(crate::store::Durability::Sqlite {
+            synchronous,
+            journal_mode,
+        })
     }
 }
 

@@ -34,7 +34,9 @@ pub fn redis_url() -> String {
 }
 
 /// Whether a dependency is there; under CI a missing one fails the test instead of skipping it.
+/// A skip is recorded, and said at the end of the run where a person sees it (`skips`).
 pub fn require(what: &str, available: bool) -> bool {
+    skips::report_at_exit();
     if available {
         return true;
     }
@@ -42,7 +44,176 @@ pub fn require(what: &str, available: bool) -> bool {
         panic!("{what} is required under CI=true but could not be reached");
     }
     eprintln!("SKIPPED: {what} not reachable (set CI=true to make this a failure)");
+    skips::record(what);
     false
+}
+
+/// The one command that makes a dependency `require` names available, for the summary.
+pub fn how_to_enable(what: &str) -> &'static str {
+    match what {
+        "Postgres" => {
+            "start Postgres on 127.0.0.1:5432 with trust auth for user postgres (Debian: \
+             apt-get install postgresql), or point BATON_TEST_POSTGRES at one"
+        }
+        "Redis" | "redis-server" => "apt-get install redis-server (it listens on 127.0.0.1:6379)",
+        "nginx" => "apt-get install nginx",
+        w if w.starts_with("Postgres server binaries") => "apt-get install postgresql",
+        w if w.starts_with("python3 with") => "python3 -m pip install aiosmtpd http_ece py_vapid",
+        w if w.starts_with("schemathesis") => "python3 -m pip install schemathesis",
+        w if w.starts_with("cargo-fuzz") => {
+            "rustup toolchain install nightly --profile minimal && cargo install cargo-fuzz --locked"
+        }
+        w if w.starts_with("Chromium") => {
+            "apt-get install chromium (or set CHROMIUM_PATH to a Chromium or Chrome binary)"
+        }
+        w if w.starts_with("node") => "apt-get install nodejs npm",
+        w if w.starts_with("the browser test's npm packages") => "cd tests/e2e && npm ci",
+        _ => "see \"Run the tests\" in README.md",
+    }
+}
+
+/// Tests that passed without testing everything. libtest captures what tests print (their
+/// output shows only on failure), so a skip would otherwise pass unseen: each binary writes the
+/// skips of the whole `cargo test` run so far to the real stderr when it exits, after its own
+/// `test result` line. The binaries of one run share a file in cargo's temporary directory, so
+/// the last summary (the suite's) also names the browser test's skips.
+pub mod skips {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::sync::{Mutex, Once};
+
+    /// `(what, test)` pairs of this process, when it does not run under cargo.
+    static OWN: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    static AT_EXIT: Once = Once::new();
+
+    extern "C" {
+        fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+    }
+
+    /// One file per `cargo test` run: named after the cargo process and its start time.
+    fn shared_file() -> Option<PathBuf> {
+        let parent = std::os::unix::process::parent_id();
+        let comm = std::fs::read_to_string(format!("/proc/{parent}/comm")).ok()?;
+        if comm.trim() != "cargo" {
+            return None;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{parent}/stat")).ok()?;
+        let started = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(19)?
+            .to_string();
+        Some(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("skipped-{parent}-{started}.tsv")),
+        )
+    }
+
+    pub fn record(what: &str) {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("(unnamed test)")
+            .to_string();
+        match shared_file() {
+            Some(path) => {
+                // One short append per line: lines from parallel tests never interleave.
+                let line = format!("{}\t{test}\n", what.replace(['\t', '\n'], " "));
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+            }
+            None => OWN.lock().unwrap().push((what.to_string(), test)),
+        }
+    }
+
+    /// Makes this binary print the run's skips when it exits, its own and those of the test
+    /// binaries before it (the browser test's, for the suite). Called by `require` and by the
+    /// helpers every test starts with, so a binary whose tests skipped nothing still says what
+    /// the earlier ones skipped.
+    pub fn report_at_exit() {
+        AT_EXIT.call_once(|| {
+            forget_old_runs();
+            // SAFETY: registers a plain function with no captured state, once.
+            unsafe { atexit(report) };
+        });
+    }
+
+    /// Files of runs that ended a day ago or more.
+    fn forget_old_runs() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
+            let ours = entry.file_name().to_string_lossy().starts_with("skipped-");
+            if ours && old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn recorded() -> Vec<(String, String)> {
+        match shared_file() {
+            Some(path) => std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(w, t)| (w.to_string(), t.to_string()))
+                .collect(),
+            None => OWN.lock().map(|o| o.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The summary, as a person reads it at the end of the output.
+    pub fn summary(recorded: &[(String, String)]) -> String {
+        let mut by_what: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (what, test) in recorded {
+            let tests = by_what.entry(what).or_default();
+            if !tests.contains(&test.as_str()) {
+                tests.push(test);
+            }
+        }
+        let mut all: Vec<&str> = by_what.values().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut out = format!(
+            "\nNOT EVERYTHING WAS TESTED: {} test(s) passed without running the parts that need a dependency missing here.\n",
+            all.len()
+        );
+        for (what, tests) in &by_what {
+            let shown: Vec<&str> = tests.iter().take(3).copied().collect();
+            let more = match tests.len() - shown.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            out.push_str(&format!(
+                "  {what}: {} test(s): {}{more}\n    to enable: {}\n",
+                tests.len(),
+                shown.join(", "),
+                super::how_to_enable(what)
+            ));
+        }
+        out.push_str(
+            "To install and start all of them (Debian, as root): bash .ci/run; it then runs the suite \
+             with CI=true, where a missing dependency fails instead of skipping.\n",
+        );
+        out
+    }
+
+    extern "C" fn report() {
+        let recorded = recorded();
+        if !recorded.is_empty() {
+            let _ = std::io::stderr().write_all(summary(&recorded).as_bytes());
+        }
+    }
 }
 
 pub async fn postgres_available() -> bool {
@@ -89,6 +260,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(db: Db) -> TestDb {
+        skips::report_at_exit();
         match db {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -170,6 +342,7 @@ impl TestApp {
         db_url: String,
         tweak: impl FnOnce(&mut baton::Config),
     ) -> TestApp {
+        skips::report_at_exit();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -468,6 +641,7 @@ impl Process {
         name: &str,
         extra_env: &[(&str, &str)],
     ) -> Process {
+        skips::report_at_exit();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let dir = tempfile::tempdir().unwrap().keep();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));

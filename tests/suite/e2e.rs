@@ -1,24 +1,63 @@
 //! The browser inbox in real Chromium: runs `tests/e2e/run.mjs` (playwright-core) against a
-//! fresh server. Needs node, `tests/e2e/node_modules` (`npm ci`) and Chromium (`CHROMIUM_PATH`,
-//! default `/usr/bin/chromium`).
+//! fresh server. Needs node, npm and Chromium (`CHROMIUM_PATH`, default `/usr/bin/chromium`);
+//! installs its npm packages itself (`npm ci` in `tests/e2e`) when they are missing, so a fresh
+//! clone's `cargo test` runs it.
 
+use std::io::Write;
 use std::path::Path;
 
 use crate::common::{require, Db, TestApp};
+
+fn runs(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `npm ci` in `dir`, saying so on the terminal (it takes a while and writes `node_modules/`).
+fn npm_ci(dir: &Path) -> Result<(), String> {
+    let _ = writeln!(
+        std::io::stderr(),
+        "the browser test is installing its npm packages: npm ci in {}",
+        dir.display()
+    );
+    let out = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+    Err(tail.into_iter().rev().collect::<Vec<_>>().join(" / "))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_works_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let ready = node
-        && Path::new(&chromium).exists()
-        && root.join("tests/e2e/node_modules/playwright-core").exists();
-    if !require("node, Chromium and tests/e2e/node_modules (npm ci)", ready) {
+    if !require(
+        &format!("Chromium ({chromium})"),
+        Path::new(&chromium).exists(),
+    ) || !require("node and npm", runs("node") && runs("npm"))
+    {
         return;
+    }
+    let e2e = root.join("tests/e2e");
+    if !e2e.join("node_modules/playwright-core").exists() {
+        let installed = npm_ci(&e2e);
+        if !require(
+            &format!(
+                "the browser test's npm packages (npm ci failed: {})",
+                installed.as_ref().err().map_or("", String::as_str)
+            ),
+            installed.is_ok(),
+        ) {
+            return;
+        }
     }
     let app = TestApp::spawn(Db::Sqlite).await;
     let url = app.url.clone();

@@ -135,6 +135,71 @@ async fn doctor_says_what_is_wrong_in_plain_words() {
     );
 }
 
+/// `baton doctor` reads the durability settings back from the database, not from the flags.
+#[tokio::test]
+async fn doctor_says_which_durability_is_in_force() {
+    let line = |out: &std::process::Output| {
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}{errors}");
+        text.lines()
+            .find(|l| l.contains("durability:"))
+            .unwrap_or_else(|| panic!("no durability line in:\n{text}"))
+            .to_string()
+    };
+    let db = TestDb::new(Db::Sqlite).await;
+    let full = line(&baton(&["doctor"], &[("BATON_DATABASE_URL", &db.url)]));
+    assert!(
+        full.starts_with("  ok") && full.contains("synchronous = FULL"),
+        "{full}"
+    );
+    let normal = baton(
+        &["--sqlite-synchronous", "normal", "doctor"],
+        &[("BATON_DATABASE_URL", &db.url)],
+    );
+    let normal = line(&normal);
+    assert!(
+        normal.starts_with("  note")
+            && normal.contains("synchronous = NORMAL")
+            && normal.contains("power cut"),
+        "{normal}"
+    );
+
+    if !require("Postgres", crate::common::postgres_available().await) {
+        return;
+    }
+    let pg = TestDb::new(Db::Postgres).await;
+    // The SQLite setting has no say over Postgres.
+    let on = line(&baton(
+        &["doctor"],
+        &[
+            ("BATON_DATABASE_URL", &pg.url),
+            ("BATON_SQLITE_SYNCHRONOUS", "normal"),
+        ],
+    ));
+    assert!(
+        on.starts_with("  ok") && on.contains("synchronous_commit = on"),
+        "{on}"
+    );
+    {
+        use sqlx::{Connection, Executor};
+        let name = url::Url::parse(&pg.url)
+            .unwrap()
+            .path()
+            .trim_start_matches('/')
+            .to_string();
+        let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+        conn.execute(format!("ALTER DATABASE {name} SET synchronous_commit = off").as_str())
+            .await
+            .unwrap();
+    }
+    let off = line(&baton(&["doctor"], &[("BATON_DATABASE_URL", &pg.url)]));
+    assert!(
+        off.starts_with("  note") && off.contains("synchronous_commit = off"),
+        "{off}"
+    );
+}
+
 #[tokio::test]
 async fn migrate_applies_migrations_and_an_unclear_url_is_refused() {
     let db = TestDb::new(Db::Sqlite).await;
