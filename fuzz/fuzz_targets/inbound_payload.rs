@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use baton::http::cases::MAX_BODY;
+use baton::service::messages::MAX_BODY;
 use baton::http::inbound::parse_payload;
 use baton::store::Inbound;
 use libfuzzer_sys::fuzz_target;
