@@ -24,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelBody {
     pub channel: Channel,
+    /// Only in the answer that created the channel, for kinds that have one (`api`: `whsec_…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -34,7 +37,7 @@ pub struct ChannelList {
 /// The workspace's channels.
 #[utoipa::path(get, path = "/api/channels", tag = "channels", responses((status = 200, body = ChannelList), (status = 401)))]
 async fn list_channels(State(state): State<AppState>, auth: Auth) -> Result<Json<ChannelList>> {
-    let channels = state.store.channels(auth.teammate.workspace_id).await?;
+    let channels = channels::list(&state, &auth.teammate).await?;
     Ok(Json(ChannelList { channels }))
 }
 
@@ -46,8 +49,14 @@ async fn create_channel(
     auth: Auth,
     ApiJson(body): ApiJson<NewChannelBody>,
 ) -> Result<(StatusCode, Json<ChannelBody>)> {
-    let channel = channels::create(&state, &auth.teammate, body).await?;
-    Ok((StatusCode::CREATED, Json(ChannelBody { channel })))
+    let created = channels::create(&state, &auth.teammate, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ChannelBody {
+            channel: created.channel,
+            secret: created.secret,
+        }),
+    ))
 }
 
 /// Rename a channel or replace its settings (admin and owner).
@@ -60,7 +69,10 @@ async fn patch_channel(
     ApiJson(body): ApiJson<ChannelPatchBody>,
 ) -> Result<Json<ChannelBody>> {
     let channel = channels::update(&state, &auth.teammate, id, body).await?;
-    Ok(Json(ChannelBody { channel }))
+    Ok(Json(ChannelBody {
+        channel,
+        secret: None,
+    }))
 }
 
 /// Remove a channel (admin and owner). Replies then come from the server's default address.
