@@ -14,6 +14,9 @@ pub enum Error {
     Invalid { field: String, message: String },
     #[error("authentication required")]
     Unauthorized,
+    /// The password was right; the account also needs a two-factor code (`totp`).
+    #[error("a two-factor code is required")]
+    TotpRequired,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -51,7 +54,7 @@ impl Error {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::TotpRequired => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Conflict { .. } | Error::Duplicate(_) => StatusCode::CONFLICT,
@@ -67,6 +70,7 @@ impl Error {
             Error::BadRequest(_) => "bad_request",
             Error::Invalid { .. } => "invalid",
             Error::Unauthorized => "unauthorized",
+            Error::TotpRequired => "totp_required",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not_found",
             Error::Conflict { .. } => "conflict",

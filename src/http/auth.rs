@@ -41,6 +41,8 @@ pub struct SignupBody {
 pub struct LoginBody {
     pub email: String,
     pub password: String,
+    /// The two-factor code (or a recovery code), when the first answer was `totp_required`.
+    pub totp: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,6 +63,8 @@ pub struct MeBody {
     pub teammate: Teammate,
     pub workspace: Workspace,
     pub notifications: NotificationPrefs,
+    /// Whether signing in asks this teammate for a two-factor code.
+    pub totp: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -122,7 +126,7 @@ async fn signup(
 
 /// Sign in with email and password. Rate-limited per client address and per account.
 #[utoipa::path(post, path = "/api/session", tag = "auth", security(()), request_body = LoginBody,
-    responses((status = 200, body = SessionBody), (status = 401, description = "wrong email or password"), (status = 429, description = "too many attempts")))]
+    responses((status = 200, body = SessionBody), (status = 401, description = "wrong email, password or two-factor code; code `totp_required` when the password was right and a code is needed"), (status = 429, description = "too many attempts")))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -131,8 +135,14 @@ async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse> {
     let client = super::extract::client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
-    let (workspace, teammate) =
-        accounts::sign_in(&state, client, &body.email, body.password).await?;
+    let (workspace, teammate) = accounts::sign_in(
+        &state,
+        client,
+        &body.email,
+        body.password,
+        body.totp.as_deref(),
+    )
+    .await?;
     start_session(&state, &headers, jar, teammate, workspace).await
 }
 
@@ -155,10 +165,12 @@ async fn logout(
 async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
     let workspace = state.store.workspace(auth.teammate.workspace_id).await?;
     let notifications = state.store.prefs(auth.teammate.id).await?;
+    let totp = crate::service::totp::required(&state, &auth.teammate).await?;
     Ok(Json(MeBody {
         workspace: workspace_for(&auth.teammate, workspace),
         teammate: auth.teammate,
         notifications,
+        totp,
     }))
 }
 

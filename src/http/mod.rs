@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod push;
 pub mod team;
+pub mod totp;
 pub mod web;
 pub mod workspace;
 pub mod ws;
@@ -39,6 +40,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router())
+        .merge(totp::router())
         .merge(workspace::router())
         .merge(team::router())
         .merge(cases::router())

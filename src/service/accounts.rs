@@ -38,12 +38,14 @@ pub async fn sign_up(
     Ok((workspace, owner))
 }
 
-/// Checks an email and password, rate-limited per client address and per account.
+/// Checks an email and password, and the two-factor code when the account has it on;
+/// rate-limited per client address and per account (a wrong code counts like a wrong password).
 pub async fn sign_in(
     state: &AppState,
     client: IpAddr,
     email: &str,
     password: String,
+    totp: Option<&str>,
 ) -> Result<(Workspace, Teammate)> {
     let limited = |retry_after_secs| Error::RateLimited { retry_after_secs };
     state
@@ -69,6 +71,16 @@ pub async fn sign_in(
         tracing::info!("failed sign-in");
         return Err(Error::Unauthorized);
     };
+    if super::totp::required(state, &teammate).await? {
+        match totp {
+            None => return Err(Error::TotpRequired),
+            Some(code) if !super::totp::accepts(state, &teammate, code).await? => {
+                tracing::info!(teammate = %teammate.id, "failed sign-in: wrong two-factor code");
+                return Err(Error::Unauthorized);
+            }
+            Some(_) => {}
+        }
+    }
     state.login_by_account.reset(&account_key);
     let workspace = state.store.workspace(teammate.workspace_id).await?;
     Ok((workspace, teammate))

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod notifications;
 pub mod rules;
 pub mod team;
+pub mod totp;
 pub mod workspace;
 
 use uuid::Uuid;

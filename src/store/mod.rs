@@ -8,6 +8,7 @@ mod models;
 mod postgres;
 mod sql;
 mod sqlite;
+mod totp_sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -207,6 +208,25 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
+    // Two-factor sign-in (`store/totp_sql.rs`).
+    /// The teammate's TOTP enrolment, confirmed or not.
+    async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>>;
+    /// Starts (or restarts) an enrolment with a new secret. `Duplicate` once one is confirmed.
+    async fn begin_totp(&self, teammate_id: Uuid, secret: &str) -> Result<()>;
+    /// Confirms the enrolment with the step of its first code; replaces the recovery codes.
+    async fn confirm_totp(
+        &self,
+        teammate_id: Uuid,
+        step: i64,
+        recovery_hashes: &[String],
+    ) -> Result<()>;
+    /// Accepts a code's time step once: false when it, or a later one, was used already.
+    async fn use_totp_step(&self, teammate_id: Uuid, step: i64) -> Result<bool>;
+    /// Spends a recovery code: false when it is unknown or used.
+    async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool>;
+    /// Turns two-factor off: the secret and every recovery code are deleted.
+    async fn delete_totp(&self, teammate_id: Uuid) -> Result<()>;
 
     // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;

@@ -278,6 +278,15 @@ pub struct AssignRules {
 }
 
 /// Who may sign in with a password.
+/// A teammate's TOTP enrolment.
+#[derive(Debug, Clone)]
+pub struct Totp {
+    /// Base32, as in the `otpauth://` URL.
+    pub secret: String,
+    /// Whether a first code confirmed it: only then does sign-in ask for a code.
+    pub confirmed: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub teammate: Teammate,

@@ -1665,6 +1665,30 @@ macro_rules! sql_store {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
             }
 
+            async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>> {
+                self.totp_get(teammate_id).await
+            }
+
+            async fn begin_totp(&self, teammate_id: Uuid, secret: &str) -> Result<()> {
+                self.totp_begin(teammate_id, secret).await
+            }
+
+            async fn confirm_totp(&self, teammate_id: Uuid, step: i64, recovery_hashes: &[String]) -> Result<()> {
+                self.totp_confirm(teammate_id, step, recovery_hashes).await
+            }
+
+            async fn use_totp_step(&self, teammate_id: Uuid, step: i64) -> Result<bool> {
+                self.totp_use_step(teammate_id, step).await
+            }
+
+            async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool> {
+                self.totp_use_recovery(teammate_id, code_hash).await
+            }
+
+            async fn delete_totp(&self, teammate_id: Uuid) -> Result<()> {
+                self.totp_delete(teammate_id).await
+            }
+
             async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {
                 self.email_channels(workspace_id).await
             }

@@ -58,7 +58,7 @@ pub fn how_to_enable(what: &str) -> &'static str {
         "Redis" | "redis-server" => "apt-get install redis-server (it listens on 127.0.0.1:6379)",
         "nginx" => "apt-get install nginx",
         w if w.starts_with("Postgres server binaries") => "apt-get install postgresql",
-        w if w.starts_with("python3 with") => "python3 -m pip install aiosmtpd http_ece py_vapid",
+        w if w.starts_with("python3 with") => "python3 -m pip install aiosmtpd http_ece py_vapid pyotp",
         w if w.starts_with("schemathesis") => "python3 -m pip install schemathesis",
         w if w.starts_with("cargo-fuzz") => {
             "rustup toolchain install nightly --profile minimal && cargo install cargo-fuzz --locked"

@@ -640,6 +640,16 @@ impl<'a> Matrix<'a> {
             }
             "GET /api/me" => (Method::GET, "/api/me".into()),
             "GET /api/me/notifications" => (Method::GET, "/api/me/notifications".into()),
+            // Two-factor acts on the caller alone: no id to name, the same answer either way.
+            "POST /api/me/totp" => (Method::POST, "/api/me/totp".into()),
+            "POST /api/me/totp/confirm" => {
+                body = Some(json!({ "code": "000000x" }));
+                (Method::POST, "/api/me/totp/confirm".into())
+            }
+            "DELETE /api/me/totp" => {
+                body = Some(json!({ "code": "000000x" }));
+                (Method::DELETE, "/api/me/totp".into())
+            }
             "PUT /api/me/notifications" => {
                 body = Some(
                     json!({ "web_push": true, "email": true, "chime": false, "unassigned": false, "email_delay_secs": 300 }),
