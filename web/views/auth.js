@@ -44,11 +44,24 @@ function authForm(fields, submitLabel, submit) {
 }
 
 export function loginView(root, { navigate }) {
+  // Shown once the password was right and the account also asks for a two-factor code.
+  const code = input('totp', 'text', 'one-time-code', { inputmode: 'numeric', maxlength: 11, disabled: true });
+  const codeField = field('Code from your authenticator app', code, 'Six digits, or one of your recovery codes.');
+  codeField.hidden = true;
   const form = authForm([
     field('Email', input('email', 'email', 'username', { autofocus: true })),
     field('Password', input('password', 'password', 'current-password')),
-  ], 'Sign in', async ({ email, password }) => {
-    await api.post('/api/session', { email, password }, { quiet401: true });
+    codeField,
+  ], 'Sign in', async ({ email, password, totp }) => {
+    try {
+      await api.post('/api/session', totp ? { email, password, totp } : { email, password }, { quiet401: true });
+    } catch (err) {
+      if (err.code !== 'totp_required') throw err;
+      codeField.hidden = false;
+      code.disabled = false;
+      code.focus();
+      return;
+    }
     navigate('/', { replace: true });
   });
   root.replaceChildren(page('Sign in', 'Welcome back. Your team’s inbox is waiting.', form,
