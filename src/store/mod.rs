@@ -4,6 +4,7 @@
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
 mod email_sql;
+mod routing_sql;
 mod models;
 mod postgres;
 mod sql;
@@ -207,6 +208,16 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
+    // Routing (`store/routing_sql.rs`): a teammate's away dates and limit of open cases.
+    /// Sets `away_from`, `away_until` and `max_open` (each `None` leaves it, `Some(None)` clears).
+    async fn update_teammate_routing(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        actor_id: Uuid,
+        patch: RoutingPatch,
+    ) -> Result<Committed<Teammate>>;
 
     // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;

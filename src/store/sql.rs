@@ -30,7 +30,7 @@ pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assigne
 pub(crate) const MESSAGE_COLUMNS: &str = "id, case_id, kind, author_id, channel, body, quoted, delivery_state, delivery_error, delivery_at, created_at";
 
 pub(crate) const TEAMMATE_COLUMNS: &str =
-    "id, workspace_id, name, email, role, away, removed_at, created_at";
+    "id, workspace_id, name, email, role, away, removed_at, created_at, away_from, away_until, max_open";
 
 /// The events one transaction appends to its workspace's log.
 pub(crate) struct Log {
@@ -306,15 +306,20 @@ macro_rules! sql_store {
         }
 
         fn teammate_from_row(row: &$Row) -> Result<Teammate> {
+            let away_from: Option<i64> = row.try_get("away_from")?;
+            let away_until: Option<i64> = row.try_get("away_until")?;
             Ok(Teammate {
                 id: row.try_get("id")?,
                 workspace_id: row.try_get("workspace_id")?,
                 name: row.try_get("name")?,
                 email: row.try_get("email")?,
                 role: parse_role(&row.try_get::<String, _>("role")?)?,
-                away: row.try_get("away")?,
+                away: routing::is_away(row.try_get("away")?, away_from, away_until, now_ms()),
                 active: row.try_get::<Option<i64>, _>("removed_at")?.is_none(),
                 created_at: from_ms(row.try_get("created_at")?),
+                away_from: away_from.map(from_ms),
+                away_until: away_until.map(from_ms),
+                max_open: row.try_get("max_open")?,
             })
         }
 
@@ -731,6 +736,10 @@ macro_rules! sql_store {
                         (state, true, false)
                     }
                 };
+                let mut case = case;
+                if !created && !automated {
+                    self.reroute_if_unfit(&mut tx, &mut log, &mut case, &locked.case_prefix).await?;
+                }
                 let number = format_number(&locked.case_prefix, case.number);
                 if reopened {
                     Self::timeline(&mut tx, workspace_id, case.id, "reopened", None, None, None, serde_json::json!({}), now).await?;
@@ -797,7 +806,16 @@ macro_rules! sql_store {
                     return Ok(None);
                 }
                 let team = Self::team_in_tx(tx, workspace_id).await?;
-                let eligible = |id: Uuid| team.iter().any(|t| t.id == id && t.active && !t.away && t.role.can_be_assigned());
+                let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
+                let eligible = |id: Uuid| {
+                    team.iter().any(|t| {
+                        t.id == id
+                            && t.active
+                            && !t.away
+                            && t.role.can_be_assigned()
+                            && routing::has_room(open.get(&id).copied().unwrap_or(0), t.max_open.map(|m| m.clamp(0, u32::MAX.into()) as u32), rules.capacity)
+                    })
+                };
                 let picked = routing::pick(&rules, category, last, eligible);
                 if rules.mode == routing::Mode::RoundRobin && picked.is_some() {
                     sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(picked).execute(&mut **tx).await?;
@@ -806,16 +824,26 @@ macro_rules! sql_store {
             }
 
             async fn rules_in_tx(tx: &mut Tx, workspace_id: Uuid) -> Result<(Rules, Option<Uuid>)> {
-                let row = sqlx::query("SELECT mode, pool, categories, fallback, rr_last FROM assign_rules WHERE workspace_id = $1")
-                    .bind(workspace_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                let row = sqlx::query(
+                    "SELECT mode, pool, categories, fallback, rr_last, capacity, away_behaviour, online_only, response_target_minutes, take_back, business_hours \
+                     FROM assign_rules WHERE workspace_id = $1",
+                )
+                .bind(workspace_id)
+                .fetch_optional(&mut **tx)
+                .await?;
                 let Some(row) = row else { return Ok((Rules::default(), None)) };
+                let business_hours: Option<String> = row.try_get("business_hours")?;
                 let rules = Rules {
                     mode: routing::Mode::parse(&row.try_get::<String, _>("mode")?).unwrap_or_default(),
                     pool: serde_json::from_str(&row.try_get::<String, _>("pool")?)?,
                     categories: serde_json::from_str(&row.try_get::<String, _>("categories")?)?,
                     fallback: row.try_get("fallback")?,
+                    capacity: row.try_get::<Option<i64>, _>("capacity")?.map(|c| c.clamp(0, u32::MAX.into()) as u32),
+                    away_behaviour: routing::AwayBehaviour::parse(&row.try_get::<String, _>("away_behaviour")?).unwrap_or_default(),
+                    online_only: row.try_get("online_only")?,
+                    response_target_minutes: row.try_get::<Option<i64>, _>("response_target_minutes")?.map(|c| c.clamp(0, u32::MAX.into()) as u32),
+                    take_back: row.try_get("take_back")?,
+                    business_hours: business_hours.map(|b| serde_json::from_str(&b)).transpose()?,
                 };
                 Ok((rules, row.try_get("rr_last")?))
             }
@@ -841,7 +869,7 @@ macro_rules! sql_store {
                     Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate("email")),
                     other => other?,
                 };
-                Ok(Teammate { id, workspace_id, name: name.into(), email: email.into(), role, away: false, active: true, created_at: from_ms(now) })
+                Ok(Teammate { id, workspace_id, name: name.into(), email: email.into(), role, away: false, active: true, created_at: from_ms(now), away_from: None, away_until: None, max_open: None })
             }
         }
 
@@ -1056,7 +1084,7 @@ macro_rules! sql_store {
 
             async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, k.kind AS token_kind, k.expires_at \
+                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, t.away_from, t.away_until, t.max_open, k.kind AS token_kind, k.expires_at \
                      FROM tokens k JOIN teammates t ON t.id = k.teammate_id \
                      WHERE k.token_hash = $1 AND t.removed_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
                 )
@@ -1468,14 +1496,23 @@ macro_rules! sql_store {
                 if let Some(id) = rules.fallback {
                     Self::check_assignable(&mut tx, workspace_id, id, "fallback").await?;
                 }
-                sqlx::query("UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5 WHERE workspace_id = $1")
-                    .bind(workspace_id)
-                    .bind(rules.mode.as_str())
-                    .bind(serde_json::to_string(&rules.pool)?)
-                    .bind(serde_json::to_string(&rules.categories)?)
-                    .bind(rules.fallback)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5, capacity = $6, away_behaviour = $7, \
+                     online_only = $8, response_target_minutes = $9, take_back = $10, business_hours = $11 WHERE workspace_id = $1",
+                )
+                .bind(workspace_id)
+                .bind(rules.mode.as_str())
+                .bind(serde_json::to_string(&rules.pool)?)
+                .bind(serde_json::to_string(&rules.categories)?)
+                .bind(rules.fallback)
+                .bind(rules.capacity.map(i64::from))
+                .bind(rules.away_behaviour.as_str())
+                .bind(rules.online_only)
+                .bind(rules.response_target_minutes.map(i64::from))
+                .bind(rules.take_back)
+                .bind(rules.business_hours.as_ref().map(|b| b.to_string()))
+                .execute(&mut *tx)
+                .await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::RulesChanged { actor_id });
                 Self::commit(tx, log, rules).await
@@ -1663,6 +1700,10 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn update_teammate_routing(&self, workspace_id: Uuid, id: Uuid, actor_id: Uuid, patch: RoutingPatch) -> Result<Committed<Teammate>> {
+                self.routing_patch(workspace_id, id, actor_id, patch).await
             }
 
             async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {

@@ -1,0 +1,18 @@
+-- Routing: away with dates, a limit of open cases per teammate, and the workspace's choices of
+-- what happens to an absent owner's cases (see docs/design.md, "Routing").
+
+-- Away from/until (ms since the epoch): away starts and ends by itself, read against the clock.
+ALTER TABLE teammates ADD COLUMN away_from BIGINT;
+ALTER TABLE teammates ADD COLUMN away_until BIGINT;
+-- Open cases this teammate may hold at most (NULL: the workspace default).
+ALTER TABLE teammates ADD COLUMN max_open BIGINT;
+
+-- The workspace default limit of open cases (NULL: none).
+ALTER TABLE assign_rules ADD COLUMN capacity BIGINT;
+-- `keep`, `pool` or `reassign`: an away owner's case when the customer writes.
+ALTER TABLE assign_rules ADD COLUMN away_behaviour TEXT NOT NULL DEFAULT 'reassign';
+ALTER TABLE assign_rules ADD COLUMN online_only BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE assign_rules ADD COLUMN response_target_minutes BIGINT;
+ALTER TABLE assign_rules ADD COLUMN take_back BOOLEAN NOT NULL DEFAULT FALSE;
+-- JSON `{time_zone, days}` or NULL (around the clock).
+ALTER TABLE assign_rules ADD COLUMN business_hours TEXT;

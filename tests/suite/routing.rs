@@ -1,0 +1,425 @@
+//! Routing through the HTTP API on both databases: no case stays with someone who cannot act
+//! on it (removed, viewer, away), away with dates that start and end by themselves, and the
+//! limit of open cases per teammate.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{backends, error_of, TestApp, User};
+
+async fn set_status(user: &User, case_id: &str, status: &str) {
+    let r = user
+        .put(
+            &format!("/api/cases/{case_id}/status"),
+            json!({ "status": status }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "status {status}");
+}
+
+async fn rules(owner: &User, rules: Value) {
+    let r = owner.put("/api/assign-rules", rules).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+async fn patch_teammate(user: &User, id: &str, body: Value) -> Value {
+    let r = user.patch(&format!("/api/teammates/{id}"), body).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    r.json().await.unwrap()
+}
+
+async fn assignee(user: &User, case_id: &str) -> Value {
+    user.json(&format!("/api/cases/{case_id}")).await["case"]["assignee_id"].clone()
+}
+
+/// The timeline's `assigned` entries of a case as (from, to, reason).
+async fn moves(user: &User, case_id: &str) -> Vec<(Value, Value, Value)> {
+    user.json(&format!("/api/cases/{case_id}")).await["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "assigned")
+        .map(|t| {
+            (
+                t["from_id"].clone(),
+                t["to_id"].clone(),
+                t["detail"]["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn rfc3339(from_now: chrono::Duration) -> String {
+    (chrono::Utc::now() + from_now).to_rfc3339()
+}
+
+/// The bug the routing work closes: a closed case of a teammate who has since left is
+/// reopened by the customer's next message for someone who can act on it, never for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_owners_reopened_case_goes_through_the_rules() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let leaving = app.invite(&owner, "Lee Leaving", "agent").await;
+        let staying = app.invite(&owner, "Sam Staying", "agent").await;
+        let store = baton::store::connect(&app.db_url).await.unwrap();
+        let ws = owner.workspace_id.parse().unwrap();
+
+        // Two customers: one case closed by the leaver, one open with them.
+        let closed = app
+            .customer_writes(&owner.ingest_token, "closed@example.com", "hello")
+            .await["case_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pooled = app
+            .customer_writes(&owner.ingest_token, "pooled@example.com", "hello")
+            .await["case_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for id in [&closed, &pooled] {
+            assert_eq!(
+                owner.assign(id, Some(&leaving.id)).await.status(),
+                StatusCode::OK
+            );
+        }
+        set_status(&leaving, &closed, "won").await;
+        let r = owner
+            .delete(&format!("/api/teammates/{}", leaving.id), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{db:?}");
+        assert_eq!(
+            assignee(&owner, &closed).await,
+            json!(leaving.id),
+            "{db:?}: the closed case keeps the name in history"
+        );
+
+        // Without rules the reopened case lands in Unassigned, with a timeline entry saying why.
+        let seq = store.last_seq(ws).await.unwrap();
+        let again = app
+            .customer_writes(&owner.ingest_token, "closed@example.com", "it broke again")
+            .await;
+        assert_eq!(again["case_id"], json!(closed));
+        assert_eq!(again["reopened"], json!(true), "{db:?}");
+        assert_eq!(again["assignee_id"], Value::Null, "{db:?}");
+        assert_eq!(assignee(&owner, &closed).await, Value::Null, "{db:?}");
+        assert!(
+            owner
+                .list("unassigned", "open")
+                .await
+                .contains(&closed.to_string()),
+            "{db:?}: in Unassigned, where people look"
+        );
+        assert_eq!(
+            moves(&owner, &closed).await.last().unwrap(),
+            &(json!(leaving.id), Value::Null, json!("owner_removed")),
+            "{db:?}"
+        );
+        let events = store.events_since(ws, seq, 100).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event.name()).collect();
+        assert!(kinds.contains(&"case.assigned"), "{db:?}: {kinds:?}");
+        // The message event carries no assignee: it pings the "unassigned" subscribers.
+        assert!(
+            events.iter().any(|e| matches!(
+                &e.event,
+                baton::events::EventKind::MessageCreated {
+                    assignee_id: None,
+                    ..
+                }
+            )),
+            "{db:?}"
+        );
+
+        // With round-robin the case goes to someone who is here, and they are pinged.
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [staying.id] }),
+        )
+        .await;
+        set_status(&owner, &closed, "won").await;
+        assert_eq!(owner.assign(&closed, None).await.status(), StatusCode::OK);
+        // Closed again, still (in history) with nobody: a reopen runs no rule for nobody.
+        let again = app
+            .customer_writes(&owner.ingest_token, "closed@example.com", "hello?")
+            .await;
+        assert_eq!(again["assignee_id"], Value::Null, "{db:?}");
+
+        // A second closed case of the leaver, reopened under round-robin.
+        let other = app
+            .customer_writes(&owner.ingest_token, "other@example.com", "hi")
+            .await["case_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let newcomer = app.invite(&owner, "Nia Newcomer", "agent").await;
+        assert_eq!(
+            owner.assign(&other, Some(&newcomer.id)).await.status(),
+            StatusCode::OK
+        );
+        set_status(&newcomer, &other, "lost").await;
+        owner
+            .delete(&format!("/api/teammates/{}", newcomer.id), None)
+            .await;
+        let seq = store.last_seq(ws).await.unwrap();
+        let again = app
+            .customer_writes(&owner.ingest_token, "other@example.com", "one more thing")
+            .await;
+        assert_eq!(again["assignee_id"], json!(staying.id), "{db:?}");
+        assert_eq!(staying.list("mine", "open").await, vec![other.clone()]);
+        assert_eq!(
+            moves(&owner, &other).await.last().unwrap(),
+            &(json!(newcomer.id), json!(staying.id), json!("owner_removed"))
+        );
+        let events = store.events_since(ws, seq, 100).await.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(
+                &e.event,
+                baton::events::EventKind::CaseAssigned { assignee_id: Some(to), actor_id: None, .. }
+                    if to.to_string() == staying.id
+            )),
+            "{db:?}: the new owner is pinged (case.assigned by the rules)"
+        );
+
+        // The open case of the leaver went to the pool at removal (as before).
+        assert_eq!(assignee(&owner, &pooled).await, Value::Null);
+        app.stop().await;
+    }
+}
+
+/// A closed case whose owner was made a viewer since is routed again when the customer writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewers_reopened_case_goes_through_the_rules() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let demoted = app.invite(&owner, "Dee Demoted", "agent").await;
+        let agent = app.invite(&owner, "Alex Agent", "agent").await;
+        rules(&owner, json!({ "mode": "round_robin", "pool": [agent.id] })).await;
+        let case = app
+            .customer_writes(&owner.ingest_token, "c@example.com", "hi")
+            .await["case_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        owner.assign(&case, Some(&demoted.id)).await;
+        set_status(&demoted, &case, "won").await;
+        patch_teammate(&owner, &demoted.id, json!({ "role": "viewer" })).await;
+        let again = app
+            .customer_writes(&owner.ingest_token, "c@example.com", "again")
+            .await;
+        assert_eq!(again["assignee_id"], json!(agent.id), "{db:?}");
+        assert_eq!(
+            moves(&owner, &case).await.last().unwrap(),
+            &(json!(demoted.id), json!(agent.id), json!("owner_viewer"))
+        );
+        app.stop().await;
+    }
+}
+
+/// An away owner's case when the customer writes: keep, return to the pool, or reassign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn away_behaviour_keep_pool_reassign() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let away = app.invite(&owner, "Ava Away", "agent").await;
+        let here = app.invite(&owner, "Hal Here", "agent").await;
+        let pool = json!([away.id, here.id]);
+        for (behaviour, want) in [
+            ("keep", json!(away.id)),
+            ("pool", Value::Null),
+            ("reassign", json!(here.id)),
+        ] {
+            rules(
+                &owner,
+                json!({ "mode": "round_robin", "pool": pool, "away_behaviour": behaviour }),
+            )
+            .await;
+            assert_eq!(
+                owner.json("/api/assign-rules").await["away_behaviour"],
+                behaviour
+            );
+            let customer = format!("{behaviour}@example.com");
+            let case = app
+                .customer_writes(&owner.ingest_token, &customer, "hi")
+                .await["case_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            owner.assign(&case, Some(&away.id)).await;
+            set_status(&away, &case, "awaiting_customer").await;
+            patch_teammate(&away, &away.id, json!({ "away": true })).await;
+            let again = app
+                .customer_writes(&owner.ingest_token, &customer, "still there?")
+                .await;
+            assert_eq!(again["assignee_id"], want, "{db:?} {behaviour}");
+            if behaviour != "keep" {
+                assert_eq!(
+                    moves(&owner, &case).await.last().unwrap().2,
+                    json!("owner_away")
+                );
+            }
+            patch_teammate(&away, &away.id, json!({ "away": false })).await;
+        }
+        // Rules that name an unknown behaviour are refused.
+        let r = owner
+            .put(
+                "/api/assign-rules",
+                json!({ "mode": "unassigned", "away_behaviour": "vanish" }),
+            )
+            .await;
+        assert!(r.status().is_client_error(), "{db:?}");
+        app.stop().await;
+    }
+}
+
+/// Away with dates: it starts and ends by itself, round-robin skips the teammate meanwhile,
+/// and only admins set someone else's dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn away_with_dates_starts_and_ends_by_itself() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let holiday = app.invite(&owner, "Hol Holiday", "agent").await;
+        let other = app.invite(&owner, "Oto Other", "agent").await;
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [holiday.id, other.id] }),
+        )
+        .await;
+        let (s, code, _) = error_of(
+            other
+                .patch(
+                    &format!("/api/teammates/{}", holiday.id),
+                    json!({ "away_from": rfc3339(chrono::Duration::seconds(1)) }),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!((s, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+        let (s, _, field) = error_of(
+            holiday
+                .patch(
+                    &format!("/api/teammates/{}", holiday.id),
+                    json!({
+                        "away_from": rfc3339(chrono::Duration::seconds(10)),
+                        "away_until": rfc3339(chrono::Duration::seconds(5)),
+                    }),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (s, field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("away_until"))
+        );
+
+        // Planned: away from in 2 s until in 5 s.
+        let t = patch_teammate(
+            &holiday,
+            &holiday.id,
+            json!({
+                "away_from": rfc3339(chrono::Duration::seconds(2)),
+                "away_until": rfc3339(chrono::Duration::seconds(5)),
+            }),
+        )
+        .await;
+        assert_eq!(t["away"], false, "{db:?}: not started yet");
+        assert!(t["away_until"].is_string());
+        let first = app
+            .customer_writes(&owner.ingest_token, "a@example.com", "hi")
+            .await;
+        assert_eq!(first["assignee_id"], json!(holiday.id), "{db:?}");
+
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        let shown = owner.json(&format!("/api/teammates?q=Hol")).await;
+        assert_eq!(shown["teammates"][0]["away"], true, "{db:?}: started");
+        for i in 0..2 {
+            let c = app
+                .customer_writes(&owner.ingest_token, &format!("b{i}@example.com"), "hi")
+                .await;
+            assert_eq!(c["assignee_id"], json!(other.id), "{db:?}: skipped while away");
+        }
+
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let shown = owner.json(&format!("/api/teammates?q=Hol")).await;
+        assert_eq!(shown["teammates"][0]["away"], false, "{db:?}: ended");
+        let c = app
+            .customer_writes(&owner.ingest_token, "c@example.com", "hi")
+            .await;
+        assert_eq!(c["assignee_id"], json!(holiday.id), "{db:?}: back in rotation");
+        app.stop().await;
+    }
+}
+
+/// A limit of open cases: auto-assignment skips a teammate at their limit (their own limit
+/// wins over the workspace default), and when nobody has room the case waits in Unassigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_skips_teammates_at_their_limit() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let one = app.invite(&owner, "Una One", "agent").await;
+        let two = app.invite(&owner, "Dos Two", "agent").await;
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [one.id, two.id], "capacity": 1 }),
+        )
+        .await;
+        assert_eq!(owner.json("/api/assign-rules").await["capacity"], 1);
+        let (s, code, _) = error_of(
+            one.patch(&format!("/api/teammates/{}", one.id), json!({ "max_open": 5 }))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (s, code.as_str()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "only admins set limits"
+        );
+        let t = patch_teammate(&owner, &two.id, json!({ "max_open": 2 })).await;
+        assert_eq!(t["max_open"], 2);
+
+        let mut got = vec![];
+        for i in 0..5 {
+            let c = app
+                .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
+                .await;
+            got.push(c["assignee_id"].clone());
+        }
+        assert_eq!(
+            got,
+            vec![
+                json!(one.id),
+                json!(two.id),
+                json!(two.id),
+                Value::Null,
+                Value::Null
+            ],
+            "{db:?}"
+        );
+        assert_eq!(owner.list("unassigned", "open").await.len(), 2);
+
+        // Clearing the own limit falls back to the workspace default.
+        let t = patch_teammate(&owner, &two.id, json!({ "max_open": null })).await;
+        assert_eq!(t["max_open"], Value::Null);
+        let c = app
+            .customer_writes(&owner.ingest_token, "c9@example.com", "hi")
+            .await;
+        assert_eq!(c["assignee_id"], Value::Null, "{db:?}");
+        app.stop().await;
+    }
+}
