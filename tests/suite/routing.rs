@@ -98,7 +98,10 @@ async fn a_removed_owners_reopened_case_goes_through_the_rules() {
         }
         set_status(&leaving, &closed, "won").await;
         let r = owner
-            .delete(&format!("/api/teammates/{}", leaving.id), None)
+            .delete(
+                &format!("/api/teammates/{}", leaving.id),
+                Some(json!({ "reassign_to": null })),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "{db:?}");
         assert_eq!(
@@ -170,9 +173,13 @@ async fn a_removed_owners_reopened_case_goes_through_the_rules() {
             StatusCode::OK
         );
         set_status(&newcomer, &other, "lost").await;
-        owner
-            .delete(&format!("/api/teammates/{}", newcomer.id), None)
+        let r = owner
+            .delete(
+                &format!("/api/teammates/{}", newcomer.id),
+                Some(json!({ "reassign_to": null })),
+            )
             .await;
+        assert_eq!(r.status(), StatusCode::OK);
         let seq = store.last_seq(ws).await.unwrap();
         let again = app
             .customer_writes(&owner.ingest_token, "other@example.com", "one more thing")
