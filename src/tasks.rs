@@ -9,6 +9,8 @@ use tokio_util_lite::Stop;
 use crate::AppState;
 
 const FOLLOW_UPS_EVERY: Duration = Duration::from_secs(2);
+/// How soon a teammate whose away ends by its date gets the waiting cases.
+const ROUTING_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Background {
@@ -34,6 +36,16 @@ pub fn spawn(state: AppState) -> Background {
             let now = chrono::Utc::now();
             if let Err(e) = crate::service::cases::fire_due_follow_ups(&state, now).await {
                 tracing::warn!(error = %e, "follow-up check failed");
+            }
+        },
+    ));
+    tasks.spawn(every(
+        stop.clone(),
+        ROUTING_EVERY,
+        state.clone(),
+        |state| async move {
+            if let Err(e) = crate::service::routing::drain_waiting(&state).await {
+                tracing::warn!(error = %e, "handing out waiting cases failed");
             }
         },
     ));

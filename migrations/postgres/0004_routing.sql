@@ -16,3 +16,8 @@ ALTER TABLE assign_rules ADD COLUMN response_target_minutes BIGINT;
 ALTER TABLE assign_rules ADD COLUMN take_back BOOLEAN NOT NULL DEFAULT FALSE;
 -- JSON `{time_zone, days}` or NULL (around the clock).
 ALTER TABLE assign_rules ADD COLUMN business_hours TEXT;
+
+-- Since when a case the rules found nobody for waits (NULL: not waiting). Waiting cases are
+-- handed out oldest first when someone has room.
+ALTER TABLE cases ADD COLUMN queued_at BIGINT;
+CREATE INDEX cases_queue ON cases (workspace_id, queued_at) WHERE queued_at IS NOT NULL;

@@ -350,7 +350,10 @@ mod tests {
         assert!(is_away(true, None, None, 100));
         assert!(is_away(true, None, Some(200), 100));
         assert!(!is_away(true, None, Some(100), 100), "ends at until");
-        assert!(!is_away(false, Some(150), Some(200), 100), "not started yet");
+        assert!(
+            !is_away(false, Some(150), Some(200), 100),
+            "not started yet"
+        );
         assert!(is_away(false, Some(150), Some(200), 150));
         assert!(!is_away(false, Some(150), Some(200), 200));
         assert!(is_away(false, Some(50), None, 100), "open-ended");
@@ -383,10 +386,7 @@ mod tests {
                 assignable: false,
                 ..fit
             };
-            assert_eq!(
-                on_customer_message(Some(viewer), b),
-                Reroute(Unfit::Viewer)
-            );
+            assert_eq!(on_customer_message(Some(viewer), b), Reroute(Unfit::Viewer));
         }
         let away = Owner { away: true, ..fit };
         assert_eq!(on_customer_message(Some(away), AwayBehaviour::Keep), Keep);

@@ -1,9 +1,9 @@
 //! The team: search (the assign dropdown), invites, role and away changes, removal.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};

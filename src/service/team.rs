@@ -64,7 +64,8 @@ pub async fn update(
     let now = chrono::Utc::now();
     if away.is_some()
         && !away_dates
-        && (target.away_from.is_some_and(|f| f <= now) || target.away_until.is_some_and(|u| u <= now))
+        && (target.away_from.is_some_and(|f| f <= now)
+            || target.away_until.is_some_and(|u| u <= now))
     {
         routing.away_from = Some(None);
         routing.away_until = Some(None);

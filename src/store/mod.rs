@@ -4,9 +4,9 @@
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
 mod email_sql;
-mod routing_sql;
 mod models;
 mod postgres;
+mod routing_sql;
 mod sql;
 mod sqlite;
 
@@ -218,6 +218,9 @@ pub trait Store: Send + Sync + 'static {
         actor_id: Uuid,
         patch: RoutingPatch,
     ) -> Result<Committed<Teammate>>;
+    /// Hands out waiting cases in up to `limit` workspaces (each under its lock); answers the
+    /// committed events. For what frees room without a write: away that ends by its date.
+    async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>>;
 
     // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;

@@ -6,6 +6,93 @@
 macro_rules! routing_sql {
     ($Store:ident, $Db:ty, $Row:ty) => {
         impl $Store {
+            /// Can take one more case now: here, may hold cases, not away, and under their limit.
+            fn fits(t: &Teammate, open: &std::collections::HashMap<Uuid, u32>, rules: &Rules) -> bool {
+                let own = t.max_open.map(|m| m.clamp(0, u32::MAX.into()) as u32);
+                t.active && !t.away && t.role.can_be_assigned() && routing::has_room(open.get(&t.id).copied().unwrap_or(0), own, rules.capacity)
+            }
+
+            /// Marks a case the rules found nobody for as waiting (so it is handed out, oldest
+            /// first, when someone has room); a workspace without rules keeps a plain pool.
+            async fn enqueue_if_routed(tx: &mut Tx, workspace_id: Uuid, case_id: Uuid, now: i64) -> Result<()> {
+                let mode: Option<String> = sqlx::query_scalar("SELECT mode FROM assign_rules WHERE workspace_id = $1").bind(workspace_id).fetch_optional(&mut **tx).await?;
+                if mode.is_some_and(|m| m != routing::Mode::Unassigned.as_str()) {
+                    sqlx::query("UPDATE cases SET queued_at = $2 WHERE id = $1 AND queued_at IS NULL").bind(case_id).bind(now).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Hands waiting cases out, oldest first, to whoever the rules pick and has room. The
+            /// caller holds the workspace lock, so across instances each case goes out once.
+            async fn drain_queue(&self, tx: &mut Tx, log: &mut Log, prefix: &str) -> Result<usize> {
+                let workspace_id = log.workspace_id;
+                let sql = format!(
+                    "SELECT id, number, category FROM cases WHERE workspace_id = $1 AND queued_at IS NOT NULL AND assignee_id IS NULL AND status IN {OPEN_SQL} \
+                     ORDER BY queued_at, number LIMIT 500"
+                );
+                let waiting = sqlx::query(&sql).bind(workspace_id).fetch_all(&mut **tx).await?;
+                if waiting.is_empty() {
+                    return Ok(0);
+                }
+                let (rules, mut last) = Self::rules_in_tx(tx, workspace_id).await?;
+                if rules.mode == routing::Mode::Unassigned {
+                    return Ok(0);
+                }
+                let team = Self::team_in_tx(tx, workspace_id).await?;
+                let mut open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
+                let mut handed = 0;
+                for row in &waiting {
+                    let case_id: Uuid = row.try_get("id")?;
+                    let category: Option<String> = row.try_get("category")?;
+                    let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules));
+                    let Some(to) = routing::pick(&rules, category.as_deref(), last, eligible) else {
+                        // Round-robin ignores the category: nobody for this case is nobody for all.
+                        if rules.mode == routing::Mode::RoundRobin {
+                            break;
+                        }
+                        continue;
+                    };
+                    if rules.mode == routing::Mode::RoundRobin {
+                        last = Some(to);
+                    }
+                    sqlx::query("UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 WHERE id = $1").bind(case_id).bind(to).execute(&mut **tx).await?;
+                    Self::timeline(tx, workspace_id, case_id, "assigned", None, None, Some(to), serde_json::json!({ "reason": "queue" }), ms(log.now)).await?;
+                    log.push(EventKind::CaseAssigned {
+                        case_id,
+                        number: format_number(prefix, row.try_get("number")?),
+                        assignee_id: Some(to),
+                        previous_assignee_id: None,
+                        actor_id: None,
+                    });
+                    if rules.capacity.is_some() || team.iter().any(|t| t.max_open.is_some()) {
+                        *open.entry(to).or_insert(0) += 1;
+                    }
+                    handed += 1;
+                }
+                if handed > 0 && rules.mode == routing::Mode::RoundRobin {
+                    sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(last).execute(&mut **tx).await?;
+                }
+                Ok(handed)
+            }
+
+            /// The timer's half of the queue: away that ended by its date frees no row, so every
+            /// instance looks now and then at the workspaces with waiting cases.
+            async fn drain_waiting_impl(&self, limit: i64) -> Result<Vec<Event>> {
+                let sql = format!("SELECT DISTINCT workspace_id FROM cases WHERE queued_at IS NOT NULL AND assignee_id IS NULL AND status IN {OPEN_SQL} LIMIT $1");
+                let workspaces: Vec<Uuid> = sqlx::query_scalar(&sql).bind(limit).fetch_all(&self.read).await?;
+                let mut events = Vec::new();
+                for workspace_id in workspaces {
+                    let mut tx = self.begin().await?;
+                    let locked = Self::lock(&mut tx, workspace_id).await?;
+                    let mut log = Log::new(workspace_id, locked.last_seq);
+                    if self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await? == 0 {
+                        tx.rollback().await?;
+                        continue;
+                    }
+                    events.extend(Self::commit(tx, log, ()).await?.events);
+                }
+                Ok(events)
+            }
             /// Open cases per teammate, read only when some limit applies (the caller holds the
             /// workspace lock, so the counts cannot move under the choice).
             async fn open_counts(tx: &mut Tx, workspace_id: Uuid, rules: &Rules, team: &[Teammate]) -> Result<std::collections::HashMap<Uuid, u32>> {
@@ -42,7 +129,11 @@ macro_rules! routing_sql {
                     routing::OnCustomerMessage::Pool(unfit) => (None, unfit),
                     routing::OnCustomerMessage::Reroute(unfit) => {
                         let category: Option<String> = sqlx::query_scalar("SELECT category FROM cases WHERE id = $1").bind(case.id).fetch_one(&mut **tx).await?;
-                        (self.auto_assign(tx, workspace_id, category.as_deref()).await?, unfit)
+                        let to = self.auto_assign(tx, workspace_id, category.as_deref()).await?;
+                        if to.is_none() {
+                            Self::enqueue_if_routed(tx, workspace_id, case.id, ms(log.now)).await?;
+                        }
+                        (to, unfit)
                     }
                 };
                 sqlx::query("UPDATE cases SET assignee_id = $2, version = version + 1 WHERE id = $1").bind(case.id).bind(to).execute(&mut **tx).await?;
@@ -90,6 +181,7 @@ macro_rules! routing_sql {
                 let updated = teammate_from_row(&row)?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::TeammateChanged { teammate_id: id, change: "updated".into(), actor_id: Some(actor_id) });
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 Self::commit(tx, log, updated).await
             }
         }

@@ -724,6 +724,8 @@ macro_rules! sql_store {
                         Self::timeline(&mut tx, workspace_id, id, "created", None, None, None, serde_json::json!({ "channel": m.channel }), now).await?;
                         if assignee.is_some() {
                             Self::timeline(&mut tx, workspace_id, id, "assigned", None, None, assignee, serde_json::json!({ "reason": "auto_assign" }), now).await?;
+                        } else {
+                            Self::enqueue_if_routed(&mut tx, workspace_id, id, now).await?;
                         }
                         log.push(EventKind::CaseCreated {
                             case_id: id,
@@ -807,15 +809,7 @@ macro_rules! sql_store {
                 }
                 let team = Self::team_in_tx(tx, workspace_id).await?;
                 let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
-                let eligible = |id: Uuid| {
-                    team.iter().any(|t| {
-                        t.id == id
-                            && t.active
-                            && !t.away
-                            && t.role.can_be_assigned()
-                            && routing::has_room(open.get(&id).copied().unwrap_or(0), t.max_open.map(|m| m.clamp(0, u32::MAX.into()) as u32), rules.capacity)
-                    })
-                };
+                let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules));
                 let picked = routing::pick(&rules, category, last, eligible);
                 if rules.mode == routing::Mode::RoundRobin && picked.is_some() {
                     sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(picked).execute(&mut **tx).await?;
@@ -1016,6 +1010,7 @@ macro_rules! sql_store {
                     .await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::TeammateChanged { teammate_id: id, change: "updated".into(), actor_id: Some(actor_id) });
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let updated = Teammate { role: role.unwrap_or(target.role), away: away.unwrap_or(target.away), ..target };
                 Self::commit(tx, log, updated).await
             }
@@ -1287,7 +1282,7 @@ macro_rules! sql_store {
                 }
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 if state.assignee_id != req.assignee_id {
-                    sqlx::query("UPDATE cases SET assignee_id = $2, version = version + 1 WHERE id = $1").bind(state.id).bind(req.assignee_id).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 WHERE id = $1").bind(state.id).bind(req.assignee_id).execute(&mut *tx).await?;
                     Self::timeline(&mut tx, workspace_id, state.id, "assigned", Some(req.actor_id), state.assignee_id, req.assignee_id, serde_json::json!({}), ms(log.now)).await?;
                     log.push(EventKind::CaseAssigned {
                         case_id: state.id,
@@ -1297,6 +1292,7 @@ macro_rules! sql_store {
                         actor_id: Some(req.actor_id),
                     });
                 }
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let case = Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
                 Self::commit(tx, log, case).await
             }
@@ -1329,6 +1325,7 @@ macro_rules! sql_store {
                         assignee_id: state.assignee_id,
                     });
                 }
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let case = Self::case_in_tx(&mut tx, workspace_id, actor_id, case_id).await?;
                 Self::commit(tx, log, case).await
             }
@@ -1515,6 +1512,7 @@ macro_rules! sql_store {
                 .await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::RulesChanged { actor_id });
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 Self::commit(tx, log, rules).await
             }
 
@@ -1700,6 +1698,10 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>> {
+                self.drain_waiting_impl(limit).await
             }
 
             async fn update_teammate_routing(&self, workspace_id: Uuid, id: Uuid, actor_id: Uuid, patch: RoutingPatch) -> Result<Committed<Teammate>> {

@@ -188,7 +188,11 @@ async fn a_removed_owners_reopened_case_goes_through_the_rules() {
         assert_eq!(staying.list("mine", "open").await, vec![other.clone()]);
         assert_eq!(
             moves(&owner, &other).await.last().unwrap(),
-            &(json!(newcomer.id), json!(staying.id), json!("owner_removed"))
+            &(
+                json!(newcomer.id),
+                json!(staying.id),
+                json!("owner_removed")
+            )
         );
         let events = store.events_since(ws, seq, 100).await.unwrap();
         assert!(
@@ -358,7 +362,11 @@ async fn away_with_dates_starts_and_ends_by_itself() {
             let c = app
                 .customer_writes(&owner.ingest_token, &format!("b{i}@example.com"), "hi")
                 .await;
-            assert_eq!(c["assignee_id"], json!(other.id), "{db:?}: skipped while away");
+            assert_eq!(
+                c["assignee_id"],
+                json!(other.id),
+                "{db:?}: skipped while away"
+            );
         }
 
         tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -367,7 +375,11 @@ async fn away_with_dates_starts_and_ends_by_itself() {
         let c = app
             .customer_writes(&owner.ingest_token, "c@example.com", "hi")
             .await;
-        assert_eq!(c["assignee_id"], json!(holiday.id), "{db:?}: back in rotation");
+        assert_eq!(
+            c["assignee_id"],
+            json!(holiday.id),
+            "{db:?}: back in rotation"
+        );
         app.stop().await;
     }
 }
@@ -388,8 +400,11 @@ async fn capacity_skips_teammates_at_their_limit() {
         .await;
         assert_eq!(owner.json("/api/assign-rules").await["capacity"], 1);
         let (s, code, _) = error_of(
-            one.patch(&format!("/api/teammates/{}", one.id), json!({ "max_open": 5 }))
-                .await,
+            one.patch(
+                &format!("/api/teammates/{}", one.id),
+                json!({ "max_open": 5 }),
+            )
+            .await,
         )
         .await;
         assert_eq!(
@@ -429,4 +444,235 @@ async fn capacity_skips_teammates_at_their_limit() {
         assert_eq!(c["assignee_id"], Value::Null, "{db:?}");
         app.stop().await;
     }
+}
+
+/// Waiting cases are handed out oldest first the moment someone has room: a case closed, a
+/// limit raised, a reassignment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_drains_oldest_first_when_room_appears() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let agent = app.invite(&owner, "Alex Agent", "agent").await;
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [agent.id], "capacity": 1 }),
+        )
+        .await;
+        let mut ids = vec![];
+        for i in 0..4 {
+            let c = app
+                .customer_writes(&owner.ingest_token, &format!("q{i}@example.com"), "hi")
+                .await;
+            ids.push(c["case_id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(assignee(&owner, &ids[0]).await, json!(agent.id));
+        for id in &ids[1..] {
+            assert_eq!(assignee(&owner, id).await, Value::Null, "{db:?}: waits");
+        }
+        // A case closed: the oldest waiting one goes out, the others keep waiting.
+        set_status(&agent, &ids[0], "won").await;
+        assert_eq!(assignee(&owner, &ids[1]).await, json!(agent.id), "{db:?}");
+        assert_eq!(assignee(&owner, &ids[2]).await, Value::Null);
+        assert_eq!(
+            moves(&owner, &ids[1]).await,
+            vec![(Value::Null, json!(agent.id), json!("queue"))]
+        );
+        // A reassignment frees room too.
+        assert_eq!(
+            owner.assign(&ids[1], Some(&owner.id)).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(assignee(&owner, &ids[2]).await, json!(agent.id), "{db:?}");
+        // A limit raised: the rest go out in order.
+        patch_teammate(&owner, &agent.id, json!({ "max_open": 3 })).await;
+        assert_eq!(assignee(&owner, &ids[3]).await, json!(agent.id), "{db:?}");
+        // A case a manager returns to the pool stays there (it is not waiting for the rules).
+        assert_eq!(owner.assign(&ids[3], None).await.status(), StatusCode::OK);
+        set_status(&agent, &ids[2], "won").await;
+        assert_eq!(assignee(&owner, &ids[3]).await, Value::Null, "{db:?}");
+        app.stop().await;
+    }
+}
+
+/// Cases that arrive while the only teammate is away wait, and go to them by themselves, in
+/// order, when their away ends by its date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_goes_to_a_teammate_whose_away_ends_by_itself() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let agent = app.invite(&owner, "Alex Agent", "agent").await;
+        rules(&owner, json!({ "mode": "round_robin", "pool": [agent.id] })).await;
+        patch_teammate(
+            &agent,
+            &agent.id,
+            json!({ "away": true, "away_until": rfc3339(chrono::Duration::seconds(2)) }),
+        )
+        .await;
+        let mut ids = vec![];
+        for i in 0..3 {
+            let c = app
+                .customer_writes(&owner.ingest_token, &format!("w{i}@example.com"), "hi")
+                .await;
+            assert_eq!(c["assignee_id"], Value::Null, "{db:?}");
+            ids.push(c["case_id"].as_str().unwrap().to_string());
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mine = agent.list("mine", "open").await;
+            if mine.len() == 3 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{db:?}: the queue was not handed out after away ended: {mine:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Oldest first: the timeline's queue entries in event order are the cases in order.
+        let store = baton::store::connect(&app.db_url).await.unwrap();
+        let ws = owner.workspace_id.parse().unwrap();
+        let order: Vec<String> = store
+            .events_since(ws, 0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                baton::events::EventKind::CaseAssigned { case_id, .. } => Some(case_id.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(order, ids, "{db:?}");
+        app.stop().await;
+    }
+}
+
+/// Two instances on one Postgres hand out a 200-case queue as room appears through both at
+/// once: every case is assigned exactly once and nobody goes over the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_hand_out_a_200_case_queue_exactly_once() {
+    use crate::common::{postgres_available, require, Db, Process, TestDb};
+    if !require("Postgres", postgres_available().await) {
+        return;
+    }
+    let db = TestDb::new(Db::Postgres).await;
+    let one = Process::start(&db.url, None, "one").await;
+    let two = Process::start(&db.url, None, "two").await;
+    let app_one = one.as_app(Db::Postgres);
+    let owner = app_one.signup("Acme", "Olivia Owner").await;
+    let token = owner.api_token().await;
+    let mut agents = Vec::new();
+    for name in ["Ann", "Ben", "Cy", "Di"] {
+        agents.push(app_one.invite(&owner, name, "agent").await.id);
+    }
+    rules(
+        &owner,
+        json!({ "mode": "round_robin", "pool": agents, "capacity": 0 }),
+    )
+    .await;
+    let urls = [one.url.clone(), two.url.clone()];
+
+    // 200 customers write through both instances; nobody has room, so all wait.
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let url = urls[worker % 2].clone();
+        let ingest = owner.ingest_token.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in (worker..200).step_by(8) {
+                let r = client
+                    .post(format!("{url}/api/inbound"))
+                    .bearer_auth(&ingest)
+                    .json(&json!({ "channel": "web", "from": { "name": "C", "email": format!("c{i}@example.com") }, "body": "hello" }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let waiting = |owner: User| async move {
+        owner.json("/api/cases/counts").await["unassigned"]["open"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(waiting(owner.clone()).await, 200);
+
+    // Room appears through both instances at once: every agent's limit goes to 40 (160).
+    let client = reqwest::Client::new();
+    let raises = agents.iter().enumerate().map(|(i, id)| {
+        let r = client
+            .patch(format!("{}/api/teammates/{id}", urls[i % 2]))
+            .bearer_auth(&token)
+            .json(&json!({ "max_open": 40 }))
+            .send();
+        async move { r.await.unwrap().status() }
+    });
+    for s in futures_util::future::join_all(raises).await {
+        assert_eq!(s, StatusCode::OK);
+    }
+    // Then 40 handed-out cases are closed through both instances at once: 40 more go out.
+    let store = baton::store::connect(&db.url).await.unwrap();
+    let ws = owner.workspace_id.parse().unwrap();
+    let handed: Vec<String> = owner
+        .json("/api/cases?view=all&filter=open&limit=200")
+        .await["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["assignee_id"].is_null())
+        .take(40)
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(handed.len(), 40);
+    let closes = handed.iter().enumerate().map(|(i, id)| {
+        let r = client
+            .put(format!("{}/api/cases/{id}/status", urls[i % 2]))
+            .bearer_auth(&token)
+            .json(&json!({ "status": "won" }))
+            .send();
+        async move { r.await.unwrap().status() }
+    });
+    for s in futures_util::future::join_all(closes).await {
+        assert_eq!(s, StatusCode::OK);
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while waiting(owner.clone()).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Exactly once: one rules assignment per case, 200 in all.
+    let mut per_case: std::collections::HashMap<uuid::Uuid, usize> = Default::default();
+    for e in store.events_since(ws, 0, 100_000).await.unwrap() {
+        if let baton::events::EventKind::CaseAssigned {
+            case_id,
+            actor_id: None,
+            ..
+        } = e.event
+        {
+            *per_case.entry(case_id).or_default() += 1;
+        }
+    }
+    assert_eq!(per_case.len(), 200, "every case handed out");
+    assert!(per_case.values().all(|n| *n == 1), "each exactly once");
+    // Nobody over the limit: each agent holds exactly 40 open cases.
+    let cases = owner
+        .json("/api/cases?view=all&filter=open&limit=200")
+        .await;
+    let mut open: std::collections::HashMap<String, usize> = Default::default();
+    for c in cases["cases"].as_array().unwrap() {
+        *open
+            .entry(c["assignee_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(open.len(), 4, "{open:?}");
+    assert!(open.values().all(|n| *n == 40), "{open:?}");
 }

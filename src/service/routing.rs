@@ -1,0 +1,15 @@
+//! Routing that runs by itself: waiting cases handed out when away ends by its date.
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// Workspaces looked at per tick.
+const WORKSPACES_PER_TICK: i64 = 100;
+
+/// Hands out waiting cases wherever someone has room now; answers how many events it published.
+pub async fn drain_waiting(state: &AppState) -> Result<usize> {
+    let events = state.store.drain_waiting(WORKSPACES_PER_TICK).await?;
+    let n = events.len();
+    state.publish(events).await;
+    Ok(n)
+}
