@@ -9,7 +9,8 @@ use tokio_util_lite::Stop;
 use crate::AppState;
 
 const FOLLOW_UPS_EVERY: Duration = Duration::from_secs(2);
-/// How soon a teammate whose away ends by its date gets the waiting cases.
+/// How late a response target fires at most, and how soon a teammate whose away ends by its
+/// date gets the waiting cases.
 const ROUTING_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -44,6 +45,10 @@ pub fn spawn(state: AppState) -> Background {
         ROUTING_EVERY,
         state.clone(),
         |state| async move {
+            if let Err(e) = crate::service::routing::fire_breaches(&state, chrono::Utc::now()).await
+            {
+                tracing::warn!(error = %e, "response-target check failed");
+            }
             if let Err(e) = crate::service::routing::drain_waiting(&state).await {
                 tracing::warn!(error = %e, "handing out waiting cases failed");
             }

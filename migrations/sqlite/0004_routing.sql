@@ -21,3 +21,9 @@ ALTER TABLE assign_rules ADD COLUMN business_hours TEXT;
 -- handed out oldest first when someone has room.
 ALTER TABLE cases ADD COLUMN queued_at INTEGER;
 CREATE INDEX cases_queue ON cases (workspace_id, queued_at) WHERE queued_at IS NOT NULL;
+
+-- The first-response target: when the customer's wait passes it (NULL: no clock running), and
+-- when it did (cleared by a teammate's reply). The timer claims a due row once, under the lock.
+ALTER TABLE cases ADD COLUMN response_due_at INTEGER;
+ALTER TABLE cases ADD COLUMN breached_at INTEGER;
+CREATE INDEX cases_response_due ON cases (response_due_at) WHERE response_due_at IS NOT NULL;

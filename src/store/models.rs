@@ -111,6 +111,10 @@ pub struct Case {
     pub closed_at: Option<DateTime<Utc>>,
     /// The caller has not read the latest customer message.
     pub unread: bool,
+    /// When the customer's wait passes the first-response target (none: no target running).
+    pub response_due_at: Option<DateTime<Utc>>,
+    /// When it passed it with nobody having answered (cleared by a reply).
+    pub breached_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -178,6 +182,8 @@ pub enum Filter {
     Open,
     Unread,
     Closed,
+    /// Open and past the first-response target.
+    Breached,
 }
 
 #[derive(Debug, Clone, Default)]

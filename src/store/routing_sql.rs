@@ -75,6 +75,76 @@ macro_rules! routing_sql {
                 Ok(handed)
             }
 
+            /// Starts the first-response clock of a case whose customer starts waiting now (a
+            /// clock already running keeps its deadline).
+            async fn start_response_clock(tx: &mut Tx, workspace_id: Uuid, case_id: Uuid, now: i64) -> Result<()> {
+                let (rules, _) = Self::rules_in_tx(tx, workspace_id).await?;
+                let Some(minutes) = rules.response_target_minutes else { return Ok(()) };
+                // The rules were checked when saved; a schedule that no longer parses counts as none.
+                let hours = rules.business_hours.as_ref().and_then(|h| crate::domain::hours::Hours::parse(h).ok());
+                let due = crate::domain::hours::deadline(hours.as_ref(), from_ms(now), minutes);
+                sqlx::query("UPDATE cases SET response_due_at = $2, breached_at = NULL WHERE id = $1 AND response_due_at IS NULL")
+                    .bind(case_id)
+                    .bind(due.map(ms))
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// The response-target timer: claims each due case under its workspace lock (so one
+            /// instance fires it, once), flags it, and takes it back from its owner if asked.
+            async fn fire_breaches_impl(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
+                let due = sqlx::query("SELECT id, workspace_id FROM cases WHERE response_due_at IS NOT NULL AND response_due_at <= $1 ORDER BY response_due_at LIMIT 500")
+                    .bind(ms(now))
+                    .fetch_all(&self.read)
+                    .await?;
+                let mut events = Vec::new();
+                for row in due {
+                    let (case_id, workspace_id): (Uuid, Uuid) = (row.try_get("id")?, row.try_get("workspace_id")?);
+                    let mut tx = self.begin().await?;
+                    let locked = Self::lock(&mut tx, workspace_id).await?;
+                    let Some(row) = sqlx::query("SELECT response_due_at FROM cases WHERE id = $1 AND response_due_at IS NOT NULL AND response_due_at <= $2")
+                        .bind(case_id)
+                        .bind(ms(now))
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    else {
+                        continue;
+                    };
+                    let due_at: i64 = row.try_get("response_due_at")?;
+                    let state = Self::case_state(&mut tx, workspace_id, case_id).await?;
+                    let mut log = Log::new(workspace_id, locked.last_seq);
+                    let at = ms(log.now);
+                    sqlx::query("UPDATE cases SET response_due_at = NULL, breached_at = $2, version = version + 1 WHERE id = $1").bind(case_id).bind(at).execute(&mut *tx).await?;
+                    if !state.status.is_open() {
+                        events.extend(Self::commit(tx, log, ()).await?.events);
+                        continue;
+                    }
+                    let number = format_number(&locked.case_prefix, state.number);
+                    Self::timeline(&mut tx, workspace_id, case_id, "breached", None, None, None, serde_json::json!({ "due_at": from_ms(due_at) }), at).await?;
+                    log.push(EventKind::CaseBreached { case_id, number: number.clone(), assignee_id: state.assignee_id, due_at: from_ms(due_at) });
+                    let (rules, last) = Self::rules_in_tx(&mut tx, workspace_id).await?;
+                    if let (true, Some(owner)) = (rules.take_back, state.assignee_id) {
+                        let team = Self::team_in_tx(&mut tx, workspace_id).await?;
+                        let open = Self::open_counts(&mut tx, workspace_id, &rules, &team).await?;
+                        let category: Option<String> = sqlx::query_scalar("SELECT category FROM cases WHERE id = $1").bind(case_id).fetch_one(&mut *tx).await?;
+                        let eligible = |id: Uuid| id != owner && team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules));
+                        let to = routing::pick(&rules, category.as_deref(), last, eligible);
+                        if rules.mode == routing::Mode::RoundRobin && to.is_some() {
+                            sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(to).execute(&mut *tx).await?;
+                        }
+                        sqlx::query("UPDATE cases SET assignee_id = $2 WHERE id = $1").bind(case_id).bind(to).execute(&mut *tx).await?;
+                        if to.is_none() {
+                            Self::enqueue_if_routed(&mut tx, workspace_id, case_id, at).await?;
+                        }
+                        Self::timeline(&mut tx, workspace_id, case_id, "assigned", None, Some(owner), to, serde_json::json!({ "reason": "response_target" }), at).await?;
+                        log.push(EventKind::CaseAssigned { case_id, number, assignee_id: to, previous_assignee_id: Some(owner), actor_id: None });
+                    }
+                    events.extend(Self::commit(tx, log, ()).await?.events);
+                }
+                Ok(events)
+            }
+
             /// The timer's half of the queue: away that ended by its date frees no row, so every
             /// instance looks now and then at the workspaces with waiting cases.
             async fn drain_waiting_impl(&self, limit: i64) -> Result<Vec<Event>> {

@@ -21,7 +21,7 @@ use crate::store::{from_ms, ms};
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
 pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
-     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, \
      cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, cu.phone AS customer_phone, \
      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
@@ -358,6 +358,8 @@ macro_rules! sql_store {
                 created_at: from_ms(row.try_get("created_at")?),
                 closed_at: opt_ms(row.try_get("closed_at")?),
                 unread: row.try_get("unread")?,
+                response_due_at: opt_ms(row.try_get("response_due_at")?),
+                breached_at: opt_ms(row.try_get("breached_at")?),
             })
         }
 
@@ -739,6 +741,10 @@ macro_rules! sql_store {
                     }
                 };
                 let mut case = case;
+                // The customer starts waiting: the first-response clock runs until a reply.
+                if !automated && (created || case.status != Status::NeedsReply) {
+                    Self::start_response_clock(&mut tx, workspace_id, case.id, now).await?;
+                }
                 if !created && !automated {
                     self.reroute_if_unfit(&mut tx, &mut log, &mut case, &locked.case_prefix).await?;
                 }
@@ -1183,6 +1189,9 @@ macro_rules! sql_store {
                     Filter::Closed => {
                         qb.push(format!(" AND c.status NOT IN {OPEN_SQL}"));
                     }
+                    Filter::Breached => {
+                        qb.push(format!(" AND c.status IN {OPEN_SQL} AND c.breached_at IS NOT NULL"));
+                    }
                 }
                 if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
                     let pattern = like_pattern(q);
@@ -1365,7 +1374,7 @@ macro_rules! sql_store {
                     log.push(EventKind::NoteCreated { case_id, number, message_id: message.id, preview, author_id: actor_id, mentions: mentions.to_vec() });
                 } else {
                     let status = state.status.after_reply();
-                    sqlx::query("UPDATE cases SET status = $2, last_message_at = $3, preview = $4, version = version + 1 WHERE id = $1")
+                    sqlx::query("UPDATE cases SET status = $2, last_message_at = $3, preview = $4, response_due_at = NULL, breached_at = NULL, version = version + 1 WHERE id = $1")
                         .bind(case_id)
                         .bind(status.as_str())
                         .bind(now)
@@ -1698,6 +1707,10 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
+                self.fire_breaches_impl(now).await
             }
 
             async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>> {

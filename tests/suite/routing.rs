@@ -676,3 +676,104 @@ async fn two_instances_hand_out_a_200_case_queue_exactly_once() {
     assert_eq!(open.len(), 4, "{open:?}");
     assert!(open.values().all(|n| *n == 40), "{open:?}");
 }
+
+/// A first-response target: the case shows its deadline; past it (the timer is driven with a
+/// later clock) it is flagged once, listed under "Breached", taken back from its owner and
+/// given to the next by the rules, once, even with two timers racing; a reply clears the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breached_response_target_is_flagged_and_taken_back_once() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let slow = app.invite(&owner, "Sly Slow", "agent").await;
+        let quick = app.invite(&owner, "Quin Quick", "agent").await;
+        // Bad schedules are refused with the field named.
+        for bad in [
+            json!({ "time_zone": "Mars/Olympus", "days": {} }),
+            json!({ "time_zone": "UTC", "days": { "mon": [["17:00", "09:00"]] } }),
+        ] {
+            let (s, _, field) = error_of(
+                owner
+                    .put(
+                        "/api/assign-rules",
+                        json!({ "mode": "unassigned", "response_target_minutes": 5, "business_hours": bad }),
+                    )
+                    .await,
+            )
+            .await;
+            assert_eq!(
+                (s, field.as_deref()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("business_hours"))
+            );
+        }
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [slow.id, quick.id],
+                    "response_target_minutes": 1, "take_back": true }),
+        )
+        .await;
+        let got = owner.json("/api/assign-rules").await;
+        assert_eq!(
+            (&got["response_target_minutes"], &got["take_back"]),
+            (&json!(1), &json!(true))
+        );
+        let c = app
+            .customer_writes(&owner.ingest_token, "late@example.com", "anyone?")
+            .await;
+        let id = c["case_id"].as_str().unwrap().to_string();
+        assert_eq!(c["assignee_id"], json!(slow.id));
+        let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+        let due: chrono::DateTime<chrono::Utc> = case["response_due_at"]
+            .as_str()
+            .expect("the deadline is shown")
+            .parse()
+            .unwrap();
+        let left = due - chrono::Utc::now();
+        assert!(
+            left > chrono::Duration::seconds(50) && left <= chrono::Duration::seconds(60),
+            "{db:?}: {left}"
+        );
+        assert!(owner.list("all", "breached").await.is_empty());
+
+        // Two timers (two connections, as two instances) fire at once, two minutes later.
+        let later = chrono::Utc::now() + chrono::Duration::minutes(2);
+        let a = baton::store::connect(&app.db_url).await.unwrap();
+        let b = baton::store::connect(&app.db_url).await.unwrap();
+        let (x, y) = tokio::join!(a.fire_breaches(later), b.fire_breaches(later));
+        let events: Vec<_> = x.unwrap().into_iter().chain(y.unwrap()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event.name()).collect();
+        assert_eq!(kinds, vec!["case.breached", "case.assigned"], "{db:?}");
+        assert!(a.fire_breaches(later).await.unwrap().is_empty(), "once");
+
+        assert_eq!(assignee(&owner, &id).await, json!(quick.id), "{db:?}");
+        assert_eq!(
+            moves(&owner, &id).await.last().unwrap(),
+            &(json!(slow.id), json!(quick.id), json!("response_target"))
+        );
+        assert_eq!(owner.list("all", "breached").await, vec![id.clone()]);
+        let detail = owner.json(&format!("/api/cases/{id}")).await;
+        assert!(detail["case"]["breached_at"].is_string());
+        assert!(detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"] == "breached"));
+
+        // The reply clears the flag; the next customer message starts a new clock.
+        let r = quick
+            .post(
+                &format!("/api/cases/{id}/messages"),
+                json!({ "kind": "reply", "body": "Here!" }),
+            )
+            .await;
+        assert!(r.status().is_success());
+        assert!(owner.list("all", "breached").await.is_empty(), "{db:?}");
+        let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+        assert!(case["response_due_at"].is_null() && case["breached_at"].is_null());
+        app.customer_writes(&owner.ingest_token, "late@example.com", "thanks, one more")
+            .await;
+        let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+        assert!(case["response_due_at"].is_string(), "{db:?}");
+        app.stop().await;
+    }
+}
