@@ -179,9 +179,14 @@ mod tests {
             "written on Saturday"
         );
         assert_eq!(
-            deadline(Some(&h), paris("2026-03-04 20:00"), 7 * 60 + 30),
+            deadline(Some(&h), paris("2026-03-04 20:00"), 7 * 60),
             Some(paris("2026-03-05 17:00")),
-            "a whole day of business time"
+            "a whole day of business time (3 h + 4 h)"
+        );
+        assert_eq!(
+            deadline(Some(&h), paris("2026-03-04 20:00"), 7 * 60 + 30),
+            Some(paris("2026-03-06 09:30")),
+            "and half an hour of the next"
         );
     }
 
