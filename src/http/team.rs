@@ -39,6 +39,9 @@ pub struct TeammateQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TeammateList {
     pub teammates: Vec<Teammate>,
+    /// Open cases per teammate holding any, to show against `max_open`.
+    #[serde(default)]
+    pub open_cases: std::collections::HashMap<Uuid, i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -120,7 +123,11 @@ async fn list_teammates(
         .store
         .teammates(auth.teammate.workspace_id, query.q.as_deref(), which)
         .await?;
-    Ok(Json(TeammateList { teammates }))
+    let open_cases = state.store.open_cases(auth.teammate.workspace_id).await?;
+    Ok(Json(TeammateList {
+        teammates,
+        open_cases,
+    }))
 }
 
 /// Change a teammate's role (admin+) or away flag (admin+, or the teammate themselves).

@@ -221,6 +221,8 @@ pub trait Store: Send + Sync + 'static {
     /// Hands out waiting cases in up to `limit` workspaces (each under its lock); answers the
     /// committed events. For what frees room without a write: away that ends by its date.
     async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>>;
+    /// Open cases per teammate who holds any (Settings → Team shows them against the limit).
+    async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>>;
     /// Flags the open cases past their first-response target (each once, across instances)
     /// and, where the rules say `take_back`, runs the rules again without the owner.
     async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;

@@ -115,6 +115,8 @@ pub struct Case {
     pub response_due_at: Option<DateTime<Utc>>,
     /// When it passed it with nobody having answered (cleared by a reply).
     pub breached_at: Option<DateTime<Utc>>,
+    /// Waiting for someone with room since (the queue is handed out oldest first).
+    pub queued_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

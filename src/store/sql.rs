@@ -21,7 +21,7 @@ use crate::store::{from_ms, ms};
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
 pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
-     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, \
      cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, cu.phone AS customer_phone, \
      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
@@ -360,6 +360,7 @@ macro_rules! sql_store {
                 unread: row.try_get("unread")?,
                 response_due_at: opt_ms(row.try_get("response_due_at")?),
                 breached_at: opt_ms(row.try_get("breached_at")?),
+                queued_at: opt_ms(row.try_get("queued_at")?),
             })
         }
 
@@ -1711,6 +1712,12 @@ macro_rules! sql_store {
 
             async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
                 self.fire_breaches_impl(now).await
+            }
+
+            async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>> {
+                let sql = format!("SELECT assignee_id, COUNT(*) AS n FROM cases WHERE workspace_id = $1 AND assignee_id IS NOT NULL AND status IN {OPEN_SQL} GROUP BY assignee_id");
+                let rows = sqlx::query(&sql).bind(workspace_id).fetch_all(&self.read).await?;
+                rows.iter().map(|r| Ok((r.try_get("assignee_id")?, r.try_get("n")?))).collect()
             }
 
             async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>> {

@@ -111,7 +111,7 @@ export function createShell(root, ctx) {
       const view = qs.get('view');
       state.view = ['mine', 'unassigned', 'all'].includes(view) ? view : state.view;
       const filter = qs.get('filter');
-      state.filter = ['open', 'unread', 'closed'].includes(filter) ? filter : 'open';
+      state.filter = ['open', 'unread', 'closed', 'breached'].includes(filter) ? filter : 'open';
       state.q = qs.get('q') || '';
     }
     markNav(name);
