@@ -6,7 +6,7 @@ import { h, replace } from '../dom.js';
 import { state, on, me, canAdmin, canBulk, canGrant, roleAtLeast } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar, field, showError, clearError, toast, copyText } from './common.js';
-import { ROLES, roleLabel, plural, dateTime, toLocalInput } from '../format.js';
+import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '../format.js';
 import { enablePush, disablePush, pushSupported } from '../push.js';
 
 function card(id, title, intro, ...children) {
@@ -32,15 +32,6 @@ function select(name, options, value, extra = {}) {
 
 const assignable = () => state.teammates.filter((t) => t.active !== false && t.role !== 'viewer');
 
-/** "Away until Mar 9, 9:00" and the like: away now or planned, with its dates. */
-function awayText(t) {
-  const now = Date.now();
-  if (t.away) return t.away_until ? `Away until ${dateTime(t.away_until)}` : 'Away';
-  if (t.away_from && new Date(t.away_from).getTime() > now) {
-    return `Away from ${dateTime(t.away_from)}${t.away_until ? ` to ${dateTime(t.away_until)}` : ''}`;
-  }
-  return '';
-}
 
 /** Away from/until for one teammate: it starts and ends by itself. */
 function awayDates(t, onSaved) {
