@@ -356,7 +356,7 @@ async fn away_with_dates_starts_and_ends_by_itself() {
         assert_eq!(first["assignee_id"], json!(holiday.id), "{db:?}");
 
         tokio::time::sleep(Duration::from_millis(2300)).await;
-        let shown = owner.json(&format!("/api/teammates?q=Hol")).await;
+        let shown = owner.json("/api/teammates?q=Hol").await;
         assert_eq!(shown["teammates"][0]["away"], true, "{db:?}: started");
         for i in 0..2 {
             let c = app
@@ -370,7 +370,7 @@ async fn away_with_dates_starts_and_ends_by_itself() {
         }
 
         tokio::time::sleep(Duration::from_millis(3000)).await;
-        let shown = owner.json(&format!("/api/teammates?q=Hol")).await;
+        let shown = owner.json("/api/teammates?q=Hol").await;
         assert_eq!(shown["teammates"][0]["away"], false, "{db:?}: ended");
         let c = app
             .customer_writes(&owner.ingest_token, "c@example.com", "hi")
