@@ -1319,7 +1319,7 @@ macro_rules! sql_store {
                         (true, true) => state.closed_at,
                         (false, true) => Some(now),
                     };
-                    sqlx::query("UPDATE cases SET status = $2, closed_at = $3, version = version + 1 WHERE id = $1")
+                    sqlx::query("UPDATE cases SET status = $2, closed_at = $3, queued_at = CASE WHEN $3 IS NULL THEN queued_at END, version = version + 1 WHERE id = $1")
                         .bind(case_id)
                         .bind(status.as_str())
                         .bind(closed_at)
