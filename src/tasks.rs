@@ -62,6 +62,9 @@ pub fn spawn(state: AppState) -> Background {
             for (workspace_id, teammate_id) in state.hub.presence.heartbeat().await {
                 state.hub.announce(workspace_id, teammate_id).await;
             }
+            if let Err(e) = crate::service::routing::still_online(&state).await {
+                tracing::warn!(error = %e, "renewing who is online failed");
+            }
         },
     ));
     tasks.spawn(every(

@@ -27,3 +27,12 @@ CREATE INDEX cases_queue ON cases (workspace_id, queued_at) WHERE queued_at IS N
 ALTER TABLE cases ADD COLUMN response_due_at INTEGER;
 ALTER TABLE cases ADD COLUMN breached_at INTEGER;
 CREATE INDEX cases_response_due ON cases (response_due_at) WHERE response_due_at IS NOT NULL;
+
+-- Who has a live socket somewhere in the cluster, for `online_only`: each instance renews its
+-- connected teammates on its presence heartbeat; a row past `online_until` is offline.
+CREATE TABLE online_teammates (
+    teammate_id BLOB PRIMARY KEY REFERENCES teammates(id),
+    workspace_id BLOB NOT NULL REFERENCES workspaces(id),
+    online_until INTEGER NOT NULL
+);
+CREATE INDEX online_teammates_workspace ON online_teammates (workspace_id, online_until);

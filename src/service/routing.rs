@@ -22,3 +22,37 @@ pub async fn fire_breaches(state: &AppState, now: chrono::DateTime<chrono::Utc>)
     state.publish(events).await;
     Ok(n)
 }
+
+/// How long a heartbeat keeps a teammate online: three beats, so one missed beat is no gap.
+pub fn online_for() -> chrono::Duration {
+    chrono::Duration::from_std(crate::realtime::presence::HEARTBEAT_EVERY * 3)
+        .unwrap_or(chrono::Duration::seconds(30))
+}
+
+/// A teammate opened a socket: online now, and the waiting queue goes out if the rules assign
+/// only to connected teammates.
+pub async fn came_online(
+    state: &AppState,
+    workspace_id: uuid::Uuid,
+    teammate_id: uuid::Uuid,
+) -> Result<()> {
+    let until = chrono::Utc::now() + online_for();
+    let committed = state
+        .store
+        .came_online(workspace_id, teammate_id, until)
+        .await?;
+    state.published(committed).await;
+    Ok(())
+}
+
+/// The presence heartbeat's half: everyone with a socket here stays online a while longer.
+pub async fn still_online(state: &AppState) -> Result<()> {
+    let present = state.hub.presence.local_teammates();
+    if present.is_empty() {
+        return Ok(());
+    }
+    state
+        .store
+        .mark_online(&present, chrono::Utc::now() + online_for())
+        .await
+}

@@ -19,14 +19,6 @@ pub async fn put(state: &AppState, actor: &Teammate, rules: Rules) -> Result<Rul
     if rules.pool.len() > 500 || rules.categories.len() > 100 {
         return Err(Error::invalid("pool", "too many entries"));
     }
-    // Assigning only to connected teammates needs presence inside the assignment transaction,
-    // which the store does not have yet: refused rather than silently ignored.
-    if rules.online_only {
-        return Err(Error::invalid(
-            "online_only",
-            "assigning only to teammates online now is not available yet",
-        ));
-    }
     if rules.capacity.is_some_and(|c| c > 100_000) {
         return Err(Error::invalid("capacity", "must be at most 100000"));
     }

@@ -226,6 +226,15 @@ pub trait Store: Send + Sync + 'static {
     /// Flags the open cases past their first-response target (each once, across instances)
     /// and, where the rules say `take_back`, runs the rules again without the owner.
     async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
+    /// Renews "online until" for (workspace, teammate) pairs with a live socket here.
+    async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()>;
+    /// A teammate connected: online until `until`, and the queue handed out (under the lock).
+    async fn came_online(
+        &self,
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<Committed<()>>;
 
     // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;

@@ -7,9 +7,60 @@ macro_rules! routing_sql {
     ($Store:ident, $Db:ty, $Row:ty) => {
         impl $Store {
             /// Can take one more case now: here, may hold cases, not away, and under their limit.
-            fn fits(t: &Teammate, open: &std::collections::HashMap<Uuid, u32>, rules: &Rules) -> bool {
+            /// With `online_only`, also connected now (`online` is then the set of who is).
+            fn fits(t: &Teammate, open: &std::collections::HashMap<Uuid, u32>, rules: &Rules, online: &Option<std::collections::HashSet<Uuid>>) -> bool {
                 let own = t.max_open.map(|m| m.clamp(0, u32::MAX.into()) as u32);
-                t.active && !t.away && t.role.can_be_assigned() && routing::has_room(open.get(&t.id).copied().unwrap_or(0), own, rules.capacity)
+                t.active
+                    && !t.away
+                    && t.role.can_be_assigned()
+                    && routing::has_room(open.get(&t.id).copied().unwrap_or(0), own, rules.capacity)
+                    && online.as_ref().is_none_or(|o| o.contains(&t.id))
+            }
+
+            /// Who is connected now, read only when the rules assign to connected teammates only.
+            async fn online_set(tx: &mut Tx, workspace_id: Uuid, rules: &Rules) -> Result<Option<std::collections::HashSet<Uuid>>> {
+                if !rules.online_only {
+                    return Ok(None);
+                }
+                let ids: Vec<Uuid> = sqlx::query_scalar("SELECT teammate_id FROM online_teammates WHERE workspace_id = $1 AND online_until > $2")
+                    .bind(workspace_id)
+                    .bind(now_ms())
+                    .fetch_all(&mut **tx)
+                    .await?;
+                Ok(Some(ids.into_iter().collect()))
+            }
+
+            async fn upsert_online(tx: &mut Tx, workspace_id: Uuid, teammate_id: Uuid, until: i64) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO online_teammates (teammate_id, workspace_id, online_until) SELECT id, workspace_id, $3 FROM teammates WHERE id = $1 AND workspace_id = $2 \
+                     ON CONFLICT (teammate_id) DO UPDATE SET online_until = CASE WHEN excluded.online_until > online_teammates.online_until THEN excluded.online_until ELSE online_teammates.online_until END",
+                )
+                .bind(teammate_id)
+                .bind(workspace_id)
+                .bind(until)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn mark_online_impl(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()> {
+                let mut tx = self.begin().await?;
+                for (workspace_id, teammate_id) in present {
+                    Self::upsert_online(&mut tx, *workspace_id, *teammate_id, ms(until)).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// A teammate connected: they count as online, and under `online_only` the queue
+            /// goes out to them now.
+            async fn came_online_impl(&self, workspace_id: Uuid, teammate_id: Uuid, until: DateTime<Utc>) -> Result<Committed<()>> {
+                let mut tx = self.begin().await?;
+                let locked = Self::lock(&mut tx, workspace_id).await?;
+                Self::upsert_online(&mut tx, workspace_id, teammate_id, ms(until)).await?;
+                let mut log = Log::new(workspace_id, locked.last_seq);
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
+                Self::commit(tx, log, ()).await
             }
 
             /// Marks a case the rules found nobody for as waiting (so it is handed out, oldest
@@ -40,11 +91,12 @@ macro_rules! routing_sql {
                 }
                 let team = Self::team_in_tx(tx, workspace_id).await?;
                 let mut open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
+                let online = Self::online_set(tx, workspace_id, &rules).await?;
                 let mut handed = 0;
                 for row in &waiting {
                     let case_id: Uuid = row.try_get("id")?;
                     let category: Option<String> = row.try_get("category")?;
-                    let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules));
+                    let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules, &online));
                     let Some(to) = routing::pick(&rules, category.as_deref(), last, eligible) else {
                         // Round-robin ignores the category: nobody for this case is nobody for all.
                         if rules.mode == routing::Mode::RoundRobin {
@@ -127,8 +179,9 @@ macro_rules! routing_sql {
                     if let (true, Some(owner)) = (rules.take_back, state.assignee_id) {
                         let team = Self::team_in_tx(&mut tx, workspace_id).await?;
                         let open = Self::open_counts(&mut tx, workspace_id, &rules, &team).await?;
+                        let online = Self::online_set(&mut tx, workspace_id, &rules).await?;
                         let category: Option<String> = sqlx::query_scalar("SELECT category FROM cases WHERE id = $1").bind(case_id).fetch_one(&mut *tx).await?;
-                        let eligible = |id: Uuid| id != owner && team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules));
+                        let eligible = |id: Uuid| id != owner && team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules, &online));
                         let to = routing::pick(&rules, category.as_deref(), last, eligible);
                         if rules.mode == routing::Mode::RoundRobin && to.is_some() {
                             sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(to).execute(&mut *tx).await?;

@@ -816,7 +816,8 @@ macro_rules! sql_store {
                 }
                 let team = Self::team_in_tx(tx, workspace_id).await?;
                 let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
-                let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules));
+                let online = Self::online_set(tx, workspace_id, &rules).await?;
+                let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules, &online));
                 let picked = routing::pick(&rules, category, last, eligible);
                 if rules.mode == routing::Mode::RoundRobin && picked.is_some() {
                     sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(picked).execute(&mut **tx).await?;
@@ -1708,6 +1709,14 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()> {
+                self.mark_online_impl(present, until).await
+            }
+
+            async fn came_online(&self, workspace_id: Uuid, teammate_id: Uuid, until: DateTime<Utc>) -> Result<Committed<()>> {
+                self.came_online_impl(workspace_id, teammate_id, until).await
             }
 
             async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {

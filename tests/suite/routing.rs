@@ -777,3 +777,48 @@ async fn a_breached_response_target_is_flagged_and_taken_back_once() {
         app.stop().await;
     }
 }
+
+/// Online only: cases go only to teammates with a live socket; the queue goes out to someone
+/// the moment they connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_only_assigns_to_connected_teammates_and_hands_out_on_connect() {
+    for db in backends().await {
+        let app = TestApp::spawn(db).await;
+        let owner = app.signup("Acme", "Olivia Owner").await;
+        let on = app.invite(&owner, "Ona Online", "agent").await;
+        let off = app.invite(&owner, "Ofa Offline", "agent").await;
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [off.id, on.id], "online_only": true }),
+        )
+        .await;
+        assert_eq!(owner.json("/api/assign-rules").await["online_only"], true);
+        let mut ids = vec![];
+        for i in 0..2 {
+            let c = app
+                .customer_writes(&owner.ingest_token, &format!("o{i}@example.com"), "hi")
+                .await;
+            assert_eq!(c["assignee_id"], Value::Null, "{db:?}: nobody is connected");
+            ids.push(c["case_id"].as_str().unwrap().to_string());
+        }
+        let token = on.api_token().await;
+        let _socket = crate::common::Ws::connect(&app.url, &token, None)
+            .await
+            .expect("socket");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while on.list("mine", "open").await.len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{db:?}: the queue was not handed out on connect"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The one connected gets new cases; the one who is not, none.
+        let c = app
+            .customer_writes(&owner.ingest_token, "o9@example.com", "hi")
+            .await;
+        assert_eq!(c["assignee_id"], json!(on.id), "{db:?}");
+        assert!(off.list("mine", "open").await.is_empty());
+        app.stop().await;
+    }
+}

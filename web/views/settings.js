@@ -377,6 +377,7 @@ export function createSettings(ctx) {
       ], rules.away_behaviour || 'reassign', { id: 'rules-away' });
       const target = num('response_target_minutes', rules.response_target_minutes, { id: 'rules-target', min: 1, placeholder: 'none' });
       const takeBack = h('input', { type: 'checkbox', name: 'take_back', checked: !!rules.take_back });
+      const onlineOnly = h('input', { type: 'checkbox', name: 'online_only', checked: !!rules.online_only });
       const hours = rules.business_hours || null;
       const DAYS = [['mon', 'Mon'], ['tue', 'Tue'], ['wed', 'Wed'], ['thu', 'Thu'], ['fri', 'Fri'], ['sat', 'Sat'], ['sun', 'Sun']];
       const firstInterval = hours && Object.values(hours.days || {}).find((d) => d.length);
@@ -388,6 +389,7 @@ export function createSettings(ctx) {
         h('input', { type: 'checkbox', name: 'day', value: d, checked: hours ? !!(hours.days[d] && hours.days[d].length) : !['sat', 'sun'].includes(d) }), label));
       const routing = h('fieldset', { class: 'routing' }, h('legend', null, 'Capacity, absence and response'),
         field('Most open cases per teammate', capacity, 'Empty: no limit. A teammate’s own limit (Team) wins. When nobody has room, new cases wait in Unassigned and go out oldest first as room appears.'),
+        h('label', { class: 'check-row' }, onlineOnly, 'Assign only to teammates who are online now (waiting cases go out as they connect)'),
         field('When the customer writes on the case of someone away', awayBehaviour, 'Cases of removed teammates and viewers always go through the rules.'),
         field('First-response target (minutes)', target, 'Empty: none. Past it, a case is flagged Breached.'),
         h('label', { class: 'check-row' }, takeBack, 'Past the target, take the case back from its owner and give it to the next by these rules (once)'),
@@ -421,7 +423,7 @@ export function createSettings(ctx) {
           fallback: fallback.value || null,
           capacity: capacity.value === '' ? null : Number(capacity.value),
           away_behaviour: awayBehaviour.value,
-          online_only: false,
+          online_only: onlineOnly.checked,
           response_target_minutes: target.value === '' ? null : Number(target.value),
           take_back: takeBack.checked,
           business_hours: useHours.checked ? {
