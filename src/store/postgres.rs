@@ -50,3 +50,4 @@ super::sql::sql_store!(
 
 super::email_sql::email_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::totp_sql::totp_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
