@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod push;
 pub mod team;
+pub mod twilio;
 pub mod web;
 pub mod workspace;
 pub mod ws;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(openapi::router(spec))
         .merge(ws::router())
         .merge(push::pages())
+        .merge(twilio::router())
         .merge(web::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_origin))

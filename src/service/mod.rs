@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod messages;
 pub mod notifications;
 pub mod rules;
+pub mod sms;
 pub mod team;
 pub mod workspace;
 

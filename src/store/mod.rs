@@ -6,6 +6,7 @@
 mod email_sql;
 mod models;
 mod postgres;
+mod sms_sql;
 mod sql;
 mod sqlite;
 
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 pub use email_sql::EMAIL_REPLY;
 pub use models::*;
+pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
 
 use crate::config::SqliteSynchronous;
 use crate::domain::{routing::Rules, Role, Status};
@@ -245,6 +247,23 @@ pub trait Store: Send + Sync + 'static {
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>>;
+
+    // SMS and API channels (`store/sms_sql.rs`).
+    /// A channel by id alone, with its workspace (for provider webhooks, which name only it).
+    async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)>;
+    /// What an `sms_reply` or `api_reply` job sends.
+    async fn channel_reply(&self, job: &Job) -> Result<ChannelReply>;
+    /// Remembers the provider's id of a sent reply (Twilio's MessageSid).
+    async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()>;
+    /// A provider's status callback: moves the delivery of the reply it names forward (never
+    /// back). False when no reply of the workspace has that id.
+    async fn provider_status(
+        &self,
+        workspace_id: Uuid,
+        provider_id: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<Committed<bool>>;
 
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;

@@ -49,3 +49,4 @@ super::sql::sql_store!(
 );
 
 super::email_sql::email_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::sms_sql::sms_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

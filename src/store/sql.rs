@@ -769,12 +769,13 @@ macro_rules! sql_store {
                 }
                 sqlx::query(
                     "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, last_inbound_at = $2, \
-                     inbound_count = inbound_count + 1, preview = $3, version = version + $4 WHERE id = $1",
+                     inbound_count = inbound_count + 1, preview = $3, version = version + $4, channel_id = COALESCE($5, channel_id) WHERE id = $1",
                 )
                 .bind(case.id)
                 .bind(now)
                 .bind(&preview)
                 .bind(if created { 0i64 } else { 1i64 })
+                .bind(m.channel_id)
                 .execute(&mut *tx)
                 .await?;
                 log.push(EventKind::MessageCreated {
@@ -1315,9 +1316,11 @@ macro_rules! sql_store {
                 let kind = if note { "note" } else { "reply" };
                 // A reply leaves by email when the customer has an address: its job is written
                 // in this transaction, so the reply and its sending commit together or not at all.
-                let emailed = !note && Self::customer_email(&mut tx, case_id).await?.is_some();
+                // The case's channel picks the way out (SMS, an API webhook), else email.
+                let route = if note { None } else { Self::reply_route(&mut tx, case_id).await? };
+                let emailed = route.is_some();
                 let delivery = emailed.then(|| Delivery { state: "queued".into(), error: None, at: log.now });
-                let channel = if emailed { "email" } else { "internal" };
+                let channel = route.map_or("internal", |r| r.1);
                 let message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, created_at: log.now };
                 sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, delivery_state, delivery_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(message.id)
@@ -1332,8 +1335,8 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                if emailed {
-                    Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, now).await?;
+                if let Some((job_channel, _)) = route {
+                    Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, job_channel, now).await?;
                 }
                 let preview = crate::domain::input::preview(body, 140);
                 if note {
@@ -1691,6 +1694,22 @@ macro_rules! sql_store {
 
             async fn bounce(&self, workspace_id: Uuid, mail_id: &str, reason: &str) -> Result<Committed<Option<InboundOutcome>>> {
                 self.email_bounce(workspace_id, mail_id, reason).await
+            }
+
+            async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
+                self.sms_channel_by_id(id).await
+            }
+
+            async fn channel_reply(&self, job: &Job) -> Result<crate::store::ChannelReply> {
+                self.sms_channel_reply(job).await
+            }
+
+            async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()> {
+                self.sms_set_provider_id(message_id, provider_id).await
+            }
+
+            async fn provider_status(&self, workspace_id: Uuid, provider_id: &str, state: &str, error: Option<&str>) -> Result<Committed<bool>> {
+                self.sms_provider_status(workspace_id, provider_id, state, error).await
             }
 
             async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {

@@ -85,3 +85,4 @@ super::sql::sql_store!(
 );
 
 super::email_sql::email_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::sms_sql::sms_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
