@@ -106,6 +106,8 @@ pub struct Case {
     pub closed_at: Option<DateTime<Utc>>,
     /// The caller has not read the latest customer message.
     pub unread: bool,
+    /// The channel the customer last wrote on (SMS, API): replies go out there.
+    pub channel_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

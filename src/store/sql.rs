@@ -21,7 +21,7 @@ use crate::store::{from_ms, ms};
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
 pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
-     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.channel_id, \
      cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, cu.phone AS customer_phone, \
      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
@@ -353,6 +353,7 @@ macro_rules! sql_store {
                 created_at: from_ms(row.try_get("created_at")?),
                 closed_at: opt_ms(row.try_get("closed_at")?),
                 unread: row.try_get("unread")?,
+                channel_id: row.try_get("channel_id")?,
             })
         }
 
