@@ -325,13 +325,15 @@ async fn sms_replies(db: Db) {
     // Status callbacks, signed like inbound, move the state live; a forged one is refused.
     assert_eq!(s.status_callback(&message_sid, "delivered", &s.token).await, StatusCode::OK);
     delivery_becomes(&s.owner, &case_id, first_id, "delivered").await;
-    let mut saw_delivered = false;
-    for event in ws.drain_events(Duration::from_secs(1)).await {
-        if event["type"] == "message.delivery" && event["data"]["state"] == "delivered" {
-            saw_delivered = true;
-        }
+    // Live: `message.delivery` events carry each step.
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("delivered") {
+        let event = ws.expect("message.delivery", Duration::from_secs(5)).await;
+        assert_eq!(event["event"]["message_id"], first_id);
+        states.push(event["event"]["state"].as_str().unwrap().to_string());
     }
-    assert!(saw_delivered, "a message.delivery event carries the state");
+    // Each retry (after the 429 and the 500) says so, still queued, with the reason.
+    assert_eq!(states, ["queued", "queued", "sent", "delivered"]);
     assert_eq!(s.status_callback(&message_sid, "failed", "forged").await, StatusCode::FORBIDDEN);
     assert_eq!(s.status_callback(&message_sid, "sent", &s.token).await, StatusCode::OK);
     delivery_becomes(&s.owner, &case_id, first_id, "delivered").await;
@@ -381,8 +383,8 @@ async fn seed_story(db: Db) {
     assert_eq!(cases[0]["status"], "needs_reply");
     assert_eq!(bo.list("mine", "open").await, [case_id.clone()]);
     let created = ws.expect("message.created", Duration::from_secs(5)).await;
-    assert_eq!(created["data"]["case_id"], case_id.as_str());
-    assert_eq!(created["data"]["assignee_id"], bo.id.as_str(), "the owner is pinged: {created}");
+    assert_eq!(created["event"]["case_id"], case_id.as_str());
+    assert_eq!(created["event"]["assignee_id"], bo.id.as_str(), "the owner is pinged: {created}");
     let _ = cy;
 }
 
