@@ -15,6 +15,7 @@ pub mod push;
 pub mod team;
 pub mod twilio;
 pub mod web;
+pub mod webhooks;
 pub mod workspace;
 pub mod ws;
 
@@ -47,6 +48,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(inbound::router())
         .merge(mail::router())
         .merge(channels::router())
+        .merge(webhooks::router())
         .merge(notifications::router())
         .merge(push::router())
         .merge(health::router())

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod email;
 pub mod sms;
+pub mod webhooks;
 
 use std::sync::Arc;
 

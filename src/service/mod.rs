@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod rules;
 pub mod sms;
 pub mod team;
+pub mod webhooks;
 pub mod workspace;
 
 use uuid::Uuid;

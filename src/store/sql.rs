@@ -1697,6 +1697,42 @@ macro_rules! sql_store {
                 self.email_bounce(workspace_id, mail_id, reason).await
             }
 
+            async fn create_webhook(&self, workspace_id: Uuid, url: &str, events: &[String], secret: &str) -> Result<crate::store::Webhook> {
+                self.wh_create(workspace_id, url, events, secret).await
+            }
+
+            async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<crate::store::Webhook>> {
+                self.wh_list(workspace_id).await
+            }
+
+            async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+                self.wh_delete(workspace_id, id).await
+            }
+
+            async fn webhook_deliveries(&self, workspace_id: Uuid, id: Uuid, limit: i64) -> Result<Vec<crate::store::WebhookDelivery>> {
+                self.wh_deliveries(workspace_id, id, limit).await
+            }
+
+            async fn resend_webhook_delivery(&self, workspace_id: Uuid, id: Uuid, delivery_id: Uuid) -> Result<crate::store::WebhookDelivery> {
+                self.wh_resend(workspace_id, id, delivery_id).await
+            }
+
+            async fn claim_webhooks(&self, now: DateTime<Utc>, lease: std::time::Duration) -> Result<Vec<crate::store::WebhookTarget>> {
+                self.wh_claim(now, lease).await
+            }
+
+            async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>> {
+                self.wh_resends(id).await
+            }
+
+            async fn record_webhook_attempt(&self, id: Uuid, attempt: &crate::store::Attempt, advance: bool) -> Result<()> {
+                self.wh_record(id, attempt, advance).await
+            }
+
+            async fn release_webhook(&self, id: Uuid, cursor: i64, next_at: DateTime<Utc>, failing_since: Option<DateTime<Utc>>, active: bool) -> Result<()> {
+                self.wh_release(id, cursor, next_at, failing_since, active).await
+            }
+
             async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
                 self.sms_channel_by_id(id).await
             }
