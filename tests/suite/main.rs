@@ -23,4 +23,5 @@ mod realtime;
 mod sms;
 mod two_processes;
 mod web_content;
+mod webhooks;
 mod ws_abuse;
