@@ -238,6 +238,9 @@ export function createCaseView(ctx, id) {
           caseId: id,
           customerName: detail.case.customer.name,
           customerEmail: detail.case.customer.email,
+          customerPhone: detail.case.customer.phone,
+          // Replies leave on the channel the customer last wrote on.
+          channel: (detail.messages.filter((m) => m.kind === 'inbound').pop() || {}).channel,
           onSent: () => reload(),
           sendTyping: () => ctx.socket && ctx.socket.send({ type: 'typing', case_id: id }),
         });
