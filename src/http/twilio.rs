@@ -32,7 +32,10 @@ fn signature(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn twiml() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML)
+    (
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        EMPTY_TWIML,
+    )
 }
 
 async fn text(

@@ -54,13 +54,20 @@ async fn create_webhook(
     ApiJson(body): ApiJson<NewWebhookBody>,
 ) -> Result<(StatusCode, Json<WebhookCreated>)> {
     let (webhook, secret) = webhooks::create(&state, &auth.teammate, body).await?;
-    Ok((StatusCode::CREATED, Json(WebhookCreated { webhook, secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookCreated { webhook, secret }),
+    ))
 }
 
 /// Remove an endpoint and its delivery log (admin and owner).
 #[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403), (status = 404)))]
-async fn delete_webhook(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> Result<StatusCode> {
+async fn delete_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<StatusCode> {
     webhooks::delete(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -68,7 +75,11 @@ async fn delete_webhook(State(state): State<AppState>, auth: Auth, PathId(id): P
 /// An endpoint's newest deliveries: state, attempts, last answer, response time.
 #[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = DeliveryList), (status = 403), (status = 404)))]
-async fn list_deliveries(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> Result<Json<DeliveryList>> {
+async fn list_deliveries(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<DeliveryList>> {
     let deliveries = webhooks::deliveries(&state, &auth.teammate, id).await?;
     Ok(Json(DeliveryList { deliveries }))
 }
@@ -82,5 +93,7 @@ async fn resend_delivery(
     auth: Auth,
     Path((id, delivery_id)): Path<(uuid::Uuid, uuid::Uuid)>,
 ) -> Result<Json<WebhookDelivery>> {
-    Ok(Json(webhooks::resend(&state, &auth.teammate, id, delivery_id).await?))
+    Ok(Json(
+        webhooks::resend(&state, &auth.teammate, id, delivery_id).await?,
+    ))
 }

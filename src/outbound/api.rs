@@ -29,19 +29,19 @@ pub async fn deliver(http: &reqwest::Client, reply: &ChannelReply) -> Result<(),
     }))
     .map_err(|e| DeliveryError::permanent(e.to_string()))?;
     let id = format!("msg_{}", reply.message_id.simple());
-    let headers = crate::signing::standard_headers(secret, &id, chrono::Utc::now().timestamp(), &body)
-        .map_err(DeliveryError::permanent)?;
+    let headers =
+        crate::signing::standard_headers(secret, &id, chrono::Utc::now().timestamp(), &body)
+            .map_err(DeliveryError::permanent)?;
     let mut request = http
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json");
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let answer = request
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| DeliveryError::temporary(format!("the webhook could not be reached: {e}")))?;
+    let answer =
+        request.body(body).send().await.map_err(|e| {
+            DeliveryError::temporary(format!("the webhook could not be reached: {e}"))
+        })?;
     if answer.status().is_success() {
         Ok(())
     } else {

@@ -125,7 +125,9 @@ async fn deliver_due(state: &AppState, t: &WebhookTarget, cursor: &mut i64) -> b
             return false;
         }
         for event in events {
-            if t.events.iter().any(|k| k == event.event.name()) && !attempt(state, t, &event, true).await {
+            if t.events.iter().any(|k| k == event.event.name())
+                && !attempt(state, t, &event, true).await
+            {
                 return true;
             }
             *cursor = event.seq;
@@ -138,23 +140,30 @@ async fn attempt(state: &AppState, t: &WebhookTarget, event: &Event, advance: bo
     let payload = body(event);
     let id = message_id(event);
     let started = Instant::now();
-    let result = match crate::signing::standard_headers(&t.secret, &id, Utc::now().timestamp(), &payload) {
-        Ok(headers) => {
-            let mut request = state
-                .outbound
-                .http
-                .post(&t.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json");
-            for (name, value) in headers {
-                request = request.header(name, value);
+    let result =
+        match crate::signing::standard_headers(&t.secret, &id, Utc::now().timestamp(), &payload) {
+            Ok(headers) => {
+                let mut request = state
+                    .outbound
+                    .http
+                    .post(&t.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json");
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
+                request
+                    .body(payload)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            request.body(payload).send().await.map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e),
-    };
+            Err(e) => Err(e),
+        };
     let response_ms = started.elapsed().as_millis() as i64;
     let (ok, status_code, error) = match result {
-        Ok(answer) if answer.status().is_success() => (true, Some(answer.status().as_u16() as i64), None),
+        Ok(answer) if answer.status().is_success() => {
+            (true, Some(answer.status().as_u16() as i64), None)
+        }
         Ok(answer) => (
             false,
             Some(answer.status().as_u16() as i64),
@@ -170,9 +179,15 @@ async fn attempt(state: &AppState, t: &WebhookTarget, event: &Event, advance: bo
         response_ms,
         error,
     };
-    if let Err(e) = state.store.record_webhook_attempt(t.id, &logged, advance && ok).await {
+    if let Err(e) = state
+        .store
+        .record_webhook_attempt(t.id, &logged, advance && ok)
+        .await
+    {
         tracing::warn!(error = %e, "logging a webhook delivery failed");
     }
-    state.metrics.outbound_job("webhook", if ok { "sent" } else { "retry" });
+    state
+        .metrics
+        .outbound_job("webhook", if ok { "sent" } else { "retry" });
     ok
 }

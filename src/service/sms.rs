@@ -24,7 +24,9 @@ async fn verified(
     };
     let token = channel.settings["auth_token"].as_str().unwrap_or_default();
     match signature {
-        Some(sig) if !token.is_empty() && crate::signing::twilio_verify(token, url, params, sig) => {
+        Some(sig)
+            if !token.is_empty() && crate::signing::twilio_verify(token, url, params, sig) =>
+        {
             Ok((workspace_id, channel))
         }
         _ => Err(Error::Forbidden("the Twilio signature does not match")),

@@ -45,14 +45,20 @@ pub async fn create(
     for kind in &body.events {
         let kind = kind.trim();
         if !KINDS.contains(&kind) {
-            return Err(Error::invalid("events", format!("unknown event kind {kind:?}")));
+            return Err(Error::invalid(
+                "events",
+                format!("unknown event kind {kind:?}"),
+            ));
         }
         if !events.iter().any(|e| e == kind) {
             events.push(kind.to_string());
         }
     }
     if events.is_empty() {
-        return Err(Error::invalid("events", "must name at least one event kind"));
+        return Err(Error::invalid(
+            "events",
+            "must name at least one event kind",
+        ));
     }
     let secret = crate::signing::new_secret();
     let webhook = state

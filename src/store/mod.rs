@@ -301,8 +301,12 @@ pub trait Store: Send + Sync + 'static {
     /// Events an admin asked to send again: (seq, kind), oldest first.
     async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>>;
     /// Logs one attempt; `advance` moves the endpoint's cursor to its `seq`.
-    async fn record_webhook_attempt(&self, id: Uuid, attempt: &Attempt, advance: bool)
-        -> Result<()>;
+    async fn record_webhook_attempt(
+        &self,
+        id: Uuid,
+        attempt: &Attempt,
+        advance: bool,
+    ) -> Result<()>;
     /// Ends a lease: the cursor reached, when to come back, whether it is still on.
     async fn release_webhook(
         &self,

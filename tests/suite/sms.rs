@@ -105,7 +105,11 @@ fn twilio_sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-async fn post_form(url: &str, params: &[(&str, &str)], signature: Option<&str>) -> reqwest::Response {
+async fn post_form(
+    url: &str,
+    params: &[(&str, &str)],
+    signature: Option<&str>,
+) -> reqwest::Response {
     let mut r = reqwest::Client::new().post(url).form(params);
     if let Some(sig) = signature {
         r = r.header("X-Twilio-Signature", sig);
@@ -138,7 +142,13 @@ async fn setup(db: Db, script: &str) -> Option<Sms> {
     let port = free_port();
     let twilio = Peer::start(
         "twilio_api.py",
-        &[port.to_string(), sid.clone(), token.clone(), log.display().to_string(), script.into()],
+        &[
+            port.to_string(),
+            sid.clone(),
+            token.clone(),
+            log.display().to_string(),
+            script.into(),
+        ],
     );
     let test_db = TestDb::new(db).await;
     let app = TestApp::spawn_with(db, test_db.url.clone(), |c| {
@@ -158,11 +168,28 @@ async fn setup(db: Db, script: &str) -> Option<Sms> {
     let body: Value = r.json().await.unwrap();
     let channel = &body["channel"];
     assert_eq!(channel["settings"]["from_number"], NUMBER);
-    assert!(channel["settings"].get("auth_token").is_none(), "the token is never shown: {channel}");
+    assert!(
+        channel["settings"].get("auth_token").is_none(),
+        "the token is never shown: {channel}"
+    );
     let channel_id = channel["id"].as_str().unwrap().to_string();
     let inbound_url = channel["inbound_url"].as_str().unwrap().to_string();
-    assert_eq!(inbound_url, format!("{}/hooks/twilio/{channel_id}", app.url));
-    Some(Sms { app, _db: test_db, owner, channel_id, inbound_url, token, sid, log, _twilio: twilio, _dir: dir })
+    assert_eq!(
+        inbound_url,
+        format!("{}/hooks/twilio/{channel_id}", app.url)
+    );
+    Some(Sms {
+        app,
+        _db: test_db,
+        owner,
+        channel_id,
+        inbound_url,
+        token,
+        sid,
+        log,
+        _twilio: twilio,
+        _dir: dir,
+    })
 }
 
 impl Sms {
@@ -214,7 +241,10 @@ fn new_sid() -> String {
 
 async fn reply(user: &User, case_id: &str, body: &str) -> Value {
     let r = user
-        .post(&format!("/api/cases/{case_id}/messages"), json!({ "kind": "reply", "body": body }))
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": body }),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     r.json().await.unwrap()
@@ -234,7 +264,10 @@ async fn delivery_becomes(user: &User, case_id: &str, message_id: &str, state: &
         if m["delivery"]["state"] == state {
             return m;
         }
-        assert!(tokio::time::Instant::now() < deadline, "delivery never became {state}: {m}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery never became {state}: {m}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -253,24 +286,56 @@ async fn inbound_texts(db: Db) {
     ];
     let good = twilio_sign(&s.token, &s.inbound_url, &params);
     // Missing header, a wrong token, and a replay with one parameter changed: 403, nothing filed.
-    assert_eq!(post_form(&s.inbound_url, &params, None).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_form(&s.inbound_url, &params, None).await.status(),
+        StatusCode::FORBIDDEN
+    );
     let wrong = twilio_sign("not-the-token", &s.inbound_url, &params);
-    assert_eq!(post_form(&s.inbound_url, &params, Some(&wrong)).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_form(&s.inbound_url, &params, Some(&wrong))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
     let mut changed = params;
     changed[3] = ("Body", "Send it to another address");
-    assert_eq!(post_form(&s.inbound_url, &changed, Some(&good)).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_form(&s.inbound_url, &changed, Some(&good))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
     let elsewhere = format!("{}/hooks/twilio/{}", s.app.url, uuid::Uuid::new_v4());
-    assert_eq!(post_form(&elsewhere, &params, Some(&good)).await.status(), StatusCode::NOT_FOUND);
-    assert!(s.cases().await.is_empty(), "a refused request changes nothing");
+    assert_eq!(
+        post_form(&elsewhere, &params, Some(&good)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        s.cases().await.is_empty(),
+        "a refused request changes nothing"
+    );
 
     // Signed: one case; the same MessageSid again is the same message.
-    assert_eq!(post_form(&s.inbound_url, &params, Some(&good)).await.status(), StatusCode::OK);
-    assert_eq!(post_form(&s.inbound_url, &params, Some(&good)).await.status(), StatusCode::OK);
+    assert_eq!(
+        post_form(&s.inbound_url, &params, Some(&good))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_form(&s.inbound_url, &params, Some(&good))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let cases = s.cases().await;
     assert_eq!(cases.len(), 1, "{cases:?}");
     let case_id = cases[0]["id"].as_str().unwrap().to_string();
     // Written another way, the number finds the same customer and case.
-    assert_eq!(s.text("+1 415-555-0100", "Second text", &new_sid()).await, StatusCode::OK);
+    assert_eq!(
+        s.text("+1 415-555-0100", "Second text", &new_sid()).await,
+        StatusCode::OK
+    );
     assert_eq!(s.cases().await.len(), 1);
     let detail = s.owner.json(&format!("/api/cases/{case_id}")).await;
     let bodies: Vec<&str> = detail["messages"]
@@ -279,9 +344,17 @@ async fn inbound_texts(db: Db) {
         .iter()
         .map(|m| m["body"].as_str().unwrap())
         .collect();
-    assert_eq!(bodies, ["Is my order on its way?", "Second text"], "{detail}");
+    assert_eq!(
+        bodies,
+        ["Is my order on its way?", "Second text"],
+        "{detail}"
+    );
     assert_eq!(detail["case"]["customer"]["phone"], CUSTOMER, "{detail}");
-    assert_eq!(detail["case"]["channel_id"], s.channel_id.as_str(), "{detail}");
+    assert_eq!(
+        detail["case"]["channel_id"],
+        s.channel_id.as_str(),
+        "{detail}"
+    );
 
     // The channel list never shows the token either; a PATCH without it keeps it.
     let list = s.owner.json("/api/channels").await;
@@ -294,13 +367,19 @@ async fn inbound_texts(db: Db) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(s.text(CUSTOMER, "Third text", &new_sid()).await, StatusCode::OK, "the kept token still verifies");
+    assert_eq!(
+        s.text(CUSTOMER, "Third text", &new_sid()).await,
+        StatusCode::OK,
+        "the kept token still verifies"
+    );
 }
 
 on_both!(sms_replies_go_out_once_with_retries_and_status, sms_replies);
 async fn sms_replies(db: Db) {
     // The first reply meets 429 and 500 before it is accepted; the second meets a 400.
-    let Some(s) = setup(db, "429,500,201,400").await else { return };
+    let Some(s) = setup(db, "429,500,201,400").await else {
+        return;
+    };
     assert_eq!(s.text(CUSTOMER, "Hello?", &new_sid()).await, StatusCode::OK);
     let case_id = s.cases().await[0]["id"].as_str().unwrap().to_string();
     let token = s.owner.api_token().await;
@@ -314,16 +393,26 @@ async fn sms_replies(db: Db) {
     let log = log_lines(&s.log);
     let statuses: Vec<i64> = log.iter().map(|l| l["status"].as_i64().unwrap()).collect();
     assert_eq!(statuses, [429, 500, 201], "{log:?}");
-    assert!(log.iter().all(|l| l["problems"].as_array().unwrap().is_empty()), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|l| l["problems"].as_array().unwrap().is_empty()),
+        "{log:?}"
+    );
     let accepted = &log[2];
     assert_eq!(accepted["fields"]["To"], CUSTOMER);
     assert_eq!(accepted["fields"]["From"], NUMBER);
     assert_eq!(accepted["fields"]["Body"], "Your order ships today.");
-    assert_eq!(accepted["fields"]["StatusCallback"], format!("{}/status", s.inbound_url));
+    assert_eq!(
+        accepted["fields"]["StatusCallback"],
+        format!("{}/status", s.inbound_url)
+    );
     let message_sid = accepted["sid"].as_str().unwrap().to_string();
 
     // Status callbacks, signed like inbound, move the state live; a forged one is refused.
-    assert_eq!(s.status_callback(&message_sid, "delivered", &s.token).await, StatusCode::OK);
+    assert_eq!(
+        s.status_callback(&message_sid, "delivered", &s.token).await,
+        StatusCode::OK
+    );
     delivery_becomes(&s.owner, &case_id, first_id, "delivered").await;
     // Live: `message.delivery` events carry each step.
     let mut states = Vec::new();
@@ -334,20 +423,34 @@ async fn sms_replies(db: Db) {
     }
     // Each retry (after the 429 and the 500) says so, still queued, with the reason.
     assert_eq!(states, ["queued", "queued", "sent", "delivered"]);
-    assert_eq!(s.status_callback(&message_sid, "failed", "forged").await, StatusCode::FORBIDDEN);
-    assert_eq!(s.status_callback(&message_sid, "sent", &s.token).await, StatusCode::OK);
+    assert_eq!(
+        s.status_callback(&message_sid, "failed", "forged").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.status_callback(&message_sid, "sent", &s.token).await,
+        StatusCode::OK
+    );
     delivery_becomes(&s.owner, &case_id, first_id, "delivered").await;
 
     // A 400 is final, with Twilio's code and message on the reply.
     let second = reply(&s.owner, &case_id, "Anything else?").await;
-    let failed = delivery_becomes(&s.owner, &case_id, second["id"].as_str().unwrap(), "failed").await;
+    let failed =
+        delivery_becomes(&s.owner, &case_id, second["id"].as_str().unwrap(), "failed").await;
     let error = failed["delivery"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("21211") && error.contains("Invalid 'To' Phone Number"), "{failed}");
+    assert!(
+        error.contains("21211") && error.contains("Invalid 'To' Phone Number"),
+        "{failed}"
+    );
 
     // Exactly once: nothing more reaches Twilio.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let log = log_lines(&s.log);
-    assert_eq!(log.iter().filter(|l| l["status"] == 201).count(), 1, "{log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l["status"] == 201).count(),
+        1,
+        "{log:?}"
+    );
     assert_eq!(log.len(), 4, "{log:?}");
 }
 
@@ -359,38 +462,69 @@ async fn seed_story(db: Db) {
     let bo = s.app.invite(&s.owner, "Bo", "agent").await;
     let cy = s.app.invite(&s.owner, "Cy", "agent").await;
     let rr = json!({ "mode": "round_robin", "pool": [bo.id, cy.id] });
-    assert_eq!(s.owner.put("/api/assign-rules", rr).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.owner.put("/api/assign-rules", rr).await.status(),
+        StatusCode::OK
+    );
 
-    assert_eq!(s.text(CUSTOMER, "Hi, my delivery is late", &new_sid()).await, StatusCode::OK);
+    assert_eq!(
+        s.text(CUSTOMER, "Hi, my delivery is late", &new_sid())
+            .await,
+        StatusCode::OK
+    );
     let case = s.cases().await[0].clone();
     let case_id = case["id"].as_str().unwrap().to_string();
-    assert_eq!(case["assignee_id"], bo.id.as_str(), "round-robin picks the first of the pool");
+    assert_eq!(
+        case["assignee_id"],
+        bo.id.as_str(),
+        "round-robin picks the first of the pool"
+    );
 
     let sent = reply(&bo, &case_id, "On its way, arriving tomorrow.").await;
     delivery_becomes(&bo, &case_id, sent["id"].as_str().unwrap(), "sent").await;
     assert_eq!(
-        bo.put(&format!("/api/cases/{case_id}/status"), json!({ "status": "won" })).await.status(),
+        bo.put(
+            &format!("/api/cases/{case_id}/status"),
+            json!({ "status": "won" })
+        )
+        .await
+        .status(),
         StatusCode::OK
     );
     assert!(bo.list("mine", "open").await.is_empty());
 
     let bo_token = bo.api_token().await;
     let mut ws = Ws::connect(&s.app.url, &bo_token, None).await.unwrap();
-    assert_eq!(s.text("+1 (415) 555-0100", "It arrived, thanks!", &new_sid()).await, StatusCode::OK);
+    assert_eq!(
+        s.text("+1 (415) 555-0100", "It arrived, thanks!", &new_sid())
+            .await,
+        StatusCode::OK
+    );
     let cases = s.cases().await;
     assert_eq!(cases.len(), 1, "the same case, reopened");
-    assert_eq!(cases[0]["assignee_id"], bo.id.as_str(), "for the same owner");
+    assert_eq!(
+        cases[0]["assignee_id"],
+        bo.id.as_str(),
+        "for the same owner"
+    );
     assert_eq!(cases[0]["status"], "needs_reply");
-    assert_eq!(bo.list("mine", "open").await, [case_id.clone()]);
+    assert_eq!(bo.list("mine", "open").await, [case_id.as_str()]);
     let created = ws.expect("message.created", Duration::from_secs(5)).await;
     assert_eq!(created["event"]["case_id"], case_id.as_str());
-    assert_eq!(created["event"]["assignee_id"], bo.id.as_str(), "the owner is pinged: {created}");
+    assert_eq!(
+        created["event"]["assignee_id"],
+        bo.id.as_str(),
+        "the owner is pinged: {created}"
+    );
     let _ = cy;
 }
 
 on_both!(api_channel_replies_are_signed_webhooks, api_channel);
 async fn api_channel(db: Db) {
-    if !require("python3 with standardwebhooks", python_has("standardwebhooks")) {
+    if !require(
+        "python3 with standardwebhooks",
+        python_has("standardwebhooks"),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -399,21 +533,42 @@ async fn api_channel(db: Db) {
     let port = free_port();
     let _receiver = Peer::start(
         "webhook_receiver.py",
-        &[port.to_string(), secret_file.display().to_string(), log.display().to_string()],
+        &[
+            port.to_string(),
+            secret_file.display().to_string(),
+            log.display().to_string(),
+        ],
     );
     let test_db = TestDb::new(db).await;
-    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| c.retry_base = Duration::from_millis(100)).await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| {
+        c.retry_base = Duration::from_millis(100)
+    })
+    .await;
     let owner = app.signup("Sunny Side", "Ana").await;
 
     // The URL policy: no link-local or metadata addresses, no plain http off loopback.
-    for bad in ["http://169.254.169.254/latest/meta-data", "https://[fe80::1]/x", "ftp://example.com/x"] {
+    for bad in [
+        "http://169.254.169.254/latest/meta-data",
+        "https://[fe80::1]/x",
+        "ftp://example.com/x",
+    ] {
         let (status, _, field) = error_of(
             owner
-                .post("/api/channels", json!({ "kind": "api", "name": "App", "settings": { "webhook_url": bad } }))
+                .post(
+                    "/api/channels",
+                    json!({ "kind": "api", "name": "App", "settings": { "webhook_url": bad } }),
+                )
                 .await,
         )
         .await;
-        assert_eq!((status, field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("settings.webhook_url")), "{bad}");
+        assert_eq!(
+            (status, field.as_deref()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("settings.webhook_url")
+            ),
+            "{bad}"
+        );
     }
     let r = owner
         .post(
@@ -427,7 +582,14 @@ async fn api_channel(db: Db) {
     assert!(secret.starts_with("whsec_"));
     std::fs::write(&secret_file, secret).unwrap();
     let channel_id = created["channel"]["id"].as_str().unwrap();
-    assert!(!owner.json("/api/channels").await.to_string().contains(secret), "shown once");
+    assert!(
+        !owner
+            .json("/api/channels")
+            .await
+            .to_string()
+            .contains(secret),
+        "shown once"
+    );
 
     // A channel of another workspace, or none at all, is refused.
     let r = app
@@ -438,7 +600,10 @@ async fn api_channel(db: Db) {
         .inbound(&owner.ingest_token, json!({ "channel": "app", "channel_id": channel_id, "from": { "name": "Dee", "phone": CUSTOMER }, "body": "Hello from the app", "external_id": "app-1" }))
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let case_id = r.json::<Value>().await.unwrap()["case_id"].as_str().unwrap().to_string();
+    let case_id = r.json::<Value>().await.unwrap()["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let sent = reply(&owner, &case_id, "Hello Dee, how can we help?").await;
     assert_eq!(sent["channel"], "api");
@@ -446,7 +611,10 @@ async fn api_channel(db: Db) {
     let got = log_lines(&log);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["verified"], true, "{got:?}");
-    assert_eq!(got[0]["payload"]["data"]["body"], "Hello Dee, how can we help?");
+    assert_eq!(
+        got[0]["payload"]["data"]["body"],
+        "Hello Dee, how can we help?"
+    );
     assert_eq!(got[0]["payload"]["data"]["case_id"], case_id.as_str());
     assert_eq!(got[0]["payload"]["data"]["to"]["phone"], CUSTOMER);
 
@@ -462,7 +630,10 @@ async fn api_channel(db: Db) {
     let got = log_lines(&log);
     let tries: Vec<&Value> = got[1..].iter().collect();
     assert!(tries.len() >= 3, "{got:?}");
-    assert!(tries.iter().all(|t| t["id"] == tries[0]["id"]), "a stable webhook-id: {got:?}");
+    assert!(
+        tries.iter().all(|t| t["id"] == tries[0]["id"]),
+        "a stable webhook-id: {got:?}"
+    );
     assert_eq!(tries.last().unwrap()["verified"], true);
     assert_eq!(tries.iter().filter(|t| t["verified"] == true).count(), 1);
 }

@@ -16,11 +16,17 @@ pub(super) fn check(
     server_on_loopback: bool,
 ) -> Result<Checked> {
     only_known("settings", obj, &["webhook_url"])?;
-    let raw = obj.get("webhook_url").and_then(|v| v.as_str()).unwrap_or("");
+    let raw = obj
+        .get("webhook_url")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     let url = crate::signing::check_url(raw, server_on_loopback)
         .map_err(|why| Error::invalid("settings.webhook_url", why))?;
     // The secret is made once, with the channel; a change of URL keeps it.
-    let (secret, shown) = match current.and_then(|c| c.get("secret")).and_then(|v| v.as_str()) {
+    let (secret, shown) = match current
+        .and_then(|c| c.get("secret"))
+        .and_then(|v| v.as_str())
+    {
         Some(kept) => (kept.to_string(), None),
         None => {
             let new = crate::signing::new_secret();
