@@ -31,6 +31,10 @@ fn signature(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+fn parse_id(raw: &str) -> Result<Uuid> {
+    raw.parse().map_err(|_| crate::error::Error::NotFound)
+}
+
 fn twiml() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
@@ -40,10 +44,11 @@ fn twiml() -> impl IntoResponse {
 
 async fn text(
     State(state): State<AppState>,
-    Path(channel_id): Path<Uuid>,
+    Path(channel_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse> {
+    let channel_id = parse_id(&channel_id)?;
     crate::service::sms::receive_text(&state, channel_id, signature(&headers), &form(&body))
         .await?;
     Ok(twiml())
@@ -51,10 +56,11 @@ async fn text(
 
 async fn status(
     State(state): State<AppState>,
-    Path(channel_id): Path<Uuid>,
+    Path(channel_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse> {
+    let channel_id = parse_id(&channel_id)?;
     crate::service::sms::status(&state, channel_id, signature(&headers), &form(&body)).await?;
     Ok(twiml())
 }

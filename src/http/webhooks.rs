@@ -91,8 +91,13 @@ async fn list_deliveries(
 async fn resend_delivery(
     State(state): State<AppState>,
     auth: Auth,
-    Path((id, delivery_id)): Path<(uuid::Uuid, uuid::Uuid)>,
+    Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<WebhookDelivery>> {
+    // Ids that cannot be ids name nothing: a JSON 404, like every other path.
+    let (Ok(id), Ok(delivery_id)) = (id.parse::<uuid::Uuid>(), delivery_id.parse::<uuid::Uuid>())
+    else {
+        return Err(crate::error::Error::NotFound);
+    };
     Ok(Json(
         webhooks::resend(&state, &auth.teammate, id, delivery_id).await?,
     ))
