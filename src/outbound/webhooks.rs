@@ -57,19 +57,12 @@ async fn run(state: &AppState, target: WebhookTarget) {
     let (next_at, failing_since, active) = match failed {
         false => (now, None, true),
         true => {
-            let since = target.failing_since.unwrap_or(now);
-            let failing_for = (now - since).to_std().unwrap_or_default();
-            // Waits double: each one as long as the endpoint has been failing.
-            let wait = failing_for.clamp(state.config.retry_base, MAX_BACKOFF);
-            let active = now - since < GIVE_UP_AFTER;
+            let (next_at, active) =
+                after_failure(target.failing_since, now, state.config.retry_base);
             if !active {
                 tracing::warn!(webhook = %target.id, url = %target.url, "webhook endpoint switched off after a day of failures");
             }
-            (
-                now + chrono::Duration::from_std(wait).unwrap_or_default(),
-                Some(since),
-                active,
-            )
+            (next_at, Some(target.failing_since.unwrap_or(now)), active)
         }
     };
     if let Err(e) = state
@@ -79,6 +72,23 @@ async fn run(state: &AppState, target: WebhookTarget) {
     {
         tracing::warn!(error = %e, "releasing a webhook endpoint failed");
     }
+}
+
+/// After a failed attempt: when to try again (each wait as long as the endpoint has been
+/// failing, so waits double, from `base` up to 10 minutes) and whether it stays on (not after a
+/// day of failures).
+pub fn after_failure(
+    failing_since: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
+    base: Duration,
+) -> (chrono::DateTime<Utc>, bool) {
+    let since = failing_since.unwrap_or(now);
+    let failing_for = (now - since).to_std().unwrap_or_default();
+    let wait = failing_for.clamp(base, MAX_BACKOFF);
+    (
+        now + chrono::Duration::from_std(wait).unwrap_or_default(),
+        now - since < GIVE_UP_AFTER,
+    )
 }
 
 /// Sends what is due; true when an attempt failed (the endpoint waits before the next).
@@ -190,4 +200,26 @@ async fn attempt(state: &AppState, t: &WebhookTarget, event: &Event, advance: bo
         .metrics
         .outbound_job("webhook", if ok { "sent" } else { "retry" });
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_and_a_day_of_failures_switches_off() {
+        let now = Utc::now();
+        let base = Duration::from_secs(2);
+        let (next, on) = after_failure(None, now, base);
+        assert_eq!((next - now).num_seconds(), 2);
+        assert!(on);
+        let (next, on) = after_failure(Some(now - chrono::Duration::seconds(8)), now, base);
+        assert_eq!((next - now).num_seconds(), 8);
+        assert!(on);
+        let (next, on) = after_failure(Some(now - chrono::Duration::hours(5)), now, base);
+        assert_eq!((next - now).num_seconds(), 600, "capped at 10 minutes");
+        assert!(on);
+        let (_, on) = after_failure(Some(now - chrono::Duration::hours(24)), now, base);
+        assert!(!on, "switched off after a day");
+    }
 }
