@@ -49,7 +49,7 @@ export function channelsCard() {
   });
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const form = h('form', { class: 'channel-form', novalidate: true },
-    field('Kind', kind), field('Name', name), smsFields, apiFields, error,
+    field('Kind', kind), field('Channel name', name), smsFields, apiFields, error,
     h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add channel'));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
