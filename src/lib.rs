@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod ratelimit;
 pub mod realtime;
 pub mod service;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod tasks;

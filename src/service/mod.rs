@@ -14,8 +14,10 @@ pub mod messages;
 pub mod notifications;
 pub mod routing;
 pub mod rules;
+pub mod sms;
 pub mod team;
 pub mod totp;
+pub mod webhooks;
 pub mod workspace;
 
 use uuid::Uuid;
