@@ -3,6 +3,7 @@
 //! `serve(config, listener, shutdown)` runs a complete instance on a listener you bind, so tests
 //! and the load generator start real servers on port 0.
 
+pub mod attachments;
 pub mod bus;
 pub mod config;
 pub mod credentials;

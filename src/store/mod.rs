@@ -138,7 +138,9 @@ pub trait Store: Send + Sync + 'static {
         actor_id: Uuid,
         status: Status,
     ) -> Result<Committed<Case>>;
-    /// A reply to the customer (`note == false`) or an internal note mentioning `mentions`.
+    /// A reply to the customer (`note == false`) or an internal note mentioning `mentions`, with
+    /// the author's own uploads `attachments` bound to it.
+    #[allow(clippy::too_many_arguments)] // what one message is made of
     async fn add_message(
         &self,
         workspace_id: Uuid,
@@ -147,6 +149,7 @@ pub trait Store: Send + Sync + 'static {
         note: bool,
         body: &str,
         mentions: &[Uuid],
+        attachments: &[Uuid],
     ) -> Result<Committed<Message>>;
     async fn mark_read(&self, workspace_id: Uuid, case_id: Uuid, teammate_id: Uuid) -> Result<()>;
     async fn set_follow_up(
@@ -245,6 +248,15 @@ pub trait Store: Send + Sync + 'static {
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>>;
+    /// One attachment of this workspace (`NotFound` for another workspace's).
+    async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile>;
+    /// A file a teammate uploaded for their next reply or note (bound by `add_message`).
+    async fn upload_attachment(
+        &self,
+        workspace_id: Uuid,
+        uploader: Uuid,
+        file: &crate::attachments::StoredFile,
+    ) -> Result<Attachment>;
 
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;

@@ -374,6 +374,7 @@ macro_rules! sql_store {
                 body: r.try_get("body")?,
                 quoted: r.try_get("quoted")?,
                 delivery,
+                attachments: Vec::new(),
                 created_at: from_ms(r.try_get("created_at")?),
             })
         }
@@ -761,6 +762,9 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                if let Some(mail) = &m.mail {
+                    Self::insert_attachments(&mut tx, workspace_id, message_id, &mail.attachments, now).await?;
+                }
                 let preview = crate::domain::input::preview(&m.body, 140);
                 if automated {
                     log.push(EventKind::MessageCreated { case_id: case.id, number: number.clone(), message_id, message_kind: kind.into(), preview, author_id: None, assignee_id: case.assignee_id });
@@ -1223,6 +1227,7 @@ macro_rules! sql_store {
                     .iter()
                     .map(message_from_row)
                     .collect::<Result<Vec<_>>>()?;
+                let messages = self.with_attachments(messages).await?;
                 let timeline = sqlx::query("SELECT id, kind, actor_id, from_id, to_id, detail, created_at FROM timeline WHERE case_id = $1 ORDER BY created_at, id")
                     .bind(id)
                     .fetch_all(&self.read)
@@ -1305,7 +1310,8 @@ macro_rules! sql_store {
                 Self::commit(tx, log, case).await
             }
 
-            async fn add_message(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, note: bool, body: &str, mentions: &[Uuid]) -> Result<Committed<Message>> {
+            #[allow(clippy::too_many_arguments)] // what one message is made of
+            async fn add_message(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, note: bool, body: &str, mentions: &[Uuid], attachments: &[Uuid]) -> Result<Committed<Message>> {
                 let mut tx = self.begin().await?;
                 let locked = Self::lock(&mut tx, workspace_id).await?;
                 let state = Self::case_state(&mut tx, workspace_id, case_id).await?;
@@ -1318,7 +1324,7 @@ macro_rules! sql_store {
                 let emailed = !note && Self::customer_email(&mut tx, case_id).await?.is_some();
                 let delivery = emailed.then(|| Delivery { state: "queued".into(), error: None, at: log.now });
                 let channel = if emailed { "email" } else { "internal" };
-                let message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, created_at: log.now };
+                let mut message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, attachments: Vec::new(), created_at: log.now };
                 sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, delivery_state, delivery_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(message.id)
                     .bind(workspace_id)
@@ -1332,6 +1338,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                message.attachments = Self::bind_uploads(&mut tx, workspace_id, actor_id, message.id, attachments).await?;
                 if emailed {
                     Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, now).await?;
                 }
@@ -1691,6 +1698,14 @@ macro_rules! sql_store {
 
             async fn bounce(&self, workspace_id: Uuid, mail_id: &str, reason: &str) -> Result<Committed<Option<InboundOutcome>>> {
                 self.email_bounce(workspace_id, mail_id, reason).await
+            }
+
+            async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
+                self.email_attachment(workspace_id, id).await
+            }
+
+            async fn upload_attachment(&self, workspace_id: Uuid, uploader: Uuid, file: &crate::attachments::StoredFile) -> Result<Attachment> {
+                self.email_upload_attachment(workspace_id, uploader, file).await
             }
 
             async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {

@@ -703,3 +703,186 @@ async fn channels(db: Db) {
         StatusCode::NO_CONTENT
     );
 }
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+on_both!(attachments_come_in_and_go_out, attachments);
+async fn attachments(db: Db) {
+    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _smtp = SmtpPeer::start(port, dir.path());
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    email_channel(&owner).await;
+
+    // A customer's mail with a PDF and an HTML page: both kept, listed on the message.
+    let pdf: Vec<u8> = b"%PDF-1.4\n"
+        .iter()
+        .copied()
+        .chain((0..5000u32).map(|i| (i % 251) as u8))
+        .collect();
+    let page = b"<html><script>alert(document.cookie)</script></html>".to_vec();
+    let outcome = mail_in(&app, &owner.ingest_token, json!({
+        "from": "Zo\u{eb} <zoe@example.org>", "subject": "Invoice", "message_id": "<att-1@example.org>",
+        "text": "Here is the invoice.",
+        "attachments": [
+            { "filename": "Rechnung März.pdf", "content_type": "application/pdf", "base64": b64(&pdf) },
+            { "filename": "page.html", "content_type": "text/html", "base64": b64(&page) },
+        ],
+    }))
+    .await;
+    let case_id = outcome["case_id"].as_str().unwrap().to_string();
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    let files = detail["messages"][0]["attachments"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(files.len(), 2, "{detail}");
+    assert_eq!(files[0]["filename"], "Rechnung März.pdf");
+    assert_eq!(files[0]["content_type"], "application/pdf");
+    assert_eq!(files[0]["size"], pdf.len());
+    assert_eq!(files[1]["filename"], "page.html");
+    assert_eq!(detail["messages"][0]["body"], "Here is the invoice.");
+
+    // Downloads: the bytes, the type, always as an attachment, never sniffed or rendered.
+    let r = owner
+        .get(&format!(
+            "/api/attachments/{}",
+            files[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let disposition = h["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf"),
+        "{disposition}"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    let r = owner
+        .get(&format!(
+            "/api/attachments/{}",
+            files[1]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.headers()["content-type"], "text/html");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+
+    // Only this workspace's teammates: another workspace and no one signed in get nothing.
+    let stranger = app.signup("Other Co", "Mo").await;
+    let id = files[0]["id"].as_str().unwrap();
+    assert_eq!(
+        stranger
+            .get(&format!("/api/attachments/{id}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let anonymous = reqwest::get(format!("{}/api/attachments/{id}", app.url))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        owner.get("/api/attachments/not-a-uuid").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The composer: upload, then reply with it; the customer's mail carries the file.
+    let notes: Vec<u8> = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
+        .iter()
+        .copied()
+        .chain((0..3000u32).map(|i| (i * 7 % 256) as u8))
+        .collect();
+    let r = owner
+        .client
+        .post(format!("{}/api/attachments?filename=label.png", app.url))
+        .header("content-type", "image/png")
+        .body(notes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let upload: Value = r.json().await.unwrap();
+    assert_eq!(upload["filename"], "label.png");
+    assert_eq!(upload["size"], notes.len());
+    // Someone else's upload cannot ride on your reply.
+    let r = stranger
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "x", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another workspace's case"
+    );
+    let colleague = app.invite(&owner, "Bo", "agent").await;
+    let r = colleague
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "note", "body": "mine now", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a colleague's upload"
+    );
+    let r = owner
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "Attached, and the original back.", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sent: Value = r.json().await.unwrap();
+    assert_eq!(sent["attachments"][0]["filename"], "label.png");
+    let message_id = sent["id"].as_str().unwrap();
+    // An upload goes with one message only.
+    let again = owner
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "again", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    delivery_becomes(&owner, &case_id, message_id, "sent").await;
+    let got = received_until(dir.path(), 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "one reply, once");
+    let mail = inspect(&got[0]);
+    assert_eq!(
+        mail["text"].as_str().unwrap().trim(),
+        "Attached, and the original back."
+    );
+    assert!(mail["html"].is_string(), "{mail}");
+    let carried = mail["attachments"].as_array().unwrap();
+    assert_eq!(carried.len(), 1, "{mail}");
+    assert_eq!(carried[0]["filename"], "label.png");
+    assert_eq!(carried[0]["content_type"], "image/png");
+    assert_eq!(carried[0]["base64"], b64(&notes));
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        message(&detail, message_id)["attachments"][0]["id"],
+        upload["id"]
+    );
+}
