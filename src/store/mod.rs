@@ -248,6 +248,10 @@ pub trait Store: Send + Sync + 'static {
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>>;
+    /// The workspace of a channel address (lower case), for the SMTP listener's RCPT check.
+    async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>>;
+    /// The workspace a case belongs to (to verify a reply token at RCPT).
+    async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>>;
     /// One attachment of this workspace (`NotFound` for another workspace's).
     async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile>;
     /// A file a teammate uploaded for their next reply or note (bound by `add_message`).

@@ -1700,6 +1700,14 @@ macro_rules! sql_store {
                 self.email_bounce(workspace_id, mail_id, reason).await
             }
 
+            async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>> {
+                Ok(sqlx::query_scalar("SELECT workspace_id FROM channels WHERE address = $1").bind(address).fetch_optional(&self.read).await?)
+            }
+
+            async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
+                Ok(sqlx::query_scalar("SELECT workspace_id FROM cases WHERE id = $1").bind(case_id).fetch_optional(&self.read).await?)
+            }
+
             async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
                 self.email_attachment(workspace_id, id).await
             }

@@ -886,3 +886,228 @@ async fn attachments(db: Db) {
         upload["id"]
     );
 }
+
+/// Sends `raw` to Baton's SMTP listener with Python's smtplib; answers what smtplib reports.
+fn smtp_send(port: u16, to: &[&str], raw: &[u8]) -> Value {
+    let mut child = std::process::Command::new("python3")
+        .arg(peers().join("smtp_client.py"))
+        .args([
+            "127.0.0.1",
+            &port.to_string(),
+            "sender@example.org",
+            &to.join(","),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "smtp_client failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The open cases whose subject or text matches `q`.
+async fn cases_matching(user: &User, q: &str) -> Vec<Value> {
+    let page = user
+        .json(&format!("/api/cases?view=all&filter=open&q={q}"))
+        .await;
+    page["cases"].as_array().unwrap().clone()
+}
+
+on_both!(the_smtp_listener_takes_mail_for_baton_only, smtp_listener);
+async fn smtp_listener(db: Db) {
+    if !require("python3", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+        c.data_dir = data_dir;
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    email_channel(&owner).await;
+    let ok = json!({ "refused": {} });
+    let send = |to: &[&str], spec: Value| smtp_send(port, to, &build_mail(spec));
+
+    // Plain text, to the channel address (any letter case).
+    assert_eq!(
+        send(
+            &["Help@Sunny.test"],
+            json!({ "from": "Zoe <zoe@example.org>", "subject": "Plain one", "message_id": "<s-1@example.org>", "text": "Just text." })
+        ),
+        ok
+    );
+    let first = cases_matching(&owner, "Plain").await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let case_id = first[0]["id"].as_str().unwrap().to_string();
+    // multipart/alternative, quoted-printable, ISO-8859-1 RFC 2047 headers.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "Jos\u{e9} Mu\u{f1}oz <jose@example.org>", "subject": "Caf\u{e9} froid", "message_id": "<s-2@example.org>",
+        "text": "Le caf\u{e9} est arriv\u{e9} froid.", "html": "<p>Le caf\u{e9} est <b>arriv\u{e9}</b> froid.</p>", "charset": "iso-8859-1", "cte": "quoted-printable" })
+        ),
+        ok
+    );
+    let latin = cases_matching(&owner, "froid").await;
+    assert_eq!(latin.len(), 1);
+    assert_eq!(latin[0]["subject"], "Caf\u{e9} froid");
+    assert_eq!(latin[0]["customer"]["name"], "Jos\u{e9} Mu\u{f1}oz");
+    // base64, UTF-8 headers, and an attachment.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "\u{674e}\u{96f7} <lei@example.org>", "subject": "\u{8ba2}\u{5355} late \u{1f4e6}", "message_id": "<s-3@example.org>",
+        "text": "\u{6211}\u{7684}\u{8ba2}\u{5355}\u{8fd8}\u{6ca1}\u{5230}\u{3002}", "charset": "utf-8", "cte": "base64",
+        "attachments": [{ "filename": "photo.jpg", "content_type": "image/jpeg", "base64": b64(b"\xff\xd8\xff\xe0 not really a jpeg") }] })
+        ),
+        ok
+    );
+    let utf8 = cases_matching(&owner, "late").await;
+    assert_eq!(utf8.len(), 1);
+    let detail = owner
+        .json(&format!("/api/cases/{}", utf8[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        detail["messages"][0]["body"],
+        "\u{6211}\u{7684}\u{8ba2}\u{5355}\u{8fd8}\u{6ca1}\u{5230}\u{3002}"
+    );
+    assert_eq!(
+        detail["messages"][0]["attachments"][0]["filename"],
+        "photo.jpg"
+    );
+
+    // A reply that threads by In-Reply-To, from another address than the case's customer.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "Zoe Work <zoe@work.example>", "subject": "Re: Plain one", "message_id": "<s-4@example.org>",
+        "in_reply_to": "<s-1@example.org>", "text": "More from work." })
+        ),
+        ok
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["messages"].as_array().unwrap().len(),
+        2,
+        "threaded by header: {detail}"
+    );
+
+    // A reply from us, then the customer's answer that threads by the reply token alone.
+    let ours = reply(&owner, &case_id, "We are on it.").await;
+    let sent = delivery_becomes(&owner, &case_id, ours["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(sent["delivery"]["state"], "sent");
+    let outbox = received_until(&data.path().join("outbox"), 1, Duration::from_secs(10)).await;
+    let reply_to = inspect(&outbox[0])["reply_to"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send(
+            &[reply_to.as_str()],
+            json!({ "from": "Someone Else <other@example.net>", "to": reply_to, "subject": "totally new subject", "message_id": "<s-5@example.org>", "text": "Answer by token." })
+        ),
+        ok
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["messages"].as_array().unwrap().len(),
+        4,
+        "threaded by token: {detail}"
+    );
+
+    // An auto-reply joins quietly; a bounce of our reply marks it failed.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "Zoe <zoe@example.org>", "subject": "Out of office", "message_id": "<s-6@example.org>",
+        "in_reply_to": "<s-1@example.org>", "text": "I am away.", "headers": { "Auto-Submitted": "auto-replied" } })
+        ),
+        ok
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["messages"].as_array().unwrap().last().unwrap()["kind"],
+        "automated"
+    );
+    let our_id = inspect(&outbox[0])["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "MAILER-DAEMON <mailer-daemon@mx.example.net>", "subject": "Undelivered", "bounce_of": our_id, "bounce_reason": "550 5.1.1 mailbox gone" })
+        ),
+        ok
+    );
+    delivery_becomes(&owner, &case_id, ours["id"].as_str().unwrap(), "failed").await;
+
+    // Refused at RCPT: a forged token, an altered one, a stranger's address (no relaying).
+    let forged = format!(
+        "reply+{}-00000000000000000000@{DOMAIN}",
+        case_id.replace('-', "")
+    );
+    let mut altered = reply_to.clone();
+    let at = altered.find('@').unwrap();
+    altered.replace_range(
+        at - 1..at,
+        if &reply_to[at - 1..at] == "0" {
+            "1"
+        } else {
+            "0"
+        },
+    );
+    for to in [
+        forged.as_str(),
+        altered.as_str(),
+        "someone@gmail.com",
+        "help@other.test",
+    ] {
+        let answer = send(
+            &[to],
+            json!({ "from": "x <x@example.org>", "subject": "nope", "text": "nope" }),
+        );
+        assert_eq!(answer["refused"][to][0], 550, "{to}: {answer}");
+    }
+    // Mixed: the good recipient gets it, the relay attempt is refused.
+    let answer = send(
+        &["help@sunny.test", "victim@example.com"],
+        json!({ "from": "x <x@example.org>", "subject": "Mixed bag", "message_id": "<s-7@example.org>", "text": "hi" }),
+    );
+    assert_eq!(answer["refused"]["victim@example.com"][0], 550, "{answer}");
+    assert_eq!(cases_matching(&owner, "Mixed").await.len(), 1);
+
+    // Too large: refused with 552, at MAIL (SIZE declared) and after DATA (not declared).
+    let big = build_mail(
+        json!({ "from": "x <x@example.org>", "subject": "huge", "text": "x", "attachments": [{ "filename": "big.bin", "content_type": "application/octet-stream", "base64": b64(&vec![7u8; 19 * 1024 * 1024]) }] }),
+    );
+    assert!(big.len() > baton::smtp::MAX_SIZE);
+    let answer = smtp_send(port, &["help@sunny.test"], &big);
+    assert_eq!(answer["error"][0], 552, "{answer}");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let script = "HELO me\r\nMAIL FROM:<x@example.org>\r\nRCPT TO:<help@sunny.test>\r\nDATA\r\n";
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(script.as_bytes()).await.unwrap();
+    let chunk = vec![b'a'; 999]
+        .into_iter()
+        .chain(*b"\r\n")
+        .collect::<Vec<u8>>();
+    for _ in 0..(baton::smtp::MAX_SIZE / chunk.len() + 10) {
+        stream.write_all(&chunk).await.unwrap();
+    }
+    stream.write_all(b".\r\nQUIT\r\n").await.unwrap();
+    let mut answers = String::new();
+    stream.read_to_string(&mut answers).await.unwrap();
+    assert!(answers.contains("\r\n552 5.3.4"), "{answers}");
+    assert!(answers.ends_with("221 2.0.0 bye\r\n"), "{answers}");
+    // Nothing was filed for the refused ones.
+    assert_eq!(cases_matching(&owner, "nope").await.len(), 0);
+    assert_eq!(cases_matching(&owner, "huge").await.len(), 0);
+}
