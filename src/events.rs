@@ -74,6 +74,14 @@ pub enum EventKind {
         due_at: Option<DateTime<Utc>>,
         actor_id: Uuid,
     },
+    /// A case passed its first-response target with nobody having answered.
+    #[serde(rename = "case.breached")]
+    CaseBreached {
+        case_id: Uuid,
+        number: String,
+        assignee_id: Option<Uuid>,
+        due_at: DateTime<Utc>,
+    },
     #[serde(rename = "teammate.changed")]
     TeammateChanged {
         teammate_id: Uuid,
@@ -113,6 +121,7 @@ impl EventKind {
             EventKind::MessageCreated { .. } => "message.created",
             EventKind::NoteCreated { .. } => "note.created",
             EventKind::FollowUpSet { .. } => "case.follow_up_set",
+            EventKind::CaseBreached { .. } => "case.breached",
             EventKind::TeammateChanged { .. } => "teammate.changed",
             EventKind::WorkspaceChanged { .. } => "workspace.changed",
             EventKind::RulesChanged { .. } => "rules.changed",
@@ -129,6 +138,7 @@ impl EventKind {
             | EventKind::MessageCreated { case_id, .. }
             | EventKind::NoteCreated { case_id, .. }
             | EventKind::FollowUpSet { case_id, .. }
+            | EventKind::CaseBreached { case_id, .. }
             | EventKind::MessageDelivery { case_id, .. } => Some(*case_id),
             _ => None,
         }

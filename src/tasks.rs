@@ -9,6 +9,9 @@ use tokio_util_lite::Stop;
 use crate::AppState;
 
 const FOLLOW_UPS_EVERY: Duration = Duration::from_secs(2);
+/// How late a response target fires at most, and how soon a teammate whose away ends by its
+/// date gets the waiting cases.
+const ROUTING_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Background {
@@ -39,11 +42,28 @@ pub fn spawn(state: AppState) -> Background {
     ));
     tasks.spawn(every(
         stop.clone(),
+        ROUTING_EVERY,
+        state.clone(),
+        |state| async move {
+            if let Err(e) = crate::service::routing::fire_breaches(&state, chrono::Utc::now()).await
+            {
+                tracing::warn!(error = %e, "response-target check failed");
+            }
+            if let Err(e) = crate::service::routing::drain_waiting(&state).await {
+                tracing::warn!(error = %e, "handing out waiting cases failed");
+            }
+        },
+    ));
+    tasks.spawn(every(
+        stop.clone(),
         crate::realtime::presence::HEARTBEAT_EVERY,
         state.clone(),
         |state| async move {
             for (workspace_id, teammate_id) in state.hub.presence.heartbeat().await {
                 state.hub.announce(workspace_id, teammate_id).await;
+            }
+            if let Err(e) = crate::service::routing::still_online(&state).await {
+                tracing::warn!(error = %e, "renewing who is online failed");
             }
         },
     ));

@@ -152,7 +152,9 @@ async function reloadMe() {
 
 async function loadTeammates() {
   try {
-    set('teammates', (await api.get('/api/teammates?removed=true')).teammates);
+    const team = await api.get('/api/teammates?removed=true');
+    state.openCases = team.open_cases || {};
+    set('teammates', team.teammates);
   } catch {
     /* names fall back to "Former teammate" until the next load */
   }
@@ -241,7 +243,7 @@ function onPresence(frame) {
 
 const CASE_KINDS = new Set([
   'case.created', 'case.assigned', 'case.status_changed', 'message.created', 'note.created',
-  'case.follow_up_set', 'cases.bulk_reassigned',
+  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached',
 ]);
 
 function handleEvent(ev) {

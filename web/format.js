@@ -61,6 +61,16 @@ export function toLocalInput(iso) {
 
 export const channelLabel = (c) => ({ email: 'Email', sms: 'SMS', web: 'Web form', form: 'Web form', chat: 'Chat' }[c] || c || 'Message');
 
+/** "Away until Mar 9, 9:00 AM" and the like: away now or planned, with its dates; '' if neither. */
+export function awayLabel(t) {
+  if (!t) return '';
+  if (t.away) return t.away_until ? `Away until ${dateTime(t.away_until)}` : 'Away';
+  if (t.away_from && new Date(t.away_from).getTime() > Date.now()) {
+    return `Away from ${dateTime(t.away_from)}${t.away_until ? ` to ${dateTime(t.away_until)}` : ''}`;
+  }
+  return '';
+}
+
 export function plural(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;
 }

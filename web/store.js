@@ -3,6 +3,8 @@
 export const state = {
   me: null, // { teammate, workspace, notifications }
   teammates: [],
+  // Open cases per teammate (Settings → Team shows them against each limit).
+  openCases: {},
   counts: null,
   badge: { mine: 0, unassigned: 0 },
   presence: new Map(), // teammate_id → { viewing, typing, typingAt }

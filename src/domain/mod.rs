@@ -1,6 +1,7 @@
 //! Pure rules, no I/O: roles, statuses, case numbers, auto-assign routing, who gets pinged,
 //! mentions and input parsing. Everything here is unit-tested without a database or a socket.
 
+pub mod hours;
 pub mod input;
 pub mod mentions;
 pub mod numbers;

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,7 +13,7 @@ use super::extract::{ApiJson, ApiQuery, Auth, PathId};
 use crate::domain::Role;
 use crate::error::Result;
 use crate::service::team;
-use crate::store::{Teammate, Which};
+use crate::store::{RoutingPatch, Teammate, Which};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -38,6 +39,9 @@ pub struct TeammateQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TeammateList {
     pub teammates: Vec<Teammate>,
+    /// Open cases per teammate holding any, to show against `max_open`.
+    #[serde(default)]
+    pub open_cases: std::collections::HashMap<Uuid, i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,6 +50,28 @@ pub struct TeammatePatch {
     pub role: Option<Role>,
     /// Away teammates are skipped by round-robin.
     pub away: Option<bool>,
+    /// Most open cases auto-assignment gives this teammate (admin+); `null`: the workspace's
+    /// `capacity`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub max_open: Option<Option<i64>>,
+    /// Away from this moment (RFC 3339), by itself; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub away_from: Option<Option<DateTime<Utc>>>,
+    /// Back at this moment, by itself; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub away_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// A field that is present (even as `null`) is `Some`; an absent one stays `None` by `default`.
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -97,7 +123,11 @@ async fn list_teammates(
         .store
         .teammates(auth.teammate.workspace_id, query.q.as_deref(), which)
         .await?;
-    Ok(Json(TeammateList { teammates }))
+    let open_cases = state.store.open_cases(auth.teammate.workspace_id).await?;
+    Ok(Json(TeammateList {
+        teammates,
+        open_cases,
+    }))
 }
 
 /// Change a teammate's role (admin+) or away flag (admin+, or the teammate themselves).
@@ -109,7 +139,12 @@ async fn update_teammate(
     PathId(id): PathId,
     ApiJson(body): ApiJson<TeammatePatch>,
 ) -> Result<Json<Teammate>> {
-    let teammate = team::update(&state, &auth.teammate, id, body.role, body.away).await?;
+    let routing = RoutingPatch {
+        away_from: body.away_from,
+        away_until: body.away_until,
+        max_open: body.max_open,
+    };
+    let teammate = team::update(&state, &auth.teammate, id, body.role, body.away, routing).await?;
     Ok(Json(teammate))
 }
 

@@ -84,5 +84,15 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| connection::run(socket, hub, session)))
+        .on_upgrade(move |socket| {
+            let (workspace_id, teammate_id) = (session.workspace_id, session.teammate_id);
+            tokio::spawn(async move {
+                if let Err(e) =
+                    crate::service::routing::came_online(&state, workspace_id, teammate_id).await
+                {
+                    tracing::warn!(error = %e, "marking a teammate online failed");
+                }
+            });
+            connection::run(socket, hub, session)
+        }))
 }

@@ -166,6 +166,11 @@ impl Presence {
         Some((latest.viewing, typing))
     }
 
+    /// (workspace, teammate) of every live socket on this instance.
+    pub fn local_teammates(&self) -> Vec<(Uuid, Uuid)> {
+        self.local.iter().map(|e| *e.key()).collect()
+    }
+
     fn local_workspace(&self, ws: Uuid) -> HashMap<Uuid, Activity> {
         self.local
             .iter()

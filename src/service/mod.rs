@@ -12,6 +12,7 @@ pub mod channels;
 pub mod inbound;
 pub mod messages;
 pub mod notifications;
+pub mod routing;
 pub mod rules;
 pub mod team;
 pub mod workspace;

@@ -19,6 +19,22 @@ pub async fn put(state: &AppState, actor: &Teammate, rules: Rules) -> Result<Rul
     if rules.pool.len() > 500 || rules.categories.len() > 100 {
         return Err(Error::invalid("pool", "too many entries"));
     }
+    if rules.capacity.is_some_and(|c| c > 100_000) {
+        return Err(Error::invalid("capacity", "must be at most 100000"));
+    }
+    if rules
+        .response_target_minutes
+        .is_some_and(|m| !(1..=60 * 24 * 365).contains(&m))
+    {
+        return Err(Error::invalid(
+            "response_target_minutes",
+            "must be 1 minute to a year",
+        ));
+    }
+    if let Some(hours) = &rules.business_hours {
+        crate::domain::hours::Hours::parse(hours)
+            .map_err(|why| Error::invalid("business_hours", why))?;
+    }
     let mut seen = std::collections::HashSet::new();
     if !rules.pool.iter().all(|id| seen.insert(*id)) {
         return Err(Error::invalid("pool", "a teammate appears twice"));

@@ -7,7 +7,7 @@ use crate::credentials::{hash_token, new_token};
 use crate::domain::{input, Role};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{Departure, NewInvite, Teammate};
+use crate::store::{Departure, NewInvite, RoutingPatch, Teammate};
 
 /// How long an invite link works.
 const INVITE_DAYS: i64 = 7;
@@ -29,9 +29,18 @@ pub async fn update(
     id: Uuid,
     role: Option<Role>,
     away: Option<bool>,
+    routing: RoutingPatch,
 ) -> Result<Teammate> {
     let target = active_teammate(state, actor, id).await?;
-    if away.is_some() && id != actor.id {
+    let away_dates = routing.away_from.is_some() || routing.away_until.is_some();
+    if routing.max_open.is_some() {
+        allow(
+            actor,
+            actor.role.can_admin(),
+            "only admins set a teammate's limit",
+        )?;
+    }
+    if (away.is_some() || away_dates) && id != actor.id {
         allow(
             actor,
             actor.role.can_admin(),
@@ -50,11 +59,30 @@ pub async fn update(
             "only an owner changes an owner",
         )?;
     }
+    let mut routing = routing;
+    // Away or back by hand replaces a range that has started or ended (a planned one stays).
+    let now = chrono::Utc::now();
+    if away.is_some()
+        && !away_dates
+        && (target.away_from.is_some_and(|f| f <= now)
+            || target.away_until.is_some_and(|u| u <= now))
+    {
+        routing.away_from = Some(None);
+        routing.away_until = Some(None);
+    }
     let committed = state
         .store
         .update_teammate(actor.workspace_id, id, actor.id, role, away)
         .await?;
-    Ok(state.published(committed).await)
+    let mut updated = state.published(committed).await;
+    if !routing.is_empty() {
+        let committed = state
+            .store
+            .update_teammate_routing(actor.workspace_id, id, actor.id, routing)
+            .await?;
+        updated = state.published(committed).await;
+    }
+    Ok(updated)
 }
 
 /// Removes a teammate and, in the same transaction, moves their open cases to `reassign_to`

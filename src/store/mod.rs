@@ -6,6 +6,7 @@
 mod email_sql;
 mod models;
 mod postgres;
+mod routing_sql;
 mod sql;
 mod sqlite;
 
@@ -210,6 +211,33 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
+    // Routing (`store/routing_sql.rs`): a teammate's away dates and limit of open cases.
+    /// Sets `away_from`, `away_until` and `max_open` (each `None` leaves it, `Some(None)` clears).
+    async fn update_teammate_routing(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        actor_id: Uuid,
+        patch: RoutingPatch,
+    ) -> Result<Committed<Teammate>>;
+    /// Hands out waiting cases in up to `limit` workspaces (each under its lock); answers the
+    /// committed events. For what frees room without a write: away that ends by its date.
+    async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>>;
+    /// Open cases per teammate who holds any (Settings → Team shows them against the limit).
+    async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>>;
+    /// Flags the open cases past their first-response target (each once, across instances)
+    /// and, where the rules say `take_back`, runs the rules again without the owner.
+    async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
+    /// Renews "online until" for (workspace, teammate) pairs with a live socket here.
+    async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()>;
+    /// A teammate connected: online until `until`, and the queue handed out (under the lock).
+    async fn came_online(
+        &self,
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<Committed<()>>;
 
     // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;

@@ -49,10 +49,15 @@ pub struct Teammate {
     pub name: String,
     pub email: String,
     pub role: Role,
+    /// Away now: the flag, or the `away_from`..`away_until` range (it starts and ends by itself).
     pub away: bool,
     /// False once removed from the workspace (kept so timelines still show their name).
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    pub away_from: Option<DateTime<Utc>>,
+    pub away_until: Option<DateTime<Utc>>,
+    /// Open cases this teammate may hold (none: the workspace's `capacity`).
+    pub max_open: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -106,6 +111,12 @@ pub struct Case {
     pub closed_at: Option<DateTime<Utc>>,
     /// The caller has not read the latest customer message.
     pub unread: bool,
+    /// When the customer's wait passes the first-response target (none: no target running).
+    pub response_due_at: Option<DateTime<Utc>>,
+    /// When it passed it with nobody having answered (cleared by a reply).
+    pub breached_at: Option<DateTime<Utc>>,
+    /// Waiting for someone with room since (the queue is handed out oldest first).
+    pub queued_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -192,6 +203,8 @@ pub enum Filter {
     Open,
     Unread,
     Closed,
+    /// Open and past the first-response target.
+    Breached,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -459,4 +472,18 @@ pub struct OutboundReply {
     pub delivery_state: Option<String>,
     /// The files the teammate attached (their bytes: `crate::attachments::read`).
     pub attachments: Vec<AttachmentFile>,
+}
+
+/// A teammate's routing settings to change: `None` leaves a field, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingPatch {
+    pub away_from: Option<Option<DateTime<Utc>>>,
+    pub away_until: Option<Option<DateTime<Utc>>>,
+    pub max_open: Option<Option<i64>>,
+}
+
+impl RoutingPatch {
+    pub fn is_empty(&self) -> bool {
+        self.away_from.is_none() && self.away_until.is_none() && self.max_open.is_none()
+    }
 }

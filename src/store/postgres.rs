@@ -49,3 +49,4 @@ super::sql::sql_store!(
 );
 
 super::email_sql::email_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -21,7 +21,7 @@ use crate::store::{from_ms, ms};
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
 pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
-     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, \
      cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, cu.phone AS customer_phone, \
      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
@@ -30,7 +30,7 @@ pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assigne
 pub(crate) const MESSAGE_COLUMNS: &str = "id, case_id, kind, author_id, channel, body, quoted, delivery_state, delivery_error, delivery_at, created_at";
 
 pub(crate) const TEAMMATE_COLUMNS: &str =
-    "id, workspace_id, name, email, role, away, removed_at, created_at";
+    "id, workspace_id, name, email, role, away, removed_at, created_at, away_from, away_until, max_open";
 
 /// The events one transaction appends to its workspace's log.
 pub(crate) struct Log {
@@ -306,15 +306,20 @@ macro_rules! sql_store {
         }
 
         fn teammate_from_row(row: &$Row) -> Result<Teammate> {
+            let away_from: Option<i64> = row.try_get("away_from")?;
+            let away_until: Option<i64> = row.try_get("away_until")?;
             Ok(Teammate {
                 id: row.try_get("id")?,
                 workspace_id: row.try_get("workspace_id")?,
                 name: row.try_get("name")?,
                 email: row.try_get("email")?,
                 role: parse_role(&row.try_get::<String, _>("role")?)?,
-                away: row.try_get("away")?,
+                away: routing::is_away(row.try_get("away")?, away_from, away_until, now_ms()),
                 active: row.try_get::<Option<i64>, _>("removed_at")?.is_none(),
                 created_at: from_ms(row.try_get("created_at")?),
+                away_from: away_from.map(from_ms),
+                away_until: away_until.map(from_ms),
+                max_open: row.try_get("max_open")?,
             })
         }
 
@@ -353,6 +358,9 @@ macro_rules! sql_store {
                 created_at: from_ms(row.try_get("created_at")?),
                 closed_at: opt_ms(row.try_get("closed_at")?),
                 unread: row.try_get("unread")?,
+                response_due_at: opt_ms(row.try_get("response_due_at")?),
+                breached_at: opt_ms(row.try_get("breached_at")?),
+                queued_at: opt_ms(row.try_get("queued_at")?),
             })
         }
 
@@ -720,6 +728,8 @@ macro_rules! sql_store {
                         Self::timeline(&mut tx, workspace_id, id, "created", None, None, None, serde_json::json!({ "channel": m.channel }), now).await?;
                         if assignee.is_some() {
                             Self::timeline(&mut tx, workspace_id, id, "assigned", None, None, assignee, serde_json::json!({ "reason": "auto_assign" }), now).await?;
+                        } else {
+                            Self::enqueue_if_routed(&mut tx, workspace_id, id, now).await?;
                         }
                         log.push(EventKind::CaseCreated {
                             case_id: id,
@@ -732,6 +742,14 @@ macro_rules! sql_store {
                         (state, true, false)
                     }
                 };
+                let mut case = case;
+                // The customer starts waiting: the first-response clock runs until a reply.
+                if !automated && (created || case.status != Status::NeedsReply) {
+                    Self::start_response_clock(&mut tx, workspace_id, case.id, now).await?;
+                }
+                if !created && !automated {
+                    self.reroute_if_unfit(&mut tx, &mut log, &mut case, &locked.case_prefix).await?;
+                }
                 let number = format_number(&locked.case_prefix, case.number);
                 if reopened {
                     Self::timeline(&mut tx, workspace_id, case.id, "reopened", None, None, None, serde_json::json!({}), now).await?;
@@ -801,7 +819,9 @@ macro_rules! sql_store {
                     return Ok(None);
                 }
                 let team = Self::team_in_tx(tx, workspace_id).await?;
-                let eligible = |id: Uuid| team.iter().any(|t| t.id == id && t.active && !t.away && t.role.can_be_assigned());
+                let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
+                let online = Self::online_set(tx, workspace_id, &rules).await?;
+                let eligible = |id: Uuid| team.iter().any(|t| t.id == id && Self::fits(t, &open, &rules, &online));
                 let picked = routing::pick(&rules, category, last, eligible);
                 if rules.mode == routing::Mode::RoundRobin && picked.is_some() {
                     sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(workspace_id).bind(picked).execute(&mut **tx).await?;
@@ -810,16 +830,26 @@ macro_rules! sql_store {
             }
 
             async fn rules_in_tx(tx: &mut Tx, workspace_id: Uuid) -> Result<(Rules, Option<Uuid>)> {
-                let row = sqlx::query("SELECT mode, pool, categories, fallback, rr_last FROM assign_rules WHERE workspace_id = $1")
-                    .bind(workspace_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                let row = sqlx::query(
+                    "SELECT mode, pool, categories, fallback, rr_last, capacity, away_behaviour, online_only, response_target_minutes, take_back, business_hours \
+                     FROM assign_rules WHERE workspace_id = $1",
+                )
+                .bind(workspace_id)
+                .fetch_optional(&mut **tx)
+                .await?;
                 let Some(row) = row else { return Ok((Rules::default(), None)) };
+                let business_hours: Option<String> = row.try_get("business_hours")?;
                 let rules = Rules {
                     mode: routing::Mode::parse(&row.try_get::<String, _>("mode")?).unwrap_or_default(),
                     pool: serde_json::from_str(&row.try_get::<String, _>("pool")?)?,
                     categories: serde_json::from_str(&row.try_get::<String, _>("categories")?)?,
                     fallback: row.try_get("fallback")?,
+                    capacity: row.try_get::<Option<i64>, _>("capacity")?.map(|c| c.clamp(0, u32::MAX.into()) as u32),
+                    away_behaviour: routing::AwayBehaviour::parse(&row.try_get::<String, _>("away_behaviour")?).unwrap_or_default(),
+                    online_only: row.try_get("online_only")?,
+                    response_target_minutes: row.try_get::<Option<i64>, _>("response_target_minutes")?.map(|c| c.clamp(0, u32::MAX.into()) as u32),
+                    take_back: row.try_get("take_back")?,
+                    business_hours: business_hours.map(|b| serde_json::from_str(&b)).transpose()?,
                 };
                 Ok((rules, row.try_get("rr_last")?))
             }
@@ -845,7 +875,7 @@ macro_rules! sql_store {
                     Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate("email")),
                     other => other?,
                 };
-                Ok(Teammate { id, workspace_id, name: name.into(), email: email.into(), role, away: false, active: true, created_at: from_ms(now) })
+                Ok(Teammate { id, workspace_id, name: name.into(), email: email.into(), role, away: false, active: true, created_at: from_ms(now), away_from: None, away_until: None, max_open: None })
             }
         }
 
@@ -992,6 +1022,7 @@ macro_rules! sql_store {
                     .await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::TeammateChanged { teammate_id: id, change: "updated".into(), actor_id: Some(actor_id) });
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let updated = Teammate { role: role.unwrap_or(target.role), away: away.unwrap_or(target.away), ..target };
                 Self::commit(tx, log, updated).await
             }
@@ -1060,7 +1091,7 @@ macro_rules! sql_store {
 
             async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, k.kind AS token_kind, k.expires_at \
+                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, t.away_from, t.away_until, t.max_open, k.kind AS token_kind, k.expires_at \
                      FROM tokens k JOIN teammates t ON t.id = k.teammate_id \
                      WHERE k.token_hash = $1 AND t.removed_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
                 )
@@ -1164,6 +1195,9 @@ macro_rules! sql_store {
                     Filter::Closed => {
                         qb.push(format!(" AND c.status NOT IN {OPEN_SQL}"));
                     }
+                    Filter::Breached => {
+                        qb.push(format!(" AND c.status IN {OPEN_SQL} AND c.breached_at IS NOT NULL"));
+                    }
                 }
                 if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
                     let pattern = like_pattern(q);
@@ -1264,7 +1298,7 @@ macro_rules! sql_store {
                 }
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 if state.assignee_id != req.assignee_id {
-                    sqlx::query("UPDATE cases SET assignee_id = $2, version = version + 1 WHERE id = $1").bind(state.id).bind(req.assignee_id).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 WHERE id = $1").bind(state.id).bind(req.assignee_id).execute(&mut *tx).await?;
                     Self::timeline(&mut tx, workspace_id, state.id, "assigned", Some(req.actor_id), state.assignee_id, req.assignee_id, serde_json::json!({}), ms(log.now)).await?;
                     log.push(EventKind::CaseAssigned {
                         case_id: state.id,
@@ -1274,6 +1308,7 @@ macro_rules! sql_store {
                         actor_id: Some(req.actor_id),
                     });
                 }
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let case = Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
                 Self::commit(tx, log, case).await
             }
@@ -1290,7 +1325,7 @@ macro_rules! sql_store {
                         (true, true) => state.closed_at,
                         (false, true) => Some(now),
                     };
-                    sqlx::query("UPDATE cases SET status = $2, closed_at = $3, version = version + 1 WHERE id = $1")
+                    sqlx::query("UPDATE cases SET status = $2, closed_at = $3, queued_at = CASE WHEN $3 IS NULL THEN queued_at END, version = version + 1 WHERE id = $1")
                         .bind(case_id)
                         .bind(status.as_str())
                         .bind(closed_at)
@@ -1306,6 +1341,7 @@ macro_rules! sql_store {
                         assignee_id: state.assignee_id,
                     });
                 }
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let case = Self::case_in_tx(&mut tx, workspace_id, actor_id, case_id).await?;
                 Self::commit(tx, log, case).await
             }
@@ -1347,7 +1383,7 @@ macro_rules! sql_store {
                     log.push(EventKind::NoteCreated { case_id, number, message_id: message.id, preview, author_id: actor_id, mentions: mentions.to_vec() });
                 } else {
                     let status = state.status.after_reply();
-                    sqlx::query("UPDATE cases SET status = $2, last_message_at = $3, preview = $4, version = version + 1 WHERE id = $1")
+                    sqlx::query("UPDATE cases SET status = $2, last_message_at = $3, preview = $4, response_due_at = NULL, breached_at = NULL, version = version + 1 WHERE id = $1")
                         .bind(case_id)
                         .bind(status.as_str())
                         .bind(now)
@@ -1475,16 +1511,26 @@ macro_rules! sql_store {
                 if let Some(id) = rules.fallback {
                     Self::check_assignable(&mut tx, workspace_id, id, "fallback").await?;
                 }
-                sqlx::query("UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5 WHERE workspace_id = $1")
-                    .bind(workspace_id)
-                    .bind(rules.mode.as_str())
-                    .bind(serde_json::to_string(&rules.pool)?)
-                    .bind(serde_json::to_string(&rules.categories)?)
-                    .bind(rules.fallback)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5, capacity = $6, away_behaviour = $7, \
+                     online_only = $8, response_target_minutes = $9, take_back = $10, business_hours = $11 WHERE workspace_id = $1",
+                )
+                .bind(workspace_id)
+                .bind(rules.mode.as_str())
+                .bind(serde_json::to_string(&rules.pool)?)
+                .bind(serde_json::to_string(&rules.categories)?)
+                .bind(rules.fallback)
+                .bind(rules.capacity.map(i64::from))
+                .bind(rules.away_behaviour.as_str())
+                .bind(rules.online_only)
+                .bind(rules.response_target_minutes.map(i64::from))
+                .bind(rules.take_back)
+                .bind(rules.business_hours.as_ref().map(|b| b.to_string()))
+                .execute(&mut *tx)
+                .await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::RulesChanged { actor_id });
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 Self::commit(tx, log, rules).await
             }
 
@@ -1670,6 +1716,32 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()> {
+                self.mark_online_impl(present, until).await
+            }
+
+            async fn came_online(&self, workspace_id: Uuid, teammate_id: Uuid, until: DateTime<Utc>) -> Result<Committed<()>> {
+                self.came_online_impl(workspace_id, teammate_id, until).await
+            }
+
+            async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
+                self.fire_breaches_impl(now).await
+            }
+
+            async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>> {
+                let sql = format!("SELECT assignee_id, COUNT(*) AS n FROM cases WHERE workspace_id = $1 AND assignee_id IS NOT NULL AND status IN {OPEN_SQL} GROUP BY assignee_id");
+                let rows = sqlx::query(&sql).bind(workspace_id).fetch_all(&self.read).await?;
+                rows.iter().map(|r| Ok((r.try_get("assignee_id")?, r.try_get("n")?))).collect()
+            }
+
+            async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>> {
+                self.drain_waiting_impl(limit).await
+            }
+
+            async fn update_teammate_routing(&self, workspace_id: Uuid, id: Uuid, actor_id: Uuid, patch: RoutingPatch) -> Result<Committed<Teammate>> {
+                self.routing_patch(workspace_id, id, actor_id, patch).await
             }
 
             async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {

@@ -85,3 +85,4 @@ super::sql::sql_store!(
 );
 
 super::email_sql::email_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::routing_sql::routing_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -449,11 +449,32 @@ await test('settings: notifications save; the owner manages the team, rules and 
   assert.match(link, /\/invite\/[A-Za-z0-9_-]+$/);
   await pageA.locator('input[name=mode][value=round_robin]').check();
   await pageA.locator('.pool .check-row', { hasText: 'Blake Rivera' }).locator('input').check();
+  await pageA.locator('#rules-capacity').fill('25');
+  await pageA.selectOption('#rules-away', 'pool');
+  await pageA.locator('#rules-target').fill('30');
+  await pageA.getByLabel(/take the case back/).check();
   await pageA.getByRole('button', { name: 'Save rules' }).click();
   await pageA.locator('.toast', { hasText: 'Auto-assign rules saved' }).waitFor();
   const rules = await owner.call('GET', '/api/assign-rules');
   assert.equal(rules.mode, 'round_robin');
   assert.deepEqual(rules.pool, [setup.blakeId]);
+  assert.equal(rules.capacity, 25);
+  assert.equal(rules.away_behaviour, 'pool');
+  assert.equal(rules.response_target_minutes, 30);
+  assert.equal(rules.take_back, true);
+  assert.equal(rules.business_hours, null);
+  // Each teammate's open cases against their own limit.
+  const blakeRow = pageA.locator('.team-row', { hasText: 'Blake Rivera' });
+  await blakeRow.getByLabel('Most open cases for Blake Rivera').fill('3');
+  await blakeRow.getByLabel('Most open cases for Blake Rivera').press('Tab');
+  await pageA.waitForFunction(async (id) => {
+    const team = await fetch('/api/teammates?removed=true').then((r) => r.json());
+    return team.teammates.find((t) => t.id === id).max_open === 3;
+  }, setup.blakeId, { timeout: 10_000 });
+  await blakeRow.locator('.team-load', { hasText: 'open /' }).waitFor();
+  // The suite's later steps run without these rules.
+  await owner.call('PUT', '/api/assign-rules', { mode: 'round_robin', pool: [setup.blakeId], categories: {}, fallback: null });
+  await owner.call('PATCH', `/api/teammates/${setup.blakeId}`, { max_open: null });
   assert.ok((await pageA.locator('#ingest-token').inputValue()).length > 10);
 
   // Removing a teammate needs a decision about their open cases.

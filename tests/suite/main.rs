@@ -20,6 +20,7 @@ mod notifications;
 mod operations;
 mod power_cut;
 mod realtime;
+mod routing;
 mod two_processes;
 mod web_content;
 mod ws_abuse;

@@ -6,6 +6,7 @@ import * as api from '../api.js';
 import { h, replace, debounce, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
+import { awayLabel } from '../format.js';
 import { teammateName, teammate, me } from '../store.js';
 
 export function createAssign({ getCase, onChanged, disabled }) {
@@ -45,7 +46,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
         role: 'option', id: `${listId}-${i}`, class: ['assign-option', i === active && 'active'],
         'aria-selected': selected ? 'true' : 'false', dataset: { index: String(i) },
       }, avatar(opt, 'sm'), h('span', { class: 'assign-option-name' }, opt ? opt.name : 'Unassigned'),
-      opt && opt.away ? h('span', { class: 'tag tag-muted' }, 'Away') : null,
+      opt && opt.away ? h('span', { class: 'tag tag-muted' }, awayLabel(opt)) : null,
       selected ? icon('check', 'check') : null);
       li.addEventListener('mousedown', (e) => e.preventDefault());
       li.addEventListener('click', () => choose(i));

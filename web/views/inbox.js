@@ -9,7 +9,7 @@ import { avatar, customerBadge, statusPill } from './common.js';
 import { relativeTime, statusLabel } from '../format.js';
 import { VIEWS, inboxPath } from '../routes.js';
 
-const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed']];
+const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed'], ['breached', 'Breached']];
 const PAGE = 50;
 
 export function createInbox(ctx) {
@@ -78,7 +78,7 @@ export function createInbox(ctx) {
       link.href = inboxPath(state.view, filter, state.q);
       if (filter === state.filter) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
-      count.textContent = counts ? String(counts[filter]) : '';
+      count.textContent = counts && counts[filter] !== undefined ? String(counts[filter]) : '';
     }
   }
 
@@ -91,6 +91,24 @@ export function createInbox(ctx) {
     const text = typing ? `${who.name} typing` : `${who.name} viewing`;
     return h('span', { class: typing ? 'presence-marker typing' : 'presence-marker', title: others.map((o) => `${o.name} ${o.typing ? 'is typing a reply' : 'is viewing'}`).join(', ') },
       icon(typing ? 'pen' : 'eye'), text + extra);
+  }
+
+  /** Time left to the first-response target, live; "Breached" once past it. */
+  function responseTag(kase) {
+    if (kase.breached_at) return h('span', { class: 'tag tag-breached', title: `Past its response target since ${new Date(kase.breached_at).toLocaleString()}` }, 'Breached');
+    if (!kase.response_due_at) return null;
+    const left = new Date(kase.response_due_at).getTime() - Date.now();
+    const mins = Math.max(0, Math.ceil(left / 60000));
+    const text = left <= 0 ? 'Due now' : mins < 60 ? `${mins} min left` : `${Math.floor(mins / 60)} h ${mins % 60} min left`;
+    return h('span', { class: ['tag', 'tag-due', left < 10 * 60000 && 'tag-due-soon'], title: `Answer by ${new Date(kase.response_due_at).toLocaleString()}`, dataset: { due: kase.response_due_at } }, text);
+  }
+
+  /** Place in the waiting queue (oldest first), among the cases shown. */
+  function queuePlace(kase) {
+    if (!kase.queued_at || kase.assignee_id) return null;
+    const waiting = cases.filter((c) => c.queued_at && !c.assignee_id).map((c) => c.queued_at).sort();
+    const place = waiting.indexOf(kase.queued_at) + 1;
+    return h('span', { class: 'tag tag-muted', title: `Waiting for someone with room since ${new Date(kase.queued_at).toLocaleString()}; handed out oldest first` }, `Waiting #${place}`);
   }
 
   function row(kase) {
@@ -113,6 +131,8 @@ export function createInbox(ctx) {
       h('span', { class: 'row-meta' },
         statusPill(kase.status, statusLabel(kase.status)),
         customerBadge(kase),
+        queuePlace(kase),
+        responseTag(kase),
         presenceMarker(kase))),
     h('span', { class: 'row-assignee' }, avatar(assignee, 'sm'),
       h('span', { class: 'sr-only' }, assignee ? `Assigned to ${assignee.name}` : 'Unassigned')));
@@ -135,6 +155,7 @@ export function createInbox(ctx) {
         open: state.view === 'mine' ? 'Nothing assigned to you is open. Nice work.' : 'No open cases here.',
         unread: 'No unread cases. You’re all caught up.',
         closed: 'No closed cases yet.',
+        breached: 'No case is past its response target.',
       }[state.filter];
       replace(message, h('div', { class: 'empty-list' }, icon('inbox'), h('p', null, what)));
     } else {
@@ -200,6 +221,8 @@ export function createInbox(ctx) {
   document.addEventListener('keydown', onKey);
   const clock = setInterval(() => {
     for (const t of list.querySelectorAll('time.row-time')) t.textContent = relativeTime(t.dateTime);
+    // Time left to the response target counts down in place.
+    if (cases.some((c) => c.response_due_at)) renderList();
   }, 30_000);
 
   const subs = [

@@ -6,7 +6,7 @@ import { h, replace } from '../dom.js';
 import { state, on, me, canAdmin, canBulk, canGrant, roleAtLeast } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar, field, showError, clearError, toast, copyText } from './common.js';
-import { ROLES, roleLabel, plural } from '../format.js';
+import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '../format.js';
 import { enablePush, disablePush, pushSupported } from '../push.js';
 
 function card(id, title, intro, ...children) {
@@ -32,6 +32,26 @@ function select(name, options, value, extra = {}) {
 
 const assignable = () => state.teammates.filter((t) => t.active !== false && t.role !== 'viewer');
 
+
+/** Away from/until for one teammate: it starts and ends by itself. */
+function awayDates(t, onSaved) {
+  const from = h('input', { type: 'datetime-local', class: 'input', value: toLocalInput(t.away_from), 'aria-label': `${t.name} away from` });
+  const until = h('input', { type: 'datetime-local', class: 'input', value: toLocalInput(t.away_until), 'aria-label': `${t.name} back on` });
+  const iso = (input) => (input.value ? new Date(input.value).toISOString() : null);
+  const save = h('button', { type: 'button', class: 'btn btn-small' }, 'Save dates');
+  save.addEventListener('click', async () => {
+    try {
+      await api.patch(`/api/teammates/${t.id}`, { away_from: iso(from), away_until: iso(until) });
+      toast('Away dates saved');
+      onSaved();
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+  return h('div', { class: 'inline-controls away-dates' }, h('span', { class: 'muted small' }, 'Away from'), from,
+    h('span', { class: 'muted small' }, 'until'), until, save);
+}
+
 export function createSettings(ctx) {
   const el = h('div', { class: 'settings' });
   const subs = [];
@@ -52,8 +72,9 @@ export function createSettings(ctx) {
     return card('you', 'You', null,
       h('div', { class: 'person' }, avatar(t, 'lg'), h('div', null,
         h('div', { class: 'person-name' }, t.name),
-        h('div', { class: 'muted' }, t.email, ' · ', roleLabel(t.role)))),
-      roleAtLeast('agent') ? away : null);
+        h('div', { class: 'muted' }, t.email, ' · ', roleLabel(t.role), awayText(t) ? ` · ${awayText(t)}` : ''))),
+      roleAtLeast('agent') ? away : null,
+      roleAtLeast('agent') ? awayDates(t, ctx.reloadMe) : null);
   }
 
   function notificationsCard() {
@@ -160,13 +181,38 @@ export function createSettings(ctx) {
           }
         });
         const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', disabled: !editable }, 'Remove');
+        // Open cases against the limit (empty: the workspace default).
+        const open = state.openCases[t.id] || 0;
+        const limit = h('input', {
+          type: 'number', min: 0, max: 100000, class: 'input input-narrow', value: t.max_open ?? '',
+          placeholder: 'default', disabled: !canAdmin(), 'aria-label': `Most open cases for ${t.name}`,
+        });
+        limit.addEventListener('change', async () => {
+          try {
+            await api.patch(`/api/teammates/${t.id}`, { max_open: limit.value === '' ? null : Number(limit.value) });
+            ctx.loadTeammates();
+          } catch (err) {
+            limit.value = t.max_open ?? '';
+            toast(err.message, 'error');
+          }
+        });
+        const load = t.role === 'viewer' ? null : h('span', { class: 'team-load small', title: 'Open cases / most open cases' },
+          `${open} open / `, limit);
+        const datesToggle = h('button', { type: 'button', class: 'btn btn-small btn-ghost' }, 'Away dates…');
         const row = h('li', { class: 'team-row' },
           h('div', { class: 'person' }, avatar(t, 'md'), h('div', null,
             h('div', { class: 'person-name' }, t.name, isSelf ? h('span', { class: 'muted' }, ' (you)') : null),
-            h('div', { class: 'muted small' }, t.email))),
+            h('div', { class: 'muted small' }, t.email, awayText(t) ? ` · ${awayText(t)}` : ''))),
+          load,
           h('label', { class: 'away-check' }, away, 'Away'),
+          canAdmin() || isSelf ? datesToggle : null,
           role,
           remove);
+        datesToggle.addEventListener('click', () => {
+          const next = row.nextElementSibling;
+          if (next && next.classList.contains('away-dates')) { next.remove(); return; }
+          row.after(awayDates(t, ctx.loadTeammates));
+        });
         remove.addEventListener('click', () => openRemoval(row, t));
         return row;
       }));
@@ -244,7 +290,7 @@ export function createSettings(ctx) {
       }
     });
 
-    return card('team', 'Team', 'Who is on the team, their roles, and who is away.', table,
+    return card('team', 'Team', 'Who is on the team, their roles, their open cases against their limit, and who is away.', table,
       h('h3', { class: 'sub-title' }, 'Invite a teammate'), form);
   }
 
@@ -321,9 +367,38 @@ export function createSettings(ctx) {
       const addCat = h('button', { type: 'button', class: 'btn btn-small btn-ghost', onclick: () => catRows.append(catRow('', '')) }, '+ Add a category');
       const fallback = select('fallback', personOptions, rules.fallback || '', { id: 'rules-fallback' });
       const byCategory = h('fieldset', { class: 'by-category' }, h('legend', null, 'Categories'), catRows, addCat, field('Everything else goes to', fallback));
+      // Capacity, absence, response target.
+      const num = (name, value, extra = {}) => h('input', { type: 'number', name, class: 'input input-narrow', value: value ?? '', min: 0, ...extra });
+      const capacity = num('capacity', rules.capacity, { id: 'rules-capacity', placeholder: 'no limit' });
+      const awayBehaviour = select('away_behaviour', [
+        ['reassign', 'Reassign it by these rules'],
+        ['pool', 'Return it to the unassigned pool'],
+        ['keep', 'Keep it with them (they are pinged anyway)'],
+      ], rules.away_behaviour || 'reassign', { id: 'rules-away' });
+      const target = num('response_target_minutes', rules.response_target_minutes, { id: 'rules-target', min: 1, placeholder: 'none' });
+      const takeBack = h('input', { type: 'checkbox', name: 'take_back', checked: !!rules.take_back });
+      const onlineOnly = h('input', { type: 'checkbox', name: 'online_only', checked: !!rules.online_only });
+      const hours = rules.business_hours || null;
+      const DAYS = [['mon', 'Mon'], ['tue', 'Tue'], ['wed', 'Wed'], ['thu', 'Thu'], ['fri', 'Fri'], ['sat', 'Sat'], ['sun', 'Sun']];
+      const firstInterval = hours && Object.values(hours.days || {}).find((d) => d.length);
+      const useHours = h('input', { type: 'checkbox', name: 'use_hours', checked: !!hours });
+      const tz = h('input', { type: 'text', class: 'input', name: 'time_zone', value: hours ? hours.time_zone : Intl.DateTimeFormat().resolvedOptions().timeZone, 'aria-label': 'Time zone', maxlength: 64 });
+      const opens = h('input', { type: 'time', class: 'input', value: firstInterval ? firstInterval[0][0] : '09:00', 'aria-label': 'Opens at' });
+      const closes = h('input', { type: 'time', class: 'input', value: firstInterval ? firstInterval[0][1] : '17:00', 'aria-label': 'Closes at' });
+      const dayBoxes = DAYS.map(([d, label]) => h('label', { class: 'check-row inline' },
+        h('input', { type: 'checkbox', name: 'day', value: d, checked: hours ? !!(hours.days[d] && hours.days[d].length) : !['sat', 'sun'].includes(d) }), label));
+      const routing = h('fieldset', { class: 'routing' }, h('legend', null, 'Capacity, absence and response'),
+        field('Most open cases per teammate', capacity, 'Empty: no limit. A teammate’s own limit (Team) wins. When nobody has room, new cases wait in Unassigned and go out oldest first as room appears.'),
+        h('label', { class: 'check-row' }, onlineOnly, 'Assign only to teammates who are online now (waiting cases go out as they connect)'),
+        field('When the customer writes on the case of someone away', awayBehaviour, 'Cases of removed teammates and viewers always go through the rules.'),
+        field('First-response target (minutes)', target, 'Empty: none. Past it, a case is flagged Breached.'),
+        h('label', { class: 'check-row' }, takeBack, 'Past the target, take the case back from its owner and give it to the next by these rules (once)'),
+        h('label', { class: 'check-row' }, useHours, 'Count only business hours'),
+        h('div', { class: 'inline-controls business-hours' }, tz, opens, h('span', { class: 'muted' }, 'to'), closes),
+        h('div', { class: 'inline-controls' }, dayBoxes));
       const form = h('form', { class: 'rules-form' },
         h('fieldset', { class: 'modes' }, h('legend', { class: 'sr-only' }, 'Mode'), modeInputs),
-        pool, byCategory, error,
+        pool, byCategory, routing, error,
         h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save rules')));
       function showMode() {
         const mode = form.querySelector('input[name=mode]:checked').value;
@@ -346,6 +421,15 @@ export function createSettings(ctx) {
           pool: [...form.querySelectorAll('input[name=pool]:checked')].map((i) => i.value),
           categories: cats,
           fallback: fallback.value || null,
+          capacity: capacity.value === '' ? null : Number(capacity.value),
+          away_behaviour: awayBehaviour.value,
+          online_only: onlineOnly.checked,
+          response_target_minutes: target.value === '' ? null : Number(target.value),
+          take_back: takeBack.checked,
+          business_hours: useHours.checked ? {
+            time_zone: tz.value.trim(),
+            days: Object.fromEntries([...form.querySelectorAll('input[name=day]:checked')].map((i) => [i.value, [[opens.value, closes.value]]])),
+          } : null,
         };
         try {
           rules = await api.put('/api/assign-rules', next);
@@ -367,7 +451,7 @@ export function createSettings(ctx) {
     }
     subs.push(on('rules', () => { if (!body.contains(document.activeElement)) load(); }));
     load();
-    return card('rules', 'Auto-assign', 'Who gets a new case the moment it arrives. Rules never touch reopened cases.', body);
+    return card('rules', 'Auto-assign', 'Who gets a new case the moment it arrives, and a case whose owner can no longer act on it (removed, a viewer, away) when its customer writes again.', body);
   }
 
   // --- Workspace ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import { h, replace } from '../dom.js';
 import { state, on, me, viewCounts } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
-import { roleLabel } from '../format.js';
+import { roleLabel, awayLabel } from '../format.js';
 import { createInbox } from './inbox.js';
 import { createCaseView } from './case.js';
 import { createSettings } from './settings.js';
@@ -43,7 +43,7 @@ export function createShell(root, ctx) {
     const t = me();
     if (!t) return;
     replace(workspaceName, state.me.workspace.name);
-    replace(who, avatar(t, 'sm'), h('div', { class: 'who-text' }, h('div', { class: 'who-name' }, t.name), h('div', { class: 'who-role' }, roleLabel(t.role), t.away ? ' · away' : '')));
+    replace(who, avatar(t, 'sm'), h('div', { class: 'who-text' }, h('div', { class: 'who-name' }, t.name), h('div', { class: 'who-role' }, roleLabel(t.role), t.away ? ` · ${awayLabel(t).toLowerCase()}` : '')));
   }
 
   function renderCounts() {
@@ -111,7 +111,7 @@ export function createShell(root, ctx) {
       const view = qs.get('view');
       state.view = ['mine', 'unassigned', 'all'].includes(view) ? view : state.view;
       const filter = qs.get('filter');
-      state.filter = ['open', 'unread', 'closed'].includes(filter) ? filter : 'open';
+      state.filter = ['open', 'unread', 'closed', 'breached'].includes(filter) ? filter : 'open';
       state.q = qs.get('q') || '';
     }
     markNav(name);

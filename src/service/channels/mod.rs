@@ -102,7 +102,10 @@ pub(crate) fn only_known(
     known: &[&str],
 ) -> Result<()> {
     match obj.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(Error::invalid(format!("{prefix}.{unknown}"), "unknown field")),
+        Some(unknown) => Err(Error::invalid(
+            format!("{prefix}.{unknown}"),
+            "unknown field",
+        )),
         None => Ok(()),
     }
 }
