@@ -7,6 +7,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment as MailAttachment, Mailbox, MultiPart};
 use lettre::Message;
 
+use super::one_line;
 use crate::notify::email::escape_html;
 use crate::store::{Attachment, OutboundReply};
 
@@ -38,14 +39,6 @@ pub fn reply_subject(subject: Option<&str>) -> String {
 /// `<id>` for a header from an id stored without brackets.
 pub fn bracket(id: &str) -> String {
     format!("<{id}>")
-}
-
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 /// The From name: the teammate "at" the workspace's sending name ("Ana at Sunny Side").
