@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod ratelimit;
 pub mod realtime;
 pub mod service;
+pub mod signing;
 pub mod smtp;
 pub mod state;
 pub mod store;

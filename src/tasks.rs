@@ -78,6 +78,12 @@ pub fn spawn(state: AppState) -> Background {
     ));
     tasks.spawn(every(
         stop.clone(),
+        crate::outbound::webhooks::EVERY,
+        state.clone(),
+        |state| async move { crate::outbound::webhooks::tick(&state).await },
+    ));
+    tasks.spawn(every(
+        stop.clone(),
         PRUNE_EVERY,
         state,
         |state| async move {

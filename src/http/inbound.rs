@@ -37,6 +37,8 @@ pub struct InboundBody {
     pub category: Option<String>,
     /// The channel's own message id: delivering the same one twice makes one message.
     pub external_id: Option<String>,
+    /// An `api` channel of the workspace: the case's replies are POSTed to its webhook.
+    pub channel_id: Option<uuid::Uuid>,
 }
 
 /// Decodes and checks one webhook body: exactly what `POST /api/inbound` does with the bytes it
@@ -101,6 +103,7 @@ fn parse(body: InboundBody) -> Result<Inbound> {
         body: input::body("body", &body.body, crate::service::messages::MAX_BODY)?,
         category,
         external_id,
+        channel_id: body.channel_id,
         mail: None,
     })
 }

@@ -14,7 +14,9 @@ pub mod notifications;
 pub mod openapi;
 pub mod push;
 pub mod team;
+pub mod twilio;
 pub mod web;
+pub mod webhooks;
 pub mod workspace;
 pub mod ws;
 
@@ -48,6 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(mail::router())
         .merge(attachments::router())
         .merge(channels::router())
+        .merge(webhooks::router())
         .merge(notifications::router())
         .merge(push::router())
         .merge(health::router())
@@ -60,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(openapi::router(spec))
         .merge(ws::router())
         .merge(push::pages())
+        .merge(twilio::router())
         .merge(web::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_origin))

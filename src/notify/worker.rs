@@ -30,7 +30,7 @@ pub async fn tick(state: &AppState) -> usize {
     };
     let n = jobs.len();
     futures_util::future::join_all(jobs.into_iter().map(|job| async move {
-        if job.channel == crate::outbound::EMAIL_REPLY {
+        if crate::outbound::is_reply(&job.channel) {
             crate::outbound::run(state, job).await
         } else {
             run(state, job).await

@@ -6,7 +6,10 @@
 //! transaction, claimed with a lease, retried with backoff. This module decides what one
 //! outbound job does and records the delivery state the case page shows.
 
+pub mod api;
 pub mod email;
+pub mod sms;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -16,7 +19,12 @@ use crate::error::Error;
 use crate::store::{Job, JobOutcome, OutboundReply};
 use crate::AppState;
 
-pub use crate::store::EMAIL_REPLY;
+pub use crate::store::{API_REPLY, EMAIL_REPLY, SMS_REPLY};
+
+/// Whether a job is a reply to a customer (run here) rather than a notification.
+pub fn is_reply(job_channel: &str) -> bool {
+    [EMAIL_REPLY, SMS_REPLY, API_REPLY].contains(&job_channel)
+}
 
 /// Attempts before an outbound reply is given up (about an hour with the default backoff).
 pub const MAX_ATTEMPTS: i64 = 14;
@@ -54,16 +62,37 @@ pub trait Sender: Send + Sync + 'static {
 /// The senders of this instance, one per channel kind.
 pub struct Outbound {
     pub email: Arc<email::EmailSender>,
+    /// For Twilio and webhooks. Its timeout stays well under the job lease (60 s).
+    pub http: reqwest::Client,
+}
+
+/// The client SMS and webhook deliveries use: no redirects (a webhook must not bounce us
+/// elsewhere), a timeout well inside the job lease.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client with rustls and no custom certificates builds")
 }
 
 /// Runs one claimed outbound job to its outcome and records it.
 pub async fn run(state: &AppState, job: Job) {
-    let outcome = match attempt(state, &job).await {
+    let result = match job.channel.as_str() {
+        SMS_REPLY | API_REPLY => attempt_channel(state, &job).await,
+        _ => attempt(state, &job).await,
+    };
+    let outcome = match result {
         Ok(()) => JobOutcome::Sent,
         Err(e) if e.permanent => JobOutcome::Failed(e.reason),
         Err(e) => crate::notify::worker::retry(state, &job, None, e.reason, MAX_ATTEMPTS),
     };
-    state.metrics.outbound_job("email", outcome.label());
+    let kind = match job.channel.as_str() {
+        SMS_REPLY => "sms",
+        API_REPLY => "api",
+        _ => "email",
+    };
+    state.metrics.outbound_job(kind, outcome.label());
     match &outcome {
         JobOutcome::Failed(why) => tracing::warn!(job = %job.id, why, "reply given up"),
         JobOutcome::Retry { error, .. } => {
@@ -98,4 +127,51 @@ async fn attempt(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
         )));
     }
     sender.deliver(&reply).await
+}
+
+/// An SMS or API-channel reply: sent on the case's channel; Twilio's MessageSid is kept so
+/// that its status callbacks find the reply.
+async fn attempt_channel(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
+    let reply = match state.store.channel_reply(job).await {
+        Ok(reply) => reply,
+        Err(Error::NotFound) => {
+            return Err(DeliveryError::permanent(
+                "the reply or its channel no longer exists",
+            ))
+        }
+        Err(e) => {
+            return Err(DeliveryError::temporary(format!(
+                "reading the reply failed: {e}"
+            )))
+        }
+    };
+    if reply.delivery_state.as_deref() != Some("queued") {
+        return Err(DeliveryError::permanent(format!(
+            "delivery already {}",
+            reply.delivery_state.as_deref().unwrap_or("unknown")
+        )));
+    }
+    let http = &state.outbound.http;
+    match reply.channel_kind.as_str() {
+        "sms_twilio" => {
+            let callback = format!(
+                "{}/status",
+                crate::service::channels::inbound_url(state, reply.channel_id)
+            );
+            let accepted = sms::deliver(http, &reply, &callback).await?;
+            if let Err(e) = state
+                .store
+                .set_provider_id(reply.message_id, &accepted.sid)
+                .await
+            {
+                // Sent already: trying again would text the customer twice.
+                tracing::warn!(error = %e, "keeping the MessageSid of a sent text failed");
+            }
+            Ok(())
+        }
+        "api" => api::deliver(http, &reply).await,
+        other => Err(DeliveryError::permanent(format!(
+            "a reply cannot leave by a {other} channel"
+        ))),
+    }
 }

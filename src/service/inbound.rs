@@ -13,6 +13,24 @@ pub async fn receive(
     workspace_id: Uuid,
     message: Inbound,
 ) -> Result<InboundOutcome> {
+    if let Some(id) = message.channel_id {
+        let known = state.store.channels(workspace_id).await?;
+        if !known.iter().any(|c| c.id == id && c.kind == "api") {
+            return Err(crate::error::Error::invalid(
+                "channel_id",
+                "must be an api channel of this workspace",
+            ));
+        }
+    }
+    file(state, workspace_id, message).await
+}
+
+/// Files a message whose channel is already known to be the workspace's.
+pub(crate) async fn file(
+    state: &AppState,
+    workspace_id: Uuid,
+    message: Inbound,
+) -> Result<InboundOutcome> {
     let committed = state.store.inbound(workspace_id, message).await?;
     Ok(state.published(committed).await)
 }
@@ -69,6 +87,7 @@ pub async fn receive_email(
         category: None,
         // The same Message-ID delivered twice (a forwarding rule that retries) is one message.
         external_id: parsed.message_id.as_ref().map(|id| format!("mail:{id}")),
+        channel_id: None,
         mail: Some(Box::new(EmailMeta {
             mail_id: parsed.message_id,
             token_case,

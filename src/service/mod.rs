@@ -14,7 +14,9 @@ pub mod messages;
 pub mod notifications;
 pub mod routing;
 pub mod rules;
+pub mod sms;
 pub mod team;
+pub mod webhooks;
 pub mod workspace;
 
 use uuid::Uuid;

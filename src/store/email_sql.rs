@@ -17,6 +17,7 @@ macro_rules! email_sql {
                 name: r.try_get("name")?,
                 settings: serde_json::from_str(&r.try_get::<String, _>("settings")?)?,
                 created_at: from_ms(r.try_get("created_at")?),
+                inbound_url: None,
             })
         }
 
@@ -64,18 +65,13 @@ macro_rules! email_sql {
                 Ok(Some(Self::case_state(tx, workspace_id, case_id).await?))
             }
 
-            async fn customer_email(tx: &mut Tx, case_id: Uuid) -> Result<Option<String>> {
-                let email: Option<Option<String>> = sqlx::query_scalar("SELECT cu.email FROM cases c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1")
-                    .bind(case_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                Ok(email.flatten().filter(|e| !e.is_empty()))
-            }
-
-            async fn queue_outbound(tx: &mut Tx, workspace_id: Uuid, case_id: Uuid, author: Uuid, message_id: Uuid, now: i64) -> Result<()> {
+            /// Writes the job that sends a reply; `job_channel` is `email_reply`, `sms_reply` or
+            /// `api_reply` (see `reply_route`).
+            #[allow(clippy::too_many_arguments)]
+            async fn queue_outbound(tx: &mut Tx, workspace_id: Uuid, case_id: Uuid, author: Uuid, message_id: Uuid, job_channel: &str, now: i64) -> Result<()> {
                 let payload = serde_json::json!({ "message_id": message_id });
                 let key = format!("reply:{message_id}");
-                Self::insert_job(tx, workspace_id, author, Some(case_id), None, crate::store::email_sql::EMAIL_REPLY, "reply", &key, &payload, now).await
+                Self::insert_job(tx, workspace_id, author, Some(case_id), None, job_channel, "reply", &key, &payload, now).await
             }
 
             async fn email_channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {
@@ -281,7 +277,8 @@ macro_rules! email_sql {
                 let now = ms(log.now);
                 Self::set_delivery(&mut tx, &mut log, message_id, "queued", None, &["failed"]).await?;
                 // The job runs as the retrying teammate: the author may have left since.
-                Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message_id, now).await?;
+                let job_channel = Self::reply_route(&mut tx, case_id).await?.map_or(crate::store::email_sql::EMAIL_REPLY, |r| r.0);
+                Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message_id, job_channel, now).await?;
                 let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1")).bind(message_id).fetch_one(&mut *tx).await?;
                 let message = message_from_row(&row)?;
                 Self::commit(tx, log, message).await

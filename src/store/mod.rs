@@ -7,8 +7,10 @@ mod email_sql;
 mod models;
 mod postgres;
 mod routing_sql;
+mod sms_sql;
 mod sql;
 mod sqlite;
+mod webhooks_sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +18,8 @@ use uuid::Uuid;
 
 pub use email_sql::EMAIL_REPLY;
 pub use models::*;
+pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
+pub use webhooks_sql::{Attempt, Webhook, WebhookDelivery, WebhookTarget};
 
 use crate::config::SqliteSynchronous;
 use crate::domain::{routing::Rules, Role, Status};
@@ -289,6 +293,73 @@ pub trait Store: Send + Sync + 'static {
         uploader: Uuid,
         file: &crate::attachments::StoredFile,
     ) -> Result<Attachment>;
+
+    // SMS and API channels (`store/sms_sql.rs`).
+    /// A channel by id alone, with its workspace (for provider webhooks, which name only it).
+    async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)>;
+    /// What an `sms_reply` or `api_reply` job sends.
+    async fn channel_reply(&self, job: &Job) -> Result<ChannelReply>;
+    /// Remembers the provider's id of a sent reply (Twilio's MessageSid).
+    async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()>;
+    /// A provider's status callback: moves the delivery of the reply it names forward (never
+    /// back). False when no reply of the workspace has that id.
+    async fn provider_status(
+        &self,
+        workspace_id: Uuid,
+        provider_id: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<Committed<bool>>;
+
+    // Outgoing webhooks (`store/webhooks_sql.rs`).
+    /// A new endpoint, following events from the workspace's latest `seq` on.
+    async fn create_webhook(
+        &self,
+        workspace_id: Uuid,
+        url: &str,
+        events: &[String],
+        secret: &str,
+    ) -> Result<Webhook>;
+    async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<Webhook>>;
+    async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()>;
+    /// The newest deliveries of an endpoint, at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>>;
+    /// Queues a delivered event to be sent again (and switches the endpoint back on).
+    async fn resend_webhook_delivery(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        delivery_id: Uuid,
+    ) -> Result<WebhookDelivery>;
+    /// Leases the endpoints that are due, so one instance at a time delivers to each.
+    async fn claim_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> Result<Vec<WebhookTarget>>;
+    /// Events an admin asked to send again: (seq, kind), oldest first.
+    async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>>;
+    /// Logs one attempt; `advance` moves the endpoint's cursor to its `seq`.
+    async fn record_webhook_attempt(
+        &self,
+        id: Uuid,
+        attempt: &Attempt,
+        advance: bool,
+    ) -> Result<()>;
+    /// Ends a lease: the cursor reached, when to come back, whether it is still on.
+    async fn release_webhook(
+        &self,
+        id: Uuid,
+        cursor: i64,
+        next_at: DateTime<Utc>,
+        failing_since: Option<DateTime<Utc>>,
+        active: bool,
+    ) -> Result<()>;
 
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;

@@ -111,6 +111,8 @@ pub struct Case {
     pub closed_at: Option<DateTime<Utc>>,
     /// The caller has not read the latest customer message.
     pub unread: bool,
+    /// The channel the customer last wrote on (SMS, API): replies go out there.
+    pub channel_id: Option<Uuid>,
     /// When the customer's wait passes the first-response target (none: no target running).
     pub response_due_at: Option<DateTime<Utc>>,
     /// When it passed it with nobody having answered (cleared by a reply).
@@ -256,6 +258,8 @@ pub struct Inbound {
     pub body: String,
     pub category: Option<String>,
     pub external_id: Option<String>,
+    /// The channel it came in on, when it names one: the case's replies go out there.
+    pub channel_id: Option<Uuid>,
     /// What an email adds: the ids that thread it, whether a machine sent it.
     pub mail: Option<Box<EmailMeta>>,
 }
@@ -289,6 +293,7 @@ impl Inbound {
             body: body.into(),
             category: None,
             external_id: None,
+            channel_id: None,
             mail: None,
         }
     }
@@ -435,6 +440,9 @@ pub struct Channel {
     pub name: String,
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// `sms_twilio`: where Twilio must post texts (`{public url}/hooks/twilio/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_url: Option<String>,
 }
 
 /// A channel to create (`id: None`) or replace.

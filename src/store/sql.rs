@@ -21,7 +21,7 @@ use crate::store::{from_ms, ms};
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
 pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
-     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, c.channel_id, \
      cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, cu.phone AS customer_phone, \
      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
@@ -358,6 +358,7 @@ macro_rules! sql_store {
                 created_at: from_ms(row.try_get("created_at")?),
                 closed_at: opt_ms(row.try_get("closed_at")?),
                 unread: row.try_get("unread")?,
+                channel_id: row.try_get("channel_id")?,
                 response_due_at: opt_ms(row.try_get("response_due_at")?),
                 breached_at: opt_ms(row.try_get("breached_at")?),
                 queued_at: opt_ms(row.try_get("queued_at")?),
@@ -791,12 +792,13 @@ macro_rules! sql_store {
                 }
                 sqlx::query(
                     "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, last_inbound_at = $2, \
-                     inbound_count = inbound_count + 1, preview = $3, version = version + $4 WHERE id = $1",
+                     inbound_count = inbound_count + 1, preview = $3, version = version + $4, channel_id = COALESCE($5, channel_id) WHERE id = $1",
                 )
                 .bind(case.id)
                 .bind(now)
                 .bind(&preview)
                 .bind(if created { 0i64 } else { 1i64 })
+                .bind(m.channel_id)
                 .execute(&mut *tx)
                 .await?;
                 log.push(EventKind::MessageCreated {
@@ -1357,9 +1359,11 @@ macro_rules! sql_store {
                 let kind = if note { "note" } else { "reply" };
                 // A reply leaves by email when the customer has an address: its job is written
                 // in this transaction, so the reply and its sending commit together or not at all.
-                let emailed = !note && Self::customer_email(&mut tx, case_id).await?.is_some();
+                // The case's channel picks the way out (SMS, an API webhook), else email.
+                let route = if note { None } else { Self::reply_route(&mut tx, case_id).await? };
+                let emailed = route.is_some();
                 let delivery = emailed.then(|| Delivery { state: "queued".into(), error: None, at: log.now });
-                let channel = if emailed { "email" } else { "internal" };
+                let channel = route.map_or("internal", |r| r.1);
                 let mut message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, attachments: Vec::new(), created_at: log.now };
                 sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, delivery_state, delivery_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(message.id)
@@ -1375,8 +1379,8 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                 message.attachments = Self::bind_uploads(&mut tx, workspace_id, actor_id, message.id, attachments).await?;
-                if emailed {
-                    Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, now).await?;
+                if let Some((job_channel, _)) = route {
+                    Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, job_channel, now).await?;
                 }
                 let preview = crate::domain::input::preview(body, 140);
                 if note {
@@ -1786,6 +1790,58 @@ macro_rules! sql_store {
 
             async fn upload_attachment(&self, workspace_id: Uuid, uploader: Uuid, file: &crate::attachments::StoredFile) -> Result<Attachment> {
                 self.email_upload_attachment(workspace_id, uploader, file).await
+            }
+
+            async fn create_webhook(&self, workspace_id: Uuid, url: &str, events: &[String], secret: &str) -> Result<crate::store::Webhook> {
+                self.wh_create(workspace_id, url, events, secret).await
+            }
+
+            async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<crate::store::Webhook>> {
+                self.wh_list(workspace_id).await
+            }
+
+            async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+                self.wh_delete(workspace_id, id).await
+            }
+
+            async fn webhook_deliveries(&self, workspace_id: Uuid, id: Uuid, limit: i64) -> Result<Vec<crate::store::WebhookDelivery>> {
+                self.wh_deliveries(workspace_id, id, limit).await
+            }
+
+            async fn resend_webhook_delivery(&self, workspace_id: Uuid, id: Uuid, delivery_id: Uuid) -> Result<crate::store::WebhookDelivery> {
+                self.wh_resend(workspace_id, id, delivery_id).await
+            }
+
+            async fn claim_webhooks(&self, now: DateTime<Utc>, lease: std::time::Duration) -> Result<Vec<crate::store::WebhookTarget>> {
+                self.wh_claim(now, lease).await
+            }
+
+            async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>> {
+                self.wh_resends(id).await
+            }
+
+            async fn record_webhook_attempt(&self, id: Uuid, attempt: &crate::store::Attempt, advance: bool) -> Result<()> {
+                self.wh_record(id, attempt, advance).await
+            }
+
+            async fn release_webhook(&self, id: Uuid, cursor: i64, next_at: DateTime<Utc>, failing_since: Option<DateTime<Utc>>, active: bool) -> Result<()> {
+                self.wh_release(id, cursor, next_at, failing_since, active).await
+            }
+
+            async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
+                self.sms_channel_by_id(id).await
+            }
+
+            async fn channel_reply(&self, job: &Job) -> Result<crate::store::ChannelReply> {
+                self.sms_channel_reply(job).await
+            }
+
+            async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()> {
+                self.sms_set_provider_id(message_id, provider_id).await
+            }
+
+            async fn provider_status(&self, workspace_id: Uuid, provider_id: &str, state: &str, error: Option<&str>) -> Result<Committed<bool>> {
+                self.sms_provider_status(workspace_id, provider_id, state, error).await
             }
 
             async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {

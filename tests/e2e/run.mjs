@@ -6,6 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -523,6 +525,54 @@ await test('screenshots: inbox, case page, phone width', async () => {
   assert.ok(caseOverflow <= 0, `the case page fits a 390 px screen (overflows by ${caseOverflow} px)`);
   await phonePage.screenshot({ path: join(ARTIFACTS, 'phone-case.png'), fullPage: true });
   await phone.close();
+});
+
+await test('an SMS case shows the segment counter and the reply\'s delivery state live', async () => {
+  // A stand-in for Twilio's Messages API that accepts every message.
+  let lastSid = null;
+  const twilio = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      lastSid = `SM${randomBytes(16).toString('hex')}`;
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ sid: lastSid, status: 'queued' }));
+    });
+  });
+  await new Promise((ok) => twilio.listen(0, '127.0.0.1', ok));
+  try {
+    const token = randomBytes(16).toString('hex');
+    const { channel } = await owner.call('POST', '/api/channels', { kind: 'sms_twilio', name: 'Texts', settings: {
+      account_sid: `AC${randomBytes(16).toString('hex')}`, auth_token: token, from_number: '+15550109999',
+      api_base_url: `http://127.0.0.1:${twilio.address().port}` } });
+    // Signed the way Twilio signs: HMAC-SHA1 of the URL and the sorted parameters.
+    const signed = async (url, params) => {
+      const data = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
+      const res = await fetch(url, { method: 'POST', body: new URLSearchParams(params).toString(), headers: {
+        'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': createHmac('sha1', token).update(data).digest('base64') } });
+      assert.equal(res.status, 200);
+    };
+    await signed(channel.inbound_url, { From: '+15550107777', To: '+15550109999', Body: 'Do you clean ovens too?', MessageSid: `SM${randomBytes(16).toString('hex')}`, NumMedia: '0' });
+    const { cases } = await owner.call('GET', '/api/cases?view=all');
+    const kase = cases.find((c) => c.customer.phone === '+15550107777');
+    await pageB.goto(`${BASE}/cases/${kase.id}`);
+    const counter = pageB.locator('#sms-counter');
+    await counter.waitFor();
+    assert.match(await counter.innerText(), /^160 left · 1 segment/);
+    await pageB.locator('#composer-text').fill('x'.repeat(161));
+    assert.match(await counter.innerText(), /^145 left · 2 segments \(GSM-7\)/);
+    await pageB.locator('#composer-text').fill('Yes, ovens too 🙂');
+    assert.match(await counter.innerText(), /^53 left · 1 segment \(UCS-2\)/);
+    await pageB.getByRole('button', { name: 'Send reply' }).click();
+    await pageB.locator('.msg-reply .delivery-sent').waitFor({ timeout: 10000 });
+    const detail = await owner.call('GET', `/api/cases/${kase.id}`);
+    const reply = detail.messages.find((m) => m.kind === 'reply');
+    assert.equal(reply.channel, 'sms');
+    // Twilio reports the text delivered: the page shows it without a reload.
+    await signed(`${channel.inbound_url}/status`, { MessageSid: lastSid, MessageStatus: 'delivered', To: '+15550107777', From: '+15550109999' });
+    await within(pageB, LIVE_MS + 2000, 'the reply shown delivered', (sel) => !!document.querySelector(sel), '.msg-reply .delivery-delivered');
+  } finally {
+    twilio.close();
+  }
 });
 
 await test('sign out ends the session', async () => {

@@ -33,8 +33,10 @@ const QUIET: Duration = Duration::from_millis(400);
 
 /// Routes that are not in the OpenAPI document: the document itself, the socket, the
 /// unsubscribe page and the web app (any other GET serves it, `/cases/{id}` is its deep link).
-const OUTSIDE_OPENAPI: [&str; 5] = [
+const OUTSIDE_OPENAPI: [&str; 7] = [
     "GET /api/openapi.json",
+    "POST /hooks/twilio/{channel_id}",
+    "POST /hooks/twilio/{channel_id}/status",
     "GET /ws",
     "GET /unsubscribe",
     "POST /unsubscribe",
@@ -790,6 +792,31 @@ impl<'a> Matrix<'a> {
             // No attachment of B exists to name: B's case id stands for an id of another
             // workspace (a real other workspace's file: tests/suite/email.rs).
             "GET /api/attachments/{id}" => (Method::GET, format!("/api/attachments/{}", t.case)),
+            "GET /api/webhooks" => (Method::GET, "/api/webhooks".into()),
+            "POST /api/webhooks" => {
+                body =
+                    Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["case.created"] }));
+                (Method::POST, "/api/webhooks".into())
+            }
+            // No webhook of B exists to name: B's case id stands for an id of another workspace.
+            "DELETE /api/webhooks/{id}" => (Method::DELETE, format!("/api/webhooks/{}", t.case)),
+            "GET /api/webhooks/{id}/deliveries" => {
+                (Method::GET, format!("/api/webhooks/{}/deliveries", t.case))
+            }
+            "POST /api/webhooks/{id}/deliveries/{delivery_id}/retry" => (
+                Method::POST,
+                format!("/api/webhooks/{}/deliveries/{}/retry", t.case, t.case),
+            ),
+            // Twilio's webhooks name a channel and are signed with its token: unsigned, an id of
+            // any workspace (none is an SMS channel here) is a 404 like a made-up one.
+            "POST /hooks/twilio/{channel_id}" => {
+                auth = None;
+                (Method::POST, format!("/hooks/twilio/{}", t.case))
+            }
+            "POST /hooks/twilio/{channel_id}/status" => {
+                auth = None;
+                (Method::POST, format!("/hooks/twilio/{}/status", t.case))
+            }
             "GET /cases/{id}" => (Method::GET, format!("/cases/{}", t.case)),
             _ => return None,
         };

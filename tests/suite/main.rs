@@ -21,6 +21,8 @@ mod operations;
 mod power_cut;
 mod realtime;
 mod routing;
+mod sms;
 mod two_processes;
 mod web_content;
+mod webhooks;
 mod ws_abuse;

@@ -255,6 +255,11 @@ export function createCaseView(ctx, id) {
           caseId: id,
           customerName: detail.case.customer.name,
           customerEmail: detail.case.customer.email,
+          customerPhone: detail.case.customer.phone,
+          // Replies leave on the case's channel (set by a Twilio text or an API channel);
+          // without one they go by email, whatever the ingest webhook called the channel.
+          channel: !detail.case.channel_id ? 'email'
+            : (detail.messages.filter((m) => m.kind === 'inbound').pop() || {}).channel === 'sms' ? 'sms' : 'api',
           onSent: () => reload(),
           sendTyping: () => ctx.socket && ctx.socket.send({ type: 'typing', case_id: id }),
         });

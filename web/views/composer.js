@@ -5,10 +5,11 @@ import * as api from '../api.js';
 import { h, replace, debounce, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
+import { segments } from '../sms.js';
 
 const TYPING_EVERY = 2000;
 
-export function createComposer({ caseId, customerName, customerEmail, onSent, sendTyping }) {
+export function createComposer({ caseId, customerName, customerEmail, customerPhone, channel, onSent, sendTyping }) {
   let mode = 'reply';
   let lastTyping = 0;
   const listId = uid('mentions');
@@ -24,6 +25,14 @@ export function createComposer({ caseId, customerName, customerEmail, onSent, se
   const mentions = h('ul', { class: 'mention-list', role: 'listbox', id: listId, hidden: true, 'aria-label': 'Teammates to mention' });
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const hint = h('span', { class: 'composer-hint' });
+  // SMS replies: characters left in the segment and how many segments the text takes.
+  const counter = h('span', { class: 'sms-counter', id: 'sms-counter', 'aria-live': 'polite', hidden: true });
+  function updateCounter() {
+    counter.hidden = !(channel === 'sms' && mode === 'reply');
+    if (counter.hidden) return;
+    const s = segments(text.value);
+    counter.textContent = `${s.left} left · ${s.segments} segment${s.segments === 1 ? '' : 's'} (${s.encoding})`;
+  }
   const send = h('button', { type: 'submit', class: 'btn btn-primary', id: 'composer-send' });
   // Files to attach: uploaded when the message is sent, then named in `attachment_ids`.
   let files = [];
@@ -48,7 +57,7 @@ export function createComposer({ caseId, customerName, customerEmail, onSent, se
     h('div', { class: 'composer-box' }, text, mentions),
     error,
     fileList,
-    h('div', { class: 'composer-actions' }, fileInput, attach, hint, send));
+    h('div', { class: 'composer-actions' }, fileInput, attach, hint, counter, send));
 
   function setMode(next) {
     drafts[mode] = text.value;
@@ -64,11 +73,16 @@ export function createComposer({ caseId, customerName, customerEmail, onSent, se
       : 'Write an internal note. Type @ to mention a teammate.';
     label.textContent = mode === 'reply' ? 'Reply to the customer' : 'Internal note (only your team sees it)';
     // Say where a reply really goes: by email when the customer has an address, else nowhere.
-    const replyHint = customerEmail
+    const replyHint = channel === 'sms' && customerPhone
+      ? `Sent to ${customerPhone} as a text. Ctrl+Enter to send.`
+      : channel === 'api'
+      ? 'Sent through the channel this customer wrote on. Ctrl+Enter to send.'
+      : customerEmail
       ? `Sent to ${customerEmail} by email. Ctrl+Enter to send.`
       : 'This customer has no email address: the reply is kept on the case, not sent. Ctrl+Enter to save.';
     hint.textContent = mode === 'reply' ? replyHint : 'Only your team sees notes. Ctrl+Enter to add.';
     replace(send, mode === 'reply' ? 'Send reply' : 'Add note');
+    updateCounter();
     closeMentions();
   }
   tabReply.addEventListener('click', () => { setMode('reply'); text.focus(); });
@@ -155,6 +169,7 @@ export function createComposer({ caseId, customerName, customerEmail, onSent, se
 
   text.addEventListener('input', () => {
     if (error.textContent) error.hidden = true;
+    updateCounter();
     if (mode === 'reply' && Date.now() - lastTyping > TYPING_EVERY) {
       lastTyping = Date.now();
       sendTyping();
@@ -202,6 +217,7 @@ export function createComposer({ caseId, customerName, customerEmail, onSent, se
       for (const f of files) attachment_ids.push((await api.upload(f)).id);
       await api.post(`/api/cases/${caseId}/messages`, { kind: mode, body, attachment_ids });
       text.value = '';
+      updateCounter();
       drafts[mode] = '';
       files = [];
       renderFiles();

@@ -8,6 +8,7 @@ import { icon } from '../icons.js';
 import { avatar, field, showError, clearError, toast, copyText } from './common.js';
 import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '../format.js';
 import { enablePush, disablePush, pushSupported } from '../push.js';
+import { channelsCard, webhooksCard } from './integrations.js';
 
 function card(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -522,7 +523,7 @@ export function createSettings(ctx) {
     const sections = [['you', 'You'], ['notifications', 'Notifications']];
     if (canAdmin()) sections.push(['team', 'Team']);
     if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
-    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token']);
+    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token'], ['channels', 'Channels'], ['webhooks', 'Webhooks']);
     subs.splice(0).forEach((off) => off());
     replace(el,
       h('header', { class: 'settings-head' }, h('h1', null, 'Settings'),
@@ -533,7 +534,9 @@ export function createSettings(ctx) {
       canBulk() ? bulkCard() : null,
       canAdmin() ? rulesCard() : null,
       canAdmin() ? workspaceCard() : null,
-      canAdmin() ? ingestCard() : null);
+      canAdmin() ? ingestCard() : null,
+      canAdmin() ? channelsCard() : null,
+      canAdmin() ? webhooksCard() : null);
   }
   render();
   let lastRole = me().role;

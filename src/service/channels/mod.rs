@@ -2,7 +2,9 @@
 //! settings in its own module (`email`); what they have in common (the secrets never shown
 //! again, the admin-only writes) is here.
 
+pub mod api;
 mod email;
+pub mod sms_twilio;
 
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -17,10 +19,11 @@ use crate::store::{Channel, ChannelWrite, Teammate};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannelBody {
-    /// `email` (SMS and API channels are not built yet).
+    /// `email`, `sms_twilio` or `api`.
     pub kind: String,
     pub name: String,
-    /// For `email`: `{from_name, from_address}`.
+    /// `email`: `{from_name, from_address}`; `sms_twilio`: `{account_sid, auth_token,
+    /// from_number, api_base_url?}`; `api`: `{webhook_url}`.
     pub settings: serde_json::Value,
 }
 
@@ -49,16 +52,15 @@ fn check(
     kind: &str,
     settings: &serde_json::Value,
     current: Option<&serde_json::Value>,
+    server_on_loopback: bool,
 ) -> Result<Checked> {
     let obj = settings
         .as_object()
         .ok_or_else(|| Error::invalid("settings", "must be an object"))?;
     match kind {
         "email" => email::check(obj, current),
-        "sms_twilio" | "api" => Err(Error::invalid(
-            "kind",
-            "only email channels are supported so far",
-        )),
+        "sms_twilio" => sms_twilio::check(obj, current, server_on_loopback),
+        "api" => api::check(obj, current, server_on_loopback),
         _ => Err(Error::invalid("kind", "must be email, sms_twilio or api")),
     }
 }
@@ -67,16 +69,34 @@ fn check(
 fn secret_paths(kind: &str) -> &'static [&'static [&'static str]] {
     match kind {
         "email" => email::SECRETS,
+        "sms_twilio" => sms_twilio::SECRETS,
+        "api" => api::SECRETS,
         _ => &[],
     }
 }
 
-/// A channel as teammates may see it: every secret removed from its settings.
-pub fn public(mut channel: Channel) -> Channel {
+/// A channel as teammates may see it: every secret removed from its settings, and where a
+/// provider must send its webhooks.
+pub fn public(state: &AppState, mut channel: Channel) -> Channel {
     for path in secret_paths(&channel.kind) {
         remove_path(&mut channel.settings, path);
     }
+    if channel.kind == "sms_twilio" {
+        channel.inbound_url = Some(inbound_url(state, channel.id));
+    }
     channel
+}
+
+/// Where Twilio posts the texts of an `sms_twilio` channel (and, under `/status`, the delivery
+/// status of its replies): the URL its signatures are computed over.
+pub fn inbound_url(state: &AppState, id: Uuid) -> String {
+    format!("{}/hooks/twilio/{id}", state.origin)
+}
+
+/// Whether this server listens on loopback only: then channels may call loopback URLs
+/// (development and tests), which a public server must never do.
+fn on_loopback(state: &AppState) -> bool {
+    state.config.listen.ip().is_loopback()
 }
 
 fn remove_path(value: &mut serde_json::Value, path: &[&str]) {
@@ -113,7 +133,7 @@ pub(crate) fn only_known(
 /// The workspace's channels, secrets removed.
 pub async fn list(state: &AppState, actor: &Teammate) -> Result<Vec<Channel>> {
     let channels = state.store.channels(actor.workspace_id).await?;
-    Ok(channels.into_iter().map(public).collect())
+    Ok(channels.into_iter().map(|c| public(state, c)).collect())
 }
 
 /// A created channel, with its generated secret when its kind has one (shown this once).
@@ -127,7 +147,7 @@ const ADMINS_ONLY: &str = "only admins manage channels";
 pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) -> Result<Created> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     let kind = body.kind.trim().to_ascii_lowercase();
-    let checked = check(&kind, &body.settings, None)?;
+    let checked = check(&kind, &body.settings, None, on_loopback(state))?;
     let write = ChannelWrite {
         id: None,
         kind,
@@ -140,7 +160,7 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
         .save_channel(actor.workspace_id, actor.id, write)
         .await?;
     Ok(Created {
-        channel: public(state.published(committed).await),
+        channel: public(state, state.published(committed).await),
         secret: checked.secret,
     })
 }
@@ -165,6 +185,7 @@ pub async fn update(
         &current.kind,
         body.settings.as_ref().unwrap_or(&current.settings),
         Some(&current.settings),
+        on_loopback(state),
     )?;
     let write = ChannelWrite {
         id: Some(id),
@@ -177,7 +198,7 @@ pub async fn update(
         address: checked.address,
     };
     let committed = state.store.save_channel(ws, actor.id, write).await?;
-    Ok(public(state.published(committed).await))
+    Ok(public(state, state.published(committed).await))
 }
 
 pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {

@@ -1,0 +1,268 @@
+//! Outgoing webhooks against a receiver that verifies every delivery with the
+//! `standardwebhooks` package: order by `seq`, nothing lost while the receiver is down, one
+//! delivery per event with two instances, the delivery log and "send again".
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{error_of, free_port, require, Db, TestApp, TestDb};
+
+macro_rules! on_both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body(crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if crate::common::require("Postgres", crate::common::postgres_available().await) {
+                    super::$body(crate::common::Db::Postgres).await
+                }
+            }
+        }
+    };
+}
+
+struct Receiver {
+    child: std::process::Child,
+}
+
+impl Receiver {
+    fn start(port: u16, secret: &Path, log: &Path) -> Receiver {
+        let mut child = std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/webhook_receiver.py"))
+            .args([
+                port.to_string(),
+                secret.display().to_string(),
+                log.display().to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the webhook receiver did not start");
+        Receiver { child }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn verified(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["verified"] == true)
+        .collect()
+}
+
+async fn wait_for(log: &Path, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = verified(log);
+        if got.len() >= n || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn seqs(got: &[Value]) -> Vec<i64> {
+    got.iter()
+        .map(|g| g["payload"]["seq"].as_i64().unwrap())
+        .collect()
+}
+
+on_both!(webhooks_arrive_in_order_after_an_outage, in_order);
+async fn in_order(db: Db) {
+    if !require(
+        "python3 with standardwebhooks",
+        std::process::Command::new("python3")
+            .args(["-c", "import standardwebhooks"])
+            .status()
+            .is_ok_and(|s| s.success()),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file: PathBuf = dir.path().join("secret");
+    let log = dir.path().join("log.jsonl");
+    let port = free_port();
+    let test_db = TestDb::new(db).await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| {
+        c.retry_base = Duration::from_millis(100)
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    let agent = app.invite(&owner, "Bo", "agent").await;
+
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let events = json!(["case.created", "message.created", "case.status_changed"]);
+    assert_eq!(
+        agent
+            .post("/api/webhooks", json!({ "url": url, "events": events }))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    for (bad_url, bad_events) in [
+        ("http://169.254.169.254/latest", events.clone()),
+        ("https://[fe80::1]/hook", events.clone()),
+        (url.as_str(), json!(["case.exploded"])),
+        (url.as_str(), json!([])),
+    ] {
+        let (status, _, _) = error_of(
+            owner
+                .post(
+                    "/api/webhooks",
+                    json!({ "url": bad_url, "events": bad_events }),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad_url} {bad_events}"
+        );
+    }
+    let r = owner
+        .post("/api/webhooks", json!({ "url": url, "events": events }))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    let hook_id = created["webhook"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["webhook"]["active"], true);
+    std::fs::write(&secret_file, secret).unwrap();
+    assert!(
+        !owner
+            .json("/api/webhooks")
+            .await
+            .to_string()
+            .contains(secret),
+        "the secret is shown once"
+    );
+
+    let receiver = Receiver::start(port, &secret_file, &log);
+    app.customer_writes(&owner.ingest_token, "a@example.com", "first")
+        .await;
+    let got = wait_for(&log, 2).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["payload"]["type"], "case.created");
+    assert_eq!(got[1]["payload"]["type"], "message.created");
+    assert_eq!(got[0]["payload"]["data"]["kind"], "case.created");
+    assert!(got[0]["id"].as_str().unwrap().starts_with("evt_"));
+
+    // The receiver is down for a while: every event arrives afterwards, in order.
+    drop(receiver);
+    for i in 0..4 {
+        app.customer_writes(
+            &owner.ingest_token,
+            &format!("c{i}@example.com"),
+            "while down",
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let failing = owner.json("/api/webhooks").await;
+    assert!(
+        failing["webhooks"][0]["next_retry_at"].is_string(),
+        "a failing endpoint shows its next retry: {failing}"
+    );
+    let _receiver = Receiver::start(port, &secret_file, &log);
+
+    // A second instance on the same database changes nothing: one delivery per event.
+    let second = TestApp::spawn_with(db, test_db.url.clone(), |c| {
+        c.retry_base = Duration::from_millis(100)
+    })
+    .await;
+    for i in 0..3 {
+        app.customer_writes(
+            &owner.ingest_token,
+            &format!("d{i}@example.com"),
+            "two instances",
+        )
+        .await;
+    }
+    let got = wait_for(&log, 2 + 8 + 6).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got_all = verified(&log);
+    assert_eq!(
+        got_all.len(),
+        got.len(),
+        "no more than one delivery per event: {got_all:?}"
+    );
+    assert_eq!(got.len(), 16, "{got:?}");
+    let s = seqs(&got);
+    assert!(s.windows(2).all(|w| w[0] < w[1]), "in seq order: {s:?}");
+    let mut ids: Vec<&str> = got.iter().map(|g| g["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 16);
+
+    // The delivery log: the ones sent during the outage took more than one attempt.
+    let log_page = owner
+        .json(&format!("/api/webhooks/{hook_id}/deliveries"))
+        .await;
+    let deliveries = log_page["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 16, "{log_page}");
+    assert!(deliveries
+        .iter()
+        .all(|d| d["state"] == "delivered" && d["response_ms"].is_number()));
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d["attempts"].as_i64().unwrap() > 1),
+        "{log_page}"
+    );
+    assert_eq!(
+        owner.json("/api/webhooks").await["webhooks"][0]["next_retry_at"],
+        Value::Null
+    );
+
+    // Send again: the same event, with the same webhook-id.
+    let first = deliveries.last().unwrap();
+    let r = owner
+        .post(
+            &format!(
+                "/api/webhooks/{hook_id}/deliveries/{}/retry",
+                first["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let again = wait_for(&log, 17).await;
+    assert_eq!(again.len(), 17);
+    assert_eq!(again[16]["id"], got[0]["id"]);
+    assert_eq!(again[16]["payload"]["seq"], got[0]["payload"]["seq"]);
+
+    // Removed: nothing more is sent.
+    assert_eq!(
+        owner
+            .delete(&format!("/api/webhooks/{hook_id}"), None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    app.customer_writes(&owner.ingest_token, "z@example.com", "after")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(verified(&log).len(), 17);
+    second.stop().await;
+}
