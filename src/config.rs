@@ -46,6 +46,8 @@ pub struct Config {
     /// The domain of reply addresses (`reply+…@`) and Message-IDs; defaults to the public URL's
     /// host.
     pub mail_domain: Option<String>,
+    /// Where the embedded SMTP listener accepts mail for Baton (off when unset).
+    pub smtp_listen: Option<SocketAddr>,
     /// The first retry of a failed job waits twice this, each next one twice as long
     /// (capped at 10 minutes).
     pub retry_base: Duration,
@@ -87,6 +89,7 @@ impl Default for Config {
             database_pool: 16,
             redis_cluster: false,
             mail_domain: None,
+            smtp_listen: None,
             retry_base: Duration::from_secs(1),
             sqlite_synchronous: SqliteSynchronous::Full,
         }
@@ -107,6 +110,7 @@ impl fmt::Debug for Config {
             .field("event_retention", &self.event_retention)
             .field("demo", &self.demo)
             .field("mail_domain", &self.mail_domain)
+            .field("smtp_listen", &self.smtp_listen)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish_non_exhaustive()
     }
@@ -178,6 +182,10 @@ pub struct Cli {
     /// Domain of reply addresses and Message-IDs (default: the host of --public-url).
     #[arg(long, env = "BATON_MAIL_DOMAIN")]
     pub mail_domain: Option<String>,
+    /// Receive mail by SMTP on this address (e.g. `0.0.0.0:2525`): mail for reply addresses
+    /// and channel addresses only, never relayed. Off by default.
+    #[arg(long, env = "BATON_SMTP_LISTEN")]
+    pub smtp_listen: Option<SocketAddr>,
     /// `full`: an answered write is on disk (survives a power cut). `normal`: cheaper writes that
     /// survive a crash of Baton but not of the machine. SQLite only.
     #[arg(long, env = "BATON_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSynchronous::Full)]
@@ -222,6 +230,7 @@ impl Cli {
             database_pool: self.database_pool.max(1),
             redis_cluster: self.redis_cluster,
             mail_domain: self.mail_domain.filter(|d| !d.trim().is_empty()),
+            smtp_listen: self.smtp_listen,
             sqlite_synchronous: self.sqlite_synchronous,
             ..Config::default()
         }

@@ -3,6 +3,7 @@
 //! `serve(config, listener, shutdown)` runs a complete instance on a listener you bind, so tests
 //! and the load generator start real servers on port 0.
 
+pub mod attachments;
 pub mod bus;
 pub mod config;
 pub mod credentials;
@@ -20,6 +21,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod service;
 pub mod signing;
+pub mod smtp;
 pub mod state;
 pub mod store;
 pub mod tasks;
@@ -45,7 +47,18 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let grace = config.shutdown_grace;
     let demo = config.demo;
+    let smtp_listen = config.smtp_listen;
     let state = build_state(config, bound).await?;
+    let smtp = match smtp_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for SMTP on {addr}: {e}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "SMTP listener ready");
+            Some(tokio::spawn(smtp::serve(state.clone(), listener)))
+        }
+        None => None,
+    };
     let background = tasks::spawn(state.clone());
     if demo {
         demo::start(state.clone()).await?;
@@ -71,6 +84,9 @@ pub async fn serve(
     tokio::select! {
         result = server => result?,
         _ = deadline => tracing::warn!("shutdown grace period over; exiting with work in flight"),
+    }
+    if let Some(smtp) = smtp {
+        smtp.abort();
     }
     background.stop().await;
     Ok(())

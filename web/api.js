@@ -52,6 +52,26 @@ export const put = (path, body, opts) => request('PUT', path, body, opts);
 export const patch = (path, body, opts) => request('PATCH', path, body, opts);
 export const del = (path, body, opts) => request('DELETE', path, body, opts);
 
+/** Uploads one file for the next reply or note; answers `{id, filename, content_type, size}`. */
+export async function upload(file) {
+  let res;
+  try {
+    res = await fetch(`/api/attachments?filename=${encodeURIComponent(file.name)}`, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'Content-Type': file.type || 'application/octet-stream' },
+      body: file,
+    });
+  } catch {
+    throw new ApiError(0, { error: { code: 'network', message: 'Cannot reach Baton. Check your connection and try again.' } });
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    if (res.status === 413) throw new ApiError(413, { error: { code: 'too_large', message: `${file.name} is larger than 20 MiB.` } });
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+
 /** `?a=1&b=2` from an object, leaving out empty values. */
 export function query(params) {
   const qs = new URLSearchParams();

@@ -66,6 +66,9 @@ pub enum MessageKind {
 pub struct MessageBody {
     pub kind: MessageKind,
     pub body: String,
+    /// Files uploaded with `POST /api/attachments` to go with this message.
+    #[serde(default)]
+    pub attachment_ids: Vec<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -185,7 +188,15 @@ async fn post_message(
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<(StatusCode, Json<Message>)> {
     let note = body.kind == MessageKind::Note;
-    let message = messages::post(&state, &auth.teammate, id, note, &body.body).await?;
+    let message = messages::post(
+        &state,
+        &auth.teammate,
+        id,
+        note,
+        &body.body,
+        &body.attachment_ids,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
 

@@ -2,6 +2,7 @@
 //! every route shares (request ids, tracing, CSRF origin check, security headers, body limit).
 
 pub mod assignment;
+pub mod attachments;
 pub mod auth;
 pub mod cases;
 pub mod channels;
@@ -49,6 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(assignment::router())
         .merge(inbound::router())
         .merge(mail::router())
+        .merge(attachments::router())
         .merge(channels::router())
         .merge(webhooks::router())
         .merge(notifications::router())

@@ -3,11 +3,13 @@
 //! `Reply-To` that leads the customer's answer back to this case. Text and HTML parts; the
 //! teammate's text is escaped in the HTML and keeps its line breaks.
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment as MailAttachment, Mailbox, MultiPart};
 use lettre::Message;
 
+use super::one_line;
 use crate::notify::email::escape_html;
-use crate::store::OutboundReply;
+use crate::store::{Attachment, OutboundReply};
 
 /// `References` keeps the first message and the latest ones: long threads stay threaded
 /// without the header growing without bound.
@@ -39,14 +41,6 @@ pub fn bracket(id: &str) -> String {
     format!("<{id}>")
 }
 
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
 /// The From name: the teammate "at" the workspace's sending name ("Ana at Sunny Side").
 pub fn from_name(author: Option<&str>, sender: &str) -> String {
     match author.map(str::trim).filter(|a| !a.is_empty()) {
@@ -68,9 +62,11 @@ pub fn html_body(body: &str) -> String {
     )
 }
 
-/// Builds the reply. `from` is the sending identity, `reply_to` the case's reply address.
+/// Builds the reply. `from` is the sending identity, `reply_to` the case's reply address;
+/// `files` (with their bytes) go after the text and HTML parts, as `multipart/mixed`.
 pub fn reply(
     reply: &OutboundReply,
+    files: &[(Attachment, Vec<u8>)],
     from: Mailbox,
     reply_to: &str,
     to: &str,
@@ -99,10 +95,20 @@ pub fn reply(
         let refs: Vec<String> = chain.iter().map(|id| bracket(id)).collect();
         builder = builder.references(refs.join(" "));
     }
-    Ok(builder.multipart(MultiPart::alternative_plain_html(
-        text_body(&reply.body),
-        html_body(&reply.body),
-    ))?)
+    let parts = MultiPart::alternative_plain_html(text_body(&reply.body), html_body(&reply.body));
+    if files.is_empty() {
+        return Ok(builder.multipart(parts)?);
+    }
+    let mut mixed = MultiPart::mixed().multipart(parts);
+    for (file, bytes) in files {
+        let content_type = ContentType::parse(&file.content_type).unwrap_or_else(|_| {
+            ContentType::parse("application/octet-stream").expect("a valid type")
+        });
+        mixed = mixed.singlepart(
+            MailAttachment::new(file.filename.clone()).body(bytes.clone(), content_type),
+        );
+    }
+    Ok(builder.multipart(mixed)?)
 }
 
 #[cfg(test)]

@@ -9,6 +9,15 @@ pub mod token;
 
 use crate::config::Config;
 
+/// A header-safe single line: control characters (CR, LF, tab…) become spaces, then trimmed.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// The domain of reply addresses and Message-IDs: `--mail-domain`, else the host of the
 /// public URL.
 pub fn domain(config: &Config, origin: &str) -> String {

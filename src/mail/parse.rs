@@ -27,6 +27,16 @@ pub struct ParsedMail {
     pub automated: Option<&'static str>,
     /// A delivery status notification about an earlier message.
     pub bounce: Option<Bounce>,
+    /// Its attached files (at most `attachments::MAX_PER_MESSAGE`, none above `MAX_FILE`).
+    pub attachments: Vec<MailFile>,
+}
+
+/// One attached file as the mail carried it, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFile {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +44,30 @@ pub struct Bounce {
     /// The Message-ID of the message that could not be delivered, when the report names it.
     pub original_message_id: Option<String>,
     pub reason: String,
+}
+
+/// The files a mail carries; too many or too large ones are left out (the text still says what
+/// the customer wrote).
+fn files(message: &Message<'_>) -> Vec<MailFile> {
+    message
+        .attachments()
+        .filter(|part| part.contents().len() <= crate::attachments::MAX_FILE)
+        .take(crate::attachments::MAX_PER_MESSAGE)
+        .map(|part| {
+            let content_type = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_string());
+            MailFile {
+                filename: part.attachment_name().unwrap_or("attachment").to_string(),
+                content_type,
+                bytes: part.contents().to_vec(),
+            }
+        })
+        .collect()
 }
 
 pub fn parse(raw: &[u8], max_body: usize) -> Result<ParsedMail> {
@@ -111,6 +145,7 @@ pub fn parse(raw: &[u8], max_body: usize) -> Result<ParsedMail> {
         quoted: quoted.map(|q| cut(&q, max_body)),
         automated,
         bounce,
+        attachments: files(&message),
     })
 }
 

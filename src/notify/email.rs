@@ -3,6 +3,7 @@
 //! and subjects cannot inject headers: they are validated to hold no control characters at
 //! intake, and lettre encodes what it writes).
 
+use crate::mail::one_line;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -67,14 +68,6 @@ pub fn escape_html(s: &str) -> String {
 }
 
 /// One line, no control characters: safe for a header whatever the input was.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
 pub fn build(mail: &Mail<'_>) -> anyhow::Result<Message> {
     let to = Mailbox::new(Some(one_line(mail.to_name)), mail.to_email.parse()?);
     let text = format!("{}\n\n> {}\n\nOpen the case: {}\n\n--\nYou get these emails because a case in Baton is yours.\nStop them: {}\n", mail.lead, mail.preview, mail.link, mail.unsubscribe);

@@ -26,6 +26,8 @@ pub struct EmailSender {
     tokens: ReplyTokens,
     /// The address replies come from when the workspace has no email channel.
     default_from: Mailbox,
+    /// Where attachment bytes live (`crate::attachments`).
+    data_dir: std::path::PathBuf,
 }
 
 impl EmailSender {
@@ -47,6 +49,7 @@ impl EmailSender {
             domain,
             tokens,
             default_from: config.email_from.parse()?,
+            data_dir: config.data_dir.clone(),
         })
     }
 
@@ -90,7 +93,16 @@ impl Sender for EmailSender {
         let reply_to = self
             .tokens
             .address(reply.workspace_id, reply.case_id, &self.domain);
-        let message = compose::reply(reply, self.from(reply)?, &reply_to, to)
+        let mut files = Vec::with_capacity(reply.attachments.len());
+        for file in &reply.attachments {
+            let bytes = crate::attachments::read(&self.data_dir, &file.sha256)
+                .await
+                .map_err(|e| {
+                    DeliveryError::temporary(format!("reading an attachment failed: {e}"))
+                })?;
+            files.push((file.attachment.clone(), bytes));
+        }
+        let message = compose::reply(reply, &files, self.from(reply)?, &reply_to, to)
             .map_err(|e| DeliveryError::permanent(format!("the email could not be built: {e}")))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify),

@@ -61,6 +61,18 @@ pub async fn receive_email(
             return Ok(outcome);
         }
     }
+    let mut attachments = Vec::with_capacity(parsed.attachments.len());
+    for file in &parsed.attachments {
+        attachments.push(
+            crate::attachments::store(
+                &state.config.data_dir,
+                &file.filename,
+                &file.content_type,
+                &file.bytes,
+            )
+            .await?,
+        );
+    }
     let sender = &state.outbound.email;
     let token_case = sender
         .tokens()
@@ -82,6 +94,7 @@ pub async fn receive_email(
             thread_ids: parsed.thread_ids,
             quoted: parsed.quoted,
             automated: parsed.automated.is_some(),
+            attachments,
         })),
     };
     receive(state, workspace_id, message).await

@@ -19,9 +19,16 @@ pub async fn post(
     case_id: Uuid,
     note: bool,
     body: &str,
+    attachments: &[Uuid],
 ) -> Result<Message> {
     let what = "viewers cannot write on cases";
     allow_on_case(state, actor, case_id, actor.role.can_work_cases(), what).await?;
+    if attachments.len() > crate::attachments::MAX_PER_MESSAGE {
+        return Err(crate::error::Error::invalid(
+            "attachment_ids",
+            "at most 20 files",
+        ));
+    }
     let text = input::body("body", body, MAX_BODY)?;
     let text = text.as_str();
     let ws = actor.workspace_id;
@@ -41,7 +48,7 @@ pub async fn post(
     };
     let committed = state
         .store
-        .add_message(ws, case_id, actor.id, note, text, &mentioned)
+        .add_message(ws, case_id, actor.id, note, text, &mentioned, attachments)
         .await?;
     let message = state.published(committed).await;
     if !note {
@@ -65,4 +72,29 @@ pub async fn retry_delivery(
         .retry_delivery(actor.workspace_id, case_id, message_id, actor.id)
         .await?;
     Ok(state.published(committed).await)
+}
+
+/// A file a teammate attaches to their next reply or note: its bytes stored, a row that waits
+/// for the message (`post` with `attachment_ids`).
+pub async fn upload_attachment(
+    state: &AppState,
+    actor: &Teammate,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<crate::store::Attachment> {
+    if !actor.role.can_work_cases() {
+        return Err(crate::error::Error::Forbidden(
+            "viewers cannot write on cases",
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(crate::error::Error::invalid("file", "is empty"));
+    }
+    let file =
+        crate::attachments::store(&state.config.data_dir, filename, content_type, bytes).await?;
+    state
+        .store
+        .upload_attachment(actor.workspace_id, actor.id, &file)
+        .await
 }

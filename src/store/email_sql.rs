@@ -21,6 +21,18 @@ macro_rules! email_sql {
             })
         }
 
+        fn attachment_file_from_row(r: &$Row) -> Result<AttachmentFile> {
+            Ok(AttachmentFile {
+                attachment: Attachment {
+                    id: r.try_get("id")?,
+                    filename: r.try_get("filename")?,
+                    content_type: r.try_get("content_type")?,
+                    size: r.try_get("size")?,
+                },
+                sha256: r.try_get("sha256")?,
+            })
+        }
+
         impl $Store {
             /// The case an inbound email threads into: its verified reply token's case, else the
             /// case of the newest stored Message-ID among its In-Reply-To/References.
@@ -173,6 +185,7 @@ macro_rules! email_sql {
                     .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
                     .and_then(|v| Some((v["from_name"].as_str()?.to_string(), v["from_address"].as_str()?.to_string())));
                 let prefix: String = row.try_get("case_prefix")?;
+                let attachments = self.attachment_files(message_id).await?;
                 Ok(OutboundReply {
                     workspace_id: job.workspace_id,
                     case_id,
@@ -189,6 +202,7 @@ macro_rules! email_sql {
                     in_reply_to,
                     references,
                     delivery_state: row.try_get("delivery_state")?,
+                    attachments,
                 })
             }
 
@@ -295,6 +309,106 @@ macro_rules! email_sql {
                     duplicate: false,
                 };
                 Self::commit(tx, log, Some(outcome)).await
+            }
+
+            /// Rows for files already stored under the data dir, in the message's transaction.
+            async fn insert_attachments(tx: &mut Tx, workspace_id: Uuid, message_id: Uuid, files: &[crate::attachments::StoredFile], now: i64) -> Result<()> {
+                for f in files {
+                    sqlx::query("INSERT INTO attachments (id, workspace_id, message_id, sha256, filename, content_type, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind(Uuid::now_v7())
+                        .bind(workspace_id)
+                        .bind(message_id)
+                        .bind(&f.sha256)
+                        .bind(&f.filename)
+                        .bind(&f.content_type)
+                        .bind(f.size)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// Fills in each message's attachments (one query for the whole conversation).
+            async fn with_attachments(&self, mut messages: Vec<Message>) -> Result<Vec<Message>> {
+                if messages.is_empty() {
+                    return Ok(messages);
+                }
+                let mut q = QueryBuilder::<$Db>::new("SELECT id, message_id, filename, content_type, size FROM attachments WHERE message_id IN (");
+                let mut list = q.separated(", ");
+                for m in &messages {
+                    list.push_bind(m.id);
+                }
+                q.push(") ORDER BY id");
+                let rows = q.build().fetch_all(&self.read).await?;
+                for r in &rows {
+                    let message_id: Uuid = r.try_get("message_id")?;
+                    if let Some(m) = messages.iter_mut().find(|m| m.id == message_id) {
+                        m.attachments.push(Attachment {
+                            id: r.try_get("id")?,
+                            filename: r.try_get("filename")?,
+                            content_type: r.try_get("content_type")?,
+                            size: r.try_get("size")?,
+                        });
+                    }
+                }
+                Ok(messages)
+            }
+
+            async fn attachment_files(&self, message_id: Uuid) -> Result<Vec<AttachmentFile>> {
+                let rows = sqlx::query("SELECT id, sha256, filename, content_type, size FROM attachments WHERE message_id = $1 ORDER BY id")
+                    .bind(message_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(attachment_file_from_row).collect()
+            }
+
+            /// A file a teammate uploaded for a reply not yet written: a row without a message.
+            async fn email_upload_attachment(&self, workspace_id: Uuid, uploader: Uuid, file: &crate::attachments::StoredFile) -> Result<Attachment> {
+                let id = Uuid::now_v7();
+                sqlx::query("INSERT INTO attachments (id, workspace_id, message_id, uploaded_by, sha256, filename, content_type, size, created_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8)")
+                    .bind(id)
+                    .bind(workspace_id)
+                    .bind(uploader)
+                    .bind(&file.sha256)
+                    .bind(&file.filename)
+                    .bind(&file.content_type)
+                    .bind(file.size)
+                    .bind(ms(Utc::now()))
+                    .execute(&self.write)
+                    .await?;
+                Ok(Attachment { id, filename: file.filename.clone(), content_type: file.content_type.clone(), size: file.size })
+            }
+
+            /// Binds the author's own uploads to the message they wrote, in its transaction. An
+            /// id that is not an unbound upload of this author is a 422.
+            async fn bind_uploads(tx: &mut Tx, workspace_id: Uuid, author: Uuid, message_id: Uuid, ids: &[Uuid]) -> Result<Vec<Attachment>> {
+                let mut bound = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let done = sqlx::query("UPDATE attachments SET message_id = $1 WHERE id = $2 AND workspace_id = $3 AND uploaded_by = $4 AND message_id IS NULL")
+                        .bind(message_id)
+                        .bind(id)
+                        .bind(workspace_id)
+                        .bind(author)
+                        .execute(&mut **tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Err(Error::invalid("attachment_ids", "names no file you uploaded for this reply"));
+                    }
+                    let r = sqlx::query("SELECT id, sha256, filename, content_type, size FROM attachments WHERE id = $1").bind(id).fetch_one(&mut **tx).await?;
+                    bound.push(attachment_file_from_row(&r)?.attachment);
+                }
+                Ok(bound)
+            }
+
+            async fn email_attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
+                let r = sqlx::query("SELECT id, sha256, filename, content_type, size FROM attachments WHERE id = $1 AND workspace_id = $2")
+                    .bind(id)
+                    .bind(workspace_id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                attachment_file_from_row(&r)
             }
         }
     };

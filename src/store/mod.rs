@@ -144,7 +144,9 @@ pub trait Store: Send + Sync + 'static {
         actor_id: Uuid,
         status: Status,
     ) -> Result<Committed<Case>>;
-    /// A reply to the customer (`note == false`) or an internal note mentioning `mentions`.
+    /// A reply to the customer (`note == false`) or an internal note mentioning `mentions`, with
+    /// the author's own uploads `attachments` bound to it.
+    #[allow(clippy::too_many_arguments)] // what one message is made of
     async fn add_message(
         &self,
         workspace_id: Uuid,
@@ -153,6 +155,7 @@ pub trait Store: Send + Sync + 'static {
         note: bool,
         body: &str,
         mentions: &[Uuid],
+        attachments: &[Uuid],
     ) -> Result<Committed<Message>>;
     async fn mark_read(&self, workspace_id: Uuid, case_id: Uuid, teammate_id: Uuid) -> Result<()>;
     async fn set_follow_up(
@@ -296,6 +299,19 @@ pub trait Store: Send + Sync + 'static {
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>>;
+    /// The workspace of a channel address (lower case), for the SMTP listener's RCPT check.
+    async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>>;
+    /// The workspace a case belongs to (to verify a reply token at RCPT).
+    async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>>;
+    /// One attachment of this workspace (`NotFound` for another workspace's).
+    async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile>;
+    /// A file a teammate uploaded for their next reply or note (bound by `add_message`).
+    async fn upload_attachment(
+        &self,
+        workspace_id: Uuid,
+        uploader: Uuid,
+        file: &crate::attachments::StoredFile,
+    ) -> Result<Attachment>;
 
     // SMS and API channels (`store/sms_sql.rs`).
     /// A channel by id alone, with its workspace (for provider webhooks, which name only it).

@@ -136,7 +136,26 @@ pub struct Message {
     /// Replies that leave Baton (by email): where their delivery stands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
+    /// Files on the message (download: `GET /api/attachments/{id}`).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A file on a message, as listed; its bytes are served by `GET /api/attachments/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub id: Uuid,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// An attachment's row with where its bytes are (`crate::attachments`).
+#[derive(Debug, Clone)]
+pub struct AttachmentFile {
+    pub attachment: Attachment,
+    pub sha256: String,
 }
 
 /// An outbound message's delivery: `queued` (waiting or retrying), `sent` (the mail server took
@@ -258,6 +277,8 @@ pub struct EmailMeta {
     /// An auto-reply, a list or a bounce: stored on its case, but it notifies nobody, changes
     /// no status and counts as nothing unread.
     pub automated: bool,
+    /// The mail's files, already stored (`crate::attachments::store`).
+    pub attachments: Vec<crate::attachments::StoredFile>,
 }
 
 impl Inbound {
@@ -466,6 +487,8 @@ pub struct OutboundReply {
     /// Every Message-ID of the case before this reply, oldest first.
     pub references: Vec<String>,
     pub delivery_state: Option<String>,
+    /// The files the teammate attached (their bytes: `crate::attachments::read`).
+    pub attachments: Vec<AttachmentFile>,
 }
 
 /// A teammate's routing settings to change: `None` leaves a field, `Some(None)` clears it.

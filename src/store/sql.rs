@@ -383,6 +383,7 @@ macro_rules! sql_store {
                 body: r.try_get("body")?,
                 quoted: r.try_get("quoted")?,
                 delivery,
+                attachments: Vec::new(),
                 created_at: from_ms(r.try_get("created_at")?),
             })
         }
@@ -780,6 +781,9 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                if let Some(mail) = &m.mail {
+                    Self::insert_attachments(&mut tx, workspace_id, message_id, &mail.attachments, now).await?;
+                }
                 let preview = crate::domain::input::preview(&m.body, 140);
                 if automated {
                     log.push(EventKind::MessageCreated { case_id: case.id, number: number.clone(), message_id, message_kind: kind.into(), preview, author_id: None, assignee_id: case.assignee_id });
@@ -1259,6 +1263,7 @@ macro_rules! sql_store {
                     .iter()
                     .map(message_from_row)
                     .collect::<Result<Vec<_>>>()?;
+                let messages = self.with_attachments(messages).await?;
                 let timeline = sqlx::query("SELECT id, kind, actor_id, from_id, to_id, detail, created_at FROM timeline WHERE case_id = $1 ORDER BY created_at, id")
                     .bind(id)
                     .fetch_all(&self.read)
@@ -1343,7 +1348,8 @@ macro_rules! sql_store {
                 Self::commit(tx, log, case).await
             }
 
-            async fn add_message(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, note: bool, body: &str, mentions: &[Uuid]) -> Result<Committed<Message>> {
+            #[allow(clippy::too_many_arguments)] // what one message is made of
+            async fn add_message(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, note: bool, body: &str, mentions: &[Uuid], attachments: &[Uuid]) -> Result<Committed<Message>> {
                 let mut tx = self.begin().await?;
                 let locked = Self::lock(&mut tx, workspace_id).await?;
                 let state = Self::case_state(&mut tx, workspace_id, case_id).await?;
@@ -1358,7 +1364,7 @@ macro_rules! sql_store {
                 let emailed = route.is_some();
                 let delivery = emailed.then(|| Delivery { state: "queued".into(), error: None, at: log.now });
                 let channel = route.map_or("internal", |r| r.1);
-                let message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, created_at: log.now };
+                let mut message = Message { id: Uuid::now_v7(), case_id, kind: kind.into(), author_id: Some(actor_id), channel: channel.into(), body: body.into(), quoted: None, delivery, attachments: Vec::new(), created_at: log.now };
                 sqlx::query("INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, delivery_state, delivery_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(message.id)
                     .bind(workspace_id)
@@ -1372,6 +1378,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                message.attachments = Self::bind_uploads(&mut tx, workspace_id, actor_id, message.id, attachments).await?;
                 if let Some((job_channel, _)) = route {
                     Self::queue_outbound(&mut tx, workspace_id, case_id, actor_id, message.id, job_channel, now).await?;
                 }
@@ -1791,6 +1798,22 @@ macro_rules! sql_store {
 
             async fn bounce(&self, workspace_id: Uuid, mail_id: &str, reason: &str) -> Result<Committed<Option<InboundOutcome>>> {
                 self.email_bounce(workspace_id, mail_id, reason).await
+            }
+
+            async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>> {
+                Ok(sqlx::query_scalar("SELECT workspace_id FROM channels WHERE address = $1").bind(address).fetch_optional(&self.read).await?)
+            }
+
+            async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
+                Ok(sqlx::query_scalar("SELECT workspace_id FROM cases WHERE id = $1").bind(case_id).fetch_optional(&self.read).await?)
+            }
+
+            async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
+                self.email_attachment(workspace_id, id).await
+            }
+
+            async fn upload_attachment(&self, workspace_id: Uuid, uploader: Uuid, file: &crate::attachments::StoredFile) -> Result<Attachment> {
+                self.email_upload_attachment(workspace_id, uploader, file).await
             }
 
             async fn create_webhook(&self, workspace_id: Uuid, url: &str, events: &[String], secret: &str) -> Result<crate::store::Webhook> {

@@ -6,7 +6,8 @@
 A spec: {"from": "Name <a@b>", "to": "...", "subject": "...", "message_id": "<id@x>",
 "in_reply_to": "<...>", "references": "<...> <...>", "text": "...", "html": "...",
 "charset": "utf-8", "cte": "quoted-printable" | "base64", "headers": {"Name": "value"},
-"bounce_of": "<id@x>", "bounce_reason": "550 ..."}.
+"bounce_of": "<id@x>", "bounce_reason": "550 ...",
+"attachments": [{"filename": "...", "content_type": "type/subtype", "base64": "..."}]}.
 """
 
 import email
@@ -79,6 +80,17 @@ def build(spec):
         msg = text_part(spec["html"], "html", charset, cte)
     else:
         msg = text_part(spec.get("text", ""), "plain", charset, cte)
+    if spec.get("attachments"):
+        import base64
+        from email.mime.application import MIMEApplication
+        body, msg = msg, MIMEMultipart("mixed")
+        msg.attach(body)
+        for a in spec["attachments"]:
+            maintype, subtype = a["content_type"].split("/", 1)
+            part = MIMEApplication(base64.b64decode(a["base64"]), subtype)
+            part.replace_header("Content-Type", a["content_type"])
+            part.add_header("Content-Disposition", "attachment", filename=a["filename"])
+            msg.attach(part)
     msg["From"] = address(spec["from"], charset)
     msg["To"] = spec.get("to", "help@sunny.test")
     if spec.get("subject") is not None:
@@ -95,8 +107,16 @@ def inspect(path):
     with open(path, "rb") as f:
         msg = email.message_from_binary_file(f, policy=email.policy.default)
     parts = {}
+    attachments = []
     for part in msg.walk():
-        if part.get_content_maintype() == "text":
+        if part.get_content_disposition() == "attachment":
+            import base64
+            attachments.append({
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "base64": base64.b64encode(part.get_payload(decode=True)).decode("ascii"),
+            })
+        elif part.get_content_maintype() == "text":
             parts[part.get_content_type()] = part.get_content()
     return {
         "from": str(msg["From"]),
@@ -109,6 +129,7 @@ def inspect(path):
         "content_type": msg.get_content_type(),
         "text": parts.get("text/plain"),
         "html": parts.get("text/html"),
+        "attachments": attachments,
         "defects": [str(d) for d in msg.defects],
     }
 

@@ -252,10 +252,10 @@ async fn cases_messages_reads_and_badges() {
         let _ = store.inbound(ws.id, inbound("ann@example.com", "hello?")).await.unwrap();
         assert_eq!(store.badge(ws.id, agent.id).await.unwrap().mine, 1, "a new customer message is unread again");
 
-        let reply = store.add_message(ws.id, case_id, agent.id, false, "On it", &[]).await.unwrap();
+        let reply = store.add_message(ws.id, case_id, agent.id, false, "On it", &[], &[]).await.unwrap();
         assert_eq!(reply.value.kind, "reply");
         assert_eq!(store.case(ws.id, agent.id, case_id).await.unwrap().status, Status::AwaitingCustomer);
-        let note = store.add_message(ws.id, case_id, agent.id, true, "@olivia fyi", &[owner.id]).await.unwrap();
+        let note = store.add_message(ws.id, case_id, agent.id, true, "@olivia fyi", &[owner.id], &[]).await.unwrap();
         assert!(matches!(&note.events[0].event, EventKind::NoteCreated { mentions, .. } if mentions == &vec![owner.id]));
 
         let detail = store.case_detail(ws.id, owner.id, case_id).await.unwrap();
@@ -392,7 +392,15 @@ async fn rules_bulk_departures_follow_ups_and_the_log() {
             .value
             .case_id;
         let _ = store
-            .add_message(ws.id, case_id, owner.id, false, "we'll check back", &[])
+            .add_message(
+                ws.id,
+                case_id,
+                owner.id,
+                false,
+                "we'll check back",
+                &[],
+                &[],
+            )
             .await
             .unwrap();
         let _ = store

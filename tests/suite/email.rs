@@ -703,3 +703,411 @@ async fn channels(db: Db) {
         StatusCode::NO_CONTENT
     );
 }
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+on_both!(attachments_come_in_and_go_out, attachments);
+async fn attachments(db: Db) {
+    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _smtp = SmtpPeer::start(port, dir.path());
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    email_channel(&owner).await;
+
+    // A customer's mail with a PDF and an HTML page: both kept, listed on the message.
+    let pdf: Vec<u8> = b"%PDF-1.4\n"
+        .iter()
+        .copied()
+        .chain((0..5000u32).map(|i| (i % 251) as u8))
+        .collect();
+    let page = b"<html><script>alert(document.cookie)</script></html>".to_vec();
+    let outcome = mail_in(&app, &owner.ingest_token, json!({
+        "from": "Zo\u{eb} <zoe@example.org>", "subject": "Invoice", "message_id": "<att-1@example.org>",
+        "text": "Here is the invoice.",
+        "attachments": [
+            { "filename": "Rechnung März.pdf", "content_type": "application/pdf", "base64": b64(&pdf) },
+            { "filename": "page.html", "content_type": "text/html", "base64": b64(&page) },
+        ],
+    }))
+    .await;
+    let case_id = outcome["case_id"].as_str().unwrap().to_string();
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    let files = detail["messages"][0]["attachments"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(files.len(), 2, "{detail}");
+    assert_eq!(files[0]["filename"], "Rechnung März.pdf");
+    assert_eq!(files[0]["content_type"], "application/pdf");
+    assert_eq!(files[0]["size"], pdf.len());
+    assert_eq!(files[1]["filename"], "page.html");
+    assert_eq!(detail["messages"][0]["body"], "Here is the invoice.");
+
+    // Downloads: the bytes, the type, always as an attachment, never sniffed or rendered.
+    let r = owner
+        .get(&format!(
+            "/api/attachments/{}",
+            files[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let disposition = h["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf"),
+        "{disposition}"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    let r = owner
+        .get(&format!(
+            "/api/attachments/{}",
+            files[1]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.headers()["content-type"], "text/html");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+
+    // Only this workspace's teammates: another workspace and no one signed in get nothing.
+    let stranger = app.signup("Other Co", "Mo").await;
+    let id = files[0]["id"].as_str().unwrap();
+    assert_eq!(
+        stranger
+            .get(&format!("/api/attachments/{id}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let anonymous = reqwest::get(format!("{}/api/attachments/{id}", app.url))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        owner.get("/api/attachments/not-a-uuid").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The composer: upload, then reply with it; the customer's mail carries the file.
+    let notes: Vec<u8> = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
+        .iter()
+        .copied()
+        .chain((0..3000u32).map(|i| (i * 7 % 256) as u8))
+        .collect();
+    let r = owner
+        .client
+        .post(format!("{}/api/attachments?filename=label.png", app.url))
+        .header("content-type", "image/png")
+        .body(notes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let upload: Value = r.json().await.unwrap();
+    assert_eq!(upload["filename"], "label.png");
+    assert_eq!(upload["size"], notes.len());
+    // Someone else's upload cannot ride on your reply.
+    let r = stranger
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "x", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another workspace's case"
+    );
+    let colleague = app.invite(&owner, "Bo", "agent").await;
+    let r = colleague
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "note", "body": "mine now", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a colleague's upload"
+    );
+    let r = owner
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "Attached, and the original back.", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sent: Value = r.json().await.unwrap();
+    assert_eq!(sent["attachments"][0]["filename"], "label.png");
+    let message_id = sent["id"].as_str().unwrap();
+    // An upload goes with one message only.
+    let again = owner
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "again", "attachment_ids": [upload["id"]] }),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    delivery_becomes(&owner, &case_id, message_id, "sent").await;
+    let got = received_until(dir.path(), 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "one reply, once");
+    let mail = inspect(&got[0]);
+    assert_eq!(
+        mail["text"].as_str().unwrap().trim(),
+        "Attached, and the original back."
+    );
+    assert!(mail["html"].is_string(), "{mail}");
+    let carried = mail["attachments"].as_array().unwrap();
+    assert_eq!(carried.len(), 1, "{mail}");
+    assert_eq!(carried[0]["filename"], "label.png");
+    assert_eq!(carried[0]["content_type"], "image/png");
+    assert_eq!(carried[0]["base64"], b64(&notes));
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        message(&detail, message_id)["attachments"][0]["id"],
+        upload["id"]
+    );
+}
+
+/// Sends `raw` to Baton's SMTP listener with Python's smtplib; answers what smtplib reports.
+fn smtp_send(port: u16, to: &[&str], raw: &[u8]) -> Value {
+    let mut child = std::process::Command::new("python3")
+        .arg(peers().join("smtp_client.py"))
+        .args([
+            "127.0.0.1",
+            &port.to_string(),
+            "sender@example.org",
+            &to.join(","),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "smtp_client failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The open cases whose subject or text matches `q`.
+async fn cases_matching(user: &User, q: &str) -> Vec<Value> {
+    let page = user
+        .json(&format!("/api/cases?view=all&filter=open&q={q}"))
+        .await;
+    page["cases"].as_array().unwrap().clone()
+}
+
+on_both!(the_smtp_listener_takes_mail_for_baton_only, smtp_listener);
+async fn smtp_listener(db: Db) {
+    if !require("python3", python_has_aiosmtpd()) {
+        return;
+    }
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+        c.data_dir = data_dir;
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    email_channel(&owner).await;
+    let ok = json!({ "refused": {} });
+    let send = |to: &[&str], spec: Value| smtp_send(port, to, &build_mail(spec));
+
+    // Plain text, to the channel address (any letter case).
+    assert_eq!(
+        send(
+            &["Help@Sunny.test"],
+            json!({ "from": "Zoe <zoe@example.org>", "subject": "Plain one", "message_id": "<s-1@example.org>", "text": "Just text." })
+        ),
+        ok
+    );
+    let first = cases_matching(&owner, "Plain").await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let case_id = first[0]["id"].as_str().unwrap().to_string();
+    // multipart/alternative, quoted-printable, ISO-8859-1 RFC 2047 headers.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "Jos\u{e9} Mu\u{f1}oz <jose@example.org>", "subject": "Caf\u{e9} froid", "message_id": "<s-2@example.org>",
+        "text": "Le caf\u{e9} est arriv\u{e9} froid.", "html": "<p>Le caf\u{e9} est <b>arriv\u{e9}</b> froid.</p>", "charset": "iso-8859-1", "cte": "quoted-printable" })
+        ),
+        ok
+    );
+    let latin = cases_matching(&owner, "froid").await;
+    assert_eq!(latin.len(), 1);
+    assert_eq!(latin[0]["subject"], "Caf\u{e9} froid");
+    assert_eq!(latin[0]["customer"]["name"], "Jos\u{e9} Mu\u{f1}oz");
+    // base64, UTF-8 headers, and an attachment.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "\u{674e}\u{96f7} <lei@example.org>", "subject": "\u{8ba2}\u{5355} late \u{1f4e6}", "message_id": "<s-3@example.org>",
+        "text": "\u{6211}\u{7684}\u{8ba2}\u{5355}\u{8fd8}\u{6ca1}\u{5230}\u{3002}", "charset": "utf-8", "cte": "base64",
+        "attachments": [{ "filename": "photo.jpg", "content_type": "image/jpeg", "base64": b64(b"\xff\xd8\xff\xe0 not really a jpeg") }] })
+        ),
+        ok
+    );
+    let utf8 = cases_matching(&owner, "late").await;
+    assert_eq!(utf8.len(), 1);
+    let detail = owner
+        .json(&format!("/api/cases/{}", utf8[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        detail["messages"][0]["body"],
+        "\u{6211}\u{7684}\u{8ba2}\u{5355}\u{8fd8}\u{6ca1}\u{5230}\u{3002}"
+    );
+    assert_eq!(
+        detail["messages"][0]["attachments"][0]["filename"],
+        "photo.jpg"
+    );
+
+    // A reply that threads by In-Reply-To, from another address than the case's customer.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "Zoe Work <zoe@work.example>", "subject": "Re: Plain one", "message_id": "<s-4@example.org>",
+        "in_reply_to": "<s-1@example.org>", "text": "More from work." })
+        ),
+        ok
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["messages"].as_array().unwrap().len(),
+        2,
+        "threaded by header: {detail}"
+    );
+
+    // A reply from us, then the customer's answer that threads by the reply token alone.
+    let ours = reply(&owner, &case_id, "We are on it.").await;
+    let sent = delivery_becomes(&owner, &case_id, ours["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(sent["delivery"]["state"], "sent");
+    let outbox = received_until(&data.path().join("outbox"), 1, Duration::from_secs(10)).await;
+    let reply_to = inspect(&outbox[0])["reply_to"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send(
+            &[reply_to.as_str()],
+            json!({ "from": "Someone Else <other@example.net>", "to": reply_to, "subject": "totally new subject", "message_id": "<s-5@example.org>", "text": "Answer by token." })
+        ),
+        ok
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["messages"].as_array().unwrap().len(),
+        4,
+        "threaded by token: {detail}"
+    );
+
+    // An auto-reply joins quietly; a bounce of our reply marks it failed.
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "Zoe <zoe@example.org>", "subject": "Out of office", "message_id": "<s-6@example.org>",
+        "in_reply_to": "<s-1@example.org>", "text": "I am away.", "headers": { "Auto-Submitted": "auto-replied" } })
+        ),
+        ok
+    );
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        detail["messages"].as_array().unwrap().last().unwrap()["kind"],
+        "automated"
+    );
+    let our_id = inspect(&outbox[0])["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send(
+            &["help@sunny.test"],
+            json!({ "from": "MAILER-DAEMON <mailer-daemon@mx.example.net>", "subject": "Undelivered", "bounce_of": our_id, "bounce_reason": "550 5.1.1 mailbox gone" })
+        ),
+        ok
+    );
+    delivery_becomes(&owner, &case_id, ours["id"].as_str().unwrap(), "failed").await;
+
+    // Refused at RCPT: a forged token, an altered one, a stranger's address (no relaying).
+    let forged = format!(
+        "reply+{}-00000000000000000000@{DOMAIN}",
+        case_id.replace('-', "")
+    );
+    let mut altered = reply_to.clone();
+    let at = altered.find('@').unwrap();
+    altered.replace_range(
+        at - 1..at,
+        if &reply_to[at - 1..at] == "0" {
+            "1"
+        } else {
+            "0"
+        },
+    );
+    for to in [
+        forged.as_str(),
+        altered.as_str(),
+        "someone@gmail.com",
+        "help@other.test",
+    ] {
+        let answer = send(
+            &[to],
+            json!({ "from": "x <x@example.org>", "subject": "nope", "text": "nope" }),
+        );
+        assert_eq!(answer["refused"][to][0], 550, "{to}: {answer}");
+    }
+    // Mixed: the good recipient gets it, the relay attempt is refused.
+    let answer = send(
+        &["help@sunny.test", "victim@example.com"],
+        json!({ "from": "x <x@example.org>", "subject": "Mixed bag", "message_id": "<s-7@example.org>", "text": "hi" }),
+    );
+    assert_eq!(answer["refused"]["victim@example.com"][0], 550, "{answer}");
+    assert_eq!(cases_matching(&owner, "Mixed").await.len(), 1);
+
+    // Too large: refused with 552, at MAIL (SIZE declared) and after DATA (not declared).
+    let big = build_mail(
+        json!({ "from": "x <x@example.org>", "subject": "huge", "text": "x", "attachments": [{ "filename": "big.bin", "content_type": "application/octet-stream", "base64": b64(&vec![7u8; 19 * 1024 * 1024]) }] }),
+    );
+    assert!(big.len() > baton::smtp::MAX_SIZE);
+    let answer = smtp_send(port, &["help@sunny.test"], &big);
+    assert_eq!(answer["error"][0], 552, "{answer}");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let script = "HELO me\r\nMAIL FROM:<x@example.org>\r\nRCPT TO:<help@sunny.test>\r\nDATA\r\n";
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(script.as_bytes()).await.unwrap();
+    let chunk = vec![b'a'; 999]
+        .into_iter()
+        .chain(*b"\r\n")
+        .collect::<Vec<u8>>();
+    for _ in 0..(baton::smtp::MAX_SIZE / chunk.len() + 10) {
+        stream.write_all(&chunk).await.unwrap();
+    }
+    stream.write_all(b".\r\nQUIT\r\n").await.unwrap();
+    let mut answers = String::new();
+    stream.read_to_string(&mut answers).await.unwrap();
+    assert!(answers.contains("\r\n552 5.3.4"), "{answers}");
+    assert!(answers.ends_with("221 2.0.0 bye\r\n"), "{answers}");
+    // Nothing was filed for the refused ones.
+    assert_eq!(cases_matching(&owner, "nope").await.len(), 0);
+    assert_eq!(cases_matching(&owner, "huge").await.len(), 0);
+}

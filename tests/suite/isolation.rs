@@ -794,6 +794,14 @@ impl<'a> Matrix<'a> {
                 body = Some(json!({ "external_id": t.external_id }));
                 (Method::POST, "/api/inbound/email".into())
             }
+            // The body is the file; no id is named, so "other" repeats the same upload.
+            "POST /api/attachments" => {
+                body = Some(json!({ "note": "a file" }));
+                (Method::POST, "/api/attachments?filename=note.json".into())
+            }
+            // No attachment of B exists to name: B's case id stands for an id of another
+            // workspace (a real other workspace's file: tests/suite/email.rs).
+            "GET /api/attachments/{id}" => (Method::GET, format!("/api/attachments/{}", t.case)),
             "GET /api/webhooks" => (Method::GET, "/api/webhooks".into()),
             "POST /api/webhooks" => {
                 body =

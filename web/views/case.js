@@ -149,6 +149,22 @@ export function createCaseView(ctx, id) {
     return h('p', { class: `msg-delivery delivery-${d.state}`, title: new Date(d.at).toLocaleString() }, text, retry);
   }
 
+  // Files on a message: always downloads (the server sends them as attachments), never shown
+  // inline, so a customer's HTML is never rendered.
+  function attachmentList(m) {
+    if (!m.attachments || !m.attachments.length) return null;
+    return h('ul', { class: 'msg-attachments', 'aria-label': 'Attachments' },
+      m.attachments.map((a) => h('li', null,
+        h('a', { href: `/api/attachments/${a.id}`, download: a.filename }, a.filename),
+        h('span', { class: 'muted' }, ` ${sizeText(a.size)}`))));
+  }
+
+  function sizeText(n) {
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  }
+
   function message(m) {
     const k = detail.case;
     const inbound = m.kind === 'inbound' || m.kind === 'automated';
@@ -162,6 +178,7 @@ export function createCaseView(ctx, id) {
           h('span', { class: 'msg-kind' }, m.kind === 'note' ? icon('lock') : null, kindLabel),
           h('time', { class: 'msg-time', datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, dateTime(m.created_at))),
         h('div', { class: 'msg-body' }, m.body),
+        attachmentList(m),
         m.quoted ? h('details', { class: 'msg-quoted' }, h('summary', null, 'Earlier conversation'), h('div', { class: 'msg-body' }, m.quoted)) : null,
         deliveryLine(m)));
   }

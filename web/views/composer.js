@@ -34,12 +34,30 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     counter.textContent = `${s.left} left · ${s.segments} segment${s.segments === 1 ? '' : 's'} (${s.encoding})`;
   }
   const send = h('button', { type: 'submit', class: 'btn btn-primary', id: 'composer-send' });
+  // Files to attach: uploaded when the message is sent, then named in `attachment_ids`.
+  let files = [];
+  const fileInput = h('input', { type: 'file', multiple: true, id: 'composer-files', class: 'sr-only' });
+  const attach = h('label', { for: 'composer-files', class: 'btn composer-attach' }, 'Attach files');
+  const fileList = h('ul', { class: 'composer-files', 'aria-label': 'Attached files' });
+  function renderFiles() {
+    replace(fileList, files.map((f, i) => {
+      const remove = h('button', { type: 'button', class: 'btn-link', 'aria-label': `Remove ${f.name}` }, 'Remove');
+      remove.addEventListener('click', () => { files.splice(i, 1); renderFiles(); });
+      return h('li', null, h('span', null, f.name), ' ', remove);
+    }));
+  }
+  fileInput.addEventListener('change', () => {
+    files = files.concat(Array.from(fileInput.files || [])).slice(0, 20);
+    fileInput.value = '';
+    renderFiles();
+  });
   const form = h('form', { class: 'composer' },
     h('div', { class: 'composer-tabs', role: 'tablist', 'aria-label': 'Message type' }, tabReply, tabNote),
     label,
     h('div', { class: 'composer-box' }, text, mentions),
     error,
-    h('div', { class: 'composer-actions' }, hint, counter, send));
+    fileList,
+    h('div', { class: 'composer-actions' }, fileInput, attach, hint, counter, send));
 
   function setMode(next) {
     drafts[mode] = text.value;
@@ -195,10 +213,14 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     send.disabled = true;
     error.hidden = true;
     try {
-      await api.post(`/api/cases/${caseId}/messages`, { kind: mode, body });
+      const attachment_ids = [];
+      for (const f of files) attachment_ids.push((await api.upload(f)).id);
+      await api.post(`/api/cases/${caseId}/messages`, { kind: mode, body, attachment_ids });
       text.value = '';
       updateCounter();
       drafts[mode] = '';
+      files = [];
+      renderFiles();
       onSent();
     } catch (err) {
       error.hidden = false;
