@@ -10,6 +10,13 @@ and an optional `StatusCallback` URL. Anything else is refused the way Twilio re
 SCRIPT is a comma-separated list of answers for the first requests that pass the checks
 (`429`, `500`, `400`); after it, every such request is accepted (201). Each request is logged
 to LOG_FILE as one JSON line: {"status", "fields", "problems"}. Prints "ready" once listening.
+
+It also serves MMS media the way Twilio does with "HTTP Basic Authentication for media access"
+on: `GET /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}` answers 401
+without the account's basic auth, else a redirect to the stored file (as Twilio redirects to
+its storage), which carries the bytes. The media SID picks the file: `ME...image` a small PNG,
+`ME...text` a text file, `ME...big` 21 MiB (over Baton's limit). Each GET is logged as
+{"media", "status"}.
 """
 
 import base64
@@ -36,9 +43,55 @@ ERRORS = {
 }
 
 
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63f8cfc0f01f0005000201a5f3a1b30000000049454e44ae426082"
+)
+TEXT = b"Order #1042, as promised.\n"
+MEDIA = {
+    "image": ("image/png", PNG),
+    "text": ("text/plain", TEXT),
+    "big": ("image/jpeg", b"\xff" * (21 * 1024 * 1024)),
+}
+MEDIA_PATH = re.compile(rf"^/2010-04-01/Accounts/{SID}/Messages/MM\w+/Media/ME\w*?(image|text|big)$")
+STORED_PATH = re.compile(r"^/media-storage/(image|text|big)$")
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+    def media_log(self, status):
+        with LOCK, open(LOG, "a") as f:
+            f.write(json.dumps({"media": self.path, "status": status}) + "\n")
+
+    def do_GET(self):
+        stored = STORED_PATH.match(self.path)
+        if stored:
+            kind, data = MEDIA[stored.group(1)]
+            self.media_log(200)
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client that stops reading at its size limit
+            return
+        found = MEDIA_PATH.match(self.path)
+        if not found:
+            self.media_log(404)
+            return self.answer(404, ERRORS[404])
+        expected = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.media_log(401)
+            return self.answer(401, ERRORS[401])
+        self.media_log(307)
+        self.send_response(307)
+        self.send_header("Location", f"/media-storage/{found.group(1)}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def answer(self, status, body):
         data = json.dumps(body).encode()

@@ -125,6 +125,8 @@ struct Sms {
     inbound_url: String,
     token: String,
     sid: String,
+    /// Where the stand-in for Twilio's API listens (it serves media too).
+    peer_url: String,
     log: PathBuf,
     _twilio: Peer,
     _dir: tempfile::TempDir,
@@ -186,6 +188,7 @@ async fn setup(db: Db, script: &str) -> Option<Sms> {
         inbound_url,
         token,
         sid,
+        peer_url: format!("http://127.0.0.1:{port}"),
         log,
         _twilio: twilio,
         _dir: dir,
@@ -636,4 +639,97 @@ async fn api_channel(db: Db) {
     );
     assert_eq!(tries.last().unwrap()["verified"], true);
     assert_eq!(tries.iter().filter(|t| t["verified"] == true).count(), 1);
+}
+
+/// The image the stand-in serves as `ME...image` (a 1x1 PNG).
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x02, 0x01, 0xa5, 0xf3, 0xa1, 0xb3, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+on_both!(mms_media_become_attachments, mms_media);
+async fn mms_media(db: Db) {
+    let Some(s) = setup(db, "").await else { return };
+    let sid = format!("MM{}", uuid::Uuid::new_v4().simple());
+    let media = |name: &str| {
+        format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{sid}/Media/ME{name}",
+            s.peer_url, s.sid
+        )
+    };
+    let (image, text, big) = (media("image"), media("text"), media("big"));
+    let params = [
+        ("AccountSid", s.sid.as_str()),
+        ("From", CUSTOMER),
+        ("To", NUMBER),
+        ("Body", ""),
+        ("MessageSid", sid.as_str()),
+        ("NumMedia", "3"),
+        ("MediaUrl0", image.as_str()),
+        ("MediaContentType0", "image/png"),
+        ("MediaUrl1", text.as_str()),
+        ("MediaContentType1", "text/plain"),
+        ("MediaUrl2", big.as_str()),
+        ("MediaContentType2", "image/jpeg"),
+    ];
+    let sig = twilio_sign(&s.token, &s.inbound_url, &params);
+    let r = post_form(&s.inbound_url, &params, Some(&sig)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Baton fetched each medium with the account's basic auth (the stand-in redirects only
+    // then); without it the stand-in serves nothing.
+    let fetched: Vec<Value> = log_lines(&s.log)
+        .into_iter()
+        .filter(|l| l["media"].as_str().is_some_and(|p| p.contains("/Media/")))
+        .collect();
+    assert_eq!(fetched.len(), 3, "{fetched:?}");
+    assert!(fetched.iter().all(|l| l["status"] == 307), "{fetched:?}");
+    let anonymous = reqwest::get(&image).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let cases = s.cases().await;
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    let case_id = cases[0]["id"].as_str().unwrap().to_string();
+    let detail = s.owner.json(&format!("/api/cases/{case_id}")).await;
+    let messages = detail["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{detail}");
+    let files = messages[0]["attachments"].as_array().unwrap().clone();
+    assert_eq!(files.len(), 2, "the oversize medium is skipped: {detail}");
+    let body = messages[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("media file 3 (image/jpeg) not kept: larger than 20 MiB"),
+        "{body}"
+    );
+
+    // A teammate downloads each with its bytes and type.
+    let teammate = s.app.invite(&s.owner, "Bo", "agent").await;
+    let expected = [
+        ("image/png", PNG.to_vec()),
+        ("text/plain", b"Order #1042, as promised.\n".to_vec()),
+    ];
+    for (file, (kind, bytes)) in files.iter().zip(expected) {
+        assert_eq!(file["content_type"], kind, "{file}");
+        assert_eq!(file["size"], bytes.len(), "{file}");
+        let r = teammate
+            .get(&format!(
+                "/api/attachments/{}",
+                file["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], kind);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+
+    // Twilio delivering the same MessageSid again adds nothing.
+    let r = post_form(&s.inbound_url, &params, Some(&sig)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let detail = s.owner.json(&format!("/api/cases/{case_id}")).await;
+    let messages = detail["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{detail}");
+    assert_eq!(messages[0]["attachments"].as_array().unwrap().len(), 2);
+    assert_eq!(s.cases().await.len(), 1);
 }
