@@ -1,7 +1,7 @@
 //! Email both ways against independent peers: aiosmtpd as the smart host, Python's `email`
 //! package to build what customers send and to read what Baton sends.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,72 +9,22 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{free_port, require, Db, TestApp, TestDb, User, Ws};
+use crate::peers::{self, python_has, Peer};
 
 const DOMAIN: &str = "baton.test";
 
-/// Runs `$body(db)` once per database, as one test each (both failures show).
-macro_rules! on_both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::common::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::common::require("Postgres", crate::common::postgres_available().await) {
-                    super::$body(crate::common::Db::Postgres).await
-                }
-            }
-        }
-    };
-}
-
-fn peers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
-}
-
-fn python_has_aiosmtpd() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd, email"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// aiosmtpd on a port, writing what it accepts to a folder; it refuses `reject…` recipients.
-struct SmtpPeer {
-    child: std::process::Child,
-}
-
-impl SmtpPeer {
-    fn start(port: u16, folder: &Path) -> SmtpPeer {
-        let mut child = std::process::Command::new("python3")
-            .arg(peers().join("smtp_server.py"))
-            .args([port.to_string(), folder.display().to_string()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the SMTP peer did not start");
-        SmtpPeer { child }
-    }
-}
-
-impl Drop for SmtpPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn smtp_peer(port: u16, folder: &Path) -> Peer {
+    Peer::start(
+        "smtp_server.py",
+        &[port.to_string(), folder.display().to_string()],
+    )
 }
 
 /// A raw message built by Python's `email` package from `spec` (see `mail_tool.py`).
 fn build_mail(spec: Value) -> Vec<u8> {
     let mut child = std::process::Command::new("python3")
-        .arg(peers().join("mail_tool.py"))
+        .arg(peers::dir().join("mail_tool.py"))
         .arg("build")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -94,7 +44,7 @@ fn build_mail(spec: Value) -> Vec<u8> {
 /// What Python's parser reads in a received message.
 fn inspect(path: &Path) -> Value {
     let out = std::process::Command::new("python3")
-        .arg(peers().join("mail_tool.py"))
+        .arg(peers::dir().join("mail_tool.py"))
         .arg("inspect")
         .arg(path)
         .output()
@@ -226,12 +176,12 @@ on_both!(
     replies_threaded
 );
 async fn replies_threaded(db: Db) {
-    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+    if !require("python3 with aiosmtpd", python_has("aiosmtpd, email")) {
         return;
     }
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let _smtp = SmtpPeer::start(port, dir.path());
+    let _smtp = smtp_peer(port, dir.path());
     let (app, _db) = spawn(db, |c| {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
     })
@@ -383,7 +333,7 @@ async fn replies_threaded(db: Db) {
 
 on_both!(raw_mail_of_every_shape_becomes_clean_text, raw_shapes);
 async fn raw_shapes(db: Db) {
-    if !require("python3", python_has_aiosmtpd()) {
+    if !require("python3", python_has("aiosmtpd, email")) {
         return;
     }
     let (app, _db) = spawn(db, |_| {}).await;
@@ -476,12 +426,12 @@ async fn raw_shapes(db: Db) {
 
 on_both!(machines_never_notify_and_a_bounce_fails_its_reply, machines);
 async fn machines(db: Db) {
-    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+    if !require("python3 with aiosmtpd", python_has("aiosmtpd, email")) {
         return;
     }
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let _smtp = SmtpPeer::start(port, dir.path());
+    let _smtp = smtp_peer(port, dir.path());
     let (app, _db) = spawn(db, |c| {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
     })
@@ -564,7 +514,7 @@ on_both!(
     outage
 );
 async fn outage(db: Db) {
-    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+    if !require("python3 with aiosmtpd", python_has("aiosmtpd, email")) {
         return;
     }
     let port = free_port();
@@ -600,7 +550,7 @@ async fn outage(db: Db) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _smtp = SmtpPeer::start(port, dir.path());
+    let _smtp = smtp_peer(port, dir.path());
     delivery_becomes(&owner, &case_id, &reply_id, "sent").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(received(dir.path()).len(), 1, "sent once");
@@ -711,12 +661,12 @@ fn b64(bytes: &[u8]) -> String {
 
 on_both!(attachments_come_in_and_go_out, attachments);
 async fn attachments(db: Db) {
-    if !require("python3 with aiosmtpd", python_has_aiosmtpd()) {
+    if !require("python3 with aiosmtpd", python_has("aiosmtpd, email")) {
         return;
     }
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let _smtp = SmtpPeer::start(port, dir.path());
+    let _smtp = smtp_peer(port, dir.path());
     let (app, _db) = spawn(db, |c| {
         c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
     })
@@ -890,7 +840,7 @@ async fn attachments(db: Db) {
 /// Sends `raw` to Baton's SMTP listener with Python's smtplib; answers what smtplib reports.
 fn smtp_send(port: u16, to: &[&str], raw: &[u8]) -> Value {
     let mut child = std::process::Command::new("python3")
-        .arg(peers().join("smtp_client.py"))
+        .arg(peers::dir().join("smtp_client.py"))
         .args([
             "127.0.0.1",
             &port.to_string(),
@@ -917,7 +867,7 @@ async fn cases_matching(user: &User, q: &str) -> Vec<Value> {
 
 on_both!(the_smtp_listener_takes_mail_for_baton_only, smtp_listener);
 async fn smtp_listener(db: Db) {
-    if !require("python3", python_has_aiosmtpd()) {
+    if !require("python3", python_has("aiosmtpd, email")) {
         return;
     }
     let port = free_port();

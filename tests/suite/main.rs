@@ -1,6 +1,25 @@
 //! Baton's integration suite: real servers on port 0, real databases, real sockets.
 
 mod common;
+mod peers;
+
+/// Runs `$body(db)` once per database, as one test each (both failures show).
+macro_rules! on_both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body(crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if crate::common::require("Postgres", crate::common::postgres_available().await) {
+                    super::$body(crate::common::Db::Postgres).await
+                }
+            }
+        }
+    };
+}
 
 mod accounts;
 mod api_fuzz;

@@ -1,53 +1,14 @@
 //! The offline fallback against independent peers: a push service that verifies VAPID and
 //! decrypts like a browser (py_vapid, http_ece), and a real SMTP server (aiosmtpd).
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{free_port, require, Db, TestApp, TestDb, User, Ws};
-
-struct Peer {
-    child: std::process::Child,
-}
-
-impl Peer {
-    fn start(script: &str, args: &[String]) -> Option<Peer> {
-        let mut child = std::process::Command::new("python3")
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/peers")
-                    .join(script),
-            )
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .ok()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take()?)
-            .read_line(&mut line)
-            .ok()?;
-        (line.trim() == "ready").then_some(Peer { child })
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn peers_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd, http_ece, py_vapid"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use crate::peers::{python_has, Peer};
 
 struct Fixture {
     smtp_port: u16,
@@ -62,7 +23,7 @@ impl Fixture {
     fn start() -> Option<Fixture> {
         if !require(
             "python3 with aiosmtpd, http_ece and py_vapid",
-            peers_available(),
+            python_has("aiosmtpd, http_ece, py_vapid"),
         ) {
             return None;
         }
@@ -70,12 +31,11 @@ impl Fixture {
         let smtp_port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("received");
-        let push = Peer::start("push_service.py", &[push_port.to_string()]).expect("push peer");
+        let push = Peer::start("push_service.py", &[push_port.to_string()]);
         let smtp = Peer::start(
             "smtp_server.py",
             &[smtp_port.to_string(), outbox.display().to_string()],
-        )
-        .expect("smtp peer");
+        );
         Some(Fixture {
             smtp_port,
             _push: push,

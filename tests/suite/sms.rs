@@ -3,83 +3,18 @@
 //! what we send it (`tests/peers/twilio_api.py`), and the `standardwebhooks` package verifies
 //! what API channels receive (`tests/peers/webhook_receiver.py`).
 
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{error_of, free_port, require, Db, TestApp, TestDb, User, Ws};
-
-macro_rules! on_both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::common::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::common::require("Postgres", crate::common::postgres_available().await) {
-                    super::$body(crate::common::Db::Postgres).await
-                }
-            }
-        }
-    };
-}
+use crate::peers::{self, json_lines, python_has, Peer};
 
 const CUSTOMER: &str = "+14155550100";
 const NUMBER: &str = "+14155559999";
-
-fn peers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
-}
-
-fn python_has(modules: &str) -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A Python peer that prints `ready` once it listens; killed when dropped.
-struct Peer {
-    child: std::process::Child,
-}
-
-impl Peer {
-    fn start(script: &str, args: &[String]) -> Peer {
-        let mut child = std::process::Command::new("python3")
-            .arg(peers().join(script))
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "{script} did not start");
-        Peer { child }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn log_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// `X-Twilio-Signature` as the `twilio` package computes it.
 fn twilio_sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
@@ -88,7 +23,7 @@ fn twilio_sign(token: &str, url: &str, params: &[(&str, &str)]) -> String {
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
         .collect();
     let mut child = std::process::Command::new("python3")
-        .arg(peers().join("twilio_sign.py"))
+        .arg(peers::dir().join("twilio_sign.py"))
         .args([token, url])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -393,7 +328,7 @@ async fn sms_replies(db: Db) {
     assert_eq!(first["delivery"]["state"], "queued");
     let first_id = first["id"].as_str().unwrap();
     delivery_becomes(&s.owner, &case_id, first_id, "sent").await;
-    let log = log_lines(&s.log);
+    let log = json_lines(&s.log);
     let statuses: Vec<i64> = log.iter().map(|l| l["status"].as_i64().unwrap()).collect();
     assert_eq!(statuses, [429, 500, 201], "{log:?}");
     assert!(
@@ -448,7 +383,7 @@ async fn sms_replies(db: Db) {
 
     // Exactly once: nothing more reaches Twilio.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let log = log_lines(&s.log);
+    let log = json_lines(&s.log);
     assert_eq!(
         log.iter().filter(|l| l["status"] == 201).count(),
         1,
@@ -611,7 +546,7 @@ async fn api_channel(db: Db) {
     let sent = reply(&owner, &case_id, "Hello Dee, how can we help?").await;
     assert_eq!(sent["channel"], "api");
     delivery_becomes(&owner, &case_id, sent["id"].as_str().unwrap(), "sent").await;
-    let got = log_lines(&log);
+    let got = json_lines(&log);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["verified"], true, "{got:?}");
     assert_eq!(
@@ -625,12 +560,12 @@ async fn api_channel(db: Db) {
     std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     let second = reply(&owner, &case_id, "Still there?").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while log_lines(&log).len() < 3 && tokio::time::Instant::now() < deadline {
+    while json_lines(&log).len() < 3 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     std::fs::write(&secret_file, secret).unwrap();
     delivery_becomes(&owner, &case_id, second["id"].as_str().unwrap(), "sent").await;
-    let got = log_lines(&log);
+    let got = json_lines(&log);
     let tries: Vec<&Value> = got[1..].iter().collect();
     assert!(tries.len() >= 3, "{got:?}");
     assert!(
@@ -681,7 +616,7 @@ async fn mms_media(db: Db) {
 
     // Baton fetched each medium with the account's basic auth (the stand-in redirects only
     // then); without it the stand-in serves nothing.
-    let fetched: Vec<Value> = log_lines(&s.log)
+    let fetched: Vec<Value> = json_lines(&s.log)
         .into_iter()
         .filter(|l| l["media"].as_str().is_some_and(|p| p.contains("/Media/")))
         .collect();

@@ -2,7 +2,6 @@
 //! `standardwebhooks` package: order by `seq`, nothing lost while the receiver is down, one
 //! delivery per event with two instances, the delivery log and "send again".
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,62 +9,24 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{error_of, free_port, require, Db, TestApp, TestDb};
+use crate::peers::{json_lines, python_has, Peer};
 
-macro_rules! on_both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::common::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::common::require("Postgres", crate::common::postgres_available().await) {
-                    super::$body(crate::common::Db::Postgres).await
-                }
-            }
-        }
-    };
-}
-
-struct Receiver {
-    child: std::process::Child,
-}
-
-impl Receiver {
-    fn start(port: u16, secret: &Path, log: &Path) -> Receiver {
-        let mut child = std::process::Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/webhook_receiver.py"))
-            .args([
-                port.to_string(),
-                secret.display().to_string(),
-                log.display().to_string(),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the webhook receiver did not start");
-        Receiver { child }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Standard Webhooks receiver: verifies each delivery with the `standardwebhooks` package
+/// against the secret in `secret` and logs it to `log`.
+fn start_receiver(port: u16, secret: &Path, log: &Path) -> Peer {
+    Peer::start(
+        "webhook_receiver.py",
+        &[
+            port.to_string(),
+            secret.display().to_string(),
+            log.display().to_string(),
+        ],
+    )
 }
 
 fn verified(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    json_lines(log)
+        .into_iter()
         .filter(|l| l["verified"] == true)
         .collect()
 }
@@ -91,10 +52,7 @@ on_both!(webhooks_arrive_in_order_after_an_outage, in_order);
 async fn in_order(db: Db) {
     if !require(
         "python3 with standardwebhooks",
-        std::process::Command::new("python3")
-            .args(["-c", "import standardwebhooks"])
-            .status()
-            .is_ok_and(|s| s.success()),
+        python_has("standardwebhooks"),
     ) {
         return;
     }
@@ -159,7 +117,7 @@ async fn in_order(db: Db) {
         "the secret is shown once"
     );
 
-    let receiver = Receiver::start(port, &secret_file, &log);
+    let receiver = start_receiver(port, &secret_file, &log);
     app.customer_writes(&owner.ingest_token, "a@example.com", "first")
         .await;
     let got = wait_for(&log, 2).await;
@@ -185,7 +143,7 @@ async fn in_order(db: Db) {
         failing["webhooks"][0]["next_retry_at"].is_string(),
         "a failing endpoint shows its next retry: {failing}"
     );
-    let _receiver = Receiver::start(port, &secret_file, &log);
+    let _receiver = start_receiver(port, &secret_file, &log);
 
     // A second instance on the same database changes nothing: one delivery per event.
     let second = TestApp::spawn_with(db, test_db.url.clone(), |c| {
