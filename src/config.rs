@@ -23,6 +23,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// How long the `events` table keeps history for `resume`.
     pub event_retention: Duration,
+    /// How long the audit log keeps an entry.
+    pub audit_retention: Duration,
     /// Seed a demo workspace and keep feeding it customer messages.
     pub demo: bool,
     /// Name reported in `hello` frames and logs; defaults to a random id.
@@ -78,6 +80,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             data_dir: PathBuf::from("data"),
             event_retention: Duration::from_secs(7 * 24 * 3600),
+            audit_retention: Duration::from_secs(365 * 24 * 3600),
             demo: false,
             instance_name: None,
             socket_queue: 256,
@@ -108,6 +111,7 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("data_dir", &self.data_dir)
             .field("event_retention", &self.event_retention)
+            .field("audit_retention", &self.audit_retention)
             .field("demo", &self.demo)
             .field("mail_domain", &self.mail_domain)
             .field("smtp_listen", &self.smtp_listen)
@@ -156,6 +160,9 @@ pub struct Cli {
     pub data_dir: PathBuf,
     #[arg(long, env = "BATON_EVENT_RETENTION_DAYS", default_value_t = 7)]
     pub event_retention_days: u64,
+    /// Days the audit log keeps an entry (sign-ins, admin actions).
+    #[arg(long, env = "BATON_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u64,
     #[arg(long, env = "BATON_INSTANCE_NAME")]
     pub instance_name: Option<String>,
     #[arg(long, env = "BATON_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
@@ -220,6 +227,7 @@ impl Cli {
                 .collect(),
             data_dir: self.data_dir,
             event_retention: Duration::from_secs(self.event_retention_days * 24 * 3600),
+            audit_retention: Duration::from_secs(self.audit_retention_days * 24 * 3600),
             demo: self.demo,
             instance_name: self.instance_name,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),

@@ -1,4 +1,5 @@
-//! Background work every instance runs: due follow-ups, presence heartbeats, log pruning.
+//! Background work every instance runs: due follow-ups, presence heartbeats, pruning of the
+//! event log and the audit log.
 //! Each is safe to run on several instances at once.
 
 use std::time::Duration;
@@ -98,6 +99,11 @@ pub fn spawn(state: AppState) -> Background {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "pruned old events"),
                 Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+            }
+            match crate::service::audit::prune(&state, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "pruned old audit entries"),
+                Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
             }
         },
     ));

@@ -39,10 +39,13 @@ pub struct PresenceUpdate {
 pub enum BusMessage {
     Event(Event),
     Presence(PresenceUpdate),
-    /// Close this teammate's sockets everywhere (logout, removal, role change).
+    /// Close this teammate's sockets everywhere: those opened with one session or API token
+    /// (sign-out, a revoked session), or all of them (`session_id: None`).
     Disconnect {
         workspace_id: Uuid,
         teammate_id: Uuid,
+        #[serde(default)]
+        session_id: Option<Uuid>,
     },
     /// This teammate's badge may have changed without a workspace event (they read a case).
     BadgeChanged {

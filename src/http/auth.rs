@@ -11,11 +11,12 @@ use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-use super::extract::{ApiJson, Auth, SESSION_COOKIE};
+use super::extract::{ApiJson, Auth, PathId, SESSION_COOKIE};
 use crate::error::Result;
 use crate::service::accounts;
-use crate::store::{NotificationPrefs, Teammate, Workspace};
+use crate::store::{NotificationPrefs, SessionInfo, Teammate, Workspace};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login, logout))
         .routes(routes!(me))
         .routes(routes!(create_token))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke_session))
         .routes(routes!(accept_invite))
 }
 
@@ -70,6 +73,8 @@ pub struct MeBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenBody {
     pub token: String,
+    /// Its id in `GET /api/me/sessions`.
+    pub id: Uuid,
 }
 
 /// Workspaces are shown with their ingest token to admins only.
@@ -153,7 +158,7 @@ async fn logout(
     auth: Auth,
     jar: CookieJar,
 ) -> Result<impl IntoResponse> {
-    accounts::sign_out(&state, &auth.teammate, &auth.token_hash).await?;
+    accounts::sign_out(&state, &auth.teammate, &auth.token_hash, auth.session_id).await?;
     Ok((
         jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
         StatusCode::NO_CONTENT,
@@ -180,8 +185,36 @@ async fn create_token(
     State(state): State<AppState>,
     auth: Auth,
 ) -> Result<(StatusCode, Json<TokenBody>)> {
-    let token = accounts::create_api_token(&state, &auth.teammate).await?;
-    Ok((StatusCode::CREATED, Json(TokenBody { token })))
+    let (token, id) = accounts::create_api_token(&state, &auth.teammate).await?;
+    Ok((StatusCode::CREATED, Json(TokenBody { token, id })))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionsBody {
+    /// Browser sessions and personal API tokens, most recently used first.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The caller's own browser sessions and API tokens: when each was created and last used, from
+/// which address and browser. `current` marks the one this request used.
+#[utoipa::path(get, path = "/api/me/sessions", tag = "auth", responses((status = 200, body = SessionsBody), (status = 401)))]
+async fn sessions(State(state): State<AppState>, auth: Auth) -> Result<Json<SessionsBody>> {
+    let sessions = accounts::sessions(&state, &auth.teammate, auth.session_id).await?;
+    Ok(Json(SessionsBody { sessions }))
+}
+
+/// Revoke one of the caller's sessions or API tokens: it stops working at once and its sockets
+/// close on every instance.
+#[utoipa::path(delete, path = "/api/me/sessions/{id}", tag = "auth",
+    params(("id" = Uuid, Path, description = "a session's or token's id from `GET /api/me/sessions`")),
+    responses((status = 204), (status = 401), (status = 404, description = "not a session of the caller")))]
+async fn revoke_session(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<StatusCode> {
+    accounts::revoke(&state, &auth.teammate, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Accept an invitation: choose a password, join the workspace, get signed in.

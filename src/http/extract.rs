@@ -20,6 +20,8 @@ pub const SESSION_COOKIE: &str = "baton_session";
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub teammate: Teammate,
+    /// The session's or API token's id (`GET /api/me/sessions`).
+    pub session_id: uuid::Uuid,
     pub token_hash: String,
     pub kind: TokenKind,
     /// When the credentials stop being valid (sessions), if ever (API tokens).
@@ -65,13 +67,12 @@ pub async fn authenticate(state: &AppState, token: &str, by_cookie: bool) -> Res
         return Err(Error::Unauthorized);
     }
     let token_hash = hash_token(token);
-    let owner = state
-        .store
-        .token_teammate(&token_hash)
+    let owner = crate::service::accounts::authenticate(state, &token_hash)
         .await?
         .ok_or(Error::Unauthorized)?;
     Ok(Auth {
         teammate: owner.teammate,
+        session_id: owner.id,
         token_hash,
         kind: owner.kind,
         expires_at: owner.expires_at,

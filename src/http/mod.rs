@@ -3,6 +3,7 @@
 
 pub mod assignment;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod channels;
@@ -43,6 +44,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router())
+        .merge(audit::router())
         .merge(totp::router())
         .merge(workspace::router())
         .merge(team::router())
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_origin))
+        .layer(middleware::from_fn_with_state(state.clone(), note_client))
         .layer(middleware::from_fn(json_body_errors))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -119,6 +122,28 @@ async fn refuse_foreign_origin(
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
         Error::Forbidden("cross-site request refused").into_response()
     }
+}
+
+/// The longest `User-Agent` kept for the sessions list and the audit log.
+const USER_AGENT_MAX: usize = 256;
+
+/// Makes where the request comes from (address and browser) known to the use cases that record
+/// it: sessions and the audit log (`service::audit::client`).
+async fn note_client(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| extract::client_ip(info.0.ip(), headers, &state.config.trusted_proxies));
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(USER_AGENT_MAX).collect());
+    let client = crate::store::ClientInfo {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent,
+    };
+    crate::service::audit::with_client(client, next.run(req)).await
 }
 
 /// axum answers a few body problems itself in plain text (too large, not JSON); give them the

@@ -74,6 +74,7 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
     let session = Session {
         workspace_id: auth.teammate.workspace_id,
         teammate_id: auth.teammate.id,
+        session_id: auth.session_id,
         since,
         instance: state.instance.clone(),
         expires_at: auth.expires_at,

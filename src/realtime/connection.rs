@@ -30,6 +30,8 @@ const CLIENT_RATE: u32 = 20;
 pub struct Session {
     pub workspace_id: Uuid,
     pub teammate_id: Uuid,
+    /// The session or API token it was opened with: revoking that one closes the socket.
+    pub session_id: Uuid,
     /// Resume from here right after `hello` (the `?since=` of the handshake).
     pub since: Option<i64>,
     pub instance: Arc<str>,
@@ -72,7 +74,11 @@ fn client_frame_quota() -> Quota {
 
 pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
     let reg = hub
-        .register(session.workspace_id, session.teammate_id)
+        .register(
+            session.workspace_id,
+            session.teammate_id,
+            session.session_id,
+        )
         .await;
     let mut conn = Conn {
         socket,

@@ -65,6 +65,8 @@ impl KillSwitch {
 #[derive(Clone)]
 struct Conn {
     teammate_id: Uuid,
+    /// The session or API token the socket was opened with.
+    session_id: Uuid,
     tx: mpsc::Sender<Outbound>,
     kill: Arc<KillSwitch>,
     /// The badge this connection was last sent (none yet: the next refresh sends it).
@@ -161,13 +163,19 @@ impl Hub {
     }
 
     /// Adds a connection; resolves once this instance receives the workspace's bus messages.
-    pub async fn register(&self, workspace_id: Uuid, teammate_id: Uuid) -> Registration {
+    pub async fn register(
+        &self,
+        workspace_id: Uuid,
+        teammate_id: Uuid,
+        session_id: Uuid,
+    ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let kill = Arc::new(KillSwitch::default());
         let last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>> = Default::default();
         let conn = Conn {
             teammate_id,
+            session_id,
             tx,
             kill: kill.clone(),
             last_badge: last_badge.clone(),
@@ -264,8 +272,11 @@ impl Hub {
             BusMessage::Disconnect {
                 workspace_id,
                 teammate_id,
+                session_id,
             } => self.each_conn(workspace_id, |conn| {
-                if conn.teammate_id == teammate_id {
+                if conn.teammate_id == teammate_id
+                    && session_id.is_none_or(|s| s == conn.session_id)
+                {
                     conn.kill.trip(close::SESSION_ENDED);
                 }
             }),

@@ -3,7 +3,10 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
 
+use super::audit::{self, Action};
 use crate::bus::BusMessage;
 use crate::credentials::{
     hash_password_blocking, hash_token, new_token, password_work, verify_password,
@@ -11,7 +14,7 @@ use crate::credentials::{
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{Teammate, TokenKind, Workspace};
+use crate::store::{SessionInfo, Teammate, TokenKind, TokenOwner, Workspace};
 
 /// How long a browser session lasts.
 pub const SESSION_DAYS: i64 = 30;
@@ -55,33 +58,46 @@ pub async fn sign_in(
     let email = input::email("email", email)?;
     let account_key = format!("account:{email}");
     state.login_by_account.hit(&account_key).map_err(limited)?;
+    // The teammate, or on a wrong password the account the email names (if any).
     let verified = match state.store.credentials(&email).await? {
         Some(c) => {
             let hash = c.password_hash.clone();
             let ok = password_work(move || verify_password(&password, &hash)).await?;
-            ok.then_some(c.teammate)
+            if ok {
+                Ok(c.teammate)
+            } else {
+                Err(Some(c.teammate))
+            }
         }
         None => {
             // Same work for unknown accounts, so timing does not reveal who has one.
             let _ = hash_password_blocking(password).await;
-            None
+            Err(None)
         }
     };
-    let Some(teammate) = verified else {
-        tracing::info!("failed sign-in");
-        return Err(Error::Unauthorized);
+    let teammate = match verified {
+        Ok(teammate) => teammate,
+        Err(known) => {
+            tracing::info!("failed sign-in");
+            audit::record_sign_in(state, known.as_ref(), &email, false, Some("wrong password"))
+                .await;
+            return Err(Error::Unauthorized);
+        }
     };
     if super::totp::required(state, &teammate).await? {
         match totp {
             None => return Err(Error::TotpRequired),
             Some(code) if !super::totp::accepts(state, &teammate, code).await? => {
                 tracing::info!(teammate = %teammate.id, "failed sign-in: wrong two-factor code");
+                let reason = Some("wrong two-factor code");
+                audit::record_sign_in(state, Some(&teammate), &email, false, reason).await;
                 return Err(Error::Unauthorized);
             }
             Some(_) => {}
         }
     }
     state.login_by_account.reset(&account_key);
+    audit::record_sign_in(state, Some(&teammate), &email, true, None).await;
     let workspace = state.store.workspace(teammate.workspace_id).await?;
     Ok((workspace, teammate))
 }
@@ -112,30 +128,97 @@ pub async fn start_session(
             &hash_token(&token),
             TokenKind::Session,
             Some(expires),
+            &audit::client(),
         )
         .await?;
     Ok((token, expires))
 }
 
-/// A personal API token for scripts; answers it (it is shown once).
-pub async fn create_api_token(state: &AppState, actor: &Teammate) -> Result<String> {
+/// A personal API token for scripts; answers it (it is shown once) and its id.
+pub async fn create_api_token(state: &AppState, actor: &Teammate) -> Result<(String, Uuid)> {
     let token = new_token("btk_");
-    state
+    let id = state
         .store
-        .create_token(actor.id, &hash_token(&token), TokenKind::Api, None)
+        .create_token(
+            actor.id,
+            &hash_token(&token),
+            TokenKind::Api,
+            None,
+            &audit::client(),
+        )
         .await?;
-    Ok(token)
+    let changes = json!({ "kind": TokenKind::Api.as_str() });
+    audit::record(state, actor, Action::TokenCreated, Some(id), changes).await;
+    Ok((token, id))
 }
 
-/// Ends a session; the teammate's sockets close on every instance.
-pub async fn sign_out(state: &AppState, actor: &Teammate, token_hash: &str) -> Result<()> {
+/// How stale a token's "last used" may get before a request renews it: one write a minute at
+/// most per session, not one per request.
+const LAST_USED_EVERY: chrono::Duration = chrono::Duration::minutes(1);
+
+/// The teammate a presented token belongs to; notes its use (when, from where, which browser)
+/// when the last note is older than a minute.
+pub async fn authenticate(state: &AppState, token_hash: &str) -> Result<Option<TokenOwner>> {
+    let Some(owner) = state.store.token_teammate(token_hash).await? else {
+        return Ok(None);
+    };
+    let stale_before = Utc::now() - LAST_USED_EVERY;
+    if owner.last_used_at.is_none_or(|at| at < stale_before) {
+        let client = audit::client();
+        if let Err(e) = state
+            .store
+            .touch_token(token_hash, &client, stale_before)
+            .await
+        {
+            tracing::warn!(error = %e, "noting a session's use failed");
+        }
+    }
+    Ok(Some(owner))
+}
+
+/// The actor's live sessions and API tokens, `current` marking the one in use.
+pub async fn sessions(
+    state: &AppState,
+    actor: &Teammate,
+    current: Uuid,
+) -> Result<Vec<SessionInfo>> {
+    let mut sessions = state.store.sessions(actor.id).await?;
+    for s in &mut sessions {
+        s.current = s.id == current;
+    }
+    Ok(sessions)
+}
+
+/// Ends one of the actor's sessions or API tokens: it stops working at once and its sockets
+/// close on every instance. Another teammate's is a 404.
+pub async fn revoke(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+    if !state.store.delete_session(actor.id, id).await? {
+        return Err(Error::NotFound);
+    }
+    close_sockets(state, actor, id).await;
+    audit::record(state, actor, Action::SessionRevoked, Some(id), json!({})).await;
+    Ok(())
+}
+
+/// Ends a session; its sockets close on every instance.
+pub async fn sign_out(
+    state: &AppState,
+    actor: &Teammate,
+    token_hash: &str,
+    session_id: Uuid,
+) -> Result<()> {
     state.store.delete_token(token_hash).await?;
+    close_sockets(state, actor, session_id).await;
+    Ok(())
+}
+
+async fn close_sockets(state: &AppState, actor: &Teammate, session_id: Uuid) {
     let _ = state
         .broker
         .publish(BusMessage::Disconnect {
             workspace_id: actor.workspace_id,
             teammate_id: actor.id,
+            session_id: Some(session_id),
         })
         .await;
-    Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod assignment;
+pub mod audit;
 pub mod cases;
 pub mod channels;
 pub mod inbound;

@@ -1,6 +1,7 @@
 //! The auto-assign rules.
 
 use super::allow;
+use super::audit::{self, Action};
 use crate::domain::routing::Rules;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -39,9 +40,13 @@ pub async fn put(state: &AppState, actor: &Teammate, rules: Rules) -> Result<Rul
     if !rules.pool.iter().all(|id| seen.insert(*id)) {
         return Err(Error::invalid("pool", "a teammate appears twice"));
     }
+    let before = state.store.rules(actor.workspace_id).await?;
     let committed = state
         .store
         .set_rules(actor.workspace_id, actor.id, rules)
         .await?;
-    Ok(state.published(committed).await)
+    let after = state.published(committed).await;
+    let changes = audit::diff(&before, &after);
+    audit::record(state, actor, Action::RulesChanged, None, changes).await;
+    Ok(after)
 }

@@ -2,7 +2,10 @@
 
 use uuid::Uuid;
 
+use serde_json::json;
+
 use super::allow;
+use super::audit::{self, Action};
 use crate::credentials::{hash_token, new_token};
 use crate::domain::{input, Role};
 use crate::error::{Error, Result};
@@ -82,6 +85,13 @@ pub async fn update(
             .await?;
         updated = state.published(committed).await;
     }
+    // Marking oneself away or back is everyday work, not administration.
+    if id != actor.id || role.is_some() {
+        let changes = audit::diff(&target, &updated);
+        if changes.as_object().is_some_and(|c| !c.is_empty()) {
+            audit::record(state, actor, Action::TeammateUpdated, Some(id), changes).await;
+        }
+    }
     Ok(updated)
 }
 
@@ -112,7 +122,13 @@ pub async fn remove(
         .store
         .remove_teammate(actor.workspace_id, actor.id, departure)
         .await?;
-    Ok(state.published(committed).await)
+    let moved = state.published(committed).await;
+    let changes = json!({
+        "name": target.name, "email": target.email, "role": target.role,
+        "reassign_to": reassign_to, "cases_moved": moved,
+    });
+    audit::record(state, actor, Action::TeammateRemoved, Some(id), changes).await;
+    Ok(moved)
 }
 
 /// An invitation to join with `role`; answers the secret token of the invite link.
@@ -135,6 +151,7 @@ pub async fn invite(
         return Err(Error::Duplicate("email"));
     }
     let token = new_token("");
+    let changes = json!({ "email": email, "name": name, "role": role });
     state
         .store
         .create_invite(NewInvite {
@@ -147,5 +164,6 @@ pub async fn invite(
             expires_at: chrono::Utc::now() + chrono::Duration::days(INVITE_DAYS),
         })
         .await?;
+    audit::record(state, actor, Action::TeammateInvited, None, changes).await;
     Ok(token)
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use totp_rs::{Algorithm, Secret, TOTP};
 use utoipa::ToSchema;
 
+use super::audit::{self, Action};
 use crate::credentials::hash_token;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -103,6 +104,8 @@ pub async fn confirm(state: &AppState, actor: &Teammate, code: &str) -> Result<V
     let hashes: Vec<String> = codes.iter().map(|c| hash_token(c)).collect();
     state.store.confirm_totp(actor.id, step, &hashes).await?;
     tracing::info!(teammate = %actor.id, "two-factor sign-in turned on");
+    let changes = serde_json::json!({});
+    audit::record(state, actor, Action::TotpEnabled, Some(actor.id), changes).await;
     Ok(codes)
 }
 
@@ -117,6 +120,8 @@ pub async fn disable(state: &AppState, actor: &Teammate, code: &str) -> Result<(
     }
     state.store.delete_totp(actor.id).await?;
     tracing::info!(teammate = %actor.id, "two-factor sign-in turned off");
+    let changes = serde_json::json!({});
+    audit::record(state, actor, Action::TotpDisabled, Some(actor.id), changes).await;
     Ok(())
 }
 

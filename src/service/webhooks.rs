@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::allow;
+use super::audit::{self, Action};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{Teammate, Webhook, WebhookDelivery};
@@ -65,6 +66,15 @@ pub async fn create(
         .store
         .create_webhook(actor.workspace_id, url.as_str(), &events, &secret)
         .await?;
+    let changes = serde_json::json!({ "url": webhook.url, "events": webhook.events });
+    audit::record(
+        state,
+        actor,
+        Action::WebhookCreated,
+        Some(webhook.id),
+        changes,
+    )
+    .await;
     Ok((webhook, secret))
 }
 
@@ -75,7 +85,10 @@ pub async fn list(state: &AppState, actor: &Teammate) -> Result<Vec<Webhook>> {
 
 pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    state.store.delete_webhook(actor.workspace_id, id).await
+    state.store.delete_webhook(actor.workspace_id, id).await?;
+    let changes = serde_json::json!({});
+    audit::record(state, actor, Action::WebhookDeleted, Some(id), changes).await;
+    Ok(())
 }
 
 pub async fn deliveries(
@@ -97,8 +110,11 @@ pub async fn resend(
     delivery_id: Uuid,
 ) -> Result<WebhookDelivery> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    state
+    let delivery = state
         .store
         .resend_webhook_delivery(actor.workspace_id, id, delivery_id)
-        .await
+        .await?;
+    let changes = serde_json::json!({ "delivery_id": delivery_id });
+    audit::record(state, actor, Action::WebhookResent, Some(id), changes).await;
+    Ok(delivery)
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::allow;
+use super::audit::{self, Action};
 use crate::credentials::new_token;
 use crate::domain::{input, numbers};
 use crate::error::{Error, Result};
@@ -60,11 +61,20 @@ pub async fn update(
             .transpose()?,
         category_keywords: body.category_keywords.map(check_keywords).transpose()?,
     };
+    let before = state.store.workspace(actor.workspace_id).await?;
     let committed = state
         .store
         .update_workspace(actor.workspace_id, actor.id, patch)
         .await?;
-    Ok(state.published(committed).await)
+    let after = state.published(committed).await;
+    // The ingest token is a secret: it is never written to the log.
+    let without_secret = |w: &Workspace| Workspace {
+        ingest_token: None,
+        ..w.clone()
+    };
+    let changes = audit::diff(&without_secret(&before), &without_secret(&after));
+    audit::record(state, actor, Action::WorkspaceUpdated, None, changes).await;
+    Ok(after)
 }
 
 fn check_keywords(
@@ -99,5 +109,7 @@ pub async fn rotate_ingest_token(state: &AppState, actor: &Teammate) -> Result<S
         .store
         .set_ingest_token(actor.workspace_id, &token)
         .await?;
+    let changes = serde_json::json!({});
+    audit::record(state, actor, Action::IngestTokenRotated, None, changes).await;
     Ok(token)
 }

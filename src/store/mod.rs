@@ -3,6 +3,7 @@
 //! Every write runs in one transaction that also appends its events to the workspace's log with
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
+mod audit_sql;
 mod email_sql;
 mod models;
 mod postgres;
@@ -114,7 +115,8 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         kind: TokenKind,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<()>;
+        client: &ClientInfo,
+    ) -> Result<Uuid>;
     /// The active teammate a live token belongs to.
     async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>>;
     async fn delete_token(&self, token_hash: &str) -> Result<()>;
@@ -216,6 +218,29 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
+    // Sessions and the audit log (`store/audit_sql.rs`).
+    /// The teammate's live sessions and API tokens, most recently used first.
+    async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>>;
+    /// Ends one of the teammate's sessions or tokens: false when they have none with that id.
+    async fn delete_session(&self, teammate_id: Uuid, id: Uuid) -> Result<bool>;
+    /// Notes a token's use (when, from where, which browser) if it was last noted before
+    /// `stale_before`.
+    async fn touch_token(
+        &self,
+        token_hash: &str,
+        client: &ClientInfo,
+        stale_before: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<()>;
+    /// A page of the workspace's audit log, newest first.
+    async fn audit_entries(
+        &self,
+        workspace_id: Uuid,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEntry>>;
+    /// Deletes audit entries older than `before`.
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64>;
 
     // Two-factor sign-in (`store/totp_sql.rs`).
     /// The teammate's TOTP enrolment, confirmed or not.

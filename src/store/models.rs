@@ -355,9 +355,89 @@ pub struct Departure {
 #[derive(Debug, Clone)]
 pub struct TokenOwner {
     pub teammate: Teammate,
+    /// The session's or token's id, as `GET /api/me/sessions` names it.
+    pub id: Uuid,
     pub kind: TokenKind,
     /// Sessions end at a fixed time; API tokens last until revoked.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Renewed at most once a minute (see `service::accounts::authenticate`).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Where a request comes from: the client's address (behind our proxies, the one they name) and
+/// its `User-Agent`, as the sessions list and the audit log show them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A browser session or a personal API token, as its teammate sees it (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    /// `session` (a browser's sign-in) or `api` (a personal API token).
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Sessions end at a fixed time; API tokens last until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The client's address when it was last used (or created).
+    pub ip: Option<String>,
+    /// The client's `User-Agent` when it was last used (or created).
+    pub user_agent: Option<String>,
+    /// The session or token this request was made with.
+    pub current: bool,
+}
+
+/// An audit log entry to write.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    /// None for a sign-in attempt with an email no account has.
+    pub workspace_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    /// The actor's email, or the one a failed sign-in tried.
+    pub email: Option<String>,
+    pub action: &'static str,
+    pub target_id: Option<String>,
+    pub client: ClientInfo,
+    /// What changed: `{field: {before, after}}`, or the fields of what was created or removed.
+    pub changes: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// One entry of `GET /api/audit`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// Grows with every entry; `?before=` takes it as a cursor.
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `sign_in.succeeded`, `teammate.updated`, `rules.changed`, … (see docs/design.md).
+    pub action: String,
+    /// Who did it (none for a failed sign-in).
+    pub actor_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    /// The actor's email, or the one a failed sign-in tried.
+    pub email: Option<String>,
+    /// What the action was done to: a teammate, channel, webhook or session id.
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// `{field: {before, after}}` for a change, the fields of what was created or removed.
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Value,
+}
+
+/// Which entries `GET /api/audit` answers: older than `before`, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub before: Option<i64>,
+    pub limit: i64,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1079,21 +1079,26 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn create_token(&self, teammate_id: Uuid, token_hash: &str, kind: TokenKind, expires_at: Option<DateTime<Utc>>) -> Result<()> {
-                sqlx::query("INSERT INTO tokens (token_hash, teammate_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            async fn create_token(&self, teammate_id: Uuid, token_hash: &str, kind: TokenKind, expires_at: Option<DateTime<Utc>>, client: &ClientInfo) -> Result<Uuid> {
+                let id = Uuid::new_v4();
+                sqlx::query("INSERT INTO tokens (token_hash, teammate_id, kind, created_at, expires_at, id, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                     .bind(token_hash)
                     .bind(teammate_id)
                     .bind(kind.as_str())
                     .bind(now_ms())
                     .bind(expires_at.map(ms))
+                    .bind(id)
+                    .bind(client.ip.as_deref())
+                    .bind(client.user_agent.as_deref())
                     .execute(&self.write)
                     .await?;
-                Ok(())
+                Ok(id)
             }
 
             async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
                 let row = sqlx::query(
-                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, t.away_from, t.away_until, t.max_open, k.kind AS token_kind, k.expires_at \
+                    "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, t.away_from, t.away_until, t.max_open, \
+                     k.id AS token_id, k.kind AS token_kind, k.expires_at, k.last_used_at \
                      FROM tokens k JOIN teammates t ON t.id = k.teammate_id \
                      WHERE k.token_hash = $1 AND t.removed_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
                 )
@@ -1105,8 +1110,10 @@ macro_rules! sql_store {
                     let kind = if r.try_get::<String, _>("token_kind")? == "api" { TokenKind::Api } else { TokenKind::Session };
                     Ok(TokenOwner {
                         teammate: teammate_from_row(&r)?,
+                        id: r.try_get("token_id")?,
                         kind,
                         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
+                        last_used_at: opt_ms(r.try_get("last_used_at")?),
                     })
                 })
                 .transpose()
@@ -1720,6 +1727,30 @@ macro_rules! sql_store {
 
             async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
+            }
+
+            async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>> {
+                self.sessions_of(teammate_id).await
+            }
+
+            async fn delete_session(&self, teammate_id: Uuid, id: Uuid) -> Result<bool> {
+                self.delete_session_of(teammate_id, id).await
+            }
+
+            async fn touch_token(&self, token_hash: &str, client: &ClientInfo, stale_before: DateTime<Utc>) -> Result<()> {
+                self.touch_token_impl(token_hash, client, stale_before).await
+            }
+
+            async fn record_audit(&self, entry: &NewAuditEntry) -> Result<()> {
+                self.record_audit_impl(entry).await
+            }
+
+            async fn audit_entries(&self, workspace_id: Uuid, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+                self.audit_entries_impl(workspace_id, query).await
+            }
+
+            async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+                self.prune_audit_impl(before).await
             }
 
             async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>> {

@@ -92,6 +92,7 @@ async fn accounts_tokens_invites_and_prefs() {
                 "session-hash",
                 TokenKind::Session,
                 Some(Utc::now() + Duration::hours(1)),
+                &Default::default(),
             )
             .await
             .unwrap();
@@ -101,11 +102,18 @@ async fn accounts_tokens_invites_and_prefs() {
                 "expired-hash",
                 TokenKind::Session,
                 Some(Utc::now() - Duration::hours(1)),
+                &Default::default(),
             )
             .await
             .unwrap();
         store
-            .create_token(owner.id, "api-hash", TokenKind::Api, None)
+            .create_token(
+                owner.id,
+                "api-hash",
+                TokenKind::Api,
+                None,
+                &Default::default(),
+            )
             .await
             .unwrap();
         assert_eq!(

@@ -79,6 +79,8 @@ struct World {
     pending_invite: String,
     /// The agent's invite, accepted during setup.
     used_invite: String,
+    /// The id of each member's API token (`GET /api/me/sessions`), by role.
+    sessions: Vec<String>,
 }
 
 fn random_digits(n: usize) -> String {
@@ -220,6 +222,16 @@ impl World {
         }
         members.insert(0, owner);
         let pending_invite = invite("Pending", "viewer").await;
+        let mut sessions = vec![];
+        for m in &members {
+            let v = api.ok(&m.token, "GET /api/me/sessions", Value::Null).await;
+            let current = v["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["current"] == true);
+            sessions.push(current.unwrap()["id"].as_str().unwrap().to_string());
+        }
 
         let customer_name = format!("Carla {marker}");
         let customer_email = format!("carla.{marker}@example.com");
@@ -304,6 +316,7 @@ impl World {
             endpoint,
             pending_invite,
             used_invite,
+            sessions,
         }
     }
 
@@ -438,6 +451,8 @@ struct Target {
     /// The teammate of the caller's role, for sign-in and unsubscribe links.
     peer_id: String,
     peer_email: String,
+    /// A session of the teammate of the caller's role.
+    session: String,
 }
 
 enum Call {
@@ -512,6 +527,7 @@ impl<'a> Matrix<'a> {
                 workspace_name: w.name.clone(),
                 peer_id: w.members[role].id.clone(),
                 peer_email: w.members[role].email.clone(),
+                session: w.sessions[role].clone(),
             },
             None => {
                 let u = Uuid::new_v4().simple().to_string();
@@ -528,6 +544,7 @@ impl<'a> Matrix<'a> {
                     workspace_name: format!("Nowhere {u}"),
                     peer_id: Uuid::now_v7().to_string(),
                     peer_email: format!("nobody.{u}@example.com"),
+                    session: Uuid::new_v4().to_string(),
                 }
             }
         }
@@ -641,6 +658,22 @@ impl<'a> Matrix<'a> {
                 (Method::POST, format!("/api/invites/{token}/accept"))
             }
             "GET /api/me" => (Method::GET, "/api/me".into()),
+            // Sessions are the caller's own: another's id is unknown (404) to every role.
+            "GET /api/me/sessions" => (Method::GET, "/api/me/sessions".into()),
+            "DELETE /api/me/sessions/{id}" => {
+                let id = match side {
+                    Side::A => {
+                        let v = self
+                            .api
+                            .ok(&me.token, "POST /api/tokens", Value::Null)
+                            .await;
+                        v["id"].as_str().unwrap().to_string()
+                    }
+                    _ => t.session.clone(),
+                };
+                (Method::DELETE, format!("/api/me/sessions/{id}"))
+            }
+            "GET /api/audit" => (Method::GET, "/api/audit?limit=200".into()),
             "GET /api/me/notifications" => (Method::GET, "/api/me/notifications".into()),
             // Two-factor acts on the caller alone: no id to name, the same answer either way.
             "POST /api/me/totp" => (Method::POST, "/api/me/totp".into()),

@@ -24,6 +24,7 @@ macro_rules! on_both {
 mod accounts;
 mod api_fuzz;
 mod assignment;
+mod audit;
 mod badges;
 mod bench;
 mod cases;

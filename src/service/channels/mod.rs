@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::allow;
+use super::audit::{self, Action};
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -159,8 +160,20 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
         .store
         .save_channel(actor.workspace_id, actor.id, write)
         .await?;
+    let channel = public(state, state.published(committed).await);
+    let changes = serde_json::json!({
+        "kind": channel.kind, "name": channel.name, "settings": channel.settings,
+    });
+    audit::record(
+        state,
+        actor,
+        Action::ChannelCreated,
+        Some(channel.id),
+        changes,
+    )
+    .await;
     Ok(Created {
-        channel: public(state, state.published(committed).await),
+        channel,
         secret: checked.secret,
     })
 }
@@ -187,6 +200,7 @@ pub async fn update(
         Some(&current.settings),
         on_loopback(state),
     )?;
+    let before = public(state, current.clone());
     let write = ChannelWrite {
         id: Some(id),
         kind: current.kind,
@@ -198,15 +212,29 @@ pub async fn update(
         address: checked.address,
     };
     let committed = state.store.save_channel(ws, actor.id, write).await?;
-    Ok(public(state, state.published(committed).await))
+    let after = public(state, state.published(committed).await);
+    let changes = audit::diff(&before, &after);
+    audit::record(state, actor, Action::ChannelUpdated, Some(id), changes).await;
+    Ok(after)
 }
 
 pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
+    let gone = state
+        .store
+        .channels(actor.workspace_id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id);
     let committed = state
         .store
         .delete_channel(actor.workspace_id, actor.id, id)
         .await?;
     state.published(committed).await;
+    let changes = match gone {
+        Some(c) => serde_json::json!({ "kind": c.kind, "name": c.name }),
+        None => serde_json::json!({}),
+    };
+    audit::record(state, actor, Action::ChannelDeleted, Some(id), changes).await;
     Ok(())
 }
