@@ -62,6 +62,7 @@ pub async fn update(
             "only an owner changes an owner",
         )?;
     }
+    let limit_changed = routing.max_open.is_some();
     let mut routing = routing;
     // Away or back by hand replaces a range that has started or ended (a planned one stays).
     let now = chrono::Utc::now();
@@ -86,7 +87,7 @@ pub async fn update(
         updated = state.published(committed).await;
     }
     // Marking oneself away or back is everyday work, not administration.
-    if id != actor.id || role.is_some() {
+    if id != actor.id || role.is_some() || limit_changed {
         let changes = audit::diff(&target, &updated);
         if changes.as_object().is_some_and(|c| !c.is_empty()) {
             audit::record(state, actor, Action::TeammateUpdated, Some(id), changes).await;

@@ -1,5 +1,5 @@
-// Settings: your notifications and availability; for admins the team, invites, auto-assign
-// rules and workspace; for managers and up, bulk reassignment.
+// Settings: your notifications, availability and sessions; for admins the team, invites,
+// auto-assign rules, workspace and audit log; for managers and up, bulk reassignment.
 
 import * as api from '../api.js';
 import { h, replace } from '../dom.js';
@@ -9,6 +9,7 @@ import { avatar, field, showError, clearError, toast, copyText } from './common.
 import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '../format.js';
 import { enablePush, disablePush, pushSupported } from '../push.js';
 import { channelsCard, webhooksCard } from './integrations.js';
+import { sessionsCard, auditCard } from './trust.js';
 
 function card(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -586,10 +587,10 @@ export function createSettings(ctx) {
   }
 
   function render() {
-    const sections = [['you', 'You'], ['notifications', 'Notifications'], ['security', 'Two-factor']];
+    const sections = [['you', 'You'], ['notifications', 'Notifications'], ['security', 'Two-factor'], ['sessions', 'Sessions']];
     if (canAdmin()) sections.push(['team', 'Team']);
     if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
-    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token'], ['channels', 'Channels'], ['webhooks', 'Webhooks']);
+    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token'], ['channels', 'Channels'], ['webhooks', 'Webhooks'], ['audit', 'Audit']);
     subs.splice(0).forEach((off) => off());
     replace(el,
       h('header', { class: 'settings-head' }, h('h1', null, 'Settings'),
@@ -597,13 +598,15 @@ export function createSettings(ctx) {
       youCard(),
       notificationsCard(),
       securityCard(),
+      sessionsCard(),
       canAdmin() ? teamCard() : null,
       canBulk() ? bulkCard() : null,
       canAdmin() ? rulesCard() : null,
       canAdmin() ? workspaceCard() : null,
       canAdmin() ? ingestCard() : null,
       canAdmin() ? channelsCard() : null,
-      canAdmin() ? webhooksCard() : null);
+      canAdmin() ? webhooksCard() : null,
+      canAdmin() ? auditCard() : null);
   }
   render();
   let lastRole = me().role;
