@@ -158,7 +158,7 @@ async fn logout(
     auth: Auth,
     jar: CookieJar,
 ) -> Result<impl IntoResponse> {
-    accounts::sign_out(&state, &auth.teammate, &auth.token_hash, auth.session_id).await?;
+    accounts::sign_out(&state, &auth.teammate, &auth.token_hash).await?;
     Ok((
         jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
         StatusCode::NO_CONTENT,

@@ -195,30 +195,27 @@ pub async fn revoke(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
     if !state.store.delete_session(actor.id, id).await? {
         return Err(Error::NotFound);
     }
-    close_sockets(state, actor, id).await;
+    close_sockets(state, actor, Some(id)).await;
     audit::record(state, actor, Action::SessionRevoked, Some(id), json!({})).await;
     Ok(())
 }
 
-/// Ends a session; its sockets close on every instance.
-pub async fn sign_out(
-    state: &AppState,
-    actor: &Teammate,
-    token_hash: &str,
-    session_id: Uuid,
-) -> Result<()> {
+/// Ends a session. As before sessions could be revoked one by one, every socket of the
+/// teammate closes on every instance (the others reconnect with their own credentials).
+pub async fn sign_out(state: &AppState, actor: &Teammate, token_hash: &str) -> Result<()> {
     state.store.delete_token(token_hash).await?;
-    close_sockets(state, actor, session_id).await;
+    close_sockets(state, actor, None).await;
     Ok(())
 }
 
-async fn close_sockets(state: &AppState, actor: &Teammate, session_id: Uuid) {
+/// Closes the actor's sockets opened with `session_id` (all of them with `None`), everywhere.
+async fn close_sockets(state: &AppState, actor: &Teammate, session_id: Option<Uuid>) {
     let _ = state
         .broker
         .publish(BusMessage::Disconnect {
             workspace_id: actor.workspace_id,
             teammate_id: actor.id,
-            session_id: Some(session_id),
+            session_id,
         })
         .await;
 }
