@@ -9,6 +9,8 @@ pub mod accounts;
 pub mod assignment;
 pub mod cases;
 pub mod channels;
+pub mod customers;
+pub mod export;
 pub mod inbound;
 pub mod messages;
 pub mod notifications;

@@ -320,7 +320,7 @@ export function createCaseView(ctx, id) {
   }
 
   function onCases(ev) {
-    const ids = ev.kind === 'cases.bulk_reassigned' ? ev.case_ids : [ev.case_id];
+    const ids = ev.case_ids || [ev.case_id];
     if (ids.includes(id)) reload();
   }
 
