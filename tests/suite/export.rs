@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{error_of, Db, TestApp, User, Ws};
+use crate::common::{error_of, Db, TestApp, TestDb, User, Ws};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -333,11 +333,22 @@ on_both!(
     erasure
 );
 async fn erasure(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let test_db = TestDb::new(db).await;
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| c.data_dir = data_dir).await;
     let owner = app.signup("Sunny Side", "Ana").await;
     let admin = app.invite(&owner, "Ben", "admin").await;
     let agent = app.invite(&owner, "Cy", "agent").await;
     let token = owner.api_token().await;
+    // Replies go out by email (to the data dir's outbox, there being no SMTP server).
+    let r = owner
+        .post(
+            "/api/channels",
+            json!({ "kind": "email", "name": "Support", "settings": { "from_name": "Sunny Side", "from_address": "help@sunny.test" } }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
 
     let shared_pdf: Vec<u8> = (0..4000u32).map(|i| (i % 241) as u8).collect();
     let ada = mail_case(
@@ -385,6 +396,8 @@ async fn erasure(db: Db) {
     .await;
     let bob_case = bob;
 
+    // The reply went out with the case's reply address, which leads Ada's answers back to it.
+    let reply_address = sent_reply_address(data.path()).await;
     let before = owner.json(&format!("/api/cases/{ada_case}")).await;
     let customer_id = before["case"]["customer"]["id"]
         .as_str()
@@ -541,9 +554,42 @@ async fn erasure(db: Db) {
     assert_eq!(fresh["case"]["customer"]["name"], "Ada Lovelace");
     assert_eq!(fresh["case"]["returning"], false);
     assert_eq!(fresh["messages"].as_array().unwrap().len(), 1);
+    // Writing to the erased case's reply address starts afresh too.
+    let raw = format!(
+        "From: Ada Lovelace <ada@example.org>\r\nTo: {reply_address}\r\nSubject: Re: Refund\r\n\
+         Message-ID: <ada-3@example.org>\r\n\r\nAnd once more.\r\n"
+    );
+    let third = mail_in(&app, &owner.ingest_token, raw.into_bytes()).await;
+    assert_ne!(third["case_id"].as_str().unwrap(), ada_case);
     let old = owner.json(&format!("/api/cases/{ada_case}")).await;
     assert_eq!(old["case"]["customer"]["name"], "Erased customer");
     assert_eq!(old["messages"].as_array().unwrap().len(), 4);
+}
+
+/// The `Reply-To` of the reply in the outbox, once it has been sent.
+async fn sent_reply_address(data_dir: &Path) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mails = std::fs::read_dir(data_dir.join("outbox"))
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for mail in mails {
+            if let Some(at) = mail.find("reply+") {
+                let end = mail[at..]
+                    .find(['>', '\r', '\n', ' '])
+                    .unwrap_or(mail.len() - at);
+                return mail[at..at + end].to_string();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn baton(args: &[&str], db_url: &str, data_dir: &Path) -> std::process::Output {
