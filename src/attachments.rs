@@ -133,6 +133,18 @@ pub async fn read(data_dir: &Path, sha256: &str) -> Result<Vec<u8>> {
     }
 }
 
+/// Deletes stored bytes (after the last row naming them went); already gone is fine.
+pub async fn remove(data_dir: &Path, sha256: &str) -> Result<()> {
+    let Some(path) = path_of(data_dir, sha256) else {
+        return Ok(());
+    };
+    match tokio::fs::remove_file(&path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
 fn io(e: std::io::Error) -> Error {
     Error::Internal(anyhow::anyhow!("attachment storage: {e}"))
 }

@@ -210,6 +210,21 @@ pub enum Command {
     Migrate,
     /// Check the configuration and every dependency, and say what is wrong.
     Doctor,
+    /// Copy the live SQLite database and the attachments into one archive, while the server
+    /// runs (Postgres: see the README for pg_dump).
+    Backup {
+        /// The archive to write (`.tar.gz`).
+        file: PathBuf,
+    },
+    /// Restore a backup into the configured database and data dir. Refuses while a server
+    /// runs on the data dir.
+    Restore {
+        /// An archive written by `baton backup`.
+        file: PathBuf,
+        /// Replace the database (and attachments) that are already there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 impl Cli {

@@ -100,6 +100,14 @@ pub enum EventKind {
         case_ids: Vec<Uuid>,
         actor_id: Uuid,
     },
+    /// A customer's name, addresses and the text of their cases were erased; the cases stay,
+    /// under "Erased customer". Clients drop what they show of those cases and load them again.
+    #[serde(rename = "customer.erased")]
+    CustomerErased {
+        customer_id: Uuid,
+        case_ids: Vec<Uuid>,
+        actor_id: Uuid,
+    },
     /// An outbound message's delivery changed: `queued` (again, or retrying after `error`),
     /// `sent`, `delivered` or `failed` (with `error`).
     #[serde(rename = "message.delivery")]
@@ -127,6 +135,7 @@ impl EventKind {
             EventKind::RulesChanged { .. } => "rules.changed",
             EventKind::CasesBulkReassigned { .. } => "cases.bulk_reassigned",
             EventKind::MessageDelivery { .. } => "message.delivery",
+            EventKind::CustomerErased { .. } => "customer.erased",
         }
     }
 

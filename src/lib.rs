@@ -4,6 +4,7 @@
 //! and the load generator start real servers on port 0.
 
 pub mod attachments;
+pub mod backup;
 pub mod bus;
 pub mod config;
 pub mod credentials;
@@ -45,6 +46,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
+    // Held until this instance stops: `baton restore` refuses while it is.
+    let _data_dir_lock = backup::DataDirLock::for_server(&config.data_dir)?;
     let grace = config.shutdown_grace;
     let demo = config.demo;
     let smtp_listen = config.smtp_listen;

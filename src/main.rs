@@ -32,6 +32,25 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(baton::config::Command::Backup { file }) => {
+            let summary = baton::backup::backup(&config, &file).await?;
+            println!(
+                "backup written to {}: database {} bytes, {} attachment files",
+                file.display(),
+                summary.database_bytes,
+                summary.attachments
+            );
+            Ok(())
+        }
+        Some(baton::config::Command::Restore { file, force }) => {
+            baton::backup::restore(&config, &file, force).await?;
+            println!(
+                "restored {} into {}; start Baton to use it",
+                file.display(),
+                config.data_dir.display()
+            );
+            Ok(())
+        }
         None => baton::run(config).await,
     }
 }

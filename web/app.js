@@ -243,7 +243,7 @@ function onPresence(frame) {
 
 const CASE_KINDS = new Set([
   'case.created', 'case.assigned', 'case.status_changed', 'message.created', 'note.created',
-  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached',
+  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached', 'customer.erased',
 ]);
 
 function handleEvent(ev) {

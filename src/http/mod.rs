@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod channels;
+pub mod export;
 pub mod extract;
 pub mod health;
 pub mod inbound;
@@ -54,6 +55,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(mail::router())
         .merge(attachments::router())
         .merge(channels::router())
+        .merge(export::router())
         .merge(webhooks::router())
         .merge(notifications::router())
         .merge(push::router())

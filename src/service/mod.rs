@@ -10,6 +10,8 @@ pub mod assignment;
 pub mod audit;
 pub mod cases;
 pub mod channels;
+pub mod customers;
+pub mod export;
 pub mod inbound;
 pub mod messages;
 pub mod notifications;

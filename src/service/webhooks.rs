@@ -20,6 +20,7 @@ pub const KINDS: &[&str] = &[
     "note.created",
     "teammate.changed",
     "message.delivery",
+    "customer.erased",
 ];
 
 const ADMINS_ONLY: &str = "only admins manage webhooks";
@@ -30,7 +31,7 @@ pub struct NewWebhookBody {
     /// `https`, or loopback when the server itself runs on loopback.
     pub url: String,
     /// Event kinds: `case.created`, `case.assigned`, `case.status_changed`, `message.created`,
-    /// `note.created`, `teammate.changed`, `message.delivery`.
+    /// `note.created`, `teammate.changed`, `message.delivery`, `customer.erased`.
     pub events: Vec<String>,
 }
 

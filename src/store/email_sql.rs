@@ -243,7 +243,7 @@ macro_rules! email_sql {
                 };
                 sqlx::query(
                     "UPDATE notification_jobs SET state = $2, last_error = $3, due_at = COALESCE($4, due_at), locked_until = NULL, \
-                     done_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5 END WHERE id = $1",
+                     done_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5 END WHERE id = $1 AND state = 'running'",
                 )
                 .bind(job.id)
                 .bind(state)

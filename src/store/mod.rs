@@ -5,6 +5,7 @@
 
 mod audit_sql;
 mod email_sql;
+mod export_sql;
 mod models;
 mod postgres;
 mod routing_sql;
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use email_sql::EMAIL_REPLY;
+pub use export_sql::{Erasure, ExportKind, ExportRow, ERASED_NAME};
 pub use models::*;
 pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
 pub use webhooks_sql::{Attempt, Webhook, WebhookDelivery, WebhookTarget};
@@ -404,6 +406,31 @@ pub trait Store: Send + Sync + 'static {
         failing_since: Option<DateTime<Utc>>,
         active: bool,
     ) -> Result<()>;
+
+    // Export and erasure (`store/export_sql.rs`).
+    /// Up to `limit` of the workspace's rows of `kind` after the id `after`, in id order, created
+    /// by `until` (keyset paging: each page is one indexed query however far the export is).
+    async fn export_page(
+        &self,
+        workspace_id: Uuid,
+        kind: ExportKind,
+        after: Option<Uuid>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ExportRow>>;
+    /// One customer of this workspace (`NotFound` for another workspace's).
+    async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer>;
+    /// Erases a customer in one transaction: name and addresses, the text of every message on
+    /// their cases, their attachment rows, pending jobs and the event log's copies of the text.
+    /// The bytes no row names any more are listed for the caller to delete after the commit.
+    async fn erase_customer(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        customer_id: Uuid,
+    ) -> Result<Committed<Erasure>>;
+    /// Whether any attachment row still names these bytes.
+    async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool>;
 
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;

@@ -54,3 +54,4 @@ super::audit_sql::audit_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::sms_sql::sms_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::webhooks_sql::webhooks_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::export_sql::export_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

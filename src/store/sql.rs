@@ -685,6 +685,12 @@ macro_rules! sql_store {
                     Some(email) => Self::email_thread(&mut tx, workspace_id, email).await?,
                     None => None,
                 };
+                // A case whose customer was erased is closed to new text: whoever writes to it
+                // again starts afresh, as a new customer.
+                let threaded = match threaded {
+                    Some(case) if Self::case_erased(&mut tx, case.id).await? => None,
+                    other => other,
+                };
                 let automated = m.mail.as_ref().is_some_and(|e| e.automated);
                 let latest = match (threaded, existing_customer) {
                     (Some(case), _) => Some(case),
@@ -1675,7 +1681,7 @@ macro_rules! sql_store {
                 };
                 let done = sqlx::query(
                     "UPDATE notification_jobs SET state = $2, last_error = $3, due_at = COALESCE($4, due_at), locked_until = NULL, \
-                     done_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5 END WHERE id = $1",
+                     done_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5 END WHERE id = $1 AND state = 'running'",
                 )
                 .bind(id)
                 .bind(state)
@@ -1897,6 +1903,22 @@ macro_rules! sql_store {
 
             async fn provider_status(&self, workspace_id: Uuid, provider_id: &str, state: &str, error: Option<&str>) -> Result<Committed<bool>> {
                 self.sms_provider_status(workspace_id, provider_id, state, error).await
+            }
+
+            async fn export_page(&self, workspace_id: Uuid, kind: ExportKind, after: Option<Uuid>, until: DateTime<Utc>, limit: i64) -> Result<Vec<ExportRow>> {
+                self.export_rows(workspace_id, kind, after, until, limit).await
+            }
+
+            async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer> {
+                self.customer_in(workspace_id, id).await
+            }
+
+            async fn erase_customer(&self, workspace_id: Uuid, actor_id: Uuid, customer_id: Uuid) -> Result<Committed<Erasure>> {
+                self.erase_customer_tx(workspace_id, actor_id, customer_id).await
+            }
+
+            async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool> {
+                self.bytes_in_use(sha256).await
             }
 
             async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {

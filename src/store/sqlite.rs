@@ -90,3 +90,4 @@ super::audit_sql::audit_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow)
 super::sms_sql::sms_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::webhooks_sql::webhooks_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::routing_sql::routing_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::export_sql::export_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -459,6 +459,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A raw email (`message/rfc822`) through `POST /api/inbound/email`.
+    pub async fn post_mail(&self, ingest_token: &str, raw: Vec<u8>) -> Response {
+        Client::new()
+            .post(format!("{}/api/inbound/email", self.url))
+            .bearer_auth(ingest_token)
+            .header("content-type", "message/rfc822")
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn customer_writes(&self, ingest_token: &str, email: &str, text: &str) -> Value {
         let r = self.inbound(ingest_token, json!({ "channel": "email", "from": { "name": "Customer", "email": email }, "body": text })).await;
         assert!(r.status().is_success(), "inbound failed: {}", r.status());
@@ -560,6 +572,17 @@ impl User {
         .send()
         .await
         .unwrap()
+    }
+
+    /// `POST /api/attachments`: a file for this teammate's next reply or note.
+    pub async fn upload(&self, filename: &str, content_type: &str, bytes: &[u8]) -> Response {
+        self.client
+            .post(format!("{}/api/attachments?filename={filename}", self.base))
+            .header("content-type", content_type)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn json(&self, path: &str) -> Value {

@@ -78,14 +78,7 @@ async fn received_until(folder: &Path, n: usize, wait: Duration) -> Vec<PathBuf>
 }
 
 async fn post_mail(app: &TestApp, token: &str, raw: Vec<u8>) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/api/inbound/email", app.url))
-        .bearer_auth(token)
-        .header("content-type", "message/rfc822")
-        .body(raw)
-        .send()
-        .await
-        .unwrap()
+    app.post_mail(token, raw).await
 }
 
 async fn mail_in(app: &TestApp, token: &str, spec: Value) -> Value {
@@ -762,14 +755,7 @@ async fn attachments(db: Db) {
         .copied()
         .chain((0..3000u32).map(|i| (i * 7 % 256) as u8))
         .collect();
-    let r = owner
-        .client
-        .post(format!("{}/api/attachments?filename=label.png", app.url))
-        .header("content-type", "image/png")
-        .body(notes.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = owner.upload("label.png", "image/png", &notes).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let upload: Value = r.json().await.unwrap();
     assert_eq!(upload["filename"], "label.png");

@@ -570,6 +570,34 @@ impl<'a> Matrix<'a> {
         v["teammate"]["id"].as_str().unwrap().to_string()
     }
 
+    /// A new customer of A that a row may erase (so A's own customer stays for later rows).
+    async fn erasable(&self) -> String {
+        let email = format!("erasable.{}@example.com", Uuid::new_v4().simple());
+        let v = self
+            .api
+            .ok(
+                &self.a_ingest,
+                "POST /api/inbound",
+                json!({ "channel": "email", "from": { "name": "Erasable", "email": email }, "body": "Please forget me" }),
+            )
+            .await;
+        self.customer_of(self.a, v["case_id"].as_str().unwrap())
+            .await
+    }
+
+    /// The customer of one of `w`'s cases.
+    async fn customer_of(&self, w: &World, case: &str) -> String {
+        let v = self
+            .api
+            .ok(
+                &w.members[OWNER].token,
+                &format!("GET /api/cases/{case}"),
+                json!(null),
+            )
+            .await;
+        v["case"]["customer"]["id"].as_str().unwrap().to_string()
+    }
+
     /// The request for one row: `key` as `role` of A, naming the ids of `side`. None: the suite
     /// does not know this route yet (a new endpoint needs a request here and rows in the table).
     async fn call(&mut self, key: &str, role: usize, side: Side) -> Option<Call> {
@@ -762,6 +790,15 @@ impl<'a> Matrix<'a> {
             }
             "POST /api/tokens" => (Method::POST, "/api/tokens".into()),
             "GET /api/workspace" => (Method::GET, "/api/workspace".into()),
+            "GET /api/workspace/export" => (Method::GET, "/api/workspace/export".into()),
+            "POST /api/customers/{id}/erase" => {
+                let id = match side {
+                    Side::A => self.erasable().await,
+                    Side::B => self.customer_of(self.b, &self.b.cases[0]).await,
+                    Side::Nowhere => Uuid::now_v7().to_string(),
+                };
+                (Method::POST, format!("/api/customers/{id}/erase"))
+            }
             "PATCH /api/workspace" => {
                 body = Some(json!({ "reopen_days": 30 }));
                 (Method::PATCH, "/api/workspace".into())

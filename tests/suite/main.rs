@@ -32,6 +32,7 @@ mod cluster;
 mod conformance;
 mod crash;
 mod email;
+mod export;
 mod faults;
 mod fuzz;
 mod isolation;

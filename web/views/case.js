@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
-import { on, teammateName, othersOn, canWork, canAssign } from '../store.js';
+import { on, teammateName, othersOn, canWork, canAssign, canAdmin } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar, customerBadge, statusPill, toast } from './common.js';
 import { STATUSES, statusLabel, dateTime, relativeTime, toLocalInput, channelLabel, isClosed } from '../format.js';
@@ -216,9 +216,31 @@ export function createCaseView(ctx, id) {
         return detailObj.due_at ? `${actor} set a follow-up for ${dateTime(detailObj.due_at)}` : `${actor} cleared the follow-up`;
       case 'follow_up_due':
         return 'Follow-up is due';
+      case 'erased':
+        return `${actor} erased the customer's data`;
       default:
         return `${actor}: ${t.kind.replace(/_/g, ' ')}`;
     }
+  }
+
+  // Erasure: the customer's name, addresses and the text of all their cases, for good.
+  function eraseButton(c) {
+    const button = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, 'Erase customer…');
+    button.addEventListener('click', async () => {
+      const sure = window.confirm(`Erase ${c.name}? Their name, email and phone, the text of every message and note on their cases and their files are deleted for good. The cases stay, as “Erased customer”.`);
+      if (!sure) return;
+      button.disabled = true;
+      try {
+        await api.post(`/api/customers/${c.id}/erase`);
+        toast('Customer erased');
+        reload();
+      } catch (err) {
+        toast(err.message, 'error');
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
   }
 
   function renderRail() {
@@ -228,7 +250,8 @@ export function createCaseView(ctx, id) {
       h('div', { class: 'customer-top' }, avatar({ id: c.id, name: c.name }, 'lg'),
         h('div', null, h('div', { class: 'customer-name' }, c.name), customerBadge(k))),
       c.email ? h('div', { class: 'customer-line' }, h('a', { href: `mailto:${c.email}` }, c.email)) : null,
-      c.phone ? h('div', { class: 'customer-line' }, c.phone) : null);
+      c.phone ? h('div', { class: 'customer-line' }, c.phone) : null,
+      canAdmin() ? eraseButton(c) : null);
     assign.update();
     if (document.activeElement !== statusSelect) statusSelect.value = k.status;
     followNow.textContent = k.follow_up_at ? `Due ${dateTime(k.follow_up_at)} (${relativeTime(k.follow_up_at)})` : 'None scheduled';
@@ -320,7 +343,7 @@ export function createCaseView(ctx, id) {
   }
 
   function onCases(ev) {
-    const ids = ev.kind === 'cases.bulk_reassigned' ? ev.case_ids : [ev.case_id];
+    const ids = ev.case_ids || [ev.case_id];
     if (ids.includes(id)) reload();
   }
 

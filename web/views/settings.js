@@ -563,7 +563,12 @@ export function createSettings(ctx) {
         showError(error, err, form);
       }
     });
-    return card('workspace', 'Workspace', null, form);
+    const exportLink = me().role === 'owner'
+      ? h('p', { class: 'muted small' },
+        h('a', { href: '/api/workspace/export', download: '' }, 'Download everything'),
+        ' — cases, messages, notes, customers, teammates and files, as a .tar.gz of NDJSON files (no passwords or secrets).')
+      : null;
+    return card('workspace', 'Workspace', null, form, exportLink);
   }
 
   function ingestCard() {
