@@ -19,6 +19,10 @@ pub const KINDS: &[&str] = &[
     "note.created",
     "teammate.changed",
     "message.delivery",
+    "case.tagged",
+    "case.untagged",
+    "case.snoozed",
+    "case.woke",
 ];
 
 const ADMINS_ONLY: &str = "only admins manage webhooks";
@@ -29,7 +33,8 @@ pub struct NewWebhookBody {
     /// `https`, or loopback when the server itself runs on loopback.
     pub url: String,
     /// Event kinds: `case.created`, `case.assigned`, `case.status_changed`, `message.created`,
-    /// `note.created`, `teammate.changed`, `message.delivery`.
+    /// `note.created`, `teammate.changed`, `message.delivery`, `case.tagged`, `case.untagged`,
+    /// `case.snoozed`, `case.woke`.
     pub events: Vec<String>,
 }
 
