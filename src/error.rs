@@ -12,6 +12,9 @@ pub enum Error {
     BadRequest(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A saved reply's text uses a variable Baton does not know (or leaves a `{{` open).
+    #[error("{field}: {message}")]
+    Template { field: String, message: String },
     #[error("authentication required")]
     Unauthorized,
     /// The password was right; the account also needs a two-factor code (`totp`).
@@ -52,7 +55,7 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadRequest(_) | Error::Template { .. } => StatusCode::BAD_REQUEST,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized | Error::TotpRequired => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -69,6 +72,7 @@ impl Error {
         match self {
             Error::BadRequest(_) => "bad_request",
             Error::Invalid { .. } => "invalid",
+            Error::Template { .. } => "unknown_variable",
             Error::Unauthorized => "unauthorized",
             Error::TotpRequired => "totp_required",
             Error::Forbidden(_) => "forbidden",
@@ -121,7 +125,9 @@ impl IntoResponse for Error {
                 tracing::error!(error = ?e, "internal error");
                 body["error"]["message"] = json!("internal error");
             }
-            Error::Invalid { field, .. } => body["error"]["field"] = json!(field),
+            Error::Invalid { field, .. } | Error::Template { field, .. } => {
+                body["error"]["field"] = json!(field)
+            }
             Error::Conflict { current, message } => {
                 body["error"]["message"] = json!(message);
                 body["error"]["current"] = current.clone();

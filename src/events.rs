@@ -82,6 +82,47 @@ pub enum EventKind {
         assignee_id: Option<Uuid>,
         due_at: DateTime<Utc>,
     },
+    /// A tag was put on a case (`case.tagged`) or taken off it (`case.untagged`).
+    #[serde(rename = "case.tagged")]
+    CaseTagged {
+        case_id: Uuid,
+        number: String,
+        tag_id: Uuid,
+        name: String,
+        color: String,
+        actor_id: Uuid,
+    },
+    #[serde(rename = "case.untagged")]
+    CaseUntagged {
+        case_id: Uuid,
+        number: String,
+        tag_id: Uuid,
+        name: String,
+        color: String,
+        actor_id: Uuid,
+    },
+    /// The workspace's tag list changed: a tag was created, renamed, recoloured or deleted.
+    #[serde(rename = "tags.changed")]
+    TagsChanged { tag_id: Uuid, actor_id: Uuid },
+    /// A case is out of the lists until `until`.
+    #[serde(rename = "case.snoozed")]
+    CaseSnoozed {
+        case_id: Uuid,
+        number: String,
+        until: DateTime<Utc>,
+        assignee_id: Option<Uuid>,
+        actor_id: Uuid,
+    },
+    /// A snoozed case is back: `reason` is `time` (its snooze ended), `customer` (the customer
+    /// wrote) or `teammate` (woken by hand, `actor_id`).
+    #[serde(rename = "case.woke")]
+    CaseWoke {
+        case_id: Uuid,
+        number: String,
+        reason: String,
+        assignee_id: Option<Uuid>,
+        actor_id: Option<Uuid>,
+    },
     #[serde(rename = "teammate.changed")]
     TeammateChanged {
         teammate_id: Uuid,
@@ -130,6 +171,11 @@ impl EventKind {
             EventKind::NoteCreated { .. } => "note.created",
             EventKind::FollowUpSet { .. } => "case.follow_up_set",
             EventKind::CaseBreached { .. } => "case.breached",
+            EventKind::CaseTagged { .. } => "case.tagged",
+            EventKind::CaseUntagged { .. } => "case.untagged",
+            EventKind::TagsChanged { .. } => "tags.changed",
+            EventKind::CaseSnoozed { .. } => "case.snoozed",
+            EventKind::CaseWoke { .. } => "case.woke",
             EventKind::TeammateChanged { .. } => "teammate.changed",
             EventKind::WorkspaceChanged { .. } => "workspace.changed",
             EventKind::RulesChanged { .. } => "rules.changed",
@@ -148,6 +194,10 @@ impl EventKind {
             | EventKind::NoteCreated { case_id, .. }
             | EventKind::FollowUpSet { case_id, .. }
             | EventKind::CaseBreached { case_id, .. }
+            | EventKind::CaseTagged { case_id, .. }
+            | EventKind::CaseUntagged { case_id, .. }
+            | EventKind::CaseSnoozed { case_id, .. }
+            | EventKind::CaseWoke { case_id, .. }
             | EventKind::MessageDelivery { case_id, .. } => Some(*case_id),
             _ => None,
         }

@@ -1,5 +1,5 @@
-//! Background work every instance runs: due follow-ups, presence heartbeats, pruning of the
-//! event log and the audit log.
+//! Background work every instance runs: due follow-ups and snoozes, presence heartbeats, pruning
+//! of the event log and the audit log.
 //! Each is safe to run on several instances at once.
 
 use std::time::Duration;
@@ -38,6 +38,9 @@ pub fn spawn(state: AppState) -> Background {
             let now = chrono::Utc::now();
             if let Err(e) = crate::service::cases::fire_due_follow_ups(&state, now).await {
                 tracing::warn!(error = %e, "follow-up check failed");
+            }
+            if let Err(e) = crate::service::snooze::wake_due(&state, now).await {
+                tracing::warn!(error = %e, "waking snoozed cases failed");
             }
         },
     ));

@@ -244,6 +244,8 @@ function onPresence(frame) {
 const CASE_KINDS = new Set([
   'case.created', 'case.assigned', 'case.status_changed', 'message.created', 'note.created',
   'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached', 'customer.erased',
+  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached',
+  'case.tagged', 'case.untagged', 'case.snoozed', 'case.woke',
 ]);
 
 function handleEvent(ev) {
@@ -260,6 +262,7 @@ function handleEvent(ev) {
   }
   if (ev.kind === 'workspace.changed') reloadMe();
   if (ev.kind === 'rules.changed') emit('rules', ev);
+  if (ev.kind === 'tags.changed' || ev.kind === 'case.tagged' || ev.kind === 'case.untagged') emit('tags', ev);
   if (ev.kind === 'message.created' && ev.message_kind === 'inbound' && ev.assignee_id === self.id
       && state.me.notifications && state.me.notifications.chime) {
     chime();

@@ -7,8 +7,9 @@ export const VIEWS = [
   ['mine', 'Assigned to me', 'user', 'Mine'],
   ['unassigned', 'Unassigned', 'circle', 'Unassigned'],
   ['all', 'All cases', 'layers', 'All'],
+  ['snoozed', 'Snoozed', 'clock', 'Snoozed'],
 ];
 
-export function inboxPath(view = state.view, filter = state.filter, q = state.q) {
-  return `/${query({ view, filter: filter === 'open' ? '' : filter, q })}`;
+export function inboxPath(view = state.view, filter = state.filter, q = state.q, tag = state.tag) {
+  return `/${query({ view, filter: filter === 'open' ? '' : filter, q, tag })}`;
 }

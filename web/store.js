@@ -12,6 +12,7 @@ export const state = {
   view: 'mine',
   filter: 'open',
   q: '',
+  tag: '', // a tag id: only cases with it
 };
 
 const topics = new Map();

@@ -9,6 +9,8 @@ pub mod pings;
 pub mod roles;
 pub mod routing;
 pub mod status;
+pub mod tags;
+pub mod templates;
 
 pub use roles::Role;
 pub use status::Status;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::extract::{ApiJson, ApiQuery, Auth, PathId};
 use crate::domain::Status;
 use crate::error::{Error, Result};
+use crate::service::snooze::{self, SnoozeBody};
 use crate::service::{cases, messages};
 use crate::store::{Case, CaseDetail, CasePage, CaseQuery, Counts, Filter, Message, View};
 use crate::AppState;
@@ -30,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_message))
         .routes(routes!(mark_read))
         .routes(routes!(set_follow_up))
+        .routes(routes!(snooze_case, wake_case))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -39,6 +41,8 @@ pub struct ListQuery {
     pub filter: Option<Filter>,
     /// Case number (`BT-000123` or `123`), customer name, email or phone, subject or text.
     pub q: Option<String>,
+    /// Only cases with this tag (its id).
+    pub tag: Option<Uuid>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
@@ -99,8 +103,9 @@ fn decode_cursor(raw: &str) -> Result<(i64, Uuid)> {
     ))
 }
 
-/// The case lists: `view` (mine, unassigned, all) × `filter` (open, unread, closed), newest
-/// activity first, with search and cursor paging.
+/// The case lists: `view` (mine, unassigned, all: snoozed cases left out; snoozed) × `filter`
+/// (open, unread, closed, breached), newest activity first, with search, a tag and cursor
+/// paging.
 #[utoipa::path(get, path = "/api/cases", tag = "cases", params(ListQuery), responses((status = 200, body = CasePage), (status = 401), (status = 422)))]
 async fn list_cases(
     State(state): State<AppState>,
@@ -126,6 +131,7 @@ async fn list_cases(
                 q: query.q,
                 after,
                 limit: limit + 1,
+                tag: query.tag,
             },
         )
         .await?;
@@ -223,4 +229,30 @@ async fn set_follow_up(
 ) -> Result<Json<Case>> {
     let case = cases::set_follow_up(&state, &auth.teammate, id, body.due_at).await?;
     Ok(Json(case))
+}
+
+/// Snooze the case until `until`: it leaves Mine, Unassigned and All for Snoozed, and comes back
+/// by itself then (its owner is pinged), or earlier when the customer writes.
+#[utoipa::path(post, path = "/api/cases/{id}/snooze", tag = "cases", params(("id" = Uuid, Path)), request_body = SnoozeBody,
+    responses((status = 200, body = Case), (status = 403), (status = 404), (status = 422)))]
+async fn snooze_case(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<SnoozeBody>,
+) -> Result<Json<Case>> {
+    Ok(Json(
+        snooze::snooze(&state, &auth.teammate, id, body.until).await?,
+    ))
+}
+
+/// Wake a snoozed case now (a case that is not snoozed stays as it is).
+#[utoipa::path(delete, path = "/api/cases/{id}/snooze", tag = "cases", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Case), (status = 403), (status = 404)))]
+async fn wake_case(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> Result<Json<Case>> {
+    Ok(Json(snooze::wake(&state, &auth.teammate, id).await?))
 }

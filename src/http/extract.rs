@@ -212,6 +212,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// Two path ids (a case and something on it); either not a UUID is a 404, as for `PathId`.
+pub struct PathIds(pub uuid::Uuid, pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((a, b)): axum::extract::Path<(String, String)> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|_| Error::NotFound)?;
+        match (a.parse(), b.parse()) {
+            (Ok(a), Ok(b)) => Ok(PathIds(a, b)),
+            _ => Err(Error::NotFound),
+        }
+    }
+}
+
 /// The client's address: the peer, or, when the peer is one of our own proxies, the rightmost
 /// `X-Forwarded-For` entry that is not (entries further left can be forged by the client).
 pub fn client_ip(

@@ -15,6 +15,8 @@ pub mod mail;
 pub mod notifications;
 pub mod openapi;
 pub mod push;
+pub mod saved_replies;
+pub mod tags;
 pub mod team;
 pub mod totp;
 pub mod twilio;
@@ -51,6 +53,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(team::router())
         .merge(cases::router())
         .merge(assignment::router())
+        .merge(saved_replies::router())
+        .merge(tags::router())
         .merge(inbound::router())
         .merge(mail::router())
         .merge(attachments::router())

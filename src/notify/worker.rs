@@ -131,7 +131,7 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
     }
     // The pings rules, as of now: a reassign since the job was queued cancels it.
     let still_pinged = match job.reason.as_str() {
-        "inbound" | "follow_up" => {
+        "inbound" | "follow_up" | "snooze_ended" => {
             ctx.case_assignee == Some(me) || (ctx.case_assignee.is_none() && ctx.prefs.unassigned)
         }
         "assigned" => ctx.case_assignee == Some(me),
@@ -225,6 +225,12 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
                 "follow_up" => (
                     format!("[{number}] Follow-up due: {customer}"),
                     format!("The follow-up on {number} with {customer} is due."),
+                ),
+                "snooze_ended" => (
+                    format!("[{number}] Back from snooze: {customer}"),
+                    format!(
+                        "{number} with {customer} was snoozed until now: it is back in your inbox."
+                    ),
                 ),
                 _ => (
                     format!("[{number}] New message from {customer}"),

@@ -21,6 +21,10 @@ pub const KINDS: &[&str] = &[
     "teammate.changed",
     "message.delivery",
     "customer.erased",
+    "case.tagged",
+    "case.untagged",
+    "case.snoozed",
+    "case.woke",
 ];
 
 const ADMINS_ONLY: &str = "only admins manage webhooks";
@@ -31,7 +35,8 @@ pub struct NewWebhookBody {
     /// `https`, or loopback when the server itself runs on loopback.
     pub url: String,
     /// Event kinds: `case.created`, `case.assigned`, `case.status_changed`, `message.created`,
-    /// `note.created`, `teammate.changed`, `message.delivery`, `customer.erased`.
+    /// `note.created`, `teammate.changed`, `message.delivery`, `customer.erased`, `case.tagged`,
+    /// `case.untagged`, `case.snoozed`, `case.woke`.
     pub events: Vec<String>,
 }
 

@@ -24,6 +24,8 @@ pub struct WorkspaceChanges {
     pub reopen_days: Option<i64>,
     /// Category → keywords that detect it in an inbound message.
     pub category_keywords: Option<BTreeMap<String, Vec<String>>>,
+    /// When true, only admins add tags; agents use the ones on the list.
+    pub tags_locked: Option<bool>,
 }
 
 /// Changes the settings (admin and owner), each field checked.
@@ -60,6 +62,7 @@ pub async fn update(
             })
             .transpose()?,
         category_keywords: body.category_keywords.map(check_keywords).transpose()?,
+        tags_locked: body.tags_locked,
     };
     let before = state.store.workspace(actor.workspace_id).await?;
     let committed = state

@@ -14,6 +14,7 @@ mod sql;
 mod sqlite;
 mod totp_sql;
 mod webhooks_sql;
+mod workday_sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -262,6 +263,88 @@ pub trait Store: Send + Sync + 'static {
     async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool>;
     /// Turns two-factor off: the secret and every recovery code are deleted.
     async fn delete_totp(&self, teammate_id: Uuid) -> Result<()>;
+    // Saved replies, tags and snooze (`store/workday_sql.rs`).
+    /// The workspace's saved replies and the viewer's own, by name.
+    async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>>;
+    /// One saved reply the viewer can see (another teammate's own is `NotFound`).
+    async fn saved_reply(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<SavedReply>;
+    /// A workspace reply (`owner_id: None`) or a teammate's own.
+    async fn create_saved_reply(
+        &self,
+        workspace_id: Uuid,
+        owner_id: Option<Uuid>,
+        name: &str,
+        body: &str,
+    ) -> Result<SavedReply>;
+    async fn update_saved_reply(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        name: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<SavedReply>;
+    async fn delete_saved_reply(&self, workspace_id: Uuid, id: Uuid) -> Result<()>;
+    /// The workspace's tags with their open cases per view (`mine` is the viewer's).
+    async fn tags(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<ListedTag>>;
+    /// A new tag; `Forbidden` when the list is locked and the actor is not `admin`.
+    async fn create_tag(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        admin: bool,
+        name: &str,
+        color: Option<&str>,
+    ) -> Result<Committed<Tag>>;
+    async fn update_tag(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        id: Uuid,
+        name: Option<&str>,
+        color: Option<&str>,
+    ) -> Result<Committed<Tag>>;
+    async fn delete_tag(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        id: Uuid,
+    ) -> Result<Committed<()>>;
+    /// Puts the tag of that name on a case, adding it to the list when allowed (see
+    /// `create_tag`). Already there: nothing changes.
+    #[allow(clippy::too_many_arguments)] // the case, who, and the tag
+    async fn tag_case(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+        admin: bool,
+        name: &str,
+        color: Option<&str>,
+    ) -> Result<Committed<Case>>;
+    async fn untag_case(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+        tag_id: Uuid,
+    ) -> Result<Committed<Case>>;
+    async fn snooze(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<Committed<Case>>;
+    /// Wakes a snoozed case by hand (not snoozed: nothing changes).
+    async fn wake(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        actor_id: Uuid,
+    ) -> Result<Committed<Case>>;
+    /// Wakes every case whose snooze ended by `now`, each once across instances.
+    async fn wake_due(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
+
     // Routing (`store/routing_sql.rs`): a teammate's away dates and limit of open cases.
     /// Sets `away_from`, `away_until` and `max_open` (each `None` leaves it, `Some(None)` clears).
     async fn update_teammate_routing(

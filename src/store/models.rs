@@ -31,6 +31,8 @@ pub struct Workspace {
     /// Only admins and owners see it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest_token: Option<String>,
+    /// Only admins add tags; agents tag cases with the ones there are.
+    pub tags_locked: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -40,6 +42,7 @@ pub struct WorkspacePatch {
     pub case_prefix: Option<String>,
     pub reopen_days: Option<i64>,
     pub category_keywords: Option<BTreeMap<String, Vec<String>>>,
+    pub tags_locked: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -119,6 +122,54 @@ pub struct Case {
     pub breached_at: Option<DateTime<Utc>>,
     /// Waiting for someone with room since (the queue is handed out oldest first).
     pub queued_at: Option<DateTime<Utc>>,
+    /// Out of the Mine, Unassigned and All views until then (the Snoozed view lists it).
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// The case's tags, by name.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A label on cases, with the colour it is shown in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tag {
+    pub id: Uuid,
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+}
+
+/// A tag of the workspace's list, with how many open cases carry it in each view (for the
+/// caller: `mine` is theirs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ListedTag {
+    #[serde(flatten)]
+    pub tag: Tag,
+    pub counts: TagCounts,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TagCounts {
+    pub mine: i64,
+    pub unassigned: i64,
+    pub all: i64,
+    pub snoozed: i64,
+}
+
+/// A reply text kept for reuse: the workspace's (`owner_id` null; admins manage them) or one
+/// teammate's own (only they see it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SavedReply {
+    pub id: Uuid,
+    /// What the composer's `/` menu matches.
+    pub name: String,
+    /// The text, with `{{customer.first_name}}`, `{{customer.name}}`, `{{teammate.name}}` or
+    /// `{{case.number}}` where the case's values go.
+    pub body: String,
+    /// `workspace` or `personal`.
+    pub scope: String,
+    pub owner_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -196,6 +247,8 @@ pub enum View {
     Unassigned,
     #[default]
     All,
+    /// Snoozed cases, whoever owns them (the other views leave them out until they wake).
+    Snoozed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -217,6 +270,8 @@ pub struct CaseQuery {
     /// Resume after this (last_message_at in ms, id) position.
     pub after: Option<(i64, Uuid)>,
     pub limit: i64,
+    /// Only cases with this tag.
+    pub tag: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -237,6 +292,7 @@ pub struct Counts {
     pub mine: FilterCounts,
     pub unassigned: FilterCounts,
     pub all: FilterCounts,
+    pub snoozed: FilterCounts,
 }
 
 /// A teammate's unread badge: unread cases they own, and unread unassigned cases if they watch

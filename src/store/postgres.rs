@@ -55,3 +55,4 @@ super::sms_sql::sms_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::webhooks_sql::webhooks_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::export_sql::export_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::workday_sql::workday_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

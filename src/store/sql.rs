@@ -21,7 +21,7 @@ use crate::store::{from_ms, ms};
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
 pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
-     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, c.channel_id, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, c.channel_id, c.snoozed_until, \
      cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, cu.phone AS customer_phone, \
      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
      FROM cases c JOIN customers cu ON cu.id = c.customer_id JOIN workspaces w ON w.id = c.workspace_id \
@@ -161,6 +161,7 @@ impl Plan {
             "assigned" => format!("{number} is yours now"),
             "mention" => format!("You were mentioned on {number}"),
             "follow_up" => format!("Follow-up due: {number}"),
+            "snooze_ended" => format!("{number} is back from snooze"),
             _ => "Cases were moved to you".to_string(),
         };
         let preview: String = self.preview.chars().take(300).collect();
@@ -260,6 +261,22 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             number,
             "",
         )),
+        EventKind::CaseWoke {
+            case_id,
+            number,
+            reason,
+            assignee_id,
+            ..
+        } if reason == "time" => Some(base(
+            PlanKind::FollowUp,
+            *case_id,
+            *assignee_id,
+            None,
+            "snooze_ended",
+            true,
+            number,
+            "",
+        )),
         EventKind::CasesBulkReassigned {
             to_id: Some(to),
             case_ids,
@@ -331,6 +348,7 @@ macro_rules! sql_store {
                 reopen_days: row.try_get("reopen_days")?,
                 category_keywords: serde_json::from_str(&row.try_get::<String, _>("category_keywords")?)?,
                 ingest_token: Some(row.try_get("ingest_token")?),
+                tags_locked: row.try_get("tags_locked")?,
                 created_at: from_ms(row.try_get("created_at")?),
             })
         }
@@ -362,6 +380,8 @@ macro_rules! sql_store {
                 response_due_at: opt_ms(row.try_get("response_due_at")?),
                 breached_at: opt_ms(row.try_get("breached_at")?),
                 queued_at: opt_ms(row.try_get("queued_at")?),
+                snoozed_until: opt_ms(row.try_get("snoozed_until")?),
+                tags: Vec::new(),
             })
         }
 
@@ -543,7 +563,10 @@ macro_rules! sql_store {
             async fn case_in_tx(tx: &mut Tx, workspace_id: Uuid, viewer: Uuid, case_id: Uuid) -> Result<Case> {
                 let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
                 let row = sqlx::query(&sql).bind(viewer).bind(case_id).bind(workspace_id).fetch_optional(&mut **tx).await?;
-                case_from_row(&not_found_if_none(row)?)
+                let mut case = [case_from_row(&not_found_if_none(row)?)?];
+                Self::put_tags(&mut case, Self::tags_of(&mut **tx, &[case_id]).await?);
+                let [case] = case;
+                Ok(case)
             }
 
             #[allow(clippy::too_many_arguments)] // one column each
@@ -756,6 +779,9 @@ macro_rules! sql_store {
                 }
                 if !created && !automated {
                     self.reroute_if_unfit(&mut tx, &mut log, &mut case, &locked.case_prefix).await?;
+                    // The customer wrote: a snoozed case comes back now (its owner is pinged by
+                    // the message itself).
+                    Self::wake_in_tx(&mut tx, &mut log, &case, &locked.case_prefix, "customer", None, None).await?;
                 }
                 let number = format_number(&locked.case_prefix, case.number);
                 if reopened {
@@ -930,6 +956,7 @@ macro_rules! sql_store {
                     reopen_days: 90,
                     category_keywords: keywords,
                     ingest_token: Some(ingest_token.into()),
+                    tags_locked: false,
                     created_at: from_ms(now),
                 };
                 Self::commit(tx, log, (workspace, owner)).await
@@ -951,13 +978,15 @@ macro_rules! sql_store {
                 let mut log = Log::new(id, locked.last_seq);
                 sqlx::query(
                     "UPDATE workspaces SET name = COALESCE($2, name), case_prefix = COALESCE($3, case_prefix), \
-                     reopen_days = COALESCE($4, reopen_days), category_keywords = COALESCE($5, category_keywords) WHERE id = $1",
+                     reopen_days = COALESCE($4, reopen_days), category_keywords = COALESCE($5, category_keywords), \
+                     tags_locked = COALESCE($6, tags_locked) WHERE id = $1",
                 )
                 .bind(id)
                 .bind(patch.name)
                 .bind(patch.case_prefix)
                 .bind(patch.reopen_days)
                 .bind(patch.category_keywords.map(|k| serde_json::to_string(&k)).transpose()?)
+                .bind(patch.tags_locked)
                 .execute(&mut *tx)
                 .await?;
                 let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
@@ -1193,12 +1222,20 @@ macro_rules! sql_store {
                 qb.push(" WHERE c.workspace_id = ").push_bind(workspace_id);
                 match query.view {
                     View::Mine => {
-                        qb.push(" AND c.assignee_id = ").push_bind(viewer);
+                        qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id = ").push_bind(viewer);
                     }
                     View::Unassigned => {
-                        qb.push(" AND c.assignee_id IS NULL");
+                        qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id IS NULL");
                     }
-                    View::All => {}
+                    View::All => {
+                        qb.push(" AND c.snoozed_until IS NULL");
+                    }
+                    View::Snoozed => {
+                        qb.push(" AND c.snoozed_until IS NOT NULL");
+                    }
+                }
+                if let Some(tag) = query.tag {
+                    qb.push(" AND EXISTS (SELECT 1 FROM case_tags ct WHERE ct.case_id = c.id AND ct.tag_id = ").push_bind(tag).push(")");
                 }
                 match query.filter {
                     Filter::Open => {
@@ -1234,14 +1271,24 @@ macro_rules! sql_store {
                 }
                 qb.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ").push_bind(query.limit);
                 let rows = qb.build().fetch_all(&self.read).await?;
-                rows.iter().map(case_from_row).collect()
+                let mut cases = rows.iter().map(case_from_row).collect::<Result<Vec<_>>>()?;
+                let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+                Self::put_tags(&mut cases, Self::tags_of(&self.read, &ids).await?);
+                Ok(cases)
             }
 
             async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts> {
                 let open = format!("c.status IN {OPEN_SQL}");
                 let unread = "c.inbound_count > COALESCE(r.seen_inbound, 0)";
                 let mut cols = Vec::new();
-                for (view, cond) in [("mine", "c.assignee_id = $1"), ("unassigned", "c.assignee_id IS NULL"), ("all", "1 = 1")] {
+                let awake = "c.snoozed_until IS NULL";
+                let views = [
+                    ("mine", format!("{awake} AND c.assignee_id = $1")),
+                    ("unassigned", format!("{awake} AND c.assignee_id IS NULL")),
+                    ("all", awake.to_string()),
+                    ("snoozed", "c.snoozed_until IS NOT NULL".to_string()),
+                ];
+                for (view, cond) in views {
                     cols.push(format!("COUNT(CASE WHEN {cond} AND {open} THEN 1 END) AS {view}_open"));
                     cols.push(format!("COUNT(CASE WHEN {cond} AND {open} AND {unread} THEN 1 END) AS {view}_unread"));
                     cols.push(format!("COUNT(CASE WHEN {cond} AND NOT ({open}) THEN 1 END) AS {view}_closed"));
@@ -1258,13 +1305,16 @@ macro_rules! sql_store {
                         closed: row.try_get(format!("{view}_closed").as_str())?,
                     })
                 };
-                Ok(Counts { mine: get("mine")?, unassigned: get("unassigned")?, all: get("all")? })
+                Ok(Counts { mine: get("mine")?, unassigned: get("unassigned")?, all: get("all")?, snoozed: get("snoozed")? })
             }
 
             async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case> {
                 let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
                 let row = sqlx::query(&sql).bind(viewer).bind(id).bind(workspace_id).fetch_optional(&self.read).await?;
-                case_from_row(&not_found_if_none(row)?)
+                let mut case = [case_from_row(&not_found_if_none(row)?)?];
+                Self::put_tags(&mut case, Self::tags_of(&self.read, &[id]).await?);
+                let [case] = case;
+                Ok(case)
             }
 
             async fn case_detail(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<CaseDetail> {
@@ -1340,7 +1390,7 @@ macro_rules! sql_store {
                         (true, true) => state.closed_at,
                         (false, true) => Some(now),
                     };
-                    sqlx::query("UPDATE cases SET status = $2, closed_at = $3, queued_at = CASE WHEN $3 IS NULL THEN queued_at END, version = version + 1 WHERE id = $1")
+                    sqlx::query("UPDATE cases SET status = $2, closed_at = $3, queued_at = CASE WHEN $3 IS NULL THEN queued_at END, snoozed_until = CASE WHEN $3 IS NULL THEN snoozed_until END, version = version + 1 WHERE id = $1")
                         .bind(case_id)
                         .bind(status.as_str())
                         .bind(closed_at)
@@ -1781,6 +1831,62 @@ macro_rules! sql_store {
 
             async fn delete_totp(&self, teammate_id: Uuid) -> Result<()> {
                 self.totp_delete(teammate_id).await
+            }
+
+            async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>> {
+                self.saved_replies_impl(workspace_id, viewer).await
+            }
+
+            async fn saved_reply(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<SavedReply> {
+                self.saved_reply_impl(workspace_id, viewer, id).await
+            }
+
+            async fn create_saved_reply(&self, workspace_id: Uuid, owner_id: Option<Uuid>, name: &str, body: &str) -> Result<SavedReply> {
+                self.create_saved_reply_impl(workspace_id, owner_id, name, body).await
+            }
+
+            async fn update_saved_reply(&self, workspace_id: Uuid, id: Uuid, name: Option<&str>, body: Option<&str>) -> Result<SavedReply> {
+                self.update_saved_reply_impl(workspace_id, id, name, body).await
+            }
+
+            async fn delete_saved_reply(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+                self.delete_saved_reply_impl(workspace_id, id).await
+            }
+
+            async fn tags(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<ListedTag>> {
+                self.tags_impl(workspace_id, viewer).await
+            }
+
+            async fn create_tag(&self, workspace_id: Uuid, actor_id: Uuid, admin: bool, name: &str, color: Option<&str>) -> Result<Committed<Tag>> {
+                self.create_tag_impl(workspace_id, actor_id, admin, name, color).await
+            }
+
+            async fn update_tag(&self, workspace_id: Uuid, actor_id: Uuid, id: Uuid, name: Option<&str>, color: Option<&str>) -> Result<Committed<Tag>> {
+                self.update_tag_impl(workspace_id, actor_id, id, name, color).await
+            }
+
+            async fn delete_tag(&self, workspace_id: Uuid, actor_id: Uuid, id: Uuid) -> Result<Committed<()>> {
+                self.delete_tag_impl(workspace_id, actor_id, id).await
+            }
+
+            async fn tag_case(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, admin: bool, name: &str, color: Option<&str>) -> Result<Committed<Case>> {
+                self.tag_case_impl(workspace_id, case_id, actor_id, admin, name, color).await
+            }
+
+            async fn untag_case(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, tag_id: Uuid) -> Result<Committed<Case>> {
+                self.untag_case_impl(workspace_id, case_id, actor_id, tag_id).await
+            }
+
+            async fn snooze(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid, until: DateTime<Utc>) -> Result<Committed<Case>> {
+                self.snooze_impl(workspace_id, case_id, actor_id, until).await
+            }
+
+            async fn wake(&self, workspace_id: Uuid, case_id: Uuid, actor_id: Uuid) -> Result<Committed<Case>> {
+                self.wake_impl(workspace_id, case_id, actor_id).await
+            }
+
+            async fn wake_due(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
+                self.wake_due_impl(now).await
             }
 
             async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()> {

@@ -91,3 +91,4 @@ super::sms_sql::sms_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::webhooks_sql::webhooks_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::routing_sql::routing_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::export_sql::export_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::workday_sql::workday_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -81,6 +81,10 @@ struct World {
     used_invite: String,
     /// The id of each member's API token (`GET /api/me/sessions`), by role.
     sessions: Vec<String>,
+    /// The workspace's saved reply (the agent has one of their own too) and a tag on the first
+    /// case.
+    saved_reply: String,
+    tag: String,
 }
 
 fn random_digits(n: usize) -> String {
@@ -290,6 +294,21 @@ impl World {
             json!({ "status": "won" }),
         )
         .await;
+        let reply = json!({ "name": format!("Greeting {marker}"), "scope": "workspace", "body": format!("Hello {{{{customer.first_name}}}} {marker}") });
+        let saved_reply = api.ok(owner, "POST /api/saved-replies", reply).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let reply = json!({ "name": format!("Mine {marker}"), "body": format!("Cheers {marker}") });
+        api.ok(agent, "POST /api/saved-replies", reply).await;
+        let tagged = api
+            .ok(
+                agent,
+                &format!("POST /api/cases/{c1}/tags"),
+                json!({ "name": format!("Vip {marker}") }),
+            )
+            .await;
+        let tag = tagged["tags"][0]["id"].as_str().unwrap().to_string();
         let endpoint = format!("http://127.0.0.1:9/push/{marker}");
         api.ok(
             &members[VIEWER].token,
@@ -317,6 +336,8 @@ impl World {
             pending_invite,
             used_invite,
             sessions,
+            saved_reply,
+            tag,
         }
     }
 
@@ -353,6 +374,9 @@ impl World {
             "teammates": get("/api/teammates".into()).await,
             "rules": get("/api/assign-rules".into()).await,
             "counts": get("/api/cases/counts".into()).await,
+            "saved_replies": get("/api/saved-replies".into()).await,
+            "agent_replies": api.ok(&self.members[AGENT].token, "GET /api/saved-replies", Value::Null).await,
+            "tags": get("/api/tags".into()).await,
             "lists": lists,
             "cases": details,
             "members": members,
@@ -448,6 +472,10 @@ struct Target {
     endpoint: String,
     used_invite: String,
     workspace_name: String,
+    /// The second case (snoozed and woken by the rows), a saved reply, a tag.
+    case2: String,
+    saved_reply: String,
+    tag: String,
     /// The teammate of the caller's role, for sign-in and unsubscribe links.
     peer_id: String,
     peer_email: String,
@@ -525,6 +553,9 @@ impl<'a> Matrix<'a> {
                 endpoint: w.endpoint.clone(),
                 used_invite: w.used_invite.clone(),
                 workspace_name: w.name.clone(),
+                case2: w.cases[1].clone(),
+                saved_reply: w.saved_reply.clone(),
+                tag: w.tag.clone(),
                 peer_id: w.members[role].id.clone(),
                 peer_email: w.members[role].email.clone(),
                 session: w.sessions[role].clone(),
@@ -542,6 +573,9 @@ impl<'a> Matrix<'a> {
                     endpoint: format!("http://127.0.0.1:9/push/{u}"),
                     used_invite: format!("{u}{u}"),
                     workspace_name: format!("Nowhere {u}"),
+                    case2: Uuid::now_v7().to_string(),
+                    saved_reply: Uuid::now_v7().to_string(),
+                    tag: Uuid::now_v7().to_string(),
                     peer_id: Uuid::now_v7().to_string(),
                     peer_email: format!("nobody.{u}@example.com"),
                     session: Uuid::new_v4().to_string(),
@@ -684,6 +718,75 @@ impl<'a> Matrix<'a> {
                 };
                 body = Some(json!({ "password": a.password }));
                 (Method::POST, format!("/api/invites/{token}/accept"))
+            }
+            "GET /api/saved-replies" => (Method::GET, "/api/saved-replies".into()),
+            "POST /api/saved-replies" => {
+                body = Some(json!({ "name": "Thanks", "body": "Thanks {{customer.first_name}}" }));
+                (Method::POST, "/api/saved-replies".into())
+            }
+            "PATCH /api/saved-replies/{id}" => {
+                body = Some(json!({ "name": "Greeting again" }));
+                (
+                    Method::PATCH,
+                    format!("/api/saved-replies/{}", t.saved_reply),
+                )
+            }
+            "DELETE /api/saved-replies/{id}" => {
+                let id = match side {
+                    Side::A => {
+                        let reply =
+                            json!({ "name": "Short-lived", "scope": "workspace", "body": "Bye" });
+                        let owner = &a.members[OWNER].token;
+                        let v = self.api.ok(owner, "POST /api/saved-replies", reply).await;
+                        v["id"].as_str().unwrap().to_string()
+                    }
+                    _ => t.saved_reply.clone(),
+                };
+                (Method::DELETE, format!("/api/saved-replies/{id}"))
+            }
+            "POST /api/cases/{id}/saved-replies/{reply_id}/render" => (
+                Method::POST,
+                format!(
+                    "/api/cases/{}/saved-replies/{}/render",
+                    t.case, t.saved_reply
+                ),
+            ),
+            "GET /api/tags" => (Method::GET, "/api/tags".into()),
+            "POST /api/tags" => {
+                body = Some(json!({ "name": format!("New {}", Uuid::new_v4().simple()) }));
+                (Method::POST, "/api/tags".into())
+            }
+            "PATCH /api/tags/{id}" => {
+                body = Some(json!({ "color": "#123456" }));
+                (Method::PATCH, format!("/api/tags/{}", t.tag))
+            }
+            "DELETE /api/tags/{id}" => {
+                let id = match side {
+                    Side::A => {
+                        let tag = json!({ "name": format!("Gone {}", Uuid::new_v4().simple()) });
+                        let owner = &a.members[OWNER].token;
+                        let v = self.api.ok(owner, "POST /api/tags", tag).await;
+                        v["id"].as_str().unwrap().to_string()
+                    }
+                    _ => t.tag.clone(),
+                };
+                (Method::DELETE, format!("/api/tags/{id}"))
+            }
+            "POST /api/cases/{id}/tags" => {
+                body = Some(json!({ "name": "Follow" }));
+                (Method::POST, format!("/api/cases/{}/tags", t.case))
+            }
+            "DELETE /api/cases/{id}/tags/{tag_id}" => (
+                Method::DELETE,
+                format!("/api/cases/{}/tags/{}", t.case, t.tag),
+            ),
+            "POST /api/cases/{id}/snooze" => {
+                let until = chrono::Utc::now() + chrono::Duration::days(30);
+                body = Some(json!({ "until": until }));
+                (Method::POST, format!("/api/cases/{}/snooze", t.case2))
+            }
+            "DELETE /api/cases/{id}/snooze" => {
+                (Method::DELETE, format!("/api/cases/{}/snooze", t.case2))
             }
             "GET /api/me" => (Method::GET, "/api/me".into()),
             // Sessions are the caller's own: another's id is unknown (404) to every role.

@@ -47,4 +47,5 @@ mod totp;
 mod two_processes;
 mod web_content;
 mod webhooks;
+mod workday;
 mod ws_abuse;

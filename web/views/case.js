@@ -1,11 +1,13 @@
 // One case: the conversation (customer messages, replies, internal notes), the composer, who
-// else is looking, and the right rail (customer, assignee, status, follow-up, timeline).
+// else is looking, and the right rail (customer, assignee, status, tags, snooze, follow-up,
+// timeline).
 
 import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
 import { on, teammateName, othersOn, canWork, canAssign, canAdmin } from '../store.js';
 import { icon } from '../icons.js';
-import { avatar, customerBadge, statusPill, toast } from './common.js';
+import { avatar, customerBadge, statusPill, toast, tagChip } from './common.js';
+import { snoozeChoices, timeZone } from '../snooze.js';
 import { STATUSES, statusLabel, dateTime, relativeTime, toLocalInput, channelLabel, isClosed } from '../format.js';
 import { createAssign } from './assign.js';
 import { createComposer } from './composer.js';
@@ -79,6 +81,77 @@ export function createCaseView(ctx, id) {
   });
   followClear.addEventListener('click', () => setFollowUp(null));
 
+  // Tags: chips with a remove button; a name typed here (or picked from the list) is added.
+  const tagList = h('ul', { class: 'tag-list', 'aria-label': 'Tags on this case' });
+  const tagOptions = h('datalist', { id: 'tag-options' });
+  const tagInput = h('input', { type: 'text', id: 'tag-input', class: 'input', list: 'tag-options', maxlength: 40, placeholder: 'Add a tag', autocomplete: 'off' });
+  const tagAdd = h('button', { type: 'submit', class: 'btn btn-small' }, 'Add');
+  const tagForm = h('form', { class: 'inline-controls tag-form' }, tagInput, tagAdd, tagOptions);
+  tagForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = tagInput.value.trim();
+    if (!name) return;
+    try {
+      applyCase(await api.post(`/api/cases/${id}/tags`, { name }));
+      tagInput.value = '';
+      reload();
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+  async function untag(tag) {
+    try {
+      applyCase(await api.del(`/api/cases/${id}/tags/${tag.id}`));
+      reload();
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  }
+  async function loadTagOptions() {
+    try {
+      const { tags } = await api.get('/api/tags');
+      replace(tagOptions, tags.map((t) => h('option', { value: t.name })));
+    } catch {
+      /* the field still takes a typed name */
+    }
+  }
+
+  // Snooze: a few moments in the teammate's time zone, or any date and time.
+  const snoozeNow = h('p', { class: 'rail-value muted small', id: 'snooze-now' });
+  const snoozeButtons = h('div', { class: 'button-row snooze-choices' });
+  const snoozeInput = h('input', { type: 'datetime-local', id: 'snooze-input', class: 'input', disabled: readOnly });
+  const snoozeSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, 'Snooze');
+  const wakeButton = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, 'Wake now');
+  async function snooze(until) {
+    try {
+      applyCase(await api.post(`/api/cases/${id}/snooze`, { until: until.toISOString() }));
+      reload();
+      toast(`Snoozed until ${dateTime(until.toISOString())}`);
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  }
+  function renderSnoozeChoices() {
+    replace(snoozeButtons, snoozeChoices().map(([label, at]) =>
+      h('button', { type: 'button', class: 'btn btn-small', title: `${at.toLocaleString()} (${timeZone()})`, onclick: () => snooze(at) }, label)));
+  }
+  snoozeSet.addEventListener('click', () => {
+    const d = snoozeInput.value ? new Date(snoozeInput.value) : null;
+    if (!d || Number.isNaN(d.getTime())) {
+      snoozeInput.focus();
+      return;
+    }
+    snooze(d);
+  });
+  wakeButton.addEventListener('click', async () => {
+    try {
+      applyCase(await api.del(`/api/cases/${id}/snooze`));
+      reload();
+    } catch (err) {
+      toast(err.message, 'error');
+    }
+  });
+
   const customerBlock = h('div', { class: 'rail-block customer-card' });
   const detailsBlock = h('dl', { class: 'rail-block details' });
   const timeline = h('ol', { class: 'timeline' });
@@ -87,6 +160,15 @@ export function createCaseView(ctx, id) {
     customerBlock,
     assign.el,
     h('div', { class: 'rail-block' }, h('label', { class: 'rail-label', for: 'status-select' }, 'Status'), statusSelect),
+    h('div', { class: 'rail-block' },
+      h('label', { class: 'rail-label', for: 'tag-input' }, 'Tags'),
+      tagList,
+      readOnly ? null : tagForm),
+    h('div', { class: 'rail-block' },
+      h('label', { class: 'rail-label', for: 'snooze-input' }, 'Snooze'),
+      snoozeNow,
+      readOnly ? null : [snoozeButtons, h('div', { class: 'inline-controls' }, snoozeInput, snoozeSet), wakeButton],
+      h('p', { class: 'hint' }, `Times in ${timeZone()}. A snoozed case leaves your lists and comes back then, or as soon as the customer writes.`)),
     h('div', { class: 'rail-block' },
       h('label', { class: 'rail-label', for: 'follow-up-input' }, 'Follow-up'),
       followNow,
@@ -218,6 +300,14 @@ export function createCaseView(ctx, id) {
         return 'Follow-up is due';
       case 'erased':
         return `${actor} erased the customer's data`;
+      case 'tagged':
+        return `${actor} tagged it ${detailObj.name}`;
+      case 'untagged':
+        return `${actor} removed the tag ${detailObj.name}`;
+      case 'snoozed':
+        return `${actor} snoozed it until ${dateTime(detailObj.until)}`;
+      case 'woke':
+        return { time: 'Back from snooze', customer: 'Back from snooze: the customer wrote' }[detailObj.reason] || `${actor} woke it from snooze`;
       default:
         return `${actor}: ${t.kind.replace(/_/g, ' ')}`;
     }
@@ -257,6 +347,11 @@ export function createCaseView(ctx, id) {
     followNow.textContent = k.follow_up_at ? `Due ${dateTime(k.follow_up_at)} (${relativeTime(k.follow_up_at)})` : 'None scheduled';
     if (document.activeElement !== followInput) followInput.value = toLocalInput(k.follow_up_at);
     followClear.hidden = !k.follow_up_at;
+    replace(tagList, (k.tags || []).map((t) => h('li', null, tagChip(t, readOnly ? null
+      : h('button', { type: 'button', class: 'tag-remove', 'aria-label': `Remove tag ${t.name}`, onclick: () => untag(t) }, '×')))));
+    snoozeNow.textContent = k.snoozed_until ? `Snoozed until ${dateTime(k.snoozed_until)} (${relativeTime(k.snoozed_until)})` : 'Not snoozed';
+    wakeButton.hidden = !k.snoozed_until;
+    renderSnoozeChoices();
     replace(detailsBlock,
       h('dt', null, 'Case'), h('dd', null, k.number),
       h('dt', null, 'Opened'), h('dd', null, dateTime(k.created_at)),
@@ -369,6 +464,7 @@ export function createCaseView(ctx, id) {
     on('resync', reload),
     on('presence', renderCollision),
     on('teammates', () => detail && renderAll()),
+    on('tags', loadTagOptions),
   ];
 
   // A reply's delivery changes (`message.delivery`) are not among the case events the app
@@ -385,6 +481,7 @@ export function createCaseView(ctx, id) {
 
   if (ctx.socket) ctx.socket.setViewing(id);
   load();
+  loadTagOptions();
 
   return {
     id,

@@ -20,6 +20,14 @@ export function statusPill(status, label) {
   return h('span', { class: `pill status-${status}` }, label);
 }
 
+/** A tag as a chip in its colour (a dot, so any colour stays readable). */
+export function tagChip(tag, ...extra) {
+  const dot = h('span', { class: 'tag-dot', 'aria-hidden': 'true' });
+  // Set through the CSSOM: the page's CSP refuses inline style attributes.
+  dot.style.backgroundColor = /^#[0-9a-f]{6}$/i.test(tag.color) ? tag.color : '#4b5563';
+  return h('span', { class: 'tag tag-label', title: tag.name }, dot, h('span', { class: 'tag-name' }, tag.name), extra);
+}
+
 export function field(label, input, hint) {
   const id = input.id || (input.id = `f-${Math.random().toString(36).slice(2, 9)}`);
   const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;

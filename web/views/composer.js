@@ -1,5 +1,6 @@
 // Reply and internal-note composer. Notes offer `@mention` completion (a mention is `@` and the
-// teammate's email local part); replies tell the team you are typing, at most every 2 s.
+// teammate's email local part); `/` and a few letters offers saved replies, inserted as the
+// server fills them in for this case; replies tell the team you are typing, at most every 2 s.
 
 import * as api from '../api.js';
 import { h, replace, debounce, uid } from '../dom.js';
@@ -23,6 +24,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
   });
   const label = h('span', { class: 'sr-only', id: 'composer-label' });
   const mentions = h('ul', { class: 'mention-list', role: 'listbox', id: listId, hidden: true, 'aria-label': 'Teammates to mention' });
+  const live = h('span', { class: 'sr-only', 'aria-live': 'polite' });
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const hint = h('span', { class: 'composer-hint' });
   // SMS replies: characters left in the segment and how many segments the text takes.
@@ -54,7 +56,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
   const form = h('form', { class: 'composer' },
     h('div', { class: 'composer-tabs', role: 'tablist', 'aria-label': 'Message type' }, tabReply, tabNote),
     label,
-    h('div', { class: 'composer-box' }, text, mentions),
+    h('div', { class: 'composer-box' }, text, mentions, live),
     error,
     fileList,
     h('div', { class: 'composer-actions' }, fileInput, attach, hint, counter, send));
@@ -98,10 +100,11 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     });
   }
 
-  // Mentions.
+  // The completion list: teammates for `@` in notes, saved replies for `/`.
   let candidates = [];
   let active = 0;
-  let token = null; // { start, end } of the `@word` being typed
+  let token = null; // { start, end } of the `@word` or `/word` being typed
+  let listing = 'mention'; // or 'saved'
 
   function closeMentions() {
     mentions.hidden = true;
@@ -118,9 +121,13 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     }
     mentions.hidden = false;
     text.setAttribute('aria-expanded', 'true');
+    mentions.setAttribute('aria-label', listing === 'saved' ? 'Saved replies' : 'Teammates to mention');
     replace(mentions, candidates.map((t, i) => {
-      const li = h('li', { role: 'option', id: `${listId}-${i}`, class: ['mention-option', i === active && 'active'], 'aria-selected': String(i === active) },
-        avatar(t, 'sm'), h('span', null, t.name), h('span', { class: 'muted' }, `@${handle(t)}`));
+      const attrs = { role: 'option', id: `${listId}-${i}`, class: ['mention-option', listing === 'saved' && 'saved-option', i === active && 'active'], 'aria-selected': String(i === active) };
+      const li = listing === 'saved'
+        ? h('li', attrs, h('span', { class: 'saved-name' }, t.name), h('span', { class: 'muted saved-preview' }, t.body.slice(0, 80)),
+          t.scope === 'personal' ? h('span', { class: 'chip' }, 'Mine') : null)
+        : h('li', attrs, avatar(t, 'sm'), h('span', null, t.name), h('span', { class: 'muted' }, `@${handle(t)}`));
       li.addEventListener('mousedown', (e) => e.preventDefault());
       li.addEventListener('click', () => pick(i));
       return li;
@@ -144,21 +151,71 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     }
   }, 120);
 
+  // Saved replies are read once per composer, when `/` is first typed.
+  let saved = null;
+  async function findSaved(term) {
+    const mine = ++lookup;
+    try {
+      if (!saved) saved = (await api.get('/api/saved-replies')).saved_replies;
+    } catch {
+      saved = null;
+      closeMentions();
+      return;
+    }
+    if (mine !== lookup || !token) return;
+    const t = term.toLowerCase();
+    const hits = saved.filter((r) => r.name.toLowerCase().includes(t));
+    hits.sort((a, b) => Number(!a.name.toLowerCase().startsWith(t)) - Number(!b.name.toLowerCase().startsWith(t)));
+    candidates = hits.slice(0, 8);
+    active = 0;
+    live.textContent = candidates.length ? `${candidates.length} saved ${candidates.length === 1 ? 'reply' : 'replies'}` : 'No saved reply matches';
+    renderMentions();
+  }
+
   function detectMention() {
-    if (mode !== 'note') return;
     const upto = text.value.slice(0, text.selectionStart);
-    const m = upto.match(/(^|[\s(])@([\p{L}\p{N}._-]{0,40})$/u);
+    const slash = upto.match(/(^|\s)\/([\p{L}\p{N}._'-]{0,40})$/u);
+    if (slash) {
+      listing = 'saved';
+      token = { start: upto.length - slash[2].length - 1, end: text.selectionStart };
+      findPeople.cancel();
+      findSaved(slash[2]);
+      return;
+    }
+    const m = mode === 'note' && upto.match(/(^|[\s(])@([\p{L}\p{N}._-]{0,40})$/u);
     if (!m) {
       closeMentions();
       return;
     }
+    listing = 'mention';
     token = { start: upto.length - m[2].length - 1, end: text.selectionStart };
     findPeople(m[2]);
+  }
+
+  /** Replaces the `/word` with the saved reply as the server renders it for this case. */
+  async function pickSaved(reply) {
+    const at = token;
+    closeMentions();
+    try {
+      const { body } = await api.post(`/api/cases/${caseId}/saved-replies/${reply.id}/render`);
+      text.value = text.value.slice(0, at.start) + body + text.value.slice(at.end);
+      const caret = at.start + body.length;
+      text.setSelectionRange(caret, caret);
+      updateCounter();
+    } catch (err) {
+      error.hidden = false;
+      error.textContent = err.message;
+    }
+    text.focus();
   }
 
   function pick(i) {
     const t = candidates[i];
     if (!t || !token) return;
+    if (listing === 'saved') {
+      pickSaved(t);
+      return;
+    }
     const insert = `@${handle(t)} `;
     text.value = text.value.slice(0, token.start) + insert + text.value.slice(token.end);
     const caret = token.start + insert.length;

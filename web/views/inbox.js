@@ -1,12 +1,12 @@
-// The case list: one view (mine, unassigned, all) × one filter (open, unread, closed), search,
-// paging, live refresh when events arrive, and j/k/Enter keyboard moves.
+// The case list: one view (mine, unassigned, all, snoozed) × one filter (open, unread, closed),
+// a tag, search, paging, live refresh when events arrive, and j/k/Enter keyboard moves.
 
 import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
 import { state, on, teammate, othersOn, me, viewCounts } from '../store.js';
 import { icon } from '../icons.js';
-import { avatar, customerBadge, statusPill } from './common.js';
-import { relativeTime, statusLabel } from '../format.js';
+import { avatar, customerBadge, statusPill, tagChip } from './common.js';
+import { relativeTime, statusLabel, dateTime } from '../format.js';
 import { VIEWS, inboxPath } from '../routes.js';
 
 const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed'], ['breached', 'Breached']];
@@ -35,6 +35,28 @@ export function createInbox(ctx) {
     });
     filterTabs.set(filter, { link, count });
   }
+  // The tag filter, each tag with its open cases in this view.
+  let tags = [];
+  const tagSelect = h('select', { class: 'select tag-filter', id: 'tag-filter', 'aria-label': 'Only cases with the tag' });
+  tagSelect.addEventListener('change', () => {
+    state.tag = tagSelect.value;
+    ctx.navigate(inboxPath(state.view, state.filter, state.q, state.tag));
+  });
+  function renderTags() {
+    tagSelect.hidden = !tags.length && !state.tag;
+    replace(tagSelect, h('option', { value: '' }, 'All tags'),
+      tags.map((t) => h('option', { value: t.id, selected: t.id === state.tag }, `${t.name} (${t.counts[state.view] ?? 0})`)));
+    tagSelect.value = state.tag;
+  }
+  async function loadTags() {
+    try {
+      tags = (await api.get('/api/tags')).tags;
+    } catch {
+      return;
+    }
+    renderTags();
+  }
+  const refreshTags = debounce(loadTags, 300);
   const list = h('ul', { class: 'case-list', 'aria-label': 'Cases' });
   const more = h('button', { type: 'button', class: 'btn btn-ghost btn-block load-more', hidden: true, onclick: () => load({ append: true }) }, 'Load more');
   const message = h('div', { class: 'list-message', role: 'status' });
@@ -42,7 +64,9 @@ export function createInbox(ctx) {
     h('header', { class: 'list-head' },
       title,
       h('label', { class: 'search' }, icon('search'), search),
-      h('nav', { class: 'tabs', 'aria-label': 'Filter' }, [...filterTabs.values()].map((t) => t.link))),
+      h('div', { class: 'list-filters' },
+        h('nav', { class: 'tabs', 'aria-label': 'Filter' }, [...filterTabs.values()].map((t) => t.link)),
+        tagSelect)),
     h('div', { class: 'list-scroll' }, list, message, more));
 
   const onSearch = debounce(() => {
@@ -133,6 +157,8 @@ export function createInbox(ctx) {
         customerBadge(kase),
         queuePlace(kase),
         responseTag(kase),
+        kase.snoozed_until ? h('span', { class: 'tag tag-muted', title: 'Snoozed: back by itself then, or when the customer writes' }, icon('clock'), `Until ${dateTime(kase.snoozed_until)}`) : null,
+        (kase.tags || []).map((t) => tagChip(t)),
         presenceMarker(kase))),
     h('span', { class: 'row-assignee' }, avatar(assignee, 'sm'),
       h('span', { class: 'sr-only' }, assignee ? `Assigned to ${assignee.name}` : 'Unassigned')));
@@ -152,7 +178,7 @@ export function createInbox(ctx) {
       replace(message, h('p', { class: 'form-error' }, failed));
     } else if (!cases.length && !loading) {
       const what = state.q ? 'No cases match this search.' : {
-        open: state.view === 'mine' ? 'Nothing assigned to you is open. Nice work.' : 'No open cases here.',
+        open: state.view === 'mine' ? 'Nothing assigned to you is open. Nice work.' : state.view === 'snoozed' ? 'Nothing is snoozed.' : 'No open cases here.',
         unread: 'No unread cases. You’re all caught up.',
         closed: 'No closed cases yet.',
         breached: 'No case is past its response target.',
@@ -169,7 +195,7 @@ export function createInbox(ctx) {
     const limit = keep ? Math.min(200, Math.max(PAGE, cases.length)) : PAGE;
     try {
       const page = await api.get(`/api/cases${api.query({
-        view: state.view, filter: state.filter, q: state.q, limit,
+        view: state.view, filter: state.filter, q: state.q, tag: state.tag, limit,
         cursor: append ? nextCursor : '',
       })}`);
       if (mine !== requestNo) return;
@@ -227,6 +253,8 @@ export function createInbox(ctx) {
 
   const subs = [
     on('cases', refresh),
+    on('cases', refreshTags),
+    on('tags', refreshTags),
     on('resync', refresh),
     on('counts', renderHead),
     on('badge', renderHead),
@@ -237,7 +265,8 @@ export function createInbox(ctx) {
   let shown = '';
   function sync() {
     renderHead();
-    const key = `${state.view}|${state.filter}|${state.q}`;
+    renderTags();
+    const key = `${state.view}|${state.filter}|${state.q}|${state.tag}`;
     if (key !== shown) {
       shown = key;
       cases = [];
@@ -247,6 +276,7 @@ export function createInbox(ctx) {
     }
   }
   sync();
+  loadTags();
 
   return {
     el,
@@ -274,6 +304,7 @@ export function createInbox(ctx) {
       clearInterval(clock);
       subs.forEach((off) => off());
       refresh.cancel();
+      refreshTags.cancel();
       onSearch.cancel();
     },
   };

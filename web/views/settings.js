@@ -1,11 +1,12 @@
-// Settings: your notifications, availability and sessions; for admins the team, invites,
-// auto-assign rules, workspace and audit log; for managers and up, bulk reassignment.
+// Settings: your notifications, availability, sessions and saved replies; for admins the team,
+// invites, auto-assign rules, tags, workspace and audit log; for managers and up, bulk
+// reassignment.
 
 import * as api from '../api.js';
 import { h, replace } from '../dom.js';
-import { state, on, me, canAdmin, canBulk, canGrant, roleAtLeast } from '../store.js';
+import { state, on, me, canAdmin, canBulk, canGrant, canWork, roleAtLeast } from '../store.js';
 import { icon } from '../icons.js';
-import { avatar, field, showError, clearError, toast, copyText } from './common.js';
+import { avatar, field, showError, clearError, toast, copyText, tagChip } from './common.js';
 import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '../format.js';
 import { enablePush, disablePush, pushSupported } from '../push.js';
 import { channelsCard, webhooksCard } from './integrations.js';
@@ -522,6 +523,140 @@ export function createSettings(ctx) {
     return card('rules', 'Auto-assign', 'Who gets a new case the moment it arrives, and a case whose owner can no longer act on it (removed, a viewer, away) when its customer writes again.', body);
   }
 
+  // --- Saved replies ------------------------------------------------------------------------
+  function savedRepliesCard() {
+    const list = h('ul', { class: 'saved-list', 'aria-label': 'Saved replies' });
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const name = h('input', { name: 'name', type: 'text', maxlength: 100, required: true, id: 'saved-name' });
+    const body = h('textarea', { name: 'body', rows: 4, required: true, id: 'saved-body', placeholder: 'Hi {{customer.first_name}}, …' });
+    const scope = select('scope', [['personal', 'Only me'], ['workspace', 'Everyone in the workspace']], 'personal', { id: 'saved-scope' });
+    const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save reply');
+    const cancel = h('button', { type: 'button', class: 'btn btn-ghost', hidden: true }, 'Cancel');
+    let editing = null;
+    const form = h('form', { class: 'saved-form', novalidate: true },
+      field('Name', name, 'Type / and the first letters of the name in the composer to insert it.'),
+      field('Text', body, 'Variables: {{customer.first_name}}, {{customer.name}}, {{teammate.name}}, {{case.number}}.'),
+      canAdmin() ? field('Who sees it', scope) : null,
+      error,
+      h('div', { class: 'actions' }, save, cancel));
+    function startEdit(r) {
+      editing = r;
+      name.value = r.name;
+      body.value = r.body;
+      scope.value = r.scope;
+      scope.disabled = true;
+      cancel.hidden = false;
+      replace(save, 'Save changes');
+      name.focus();
+    }
+    function reset() {
+      editing = null;
+      form.reset();
+      scope.disabled = false;
+      cancel.hidden = true;
+      replace(save, 'Save reply');
+    }
+    cancel.addEventListener('click', reset);
+    const mayChange = (r) => (r.scope === 'personal' ? r.owner_id === me().id : canAdmin());
+    async function load() {
+      try {
+        const { saved_replies: replies } = await api.get('/api/saved-replies');
+        replace(list, replies.length ? replies.map((r) => h('li', { class: 'saved-item' },
+          h('div', { class: 'saved-head' }, h('strong', null, r.name), h('span', { class: 'chip' }, r.scope === 'personal' ? 'Only me' : 'Workspace')),
+          h('p', { class: 'saved-text muted' }, r.body),
+          mayChange(r) ? h('div', { class: 'button-row' },
+            h('button', { type: 'button', class: 'btn btn-small', onclick: () => startEdit(r) }, 'Edit'),
+            h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', onclick: async () => {
+              if (!window.confirm(`Delete the saved reply “${r.name}”?`)) return;
+              try {
+                await api.del(`/api/saved-replies/${r.id}`);
+                load();
+              } catch (err) {
+                toast(err.message, 'error');
+              }
+            } }, 'Delete')) : null))
+          : h('li', { class: 'muted' }, 'No saved replies yet.'));
+      } catch (err) {
+        replace(list, h('li', { class: 'form-error' }, err.message));
+      }
+    }
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearError(error);
+      try {
+        if (editing) await api.patch(`/api/saved-replies/${editing.id}`, { name: name.value, body: body.value });
+        else await api.post('/api/saved-replies', { name: name.value, body: body.value, scope: canAdmin() ? scope.value : 'personal' });
+        reset();
+        load();
+        toast('Saved reply stored');
+      } catch (err) {
+        showError(error, err, form);
+      }
+    });
+    load();
+    return card('saved-replies', 'Saved replies', 'Answers you give often. The server fills in the variables for the case you are on.', list, form);
+  }
+
+  // --- Tags ---------------------------------------------------------------------------------
+  function tagsCard() {
+    const list = h('ul', { class: 'tag-admin-list', 'aria-label': 'Tags' });
+    const lock = toggle('Only admins add tags', 'Agents then tag cases with the tags on this list only.', !!state.me.workspace.tags_locked, async (checked, input) => {
+      try {
+        await api.patch('/api/workspace', { tags_locked: checked });
+        await ctx.reloadMe();
+        toast(checked ? 'The tag list is locked' : 'Everyone can add tags');
+      } catch (err) {
+        input.checked = !checked;
+        toast(err.message, 'error');
+      }
+    });
+    const name = h('input', { type: 'text', maxlength: 40, class: 'input', 'aria-label': 'New tag name', placeholder: 'New tag' });
+    const color = h('input', { type: 'color', value: '#2563eb', class: 'input-color', 'aria-label': 'New tag colour' });
+    const add = h('form', { class: 'inline-controls' }, name, color, h('button', { type: 'submit', class: 'btn btn-small' }, 'Add tag'));
+    add.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await api.post('/api/tags', { name: name.value, color: color.value });
+        name.value = '';
+        load();
+      } catch (err) {
+        toast(err.message, 'error');
+      }
+    });
+    async function load() {
+      try {
+        const { tags } = await api.get('/api/tags');
+        replace(list, tags.length ? tags.map((t) => {
+          const recolor = h('input', { type: 'color', value: t.color, class: 'input-color', 'aria-label': `Colour of ${t.name}` });
+          recolor.addEventListener('change', async () => {
+            try {
+              await api.patch(`/api/tags/${t.id}`, { color: recolor.value });
+              load();
+            } catch (err) {
+              toast(err.message, 'error');
+            }
+          });
+          const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, 'Delete');
+          remove.addEventListener('click', async () => {
+            if (!window.confirm(`Delete the tag “${t.name}”? It comes off every case.`)) return;
+            try {
+              await api.del(`/api/tags/${t.id}`);
+              load();
+            } catch (err) {
+              toast(err.message, 'error');
+            }
+          });
+          return h('li', { class: 'tag-admin' }, tagChip(t), h('span', { class: 'muted small' }, `${plural(t.counts.all, 'open case')}`), recolor, remove);
+        }) : h('li', { class: 'muted' }, 'No tags yet: teammates make them as they tag cases.'));
+      } catch (err) {
+        replace(list, h('li', { class: 'form-error' }, err.message));
+      }
+    }
+    load();
+    subs.push(on('tags', load));
+    return card('tags', 'Tags', 'Labels on cases, filterable in every view.', lock, list, add);
+  }
+
   // --- Workspace ----------------------------------------------------------------------------
   function workspaceCard() {
     const ws = state.me.workspace;
@@ -593,7 +728,8 @@ export function createSettings(ctx) {
 
   function render() {
     const sections = [['you', 'You'], ['notifications', 'Notifications'], ['security', 'Two-factor'], ['sessions', 'Sessions']];
-    if (canAdmin()) sections.push(['team', 'Team']);
+    if (canWork()) sections.push(['saved-replies', 'Saved replies']);
+    if (canAdmin()) sections.push(['team', 'Team'], ['tags', 'Tags']);
     if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
     if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token'], ['channels', 'Channels'], ['webhooks', 'Webhooks'], ['audit', 'Audit']);
     subs.splice(0).forEach((off) => off());
@@ -604,7 +740,9 @@ export function createSettings(ctx) {
       notificationsCard(),
       securityCard(),
       sessionsCard(),
+      canWork() ? savedRepliesCard() : null,
       canAdmin() ? teamCard() : null,
+      canAdmin() ? tagsCard() : null,
       canBulk() ? bulkCard() : null,
       canAdmin() ? rulesCard() : null,
       canAdmin() ? workspaceCard() : null,

@@ -109,7 +109,8 @@ export function createShell(root, ctx) {
     if (name === 'inbox') {
       const qs = new URLSearchParams(location.search);
       const view = qs.get('view');
-      state.view = ['mine', 'unassigned', 'all'].includes(view) ? view : state.view;
+      state.view = ['mine', 'unassigned', 'all', 'snoozed'].includes(view) ? view : state.view;
+      state.tag = qs.get('tag') || '';
       const filter = qs.get('filter');
       state.filter = ['open', 'unread', 'closed', 'breached'].includes(filter) ? filter : 'open';
       state.q = qs.get('q') || '';
