@@ -7,6 +7,7 @@ mod email_sql;
 mod models;
 mod postgres;
 mod routing_sql;
+pub(crate) mod search_sql;
 mod sms_sql;
 mod sql;
 mod sqlite;

@@ -1,0 +1,206 @@
+//! Full-text search over cases: SQLite's FTS5 (`search_fts`) and Postgres's `tsvector`
+//! (`search_docs.tsv`), kept by the triggers of migration `0011_search`. Each backend finds and
+//! ranks documents (messages, notes, a case's subject and customer) its own way; the best
+//! document per case ranks the case, and the list's conditions (view, filter, statuses,
+//! assignee, channel, dates) narrow the cases exactly as they narrow the list. Instantiated next
+//! to `sql_store!` for each backend (it uses that macro's imports and `push_case_filters`).
+
+/// Characters of a long message shown around its first matched word.
+pub(crate) const SNIPPET_WIDTH: usize = 160;
+
+/// The matching documents of a workspace as `(case_id, doc_id, score)`, higher scores better;
+/// the query text is bound between the two halves, the workspace after the second.
+/// bm25 weighs subject 10, customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
+/// FTS5 computes bm25 only while it scans its own table: the scan is materialized before the
+/// grouping reads it.
+pub(crate) const SQLITE_HITS: (&str, &str) = (
+    "MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score \
+     FROM (SELECT rowid, -bm25(search_fts, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ",
+    ") f JOIN search_docs d ON d.id = f.rowid WHERE d.workspace_id = ",
+);
+/// The best document of each case (SQLite takes `doc_id` from the row that has the `MAX`).
+pub(crate) const SQLITE_BEST: &str =
+    "SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id";
+
+/// As `SQLITE_HITS`; `ts_rank` normalised by the document's length (option 1), like bm25.
+pub(crate) const POSTGRES_HITS: (&str, &str) = (
+    "(SELECT d.case_id, d.id AS doc_id, CAST(ts_rank(d.tsv, q.q, 1) AS DOUBLE PRECISION) AS score \
+     FROM search_docs d, to_tsquery('baton_search', ",
+    ") AS q(q) WHERE d.tsv @@ q.q AND d.workspace_id = ",
+);
+pub(crate) const POSTGRES_BEST: &str =
+    "SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC";
+
+macro_rules! search_sql {
+    ($Store:ident, $Db:ty, $Row:ty, $backend:expr) => {
+        impl $Store {
+            /// The cases whose documents hold every word of `q` (or whose number `q` is), best
+            /// match first (or newest first with `Sort::Recent`), each with its snippet.
+            async fn search_cases(&self, workspace_id: Uuid, viewer: Uuid, prefix: &str, q: &str, query: &CaseQuery) -> Result<Vec<Case>> {
+                use crate::domain::search::SearchQuery;
+                use crate::store::search_sql::*;
+
+                let words = SearchQuery::parse(q);
+                let number = crate::domain::numbers::parse_query(prefix, q);
+                // A case number finds that case, or phones holding those digits: not every
+                // message that mentions the number.
+                let (text, column, weight) = match number {
+                    Some(_) => (words.numbers_only(), Some("phone"), Some('C')),
+                    None => (words.clone(), None, None),
+                };
+                if text.is_empty() && number.is_none() {
+                    return Ok(Vec::new());
+                }
+                let (hits, best) = match $backend {
+                    Backend::Sqlite => (SQLITE_HITS, SQLITE_BEST),
+                    Backend::Postgres => (POSTGRES_HITS, POSTGRES_BEST),
+                };
+                let matching = match $backend {
+                    Backend::Sqlite => text.fts5(column),
+                    Backend::Postgres => text.tsquery(weight),
+                };
+                let mut qb = QueryBuilder::<$Db>::new("WITH ");
+                if !text.is_empty() {
+                    qb.push("hits AS ").push(hits.0).push_bind(matching).push(hits.1).push_bind(workspace_id).push("), ");
+                    qb.push("best AS (").push(best).push("), ");
+                }
+                qb.push("found AS (SELECT case_id, MAX(score) AS score, MIN(doc_id) AS doc_id FROM (");
+                if !text.is_empty() {
+                    qb.push("SELECT case_id, score, doc_id FROM best");
+                }
+                if let Some(n) = number {
+                    if !text.is_empty() {
+                        qb.push(" UNION ALL ");
+                    }
+                    // A number match ranks above any text match.
+                    qb.push("SELECT id AS case_id, CAST(1e9 AS DOUBLE PRECISION) AS score, CAST(NULL AS BIGINT) AS doc_id FROM cases WHERE workspace_id = ")
+                        .push_bind(workspace_id)
+                        .push(" AND number = ")
+                        .push_bind(n);
+                }
+                qb.push(") u GROUP BY case_id) ");
+                let select = CASE_SELECT
+                    .replacen(" FROM cases c ", ", found.doc_id AS search_doc FROM found JOIN cases c ON c.id = found.case_id ", 1)
+                    .replace("$1", "");
+                qb.push(select.trim_end()).push_bind(viewer);
+                push_case_filters(&mut qb, workspace_id, viewer, query);
+                let ranked = query.sort == Sort::Relevance;
+                if ranked {
+                    qb.push(" ORDER BY found.score DESC, c.last_message_at DESC, c.id DESC LIMIT ").push_bind(query.limit).push(" OFFSET ").push_bind(query.offset);
+                } else {
+                    if let Some((at, id)) = query.after {
+                        qb.push(" AND (c.last_message_at < ").push_bind(at);
+                        qb.push(" OR (c.last_message_at = ").push_bind(at).push(" AND c.id < ").push_bind(id).push("))");
+                    }
+                    qb.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ").push_bind(query.limit);
+                }
+                let rows = qb.build().fetch_all(&self.read).await?;
+                let mut cases = Vec::with_capacity(rows.len());
+                let mut docs = Vec::new();
+                for row in &rows {
+                    let doc: Option<i64> = row.try_get("search_doc")?;
+                    docs.extend(doc);
+                    cases.push((case_from_row(row)?, doc));
+                }
+                let texts = self.search_texts(&docs).await?;
+                Ok(cases
+                    .into_iter()
+                    .map(|(mut case, doc)| {
+                        case.search = Some(search_match(&words, &case, doc.and_then(|d| texts.get(&d))));
+                        case
+                    })
+                    .collect())
+            }
+
+            /// The message or note behind each document id that is one (`(message_id, kind,
+            /// body)`); a case's own document is absent (its text is on the case).
+            async fn search_texts(&self, docs: &[i64]) -> Result<std::collections::HashMap<i64, (Uuid, String, String)>> {
+                let mut texts = std::collections::HashMap::new();
+                if docs.is_empty() {
+                    return Ok(texts);
+                }
+                let mut qb = QueryBuilder::<$Db>::new("SELECT d.id, m.id AS message_id, m.kind, m.body FROM search_docs d JOIN messages m ON m.id = d.message_id WHERE d.id IN (");
+                let mut list = qb.separated(", ");
+                for d in docs {
+                    list.push_bind(*d);
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&self.read).await? {
+                    texts.insert(row.try_get("id")?, (row.try_get("message_id")?, row.try_get("kind")?, row.try_get("body")?));
+                }
+                Ok(texts)
+            }
+        }
+    };
+}
+pub(crate) use search_sql;
+
+use uuid::Uuid;
+
+use crate::domain::search::{Part, SearchQuery};
+use crate::store::{Case, SearchMatch};
+
+/// Where `case` matched: the message or note of its best document with the words marked, else
+/// the first of its own fields (subject, name, email, phone) that holds a matched word, else its
+/// number (the search named it).
+pub(crate) fn search_match(
+    words: &SearchQuery,
+    case: &Case,
+    message: Option<&(Uuid, String, String)>,
+) -> SearchMatch {
+    if let Some((id, kind, body)) = message {
+        let snippet = words.snippet(body, SNIPPET_WIDTH).unwrap_or_else(|| {
+            vec![Part {
+                text: body.chars().take(SNIPPET_WIDTH).collect(),
+                mark: false,
+            }]
+        });
+        let field = if kind == "note" { "note" } else { "message" };
+        return SearchMatch {
+            field: field.into(),
+            message_id: Some(*id),
+            snippet,
+        };
+    }
+    let own = |field: &str, snippet: Vec<Part>| SearchMatch {
+        field: field.into(),
+        message_id: None,
+        snippet,
+    };
+    // The field holding the most matched words (the first of equals): `marcus@shop.example`
+    // matched the email even though the name holds `marcus` too.
+    let fields = [
+        ("subject", case.subject.as_deref()),
+        ("customer", Some(case.customer.name.as_str())),
+        ("email", case.customer.email.as_deref()),
+    ];
+    let best = fields
+        .into_iter()
+        .filter_map(|(field, text)| Some((field, words.snippet(text?, SNIPPET_WIDTH)?)))
+        .fold(
+            None::<(&str, Vec<Part>, usize)>,
+            |best, (field, snippet)| {
+                let marks = snippet.iter().filter(|p| p.mark).count();
+                match best {
+                    Some(b) if b.2 >= marks => Some(b),
+                    _ => Some((field, snippet, marks)),
+                }
+            },
+        );
+    if let Some((field, snippet, _)) = best {
+        return own(field, snippet);
+    }
+    if let Some(phone) = case.customer.phone.as_deref() {
+        let parts = words.highlight_phone(phone);
+        if parts.iter().any(|p| p.mark) {
+            return own("phone", parts);
+        }
+    }
+    own(
+        "number",
+        vec![Part {
+            text: case.number.clone(),
+            mark: true,
+        }],
+    )
+}
