@@ -15,13 +15,15 @@ CREATE TABLE search_docs (
 CREATE UNIQUE INDEX search_docs_message ON search_docs (message_id) WHERE message_id IS NOT NULL;
 CREATE UNIQUE INDEX search_docs_case ON search_docs (case_id) WHERE message_id IS NULL;
 
--- Words are letters and digits, lower-cased, accents removed. `phone` holds every ending of the
--- phone's digits (14155550100 4155550100 … 0100), so any part of a number matches as a prefix.
+-- Words are letters and digits, lower-cased, accents removed. `ws` is the workspace id in hex, so
+-- that a query names its workspace inside the index and never walks another workspace's
+-- documents. `phone` holds every ending of the phone's digits (14155550100 4155550100 … 0100),
+-- so any part of a number matches as a prefix.
 CREATE VIRTUAL TABLE search_fts USING fts5(
-    subject, customer, phone, body,
+    ws, subject, customer, phone, body,
     content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 4'
+    prefix = '2 3'
 );
 
 -- Positions 1..20 for the endings of a phone number (a trigger cannot hold a recursive query).
@@ -32,7 +34,7 @@ INSERT INTO search_positions (n) VALUES
 
 -- The case documents of one customer's cases, from the current rows.
 CREATE VIEW search_case_text AS
-SELECT d.id AS doc_id, c.id AS case_id, cu.id AS customer_id,
+SELECT d.id AS doc_id, c.id AS case_id, cu.id AS customer_id, hex(c.workspace_id) AS ws,
        COALESCE(c.subject, '') AS subject,
        cu.name || ' ' || COALESCE(cu.email, '') AS customer,
        COALESCE((SELECT group_concat(substr(replace(cu.phone, '+', ''), p.n), ' ')
@@ -43,13 +45,13 @@ WHERE d.message_id IS NULL;
 
 CREATE TRIGGER search_message_insert AFTER INSERT ON messages BEGIN
     INSERT INTO search_docs (workspace_id, case_id, message_id) VALUES (NEW.workspace_id, NEW.case_id, NEW.id);
-    INSERT INTO search_fts (rowid, subject, customer, phone, body) VALUES (last_insert_rowid(), '', '', '', substr(NEW.body, 1, 100000));
+    INSERT INTO search_fts (rowid, ws, subject, customer, phone, body) VALUES (last_insert_rowid(), hex(NEW.workspace_id), '', '', '', substr(NEW.body, 1, 100000));
 END;
 
 CREATE TRIGGER search_message_update AFTER UPDATE OF body ON messages BEGIN
     DELETE FROM search_fts WHERE rowid = (SELECT id FROM search_docs WHERE message_id = OLD.id);
-    INSERT INTO search_fts (rowid, subject, customer, phone, body)
-        SELECT id, '', '', '', substr(NEW.body, 1, 100000) FROM search_docs WHERE message_id = NEW.id;
+    INSERT INTO search_fts (rowid, ws, subject, customer, phone, body)
+        SELECT id, hex(workspace_id), '', '', '', substr(NEW.body, 1, 100000) FROM search_docs WHERE message_id = NEW.id;
 END;
 
 CREATE TRIGGER search_message_delete AFTER DELETE ON messages BEGIN
@@ -59,14 +61,14 @@ END;
 
 CREATE TRIGGER search_case_insert AFTER INSERT ON cases BEGIN
     INSERT INTO search_docs (workspace_id, case_id, message_id) VALUES (NEW.workspace_id, NEW.id, NULL);
-    INSERT INTO search_fts (rowid, subject, customer, phone, body)
-        SELECT doc_id, subject, customer, phone, '' FROM search_case_text WHERE case_id = NEW.id;
+    INSERT INTO search_fts (rowid, ws, subject, customer, phone, body)
+        SELECT doc_id, ws, subject, customer, phone, '' FROM search_case_text WHERE case_id = NEW.id;
 END;
 
 CREATE TRIGGER search_case_update AFTER UPDATE OF subject, customer_id ON cases BEGIN
     DELETE FROM search_fts WHERE rowid = (SELECT id FROM search_docs WHERE case_id = NEW.id AND message_id IS NULL);
-    INSERT INTO search_fts (rowid, subject, customer, phone, body)
-        SELECT doc_id, subject, customer, phone, '' FROM search_case_text WHERE case_id = NEW.id;
+    INSERT INTO search_fts (rowid, ws, subject, customer, phone, body)
+        SELECT doc_id, ws, subject, customer, phone, '' FROM search_case_text WHERE case_id = NEW.id;
 END;
 
 CREATE TRIGGER search_case_delete AFTER DELETE ON cases BEGIN
@@ -77,14 +79,14 @@ END;
 CREATE TRIGGER search_customer_update AFTER UPDATE OF name, email, phone ON customers
 WHEN OLD.name IS NOT NEW.name OR OLD.email IS NOT NEW.email OR OLD.phone IS NOT NEW.phone BEGIN
     DELETE FROM search_fts WHERE rowid IN (SELECT doc_id FROM search_case_text WHERE customer_id = NEW.id);
-    INSERT INTO search_fts (rowid, subject, customer, phone, body)
-        SELECT doc_id, subject, customer, phone, '' FROM search_case_text WHERE customer_id = NEW.id;
+    INSERT INTO search_fts (rowid, ws, subject, customer, phone, body)
+        SELECT doc_id, ws, subject, customer, phone, '' FROM search_case_text WHERE customer_id = NEW.id;
 END;
 
 -- What was written before this migration.
 INSERT INTO search_docs (workspace_id, case_id, message_id) SELECT workspace_id, id, NULL FROM cases;
 INSERT INTO search_docs (workspace_id, case_id, message_id) SELECT workspace_id, case_id, id FROM messages;
-INSERT INTO search_fts (rowid, subject, customer, phone, body)
-    SELECT doc_id, subject, customer, phone, '' FROM search_case_text;
-INSERT INTO search_fts (rowid, subject, customer, phone, body)
-    SELECT d.id, '', '', '', substr(m.body, 1, 100000) FROM search_docs d JOIN messages m ON m.id = d.message_id;
+INSERT INTO search_fts (rowid, ws, subject, customer, phone, body)
+    SELECT doc_id, ws, subject, customer, phone, '' FROM search_case_text;
+INSERT INTO search_fts (rowid, ws, subject, customer, phone, body)
+    SELECT d.id, hex(d.workspace_id), '', '', '', substr(m.body, 1, 100000) FROM search_docs d JOIN messages m ON m.id = d.message_id;

@@ -114,8 +114,11 @@ impl SearchQuery {
         terms.truncate(MAX_TERMS);
         let typing = !q.ends_with(char::is_whitespace);
         let last = terms.len().saturating_sub(1);
+        // One letter or two digits as a prefix would touch a good part of the index for
+        // nothing a user could scan.
         for (n, t) in terms.iter_mut().enumerate() {
-            t.prefix = t.digits() || (typing && n == last);
+            let long = t.text.chars().count() >= if t.digits() { 3 } else { 2 };
+            t.prefix = long && (t.digits() || (typing && n == last));
         }
         SearchQuery { terms }
     }
@@ -124,18 +127,20 @@ impl SearchQuery {
         self.terms.is_empty()
     }
 
-    /// The SQLite FTS5 query: every term, each quoted (terms hold only letters and digits, so
-    /// nothing in them is FTS5 syntax), `*` for a prefix. `column` limits it to one column.
-    pub fn fts5(&self, column: Option<&str>) -> String {
+    /// The SQLite FTS5 query: the workspace (`ws` column, id in hex), then every term, each
+    /// quoted (terms hold only letters and digits, so nothing in them is FTS5 syntax), `*` for a
+    /// prefix, in the text columns or in `column` alone.
+    pub fn fts5(&self, workspace_hex: &str, column: Option<&str>) -> String {
         let terms: Vec<String> = self
             .terms
             .iter()
             .map(|t| format!("\"{}\"{}", t.text, if t.prefix { "*" } else { "" }))
             .collect();
-        match column {
-            Some(c) => format!("{c} : ({})", terms.join(" ")),
-            None => terms.join(" "),
-        }
+        let columns = column.unwrap_or("{subject customer phone body}");
+        format!(
+            "ws : \"{workspace_hex}\" AND {columns} : ({})",
+            terms.join(" ")
+        )
     }
 
     /// The Postgres `to_tsquery` text: every term, `:*` for a prefix; `weight` limits it to
@@ -298,6 +303,10 @@ mod tests {
         );
         assert_eq!(texts("refund "), vec![("refund".into(), false)]);
         assert_eq!(
+            texts("refund a"),
+            vec![("refund".into(), false), ("a".into(), false)]
+        );
+        assert_eq!(
             texts("alice@example.com"),
             vec![
                 ("alice".into(), false),
@@ -320,19 +329,25 @@ mod tests {
             texts("order 12 34"),
             vec![
                 ("order".into(), false),
-                ("12".into(), true),
-                ("34".into(), true)
+                ("12".into(), false),
+                ("34".into(), false)
             ]
         );
     }
 
     #[test]
     fn engine_queries_hold_only_terms() {
-        let q = SearchQuery::parse("late \"parcel\" OR x");
-        assert_eq!(q.fts5(None), r#""late" "parcel" "or" "x"*"#);
-        assert_eq!(q.tsquery(None), "'late' & 'parcel' & 'or' & 'x':*");
+        let q = SearchQuery::parse("late \"parcel\" OR xy");
+        assert_eq!(
+            q.fts5("ab12", None),
+            r#"ws : "ab12" AND {subject customer phone body} : ("late" "parcel" "or" "xy"*)"#
+        );
+        assert_eq!(q.tsquery(None), "'late' & 'parcel' & 'or' & 'xy':*");
         let n = SearchQuery::parse("123").numbers_only();
-        assert_eq!(n.fts5(Some("phone")), r#"phone : ("123"*)"#);
+        assert_eq!(
+            n.fts5("ab12", Some("phone")),
+            r#"ws : "ab12" AND phone : ("123"*)"#
+        );
         assert_eq!(n.tsquery(Some('C')), "'123':*C");
     }
 

@@ -8,28 +8,9 @@
 /// Characters of a long message shown around its first matched word.
 pub(crate) const SNIPPET_WIDTH: usize = 160;
 
-/// The matching documents of a workspace as `(case_id, doc_id, score)`, higher scores better;
-/// the query text is bound between the two halves, the workspace after the second.
-/// bm25 weighs subject 10, customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
-/// FTS5 computes bm25 only while it scans its own table: the scan is materialized before the
-/// grouping reads it.
-pub(crate) const SQLITE_HITS: (&str, &str) = (
-    "MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score \
-     FROM (SELECT rowid, -bm25(search_fts, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ",
-    ") f JOIN search_docs d ON d.id = f.rowid WHERE d.workspace_id = ",
-);
-/// The best document of each case (SQLite takes `doc_id` from the row that has the `MAX`).
-pub(crate) const SQLITE_BEST: &str =
-    "SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id";
-
-/// As `SQLITE_HITS`; `ts_rank` normalised by the document's length (option 1), like bm25.
-pub(crate) const POSTGRES_HITS: (&str, &str) = (
-    "(SELECT d.case_id, d.id AS doc_id, CAST(ts_rank(d.tsv, q.q, 1) AS DOUBLE PRECISION) AS score \
-     FROM search_docs d, to_tsquery('baton_search', ",
-    ") AS q(q) WHERE d.tsv @@ q.q AND d.workspace_id = ",
-);
-pub(crate) const POSTGRES_BEST: &str =
-    "SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC";
+/// Documents ranked per search at most: the newest that match. A search matching more (a word
+/// in every tenth message of a big workspace) ranks among these, so its cost stays bounded.
+pub(crate) const CANDIDATES: i64 = 5_000;
 
 macro_rules! search_sql {
     ($Store:ident, $Db:ty, $Row:ty, $backend:expr) => {
@@ -51,18 +32,38 @@ macro_rules! search_sql {
                 if text.is_empty() && number.is_none() {
                     return Ok(Vec::new());
                 }
-                let (hits, best) = match $backend {
-                    Backend::Sqlite => (SQLITE_HITS, SQLITE_BEST),
-                    Backend::Postgres => (POSTGRES_HITS, POSTGRES_BEST),
-                };
-                let matching = match $backend {
-                    Backend::Sqlite => text.fts5(column),
-                    Backend::Postgres => text.tsquery(weight),
-                };
                 let mut qb = QueryBuilder::<$Db>::new("WITH ");
-                if !text.is_empty() {
-                    qb.push("hits AS ").push(hits.0).push_bind(matching).push(hits.1).push_bind(workspace_id).push("), ");
-                    qb.push("best AS (").push(best).push("), ");
+                // `hits`: the candidates as (case_id, doc_id, score), higher scores better;
+                // `best`: the best document of each case.
+                match (text.is_empty(), $backend) {
+                    (true, _) => {}
+                    (false, Backend::Sqlite) => {
+                        // FTS5 computes bm25 only while it scans its own table, so the scan is
+                        // materialized before the grouping reads it. bm25 weighs subject 10,
+                        // customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
+                        qb.push("hits AS MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score FROM (SELECT rowid, -bm25(search_fts, 0.0, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ")
+                            .push_bind(text.fts5(&workspace_id.simple().to_string(), column))
+                            .push(" ORDER BY rowid DESC LIMIT ")
+                            .push_bind(CANDIDATES)
+                            .push(") f JOIN search_docs d ON d.id = f.rowid WHERE d.workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push("), best AS (SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id), ");
+                    }
+                    (false, Backend::Postgres) => {
+                        // ts_rank normalised by the document's length (option 1), like bm25;
+                        // computed for the candidates only.
+                        let tsquery = text.tsquery(weight);
+                        qb.push("hits AS (SELECT d.case_id, d.id AS doc_id, CAST(ts_rank(d.tsv, to_tsquery('baton_search', ")
+                            .push_bind(tsquery.clone())
+                            .push("), 1) AS DOUBLE PRECISION) AS score FROM (SELECT id FROM search_docs WHERE tsv @@ to_tsquery('baton_search', ")
+                            .push_bind(tsquery)
+                            .push(") AND workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(" ORDER BY id DESC LIMIT ")
+                            .push_bind(CANDIDATES)
+                            .push(") r JOIN search_docs d ON d.id = r.id), ")
+                            .push("best AS (SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC), ");
+                    }
                 }
                 qb.push("found AS (SELECT case_id, MAX(score) AS score, MIN(doc_id) AS doc_id FROM (");
                 if !text.is_empty() {

@@ -1225,7 +1225,8 @@ macro_rules! sql_store {
 
             async fn cases(&self, workspace_id: Uuid, viewer: Uuid, query: CaseQuery) -> Result<Vec<Case>> {
                 let prefix: String = sqlx::query_scalar("SELECT case_prefix FROM workspaces WHERE id = $1").bind(workspace_id).fetch_optional(&self.read).await?.ok_or(Error::NotFound)?;
-                if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                // Untrimmed: a trailing space says the last word is finished.
+                if let Some(q) = query.q.as_deref().filter(|q| !q.trim().is_empty()) {
                     return self.search_cases(workspace_id, viewer, &prefix, q, &query).await;
                 }
                 let mut qb = QueryBuilder::<$Db>::new(CASE_SELECT.replace("$1", "").trim_end().to_string());

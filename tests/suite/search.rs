@@ -173,6 +173,7 @@ async fn every_field(db: Db) {
         vec![marcus.clone()]
     );
     assert_eq!(found(&owner, "par is", "").await, Vec::<String>::new());
+    assert_eq!(found(&owner, "parc ", "").await, Vec::<String>::new());
     assert_eq!(found(&owner, "zebra", "").await, Vec::<String>::new());
     // Query syntax of either engine is only text.
     for q in [
