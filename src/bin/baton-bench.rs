@@ -2395,6 +2395,9 @@ async fn seed_search(
     Ok(written)
 }
 
+/// Latency per kind of query, then queries with results, then failed ones.
+type SearchTally = (BTreeMap<&'static str, Hist>, u64, u64);
+
 async fn search(a: SearchArgs) -> Result<Value> {
     let c = &a.common;
     if !c.spawn {
@@ -2453,7 +2456,7 @@ async fn search(a: SearchArgs) -> Result<Value> {
     }
     let queries = Arc::new(queries);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let results: Arc<Mutex<(BTreeMap<&'static str, Hist>, u64, u64)>> = Arc::default();
+    let results: Arc<Mutex<SearchTally>> = Arc::default();
     let s0 = sample_servers(&srv);
     let start = mono_ns();
     let mut tasks = tokio::task::JoinSet::new();

@@ -127,20 +127,18 @@ impl SearchQuery {
         self.terms.is_empty()
     }
 
-    /// The SQLite FTS5 query: the workspace (`ws` column, id in hex), then every term, each
-    /// quoted (terms hold only letters and digits, so nothing in them is FTS5 syntax), `*` for a
-    /// prefix, in the text columns or in `column` alone.
-    pub fn fts5(&self, workspace_hex: &str, column: Option<&str>) -> String {
+    /// The SQLite FTS5 query: every term, each quoted (terms hold only letters and digits, so
+    /// nothing in them is FTS5 syntax), `*` for a prefix. `column` limits it to one column.
+    pub fn fts5(&self, column: Option<&str>) -> String {
         let terms: Vec<String> = self
             .terms
             .iter()
             .map(|t| format!("\"{}\"{}", t.text, if t.prefix { "*" } else { "" }))
             .collect();
-        let columns = column.unwrap_or("{subject customer phone body}");
-        format!(
-            "ws : \"{workspace_hex}\" AND {columns} : ({})",
-            terms.join(" ")
-        )
+        match column {
+            Some(c) => format!("{c} : ({})", terms.join(" ")),
+            None => terms.join(" "),
+        }
     }
 
     /// The Postgres `to_tsquery` text: every term, `:*` for a prefix; `weight` limits it to
@@ -338,16 +336,10 @@ mod tests {
     #[test]
     fn engine_queries_hold_only_terms() {
         let q = SearchQuery::parse("late \"parcel\" OR xy");
-        assert_eq!(
-            q.fts5("ab12", None),
-            r#"ws : "ab12" AND {subject customer phone body} : ("late" "parcel" "or" "xy"*)"#
-        );
+        assert_eq!(q.fts5(None), r#""late" "parcel" "or" "xy"*"#);
         assert_eq!(q.tsquery(None), "'late' & 'parcel' & 'or' & 'xy':*");
         let n = SearchQuery::parse("123").numbers_only();
-        assert_eq!(
-            n.fts5("ab12", Some("phone")),
-            r#"ws : "ab12" AND phone : ("123"*)"#
-        );
+        assert_eq!(n.fts5(Some("phone")), r#"phone : ("123"*)"#);
         assert_eq!(n.tsquery(Some('C')), "'123':*C");
     }
 

@@ -10,7 +10,7 @@ pub(crate) const SNIPPET_WIDTH: usize = 160;
 
 /// Documents ranked per search at most: the newest that match. A search matching more (a word
 /// in every tenth message of a big workspace) ranks among these, so its cost stays bounded.
-pub(crate) const CANDIDATES: i64 = 5_000;
+pub(crate) const CANDIDATES: i64 = 2_000;
 
 macro_rules! search_sql {
     ($Store:ident, $Db:ty, $Row:ty, $backend:expr) => {
@@ -38,12 +38,17 @@ macro_rules! search_sql {
                 match (text.is_empty(), $backend) {
                     (true, _) => {}
                     (false, Backend::Sqlite) => {
-                        // FTS5 computes bm25 only while it scans its own table, so the scan is
-                        // materialized before the grouping reads it. bm25 weighs subject 10,
-                        // customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
-                        qb.push("hits AS MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score FROM (SELECT rowid, -bm25(search_fts, 0.0, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ")
-                            .push_bind(text.fts5(&workspace_id.simple().to_string(), column))
-                            .push(" ORDER BY rowid DESC LIMIT ")
+                        // The workspace is a rowid range (see migration 0011), read newest
+                        // first. FTS5 computes bm25 only while it scans its own table, so the
+                        // scan is materialized before the grouping reads it. bm25 weighs subject
+                        // 10, customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
+                        qb.push("hits AS MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score FROM (SELECT rowid, -bm25(search_fts, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ")
+                            .push_bind(text.fts5(column))
+                            .push(" AND rowid BETWEEN (SELECT n * 1099511627776 FROM search_spaces WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(") AND (SELECT n * 1099511627776 + 1099511627775 FROM search_spaces WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(") ORDER BY rowid DESC LIMIT ")
                             .push_bind(CANDIDATES)
                             .push(") f JOIN search_docs d ON d.id = f.rowid WHERE d.workspace_id = ")
                             .push_bind(workspace_id)
@@ -79,22 +84,33 @@ macro_rules! search_sql {
                         .push(" AND number = ")
                         .push_bind(n);
                 }
-                qb.push(") u GROUP BY case_id) ");
-                let select = CASE_SELECT
-                    .replacen(" FROM cases c ", ", found.doc_id AS search_doc FROM found JOIN cases c ON c.id = found.case_id ", 1)
-                    .replace("$1", "");
-                qb.push(select.trim_end()).push_bind(viewer);
+                qb.push(") u GROUP BY case_id), ");
+                // `ranked`: the page, chosen with only the columns the conditions need; the
+                // case rows are read for the page alone.
+                qb.push("ranked AS (SELECT found.case_id, found.score, found.doc_id, c.last_message_at FROM found JOIN cases c ON c.id = found.case_id LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = ")
+                    .push_bind(viewer);
                 push_case_filters(&mut qb, workspace_id, viewer, query);
-                let ranked = query.sort == Sort::Relevance;
-                if ranked {
-                    qb.push(" ORDER BY found.score DESC, c.last_message_at DESC, c.id DESC LIMIT ").push_bind(query.limit).push(" OFFSET ").push_bind(query.offset);
-                } else {
+                let order = match query.sort {
+                    Sort::Relevance => " ORDER BY score DESC, last_message_at DESC, case_id DESC",
+                    Sort::Recent => " ORDER BY last_message_at DESC, case_id DESC",
+                };
+                if query.sort == Sort::Recent {
                     if let Some((at, id)) = query.after {
                         qb.push(" AND (c.last_message_at < ").push_bind(at);
                         qb.push(" OR (c.last_message_at = ").push_bind(at).push(" AND c.id < ").push_bind(id).push("))");
                     }
-                    qb.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ").push_bind(query.limit);
                 }
+                qb.push(order.replace("score", "found.score").replace("last_message_at", "c.last_message_at").replace("case_id", "c.id"));
+                qb.push(" LIMIT ").push_bind(query.limit);
+                if query.sort == Sort::Relevance {
+                    qb.push(" OFFSET ").push_bind(query.offset);
+                }
+                qb.push(") ");
+                let select = CASE_SELECT
+                    .replacen(" FROM cases c ", ", ranked.doc_id AS search_doc FROM ranked JOIN cases c ON c.id = ranked.case_id ", 1)
+                    .replace("$1", "");
+                qb.push(select.trim_end()).push_bind(viewer);
+                qb.push(order.replace("score", "ranked.score").replace("last_message_at", "ranked.last_message_at").replace("case_id", "ranked.case_id"));
                 let rows = qb.build().fetch_all(&self.read).await?;
                 let mut cases = Vec::with_capacity(rows.len());
                 let mut docs = Vec::new();
