@@ -62,7 +62,7 @@ CREATE TABLE search_docs (
 );
 CREATE UNIQUE INDEX search_docs_message ON search_docs (message_id) WHERE message_id IS NOT NULL;
 CREATE UNIQUE INDEX search_docs_case ON search_docs (case_id) WHERE message_id IS NULL;
-CREATE INDEX search_docs_workspace ON search_docs (workspace_id);
+CREATE INDEX search_docs_workspace ON search_docs (workspace_id, id);
 CREATE INDEX search_docs_tsv ON search_docs USING GIN (tsv);
 
 CREATE FUNCTION search_message_changed() RETURNS trigger LANGUAGE plpgsql AS $$

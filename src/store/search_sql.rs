@@ -12,6 +12,9 @@ pub(crate) const SNIPPET_WIDTH: usize = 160;
 /// in every tenth message of a big workspace) ranks among these, so its cost stays bounded.
 pub(crate) const CANDIDATES: i64 = 2_000;
 
+/// Postgres looks for candidates among a workspace's newest this many documents first.
+pub(crate) const RECENT: i64 = 20_000;
+
 macro_rules! search_sql {
     ($Store:ident, $Db:ty, $Row:ty, $backend:expr) => {
         impl $Store {
@@ -55,16 +58,34 @@ macro_rules! search_sql {
                             .push("), best AS (SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id), ");
                     }
                     (false, Backend::Postgres) => {
-                        // ts_rank normalised by the document's length (option 1), like bm25;
-                        // computed for the candidates only.
+                        // The candidates come from the workspace's newest RECENT documents
+                        // first; only when those hold fewer than CANDIDATES matches does the
+                        // GIN index look at the older ones (the second branch of the UNION runs
+                        // only then), so a common word reads a bounded slice and a rare one is
+                        // still found however old. ts_rank, normalised by the document's
+                        // length (option 1) like bm25, is computed for the candidates only.
                         let tsquery = text.tsquery(weight);
+                        qb.push("recent AS (SELECT COALESCE((SELECT id FROM search_docs WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(" ORDER BY workspace_id DESC, id DESC OFFSET ")
+                            .push_bind(RECENT)
+                            .push(" LIMIT 1), 0) AS floor), ");
                         qb.push("hits AS (SELECT d.case_id, d.id AS doc_id, CAST(ts_rank(d.tsv, to_tsquery('baton_search', ")
                             .push_bind(tsquery.clone())
-                            .push("), 1) AS DOUBLE PRECISION) AS score FROM (SELECT id FROM search_docs WHERE tsv @@ to_tsquery('baton_search', ")
-                            .push_bind(tsquery)
-                            .push(") AND workspace_id = ")
-                            .push_bind(workspace_id)
-                            .push(" ORDER BY id DESC LIMIT ")
+                            .push("), 1) AS DOUBLE PRECISION) AS score FROM (SELECT id FROM (");
+                        for (n, (range, order)) in [(">=", "id"), ("<", "id + 0")].into_iter().enumerate() {
+                            if n > 0 {
+                                qb.push(" UNION ALL ");
+                            }
+                            qb.push("(SELECT id FROM search_docs, recent WHERE workspace_id = ")
+                                .push_bind(workspace_id)
+                                .push(format!(" AND id {range} recent.floor AND tsv @@ to_tsquery('baton_search', "))
+                                .push_bind(tsquery.clone())
+                                .push(format!(") ORDER BY {order} DESC LIMIT "))
+                                .push_bind(CANDIDATES)
+                                .push(")");
+                        }
+                        qb.push(") w LIMIT ")
                             .push_bind(CANDIDATES)
                             .push(") r JOIN search_docs d ON d.id = r.id), ")
                             .push("best AS (SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC), ");
