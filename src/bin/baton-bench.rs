@@ -7,7 +7,8 @@
 //! action's request to its arrival at every socket of the workspace. All processes run on the same
 //! machine and stamp times with CLOCK_MONOTONIC, so times taken in different processes compare.
 //!
-//! Scenarios: `idle`, `fanout`, `teams`, `cluster`, `api`, `export` (see `--help`); `chart` redraws an SVG
+//! Scenarios: `idle`, `fanout`, `teams`, `cluster`, `api`, `export`, `search` (see `--help`); `chart`
+//! redraws an SVG
 //! from JSON results; `worker` is the internal client process. Everything stops by itself and
 //! only talks to loopback addresses.
 
@@ -210,6 +211,8 @@ enum Cmd {
     Api(ApiArgs),
     /// Seed a workspace with many cases, then download its export: server RSS idle vs peak.
     Export(ExportArgs),
+    /// Full-text search latency over a bulk-seeded history (needs --spawn).
+    Search(SearchArgs),
     /// Draw an SVG chart from JSON results written by this tool.
     Chart(ChartArgs),
     /// Internal: a client process driven by the coordinator over stdin/stdout.
@@ -338,6 +341,27 @@ struct ExportArgs {
     /// Inbound requests in flight while seeding.
     #[arg(long, default_value_t = 32)]
     seed_concurrency: usize,
+}
+
+#[derive(Args, Clone)]
+struct SearchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Messages to seed, written straight into the database in big transactions.
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: usize,
+    /// Messages per case.
+    #[arg(long, default_value_t = 5)]
+    per_case: usize,
+    /// Workspaces the history is spread over (queries go to all of them).
+    #[arg(long, default_value_t = 4)]
+    workspaces: usize,
+    /// Queries to time.
+    #[arg(long, default_value_t = 2000)]
+    queries: usize,
+    /// Queries in flight.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
 }
 
 #[derive(Args, Clone)]
@@ -736,6 +760,8 @@ impl Drop for Server {
 
 struct Servers {
     list: Vec<Server>,
+    /// The database of spawned servers.
+    db_url: Option<String>,
     db_desc: String,
     drop_db: Option<(String, String)>,
 }
@@ -812,6 +838,7 @@ async fn servers_with(
         }
         return Ok(Servers {
             list,
+            db_url: None,
             db_desc: "external".into(),
             drop_db: None,
         });
@@ -853,6 +880,7 @@ async fn servers_with(
     };
     let mut out = Servers {
         list: vec![],
+        db_url: Some(db_url.clone()),
         db_desc,
         drop_db,
     };
@@ -2334,6 +2362,318 @@ fn manifest_counts(mut archive: std::fs::File) -> Result<Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Search: a bulk-seeded history, then many varied queries through the HTTP API
+
+/// Made-up words from syllables: a vocabulary whose frequencies the seeding skews, so that
+/// queries can ask for common, middling and rare words.
+fn vocabulary() -> Vec<String> {
+    const SYL: [&str; 24] = [
+        "ka", "lo", "mi", "ren", "to", "sa", "vel", "di", "no", "ga", "pe", "ru", "zan", "fi",
+        "bo", "tel", "ma", "qui", "sor", "le", "du", "ni", "ho", "bra",
+    ];
+    let mut words = Vec::new();
+    for a in SYL {
+        for b in SYL {
+            for c in ["", "n", "s", "ta", "ro"] {
+                words.push(format!("{a}{b}{c}"));
+            }
+        }
+    }
+    words
+}
+
+/// A word index skewed towards the start of the vocabulary (a few words are very common).
+fn skewed(rng: &mut impl Rng, n: usize) -> usize {
+    let u: f64 = rng.gen();
+    ((u.powf(3.0)) * n as f64) as usize % n
+}
+
+const FIRST: [&str; 16] = [
+    "Élodie", "Marcus", "Amara", "Jonas", "Priya", "Tomás", "Ingrid", "Kofi", "Mei", "Rafael",
+    "Sofia", "Oskar", "Lena", "Yusuf", "Clara", "Dmitri",
+];
+const LAST: [&str; 16] = [
+    "Durand", "Lee", "Okafor", "Berg", "Nair", "García", "Holm", "Mensah", "Wang", "Costa",
+    "Rossi", "Novak", "Weber", "Demir", "Martin", "Ivanov",
+];
+
+/// The customer of seeded case `i`: name, email, phone (digits only after `+`).
+fn bench_customer(i: usize) -> (String, String, String) {
+    let (f, l) = (FIRST[i % 16], LAST[(i / 16) % 16]);
+    let email = format!("{}.{}.{i}@example.com", f.to_lowercase(), l.to_lowercase());
+    (
+        format!("{f} {l}"),
+        email,
+        format!("+1415{:07}", i % 10_000_000),
+    )
+}
+
+fn uuid_literal(postgres: bool, id: uuid::Uuid) -> String {
+    match postgres {
+        true => format!("'{id}'"),
+        false => format!("X'{}'", id.simple()),
+    }
+}
+
+enum Db {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Db {
+    async fn run(&mut self, sql: &str) -> Result<()> {
+        match self {
+            Db::Sqlite(c) => sqlx::raw_sql(sql).execute(c).await.map(|_| ()),
+            Db::Postgres(c) => sqlx::raw_sql(sql).execute(c).await.map(|_| ()),
+        }
+        .map_err(Into::into)
+    }
+}
+
+/// Writes `a.messages` messages (customers, cases, messages; `per_case` messages each) into the
+/// workspaces with multi-row INSERTs, 20,000 messages per transaction. The search index is
+/// written by the same triggers as for every other write.
+async fn seed_search(
+    a: &SearchArgs,
+    db_url: &str,
+    workspaces: &[Workspace],
+    words: &[String],
+) -> Result<usize> {
+    use sqlx::Connection;
+    let postgres = db_url.starts_with("postgres");
+    let mut db = match postgres {
+        true => Db::Postgres(sqlx::PgConnection::connect(db_url).await?),
+        false => Db::Sqlite(sqlx::SqliteConnection::connect(db_url).await?),
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let cases = a.messages.div_ceil(a.per_case.max(1));
+    let per_tx = (20_000 / a.per_case.max(1)).max(1);
+    let statuses = [
+        "needs_reply",
+        "awaiting_customer",
+        "on_hold",
+        "won",
+        "archived",
+    ];
+    let started = mono_ns();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut numbers = vec![0usize; workspaces.len()];
+    let mut written = 0;
+    for first in (0..cases).step_by(per_tx) {
+        let (mut customers, mut case_rows, mut messages) = (vec![], vec![], vec![]);
+        for i in first..(first + per_tx).min(cases) {
+            let w = i % workspaces.len();
+            numbers[w] += 1;
+            let ws = uuid_literal(postgres, workspaces[w].id.parse()?);
+            let (customer_id, case_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+            let (name, email, phone) = bench_customer(i);
+            let at = now - ((cases - i) as i64) * 60_000;
+            let cu = uuid_literal(postgres, customer_id);
+            customers.push(format!(
+                "({cu}, {ws}, '{name}', '{email}', '{phone}', {at})"
+            ));
+            let subject = (0..3)
+                .map(|_| words[skewed(&mut rng, words.len())].as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let status = statuses[i % statuses.len()];
+            let c = uuid_literal(postgres, case_id);
+            let no = if postgres { "FALSE" } else { "0" };
+            case_rows.push(format!(
+                "({c}, {ws}, {}, '{status}', NULL, 1, NULL, '{subject}', {cu}, {no}, '{subject}', {at}, {at}, {})",
+                numbers[w], a.per_case
+            ));
+            for k in 0..a.per_case {
+                let len = rng.gen_range(8..40);
+                let body = (0..len)
+                    .map(|_| words[skewed(&mut rng, words.len())].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let kind = ["inbound", "reply", "note"][k % 3];
+                let m = uuid_literal(postgres, uuid::Uuid::now_v7());
+                messages.push(format!(
+                    "({m}, {ws}, {c}, '{kind}', 'email', '{body}', {})",
+                    at + k as i64
+                ));
+            }
+        }
+        let mut sql = String::from("BEGIN;\n");
+        sql += &format!(
+            "INSERT INTO customers (id, workspace_id, name, email, phone, created_at) VALUES {};\n",
+            customers.join(", ")
+        );
+        sql += &format!("INSERT INTO cases (id, workspace_id, number, status, assignee_id, version, category, subject, customer_id, returning_customer, preview, created_at, last_message_at, inbound_count) VALUES {};\n", case_rows.join(", "));
+        for chunk in messages.chunks(2_000) {
+            sql += &format!("INSERT INTO messages (id, workspace_id, case_id, kind, channel, body, created_at) VALUES {};\n", chunk.join(", "));
+        }
+        sql += "COMMIT;";
+        db.run(&sql).await?;
+        written += messages.len();
+        eprint!("\rseeded {written} messages");
+    }
+    for (w, n) in workspaces.iter().zip(&numbers) {
+        let ws = uuid_literal(postgres, w.id.parse()?);
+        db.run(&format!(
+            "UPDATE workspaces SET last_case_number = {n} WHERE id = {ws}"
+        ))
+        .await?;
+    }
+    db.run("ANALYZE").await?;
+    eprintln!(" in {:.0} s", (mono_ns() - started) as f64 / 1e9);
+    Ok(written)
+}
+
+/// Latency per kind of query, then queries with results, then failed ones.
+type SearchTally = (BTreeMap<&'static str, Hist>, u64, u64);
+
+async fn search(a: SearchArgs) -> Result<Value> {
+    let c = &a.common;
+    if !c.spawn {
+        bail!("search seeds its own database: run it with --spawn");
+    }
+    let http = http_client()?;
+    let srv = servers(c, 1, &http).await?;
+    let url = srv.list[0].url.clone();
+    let wss = create_workspaces(&http, &url, a.workspaces, 1).await?;
+    let words = vocabulary();
+    let db_url = srv.db_url.clone().ok_or_else(|| anyhow!("no database"))?;
+    let seeded = seed_search(&a, &db_url, &wss, &words).await?;
+    let cases = a.messages.div_ceil(a.per_case.max(1));
+
+    // Varied queries, each kind in turn: how a team searches.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let n = words.len();
+    let mut queries = vec![];
+    for i in 0..a.queries {
+        let w = |rng: &mut rand::rngs::StdRng, lo: f64, hi: f64| {
+            words[(rng.gen_range(lo..hi) * n as f64) as usize].clone()
+        };
+        let person = rng.gen_range(0..cases);
+        let (name, email, phone) = bench_customer(person);
+        let (kind, q, extra) = match i % 9 {
+            0 => ("common word", w(&mut rng, 0.0, 0.02), ""),
+            1 => ("middling word", w(&mut rng, 0.2, 0.5), ""),
+            2 => ("rare word", w(&mut rng, 0.8, 1.0), ""),
+            3 => (
+                "two words",
+                format!("{} {}", w(&mut rng, 0.0, 0.3), w(&mut rng, 0.1, 0.6)),
+                "",
+            ),
+            4 => {
+                let word = w(&mut rng, 0.1, 0.6);
+                ("prefix", word.chars().take(3).collect(), "")
+            }
+            5 => ("customer name", name, ""),
+            6 => ("email", email, ""),
+            7 => {
+                let d = &phone[2..];
+                (
+                    "phone as written",
+                    format!("+1 ({}) {}-{}", &d[..3], &d[3..6], &d[6..]),
+                    "",
+                )
+            }
+            _ => (
+                "word + status, newest first",
+                w(&mut rng, 0.0, 0.3),
+                "&status=needs_reply&sort=recent",
+            ),
+        };
+        let ws = &wss[person % wss.len()];
+        queries.push((kind, q, extra, ws.mates[0].token.clone()));
+    }
+    let queries = Arc::new(queries);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let results: Arc<Mutex<SearchTally>> = Arc::default();
+    let s0 = sample_servers(&srv);
+    let start = mono_ns();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..a.concurrency.max(1) {
+        let (http, url, queries, next, results) = (
+            http.clone(),
+            url.clone(),
+            queries.clone(),
+            next.clone(),
+            results.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((kind, q, extra, token)) = queries.get(i) else {
+                    break;
+                };
+                let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+                let sent = mono_ns();
+                let r = http
+                    .get(format!(
+                        "{url}/api/cases?view=all&filter=open&limit=25&q={q}{extra}"
+                    ))
+                    .bearer_auth(token)
+                    .send()
+                    .await;
+                let found = match r {
+                    Ok(r) if r.status().is_success() => r
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .map(|v| v["cases"].as_array().map_or(0, Vec::len)),
+                    _ => None,
+                };
+                let us = (mono_ns() - sent) / 1000;
+                let mut g = results.lock().unwrap();
+                g.0.entry(kind).or_default().add(us);
+                g.0.entry("all").or_default().add(us);
+                match found {
+                    Some(n) if n > 0 => g.1 += 1,
+                    Some(_) => {}
+                    None => g.2 += 1,
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let secs = (mono_ns() - start) as f64 / 1e9;
+    let s1 = sample_servers(&srv);
+    let g = results.lock().unwrap();
+    let by_kind: serde_json::Map<String, Value> =
+        g.0.iter()
+            .map(|(k, h)| (k.to_string(), h.summary()))
+            .collect();
+    let all = &g.0["all"];
+    eprintln!(
+        "{} queries over {seeded} messages ({}): p50 {} ms, p99 {} ms, {} with results, {} errors",
+        all.count,
+        srv.db_desc,
+        all.summary()["p50"],
+        all.summary()["p99"],
+        g.1,
+        g.2
+    );
+    for (k, h) in &g.0 {
+        eprintln!(
+            "  {k:<28} p50 {:>7} ms  p99 {:>7} ms",
+            h.summary()["p50"],
+            h.summary()["p99"]
+        );
+    }
+    Ok(json!({
+        "scenario": "search",
+        "machine": machine(),
+        "database": srv.db_desc,
+        "messages": seeded,
+        "cases": cases,
+        "workspaces": a.workspaces,
+        "concurrency": a.concurrency,
+        "queries_per_s": ((all.count as f64 / secs) * 10.0).round() / 10.0,
+        "with_results": g.1,
+        "errors": g.2,
+        "http_ms": all.summary(),
+        "by_kind": by_kind,
+        "server_cpu_pct": sum_cpu(&s0, &s1),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -2355,6 +2695,7 @@ fn main() -> Result<()> {
             Cmd::Cluster(a) => (a.common.clone(), driven(a, "cluster").await?),
             Cmd::Api(a) => (a.common.clone(), api(a).await?),
             Cmd::Export(a) => (a.common.clone(), export(a).await?),
+            Cmd::Search(a) => (a.common.clone(), search(a).await?),
             Cmd::Chart(a) => {
                 let mut rs = vec![];
                 for f in &a.files {

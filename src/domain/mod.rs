@@ -8,6 +8,7 @@ pub mod numbers;
 pub mod pings;
 pub mod roles;
 pub mod routing;
+pub mod search;
 pub mod status;
 pub mod tags;
 pub mod templates;

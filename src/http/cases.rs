@@ -16,7 +16,7 @@ use crate::domain::Status;
 use crate::error::{Error, Result};
 use crate::service::snooze::{self, SnoozeBody};
 use crate::service::{cases, messages};
-use crate::store::{Case, CaseDetail, CasePage, CaseQuery, Counts, Filter, Message, View};
+use crate::store::{Case, CaseDetail, CasePage, CaseQuery, Counts, Filter, Message, Sort, View};
 use crate::AppState;
 
 const PAGE_DEFAULT: i64 = 50;
@@ -39,10 +39,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ListQuery {
     pub view: Option<View>,
     pub filter: Option<Filter>,
-    /// Case number (`BT-000123` or `123`), customer name, email or phone, subject or text.
+    /// Search: a case number (`BT-000123` or `123`), or words found in messages, notes, the
+    /// subject, the customer's name or email, or digits of their phone (however written). A
+    /// case matches when one message, one note, or its subject and customer hold every word;
+    /// the last word also matches as a prefix. Each result then carries `search`: where it
+    /// matched, with the matched words marked.
     pub q: Option<String>,
     /// Only cases with this tag (its id).
     pub tag: Option<Uuid>,
+    /// With `q`: `relevance` (default, best match first) or `recent` (newest activity first).
+    pub sort: Option<Sort>,
+    /// Only these statuses, comma-separated (`needs_reply,on_hold`), within `filter`.
+    pub status: Option<String>,
+    /// Only cases assigned to this teammate.
+    pub assignee_id: Option<Uuid>,
+    /// Only cases of this channel.
+    pub channel_id: Option<Uuid>,
+    /// Only cases with activity at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Only cases whose last activity is before this time (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
@@ -82,25 +98,52 @@ pub struct FollowUpBody {
     pub due_at: Option<DateTime<Utc>>,
 }
 
-fn encode_cursor(case: &Case) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}",
-        case.last_message_at.timestamp_millis(),
-        case.id
-    ))
+/// Where the next page starts: after a case (newest-first lists) or after so many results
+/// (ranked searches, whose order is not by a column).
+#[derive(Debug, PartialEq, Eq)]
+enum Cursor {
+    After(i64, Uuid),
+    Ranked(i64),
 }
 
-fn decode_cursor(raw: &str) -> Result<(i64, Uuid)> {
+fn encode_cursor(cursor: Cursor) -> String {
+    let text = match cursor {
+        Cursor::After(at, id) => format!("{at}:{id}"),
+        Cursor::Ranked(offset) => format!("+{offset}"),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(raw: &str) -> Result<Cursor> {
     let bad = || Error::invalid("cursor", "not a cursor this server issued");
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
         .map_err(|_| bad())?;
     let text = String::from_utf8(text).map_err(|_| bad())?;
+    if let Some(offset) = text.strip_prefix('+') {
+        let offset: i64 = offset.parse().map_err(|_| bad())?;
+        return (0..=1_000_000)
+            .contains(&offset)
+            .then_some(Cursor::Ranked(offset))
+            .ok_or_else(bad);
+    }
     let (at, id) = text.split_once(':').ok_or_else(bad)?;
-    Ok((
+    Ok(Cursor::After(
         at.parse().map_err(|_| bad())?,
         id.parse().map_err(|_| bad())?,
     ))
+}
+
+fn parse_statuses(raw: Option<&str>) -> Result<Vec<Status>> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(|s| {
+            Status::parse(s.trim())
+                .ok_or_else(|| Error::invalid("status", format!("{s:?} is not a status")))
+        })
+        .collect()
 }
 
 /// The case lists: `view` (mine, unassigned, all: snoozed cases left out; snoozed) × `filter`
@@ -119,8 +162,17 @@ async fn list_cases(
     if query.q.as_ref().is_some_and(|q| q.len() > 200) {
         return Err(Error::invalid("q", "must be at most 200 characters"));
     }
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let cases = state
+    let sort = query.sort.unwrap_or_default();
+    let ranked =
+        sort == Sort::Relevance && query.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    let (after, offset) = match query.cursor.as_deref().map(decode_cursor).transpose()? {
+        None => (None, 0),
+        Some(Cursor::After(at, id)) if !ranked => (Some((at, id)), 0),
+        Some(Cursor::Ranked(offset)) if ranked => (None, offset),
+        Some(_) => return Err(Error::invalid("cursor", "a cursor of another kind of list")),
+    };
+    let ms = |t: DateTime<Utc>| t.timestamp_millis();
+    let mut cases = state
         .store
         .cases(
             auth.teammate.workspace_id,
@@ -130,15 +182,26 @@ async fn list_cases(
                 filter: query.filter.unwrap_or_default(),
                 q: query.q,
                 after,
+                offset,
                 limit: limit + 1,
                 tag: query.tag,
+                sort,
+                statuses: parse_statuses(query.status.as_deref())?,
+                assignee_id: query.assignee_id,
+                channel_id: query.channel_id,
+                since: query.since.map(ms),
+                until: query.until.map(ms),
             },
         )
         .await?;
-    let mut cases = cases;
     let next_cursor = if cases.len() as i64 > limit {
         cases.truncate(limit as usize);
-        cases.last().map(encode_cursor)
+        match ranked {
+            true => Some(encode_cursor(Cursor::Ranked(offset + limit))),
+            false => cases
+                .last()
+                .map(|c| encode_cursor(Cursor::After(c.last_message_at.timestamp_millis(), c.id))),
+        }
     } else {
         None
     };

@@ -9,6 +9,7 @@ mod export_sql;
 mod models;
 mod postgres;
 mod routing_sql;
+pub(crate) mod search_sql;
 mod sms_sql;
 mod sql;
 mod sqlite;

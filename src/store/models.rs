@@ -127,6 +127,23 @@ pub struct Case {
     /// The case's tags, by name.
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// In a search's results: where the case matched, with the matched words marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchMatch>,
+}
+
+/// Where a search found a case: the best-matching message or note, or the case's own fields.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchMatch {
+    /// `message` (from or to the customer), `note`, `subject`, `customer` (the name),
+    /// `email`, `phone` or `number`.
+    pub field: String,
+    /// The message or note that matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<Uuid>,
+    /// The matched text (a window of it for long messages), in parts: render each as text,
+    /// the parts with `mark: true` emphasised.
+    pub snippet: Vec<crate::domain::search::Part>,
 }
 
 /// A label on cases, with the colour it is shown in.
@@ -262,6 +279,16 @@ pub enum Filter {
     Breached,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best match first when `q` has words to look for, else newest activity first.
+    #[default]
+    Relevance,
+    /// Newest activity first.
+    Recent,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CaseQuery {
     pub view: View,
@@ -269,9 +296,19 @@ pub struct CaseQuery {
     pub q: Option<String>,
     /// Resume after this (last_message_at in ms, id) position.
     pub after: Option<(i64, Uuid)>,
+    /// Ranked pages resume this many results in.
+    pub offset: i64,
     pub limit: i64,
     /// Only cases with this tag.
     pub tag: Option<Uuid>,
+    pub sort: Sort,
+    /// Only these statuses (empty: any the filter allows).
+    pub statuses: Vec<Status>,
+    pub assignee_id: Option<Uuid>,
+    pub channel_id: Option<Uuid>,
+    /// Last activity at or after / before these times (ms).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

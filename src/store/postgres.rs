@@ -56,3 +56,9 @@ super::webhooks_sql::webhooks_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRo
 super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::export_sql::export_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::workday_sql::workday_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::search_sql::search_sql!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    Backend::Postgres
+);

@@ -322,6 +322,63 @@ macro_rules! sql_store {
             }
         }
 
+        /// `WHERE` and the list's conditions: the workspace, the view, the filter and the
+        /// narrowing ones (statuses, assignee, channel, dates). Lists and searches share them.
+        fn push_case_filters(qb: &mut QueryBuilder<'_, $Db>, workspace_id: Uuid, viewer: Uuid, query: &CaseQuery) {
+            qb.push(" WHERE c.workspace_id = ").push_bind(workspace_id);
+            match query.view {
+                View::Mine => {
+                    qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id = ").push_bind(viewer);
+                }
+                View::Unassigned => {
+                    qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id IS NULL");
+                }
+                View::All => {
+                    qb.push(" AND c.snoozed_until IS NULL");
+                }
+                View::Snoozed => {
+                    qb.push(" AND c.snoozed_until IS NOT NULL");
+                }
+            }
+            if let Some(tag) = query.tag {
+                qb.push(" AND EXISTS (SELECT 1 FROM case_tags ct WHERE ct.case_id = c.id AND ct.tag_id = ").push_bind(tag).push(")");
+            }
+            match query.filter {
+                Filter::Open => {
+                    qb.push(format!(" AND c.status IN {OPEN_SQL}"));
+                }
+                Filter::Unread => {
+                    qb.push(format!(" AND c.status IN {OPEN_SQL} AND c.inbound_count > COALESCE(r.seen_inbound, 0)"));
+                }
+                Filter::Closed => {
+                    qb.push(format!(" AND c.status NOT IN {OPEN_SQL}"));
+                }
+                Filter::Breached => {
+                    qb.push(format!(" AND c.status IN {OPEN_SQL} AND c.breached_at IS NOT NULL"));
+                }
+            }
+            if !query.statuses.is_empty() {
+                qb.push(" AND c.status IN (");
+                let mut list = qb.separated(", ");
+                for status in &query.statuses {
+                    list.push_bind(status.as_str());
+                }
+                qb.push(")");
+            }
+            if let Some(id) = query.assignee_id {
+                qb.push(" AND c.assignee_id = ").push_bind(id);
+            }
+            if let Some(id) = query.channel_id {
+                qb.push(" AND c.channel_id = ").push_bind(id);
+            }
+            if let Some(at) = query.since {
+                qb.push(" AND c.last_message_at >= ").push_bind(at);
+            }
+            if let Some(at) = query.until {
+                qb.push(" AND c.last_message_at < ").push_bind(at);
+            }
+        }
+
         fn teammate_from_row(row: &$Row) -> Result<Teammate> {
             let away_from: Option<i64> = row.try_get("away_from")?;
             let away_until: Option<i64> = row.try_get("away_until")?;
@@ -382,6 +439,7 @@ macro_rules! sql_store {
                 queued_at: opt_ms(row.try_get("queued_at")?),
                 snoozed_until: opt_ms(row.try_get("snoozed_until")?),
                 tags: Vec::new(),
+                search: None,
             })
         }
 
@@ -1217,54 +1275,16 @@ macro_rules! sql_store {
 
             async fn cases(&self, workspace_id: Uuid, viewer: Uuid, query: CaseQuery) -> Result<Vec<Case>> {
                 let prefix: String = sqlx::query_scalar("SELECT case_prefix FROM workspaces WHERE id = $1").bind(workspace_id).fetch_optional(&self.read).await?.ok_or(Error::NotFound)?;
+                // Untrimmed: a trailing space says the last word is finished.
+                if let Some(q) = query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+                    let mut cases = self.search_cases(workspace_id, viewer, &prefix, q, &query).await?;
+                    let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+                    Self::put_tags(&mut cases, Self::tags_of(&self.read, &ids).await?);
+                    return Ok(cases);
+                }
                 let mut qb = QueryBuilder::<$Db>::new(CASE_SELECT.replace("$1", "").trim_end().to_string());
                 qb.push_bind(viewer);
-                qb.push(" WHERE c.workspace_id = ").push_bind(workspace_id);
-                match query.view {
-                    View::Mine => {
-                        qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id = ").push_bind(viewer);
-                    }
-                    View::Unassigned => {
-                        qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id IS NULL");
-                    }
-                    View::All => {
-                        qb.push(" AND c.snoozed_until IS NULL");
-                    }
-                    View::Snoozed => {
-                        qb.push(" AND c.snoozed_until IS NOT NULL");
-                    }
-                }
-                if let Some(tag) = query.tag {
-                    qb.push(" AND EXISTS (SELECT 1 FROM case_tags ct WHERE ct.case_id = c.id AND ct.tag_id = ").push_bind(tag).push(")");
-                }
-                match query.filter {
-                    Filter::Open => {
-                        qb.push(format!(" AND c.status IN {OPEN_SQL}"));
-                    }
-                    Filter::Unread => {
-                        qb.push(format!(" AND c.status IN {OPEN_SQL} AND c.inbound_count > COALESCE(r.seen_inbound, 0)"));
-                    }
-                    Filter::Closed => {
-                        qb.push(format!(" AND c.status NOT IN {OPEN_SQL}"));
-                    }
-                    Filter::Breached => {
-                        qb.push(format!(" AND c.status IN {OPEN_SQL} AND c.breached_at IS NOT NULL"));
-                    }
-                }
-                if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-                    let pattern = like_pattern(q);
-                    qb.push(" AND (");
-                    if let Some(n) = crate::domain::numbers::parse_query(&prefix, q) {
-                        // A case number (full or digits) finds that case, or a phone with those digits.
-                        qb.push("c.number = ").push_bind(n).push(" OR COALESCE(cu.phone, '') LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
-                    } else {
-                    qb.push("LOWER(cu.name) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    qb.push(" OR LOWER(COALESCE(cu.email, '')) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    qb.push(" OR COALESCE(cu.phone, '') LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    qb.push(" OR LOWER(COALESCE(c.subject, '')) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    qb.push(" OR EXISTS (SELECT 1 FROM messages m WHERE m.case_id = c.id AND LOWER(m.body) LIKE ").push_bind(pattern).push(" ESCAPE '\\'))");
-                    }
-                }
+                push_case_filters(&mut qb, workspace_id, viewer, &query);
                 if let Some((at, id)) = query.after {
                     qb.push(" AND (c.last_message_at < ").push_bind(at);
                     qb.push(" OR (c.last_message_at = ").push_bind(at).push(" AND c.id < ").push_bind(id).push("))");

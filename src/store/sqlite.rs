@@ -92,3 +92,9 @@ super::webhooks_sql::webhooks_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::Sqli
 super::routing_sql::routing_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::export_sql::export_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::workday_sql::workday_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::search_sql::search_sql!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    Backend::Sqlite
+);

@@ -42,6 +42,7 @@ mod operations;
 mod power_cut;
 mod realtime;
 mod routing;
+mod search;
 mod sms;
 mod totp;
 mod two_processes;

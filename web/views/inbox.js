@@ -11,6 +11,7 @@ import { VIEWS, inboxPath } from '../routes.js';
 
 const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed'], ['breached', 'Breached']];
 const PAGE = 50;
+const MATCH_LABELS = { note: 'Note', subject: 'Subject', customer: 'Name', email: 'Email', phone: 'Phone', number: 'Number' };
 
 export function createInbox(ctx) {
   let cases = [];
@@ -22,7 +23,7 @@ export function createInbox(ctx) {
 
   const title = h('h1', { class: 'list-title' });
   const search = h('input', {
-    type: 'search', class: 'search-input', id: 'case-search', placeholder: 'Search number, customer or text',
+    type: 'search', class: 'search-input', id: 'case-search', placeholder: 'Search messages, notes, customers, numbers',
     autocomplete: 'off', 'aria-label': 'Search cases', spellcheck: 'false',
   });
   const filterTabs = new Map();
@@ -135,6 +136,14 @@ export function createInbox(ctx) {
     return h('span', { class: 'tag tag-muted', title: `Waiting for someone with room since ${new Date(kase.queued_at).toLocaleString()}; handed out oldest first` }, `Waiting #${place}`);
   }
 
+  /** Where a search found the case, its matched words marked; every part is text, never HTML. */
+  function matchLine(found) {
+    const label = MATCH_LABELS[found.field];
+    return h('span', { class: 'row-preview row-match' },
+      label ? h('span', { class: 'match-field' }, `${label}: `) : null,
+      found.snippet.map((part) => (part.mark ? h('mark', null, part.text) : part.text)));
+  }
+
   function row(kase) {
     const assignee = kase.assignee_id ? teammate(kase.assignee_id) || (me() && me().id === kase.assignee_id ? me() : { id: kase.assignee_id, name: '?' }) : null;
     const current = kase.id === selected;
@@ -151,7 +160,7 @@ export function createInbox(ctx) {
         h('span', { class: 'row-number' }, kase.number),
         h('time', { class: 'row-time', datetime: kase.last_message_at, title: new Date(kase.last_message_at).toLocaleString() }, relativeTime(kase.last_message_at))),
       kase.subject ? h('span', { class: 'row-subject' }, kase.subject) : null,
-      h('span', { class: 'row-preview' }, kase.preview),
+      kase.search ? matchLine(kase.search) : h('span', { class: 'row-preview' }, kase.preview),
       h('span', { class: 'row-meta' },
         statusPill(kase.status, statusLabel(kase.status)),
         customerBadge(kase),

@@ -1,0 +1,244 @@
+//! Full-text search over cases: SQLite's FTS5 (`search_fts`) and Postgres's `tsvector`
+//! (`search_docs.tsv`), kept by the triggers of migration `0011_search`. Each backend finds and
+//! ranks documents (messages, notes, a case's subject and customer) its own way; the best
+//! document per case ranks the case, and the list's conditions (view, filter, statuses,
+//! assignee, channel, dates) narrow the cases exactly as they narrow the list. Instantiated next
+//! to `sql_store!` for each backend (it uses that macro's imports and `push_case_filters`).
+
+/// Characters of a long message shown around its first matched word.
+pub(crate) const SNIPPET_WIDTH: usize = 160;
+
+/// Documents ranked per search at most: the newest that match. A search matching more (a word
+/// in every tenth message of a big workspace) ranks among these, so its cost stays bounded.
+pub(crate) const CANDIDATES: i64 = 2_000;
+
+/// Postgres looks for candidates among a workspace's newest this many documents first.
+pub(crate) const RECENT: i64 = 20_000;
+
+macro_rules! search_sql {
+    ($Store:ident, $Db:ty, $Row:ty, $backend:expr) => {
+        impl $Store {
+            /// The cases whose documents hold every word of `q` (or whose number `q` is), best
+            /// match first (or newest first with `Sort::Recent`), each with its snippet.
+            async fn search_cases(&self, workspace_id: Uuid, viewer: Uuid, prefix: &str, q: &str, query: &CaseQuery) -> Result<Vec<Case>> {
+                use crate::domain::search::SearchQuery;
+                use crate::store::search_sql::*;
+
+                let words = SearchQuery::parse(q);
+                let number = crate::domain::numbers::parse_query(prefix, q);
+                // A case number finds that case, or phones holding those digits: not every
+                // message that mentions the number.
+                let (text, column, weight) = match number {
+                    Some(_) => (words.numbers_only(), Some("phone"), Some('C')),
+                    None => (words.clone(), None, None),
+                };
+                if text.is_empty() && number.is_none() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$Db>::new("WITH ");
+                // `hits`: the candidates as (case_id, doc_id, score), higher scores better;
+                // `best`: the best document of each case.
+                match (text.is_empty(), $backend) {
+                    (true, _) => {}
+                    (false, Backend::Sqlite) => {
+                        // The workspace is a rowid range (see migration 0011), read newest
+                        // first. FTS5 computes bm25 only while it scans its own table, so the
+                        // scan is materialized before the grouping reads it. bm25 weighs subject
+                        // 10, customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
+                        qb.push("hits AS MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score FROM (SELECT rowid, -bm25(search_fts, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ")
+                            .push_bind(text.fts5(column))
+                            .push(" AND rowid BETWEEN (SELECT n * 1099511627776 FROM search_spaces WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(") AND (SELECT n * 1099511627776 + 1099511627775 FROM search_spaces WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(") ORDER BY rowid DESC LIMIT ")
+                            .push_bind(CANDIDATES)
+                            .push(") f JOIN search_docs d ON d.id = f.rowid WHERE d.workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push("), best AS (SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id), ");
+                    }
+                    (false, Backend::Postgres) => {
+                        // The candidates come from the workspace's newest RECENT documents
+                        // first; only when those hold fewer than CANDIDATES matches does the
+                        // GIN index look at the older ones (the second branch of the UNION runs
+                        // only then), so a common word reads a bounded slice and a rare one is
+                        // still found however old. ts_rank, normalised by the document's
+                        // length (option 1) like bm25, is computed for the candidates only.
+                        let tsquery = text.tsquery(weight);
+                        qb.push("recent AS (SELECT COALESCE((SELECT id FROM search_docs WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(" ORDER BY workspace_id DESC, id DESC OFFSET ")
+                            .push_bind(RECENT)
+                            .push(" LIMIT 1), 0) AS floor), ");
+                        qb.push("hits AS (SELECT d.case_id, d.id AS doc_id, CAST(ts_rank(d.tsv, to_tsquery('baton_search', ")
+                            .push_bind(tsquery.clone())
+                            .push("), 1) AS DOUBLE PRECISION) AS score FROM (SELECT id FROM (");
+                        for (n, (range, order)) in [(">=", "id"), ("<", "id + 0")].into_iter().enumerate() {
+                            if n > 0 {
+                                qb.push(" UNION ALL ");
+                            }
+                            qb.push("(SELECT id FROM search_docs, recent WHERE workspace_id = ")
+                                .push_bind(workspace_id)
+                                .push(format!(" AND id {range} recent.floor AND tsv @@ to_tsquery('baton_search', "))
+                                .push_bind(tsquery.clone())
+                                .push(format!(") ORDER BY {order} DESC LIMIT "))
+                                .push_bind(CANDIDATES)
+                                .push(")");
+                        }
+                        qb.push(") w LIMIT ")
+                            .push_bind(CANDIDATES)
+                            .push(") r JOIN search_docs d ON d.id = r.id), ")
+                            .push("best AS (SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC), ");
+                    }
+                }
+                qb.push("found AS (SELECT case_id, MAX(score) AS score, MIN(doc_id) AS doc_id FROM (");
+                if !text.is_empty() {
+                    qb.push("SELECT case_id, score, doc_id FROM best");
+                }
+                if let Some(n) = number {
+                    if !text.is_empty() {
+                        qb.push(" UNION ALL ");
+                    }
+                    // A number match ranks above any text match.
+                    qb.push("SELECT id AS case_id, CAST(1e9 AS DOUBLE PRECISION) AS score, CAST(NULL AS BIGINT) AS doc_id FROM cases WHERE workspace_id = ")
+                        .push_bind(workspace_id)
+                        .push(" AND number = ")
+                        .push_bind(n);
+                }
+                qb.push(") u GROUP BY case_id), ");
+                // `ranked`: the page, chosen with only the columns the conditions need; the
+                // case rows are read for the page alone.
+                qb.push("ranked AS (SELECT found.case_id, found.score, found.doc_id, c.last_message_at FROM found JOIN cases c ON c.id = found.case_id LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = ")
+                    .push_bind(viewer);
+                push_case_filters(&mut qb, workspace_id, viewer, query);
+                let order = match query.sort {
+                    Sort::Relevance => " ORDER BY score DESC, last_message_at DESC, case_id DESC",
+                    Sort::Recent => " ORDER BY last_message_at DESC, case_id DESC",
+                };
+                if query.sort == Sort::Recent {
+                    if let Some((at, id)) = query.after {
+                        qb.push(" AND (c.last_message_at < ").push_bind(at);
+                        qb.push(" OR (c.last_message_at = ").push_bind(at).push(" AND c.id < ").push_bind(id).push("))");
+                    }
+                }
+                qb.push(order.replace("score", "found.score").replace("last_message_at", "c.last_message_at").replace("case_id", "c.id"));
+                qb.push(" LIMIT ").push_bind(query.limit);
+                if query.sort == Sort::Relevance {
+                    qb.push(" OFFSET ").push_bind(query.offset);
+                }
+                qb.push(") ");
+                let select = CASE_SELECT
+                    .replacen(" FROM cases c ", ", ranked.doc_id AS search_doc FROM ranked JOIN cases c ON c.id = ranked.case_id ", 1)
+                    .replace("$1", "");
+                qb.push(select.trim_end()).push_bind(viewer);
+                qb.push(order.replace("score", "ranked.score").replace("last_message_at", "ranked.last_message_at").replace("case_id", "ranked.case_id"));
+                let rows = qb.build().fetch_all(&self.read).await?;
+                let mut cases = Vec::with_capacity(rows.len());
+                let mut docs = Vec::new();
+                for row in &rows {
+                    let doc: Option<i64> = row.try_get("search_doc")?;
+                    docs.extend(doc);
+                    cases.push((case_from_row(row)?, doc));
+                }
+                let texts = self.search_texts(&docs).await?;
+                Ok(cases
+                    .into_iter()
+                    .map(|(mut case, doc)| {
+                        case.search = Some(search_match(&words, &case, doc.and_then(|d| texts.get(&d))));
+                        case
+                    })
+                    .collect())
+            }
+
+            /// The message or note behind each document id that is one (`(message_id, kind,
+            /// body)`); a case's own document is absent (its text is on the case).
+            async fn search_texts(&self, docs: &[i64]) -> Result<std::collections::HashMap<i64, (Uuid, String, String)>> {
+                let mut texts = std::collections::HashMap::new();
+                if docs.is_empty() {
+                    return Ok(texts);
+                }
+                let mut qb = QueryBuilder::<$Db>::new("SELECT d.id, m.id AS message_id, m.kind, m.body FROM search_docs d JOIN messages m ON m.id = d.message_id WHERE d.id IN (");
+                let mut list = qb.separated(", ");
+                for d in docs {
+                    list.push_bind(*d);
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&self.read).await? {
+                    texts.insert(row.try_get("id")?, (row.try_get("message_id")?, row.try_get("kind")?, row.try_get("body")?));
+                }
+                Ok(texts)
+            }
+        }
+    };
+}
+pub(crate) use search_sql;
+
+use uuid::Uuid;
+
+use crate::domain::search::{Part, SearchQuery};
+use crate::store::{Case, SearchMatch};
+
+/// Where `case` matched: the message or note of its best document with the words marked, else
+/// the first of its own fields (subject, name, email, phone) that holds a matched word, else its
+/// number (the search named it).
+pub(crate) fn search_match(
+    words: &SearchQuery,
+    case: &Case,
+    message: Option<&(Uuid, String, String)>,
+) -> SearchMatch {
+    if let Some((id, kind, body)) = message {
+        let snippet = words.snippet(body, SNIPPET_WIDTH).unwrap_or_else(|| {
+            vec![Part {
+                text: body.chars().take(SNIPPET_WIDTH).collect(),
+                mark: false,
+            }]
+        });
+        let field = if kind == "note" { "note" } else { "message" };
+        return SearchMatch {
+            field: field.into(),
+            message_id: Some(*id),
+            snippet,
+        };
+    }
+    let own = |field: &str, snippet: Vec<Part>| SearchMatch {
+        field: field.into(),
+        message_id: None,
+        snippet,
+    };
+    // The field holding the most matched words (the first of equals): `marcus@shop.example`
+    // matched the email even though the name holds `marcus` too.
+    let fields = [
+        ("subject", case.subject.as_deref()),
+        ("customer", Some(case.customer.name.as_str())),
+        ("email", case.customer.email.as_deref()),
+    ];
+    let best = fields
+        .into_iter()
+        .filter_map(|(field, text)| Some((field, words.snippet(text?, SNIPPET_WIDTH)?)))
+        .fold(
+            None::<(&str, Vec<Part>, usize)>,
+            |best, (field, snippet)| {
+                let marks = snippet.iter().filter(|p| p.mark).count();
+                match best {
+                    Some(b) if b.2 >= marks => Some(b),
+                    _ => Some((field, snippet, marks)),
+                }
+            },
+        );
+    if let Some((field, snippet, _)) = best {
+        return own(field, snippet);
+    }
+    if let Some(phone) = case.customer.phone.as_deref() {
+        let parts = words.highlight_phone(phone);
+        if parts.iter().any(|p| p.mark) {
+            return own("phone", parts);
+        }
+    }
+    own(
+        "number",
+        vec![Part {
+            text: case.number.clone(),
+            mark: true,
+        }],
+    )
+}
