@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod imap;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
@@ -60,6 +61,7 @@ pub async fn serve(
         None => None,
     };
     let background = tasks::spawn(state.clone());
+    let pollers = imap::spawn(state.clone());
     if demo {
         demo::start(state.clone()).await?;
     }
@@ -88,6 +90,7 @@ pub async fn serve(
     if let Some(smtp) = smtp {
         smtp.abort();
     }
+    pollers.stop().await;
     background.stop().await;
     Ok(())
 }

@@ -53,3 +53,4 @@ super::totp_sql::totp_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::sms_sql::sms_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::webhooks_sql::webhooks_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::imap_sql::imap_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

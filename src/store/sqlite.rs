@@ -89,3 +89,4 @@ super::totp_sql::totp_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::sms_sql::sms_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::webhooks_sql::webhooks_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::routing_sql::routing_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::imap_sql::imap_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

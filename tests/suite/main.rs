@@ -33,6 +33,7 @@ mod crash;
 mod email;
 mod faults;
 mod fuzz;
+mod imap;
 mod isolation;
 mod nginx;
 mod notifications;

@@ -6,6 +6,8 @@ pub mod api;
 mod email;
 pub mod sms_twilio;
 
+pub use email::ImapSettings;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -22,7 +24,8 @@ pub struct NewChannelBody {
     /// `email`, `sms_twilio` or `api`.
     pub kind: String,
     pub name: String,
-    /// `email`: `{from_name, from_address}`; `sms_twilio`: `{account_sid, auth_token,
+    /// `email`: `{from_name, from_address, imap?: {host, port, tls, username, password,
+    /// folder}}`; `sms_twilio`: `{account_sid, auth_token,
     /// from_number, api_base_url?}`; `api`: `{webhook_url}`.
     pub settings: serde_json::Value,
 }
@@ -159,8 +162,10 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
         .store
         .save_channel(actor.workspace_id, actor.id, write)
         .await?;
+    let channel = public(state, state.published(committed).await);
+    state.mailboxes_changed();
     Ok(Created {
-        channel: public(state, state.published(committed).await),
+        channel,
         secret: checked.secret,
     })
 }
@@ -198,7 +203,9 @@ pub async fn update(
         address: checked.address,
     };
     let committed = state.store.save_channel(ws, actor.id, write).await?;
-    Ok(public(state, state.published(committed).await))
+    let channel = public(state, state.published(committed).await);
+    state.mailboxes_changed();
+    Ok(channel)
 }
 
 pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
@@ -208,5 +215,6 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
         .delete_channel(actor.workspace_id, actor.id, id)
         .await?;
     state.published(committed).await;
+    state.mailboxes_changed();
     Ok(())
 }
