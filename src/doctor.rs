@@ -28,6 +28,7 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
     let mut r = Report { problems: 0 };
     println!("Checking Baton's configuration and dependencies:");
 
+    let mut mailboxes = None;
     match tokio::time::timeout(
         Duration::from_secs(10),
         crate::store::connect_with(&config.database_url, config.into()),
@@ -47,6 +48,10 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
                     Ok(d) if d.survives_power_loss() => r.ok("durability", d.describe()),
                     Ok(d) => r.warn("durability", d.describe()),
                     Err(e) => r.fail("durability", format!("could not read the settings: {e}")),
+                }
+                match store.all_email_channels().await {
+                    Ok(channels) => mailboxes = Some(channels),
+                    Err(e) => r.fail("channels", format!("could not be read: {e}")),
                 }
             }
             Err(e) => r.fail("database", format!("connected but a query failed: {e}")),
@@ -113,6 +118,21 @@ pub async fn run(config: &Config) -> anyhow::Result<bool> {
                 format!("BATON_SMTP_URL is not a usable SMTP URL: {e}"),
             ),
         },
+    }
+
+    for (_, channel) in mailboxes.unwrap_or_default() {
+        let Some(imap) = crate::service::channels::ImapSettings::of(&channel.settings) else {
+            continue;
+        };
+        let what = format!("imap ({})", channel.name);
+        match tokio::time::timeout(Duration::from_secs(30), crate::imap::check(&imap)).await {
+            Ok(Ok(detail)) => r.ok(&what, detail),
+            Ok(Err(e)) => r.fail(&what, e),
+            Err(_) => r.fail(
+                &what,
+                format!("{}:{} did not answer within 30 s", imap.host, imap.port),
+            ),
+        }
     }
 
     match &config.public_url {

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod imap;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
@@ -63,6 +64,7 @@ pub async fn serve(
         None => None,
     };
     let background = tasks::spawn(state.clone());
+    let pollers = imap::spawn(state.clone());
     if demo {
         demo::start(state.clone()).await?;
     }
@@ -91,6 +93,7 @@ pub async fn serve(
     if let Some(smtp) = smtp {
         smtp.abort();
     }
+    pollers.stop().await;
     background.stop().await;
     Ok(())
 }

@@ -33,9 +33,17 @@ pub struct AppState {
     pub origin: Arc<str>,
     /// This instance's name (in `hello` frames, logs and presence).
     pub instance: Arc<str>,
+    /// Wakes this instance's IMAP pollers when a channel changed here (other instances notice
+    /// within `imap::SCAN_EVERY`).
+    pub mailboxes: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
+    /// Tells the IMAP pollers to look at the channels again (one was made, changed or deleted).
+    pub fn mailboxes_changed(&self) {
+        self.mailboxes.notify_one();
+    }
+
     /// Publishes what a write committed and hands back its value: the one way a use case ends.
     pub async fn published<T>(&self, committed: Committed<T>) -> T {
         self.publish(committed.events).await;
@@ -135,5 +143,6 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         login_by_address: Arc::new(RateLimiter::new(30, Duration::from_secs(60))),
         login_by_account: Arc::new(RateLimiter::new(10, Duration::from_secs(15 * 60))),
         instance,
+        mailboxes: Arc::new(tokio::sync::Notify::new()),
     })
 }

@@ -43,6 +43,25 @@ pub async fn receive_email(
     workspace_id: uuid::Uuid,
     raw: &[u8],
 ) -> Result<InboundOutcome> {
+    receive_email_from(state, workspace_id, raw, None).await
+}
+
+/// The email channel whose IMAP mailbox a message was read from.
+pub struct FromMailbox {
+    pub channel_id: Uuid,
+    /// The message's place in the mailbox (`{channel}:{uidvalidity}:{uid}`): what makes a
+    /// message without a Message-ID one message however often it is read.
+    pub uid_key: String,
+}
+
+/// `receive_email`, for a message read from an email channel's mailbox: its case remembers
+/// the channel.
+pub async fn receive_email_from(
+    state: &AppState,
+    workspace_id: uuid::Uuid,
+    raw: &[u8],
+    mailbox: Option<&FromMailbox>,
+) -> Result<InboundOutcome> {
     let parsed = crate::mail::parse::parse(raw, super::messages::MAX_BODY)?;
     if let Some(original) = parsed
         .bounce
@@ -86,8 +105,12 @@ pub async fn receive_email(
         body: parsed.body,
         category: None,
         // The same Message-ID delivered twice (a forwarding rule that retries) is one message.
-        external_id: parsed.message_id.as_ref().map(|id| format!("mail:{id}")),
-        channel_id: None,
+        external_id: match (&parsed.message_id, mailbox) {
+            (Some(id), _) => Some(format!("mail:{id}")),
+            (None, Some(m)) => Some(format!("imap:{}", m.uid_key)),
+            (None, None) => None,
+        },
+        channel_id: mailbox.map(|m| m.channel_id),
         mail: Some(Box::new(EmailMeta {
             mail_id: parsed.message_id,
             token_case,
@@ -97,5 +120,6 @@ pub async fn receive_email(
             attachments,
         })),
     };
-    receive(state, workspace_id, message).await
+    // No `channel_id` but a mailbox's, which its poller took from this workspace's channels.
+    file(state, workspace_id, message).await
 }

@@ -6,6 +6,7 @@
 mod audit_sql;
 mod email_sql;
 mod export_sql;
+mod imap_sql;
 mod models;
 mod postgres;
 mod routing_sql;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 pub use email_sql::EMAIL_REPLY;
 pub use export_sql::{Erasure, ExportKind, ExportRow, ERASED_NAME};
+pub use imap_sql::ImapCursor;
 pub use models::*;
 pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
 pub use webhooks_sql::{Attempt, Webhook, WebhookDelivery, WebhookTarget};
@@ -515,6 +517,38 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Committed<Erasure>>;
     /// Whether any attachment row still names these bytes.
     async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool>;
+    // Reading mailboxes over IMAP (`store/imap_sql.rs`).
+    /// Every email channel of every workspace, with its workspace (the pollers pick those with
+    /// `imap` settings).
+    async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>>;
+    /// Takes or renews the lease on polling a channel's mailbox for `holder`: true while it is
+    /// `holder`'s (free, expired or already its own), false while another instance holds it or
+    /// the channel is gone.
+    async fn lease_imap(
+        &self,
+        channel_id: Uuid,
+        holder: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool>;
+    /// Gives a lease up (at shutdown, or when the channel stops reading a mailbox).
+    async fn release_imap(&self, channel_id: Uuid, holder: &str) -> Result<()>;
+    async fn imap_cursor(&self, channel_id: Uuid) -> Result<ImapCursor>;
+    /// Starts the cursor over for `mailbox` at `uid_validity` (a new mailbox, or its UIDs were
+    /// renumbered): every message there is read again, and Message-IDs keep what was taken.
+    async fn reset_imap_cursor(
+        &self,
+        channel_id: Uuid,
+        mailbox: &str,
+        uid_validity: i64,
+    ) -> Result<()>;
+    /// Records that the message with `uid` has been taken (the cursor never moves back).
+    async fn advance_imap_cursor(
+        &self,
+        channel_id: Uuid,
+        mailbox: &str,
+        uid_validity: i64,
+        uid: i64,
+    ) -> Result<()>;
 
     // The event log.
     async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;

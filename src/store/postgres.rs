@@ -62,3 +62,4 @@ super::search_sql::search_sql!(
     sqlx::postgres::PgRow,
     Backend::Postgres
 );
+super::imap_sql::imap_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -2015,6 +2015,30 @@ macro_rules! sql_store {
                 self.wh_release(id, cursor, next_at, failing_since, active).await
             }
 
+            async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>> {
+                self.imap_email_channels().await
+            }
+
+            async fn lease_imap(&self, channel_id: Uuid, holder: &str, lease: std::time::Duration) -> Result<bool> {
+                self.imap_lease(channel_id, holder, lease).await
+            }
+
+            async fn release_imap(&self, channel_id: Uuid, holder: &str) -> Result<()> {
+                self.imap_release(channel_id, holder).await
+            }
+
+            async fn imap_cursor(&self, channel_id: Uuid) -> Result<crate::store::ImapCursor> {
+                self.imap_cursor_get(channel_id).await
+            }
+
+            async fn reset_imap_cursor(&self, channel_id: Uuid, mailbox: &str, uid_validity: i64) -> Result<()> {
+                self.imap_cursor_reset(channel_id, mailbox, uid_validity).await
+            }
+
+            async fn advance_imap_cursor(&self, channel_id: Uuid, mailbox: &str, uid_validity: i64, uid: i64) -> Result<()> {
+                self.imap_cursor_advance(channel_id, mailbox, uid_validity, uid).await
+            }
+
             async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
                 self.sms_channel_by_id(id).await
             }

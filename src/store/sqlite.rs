@@ -98,3 +98,4 @@ super::search_sql::search_sql!(
     sqlx::sqlite::SqliteRow,
     Backend::Sqlite
 );
+super::imap_sql::imap_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

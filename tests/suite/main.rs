@@ -35,6 +35,7 @@ mod email;
 mod export;
 mod faults;
 mod fuzz;
+mod imap;
 mod isolation;
 mod nginx;
 mod notifications;

@@ -6,6 +6,8 @@ pub mod api;
 mod email;
 pub mod sms_twilio;
 
+pub use email::ImapSettings;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -23,7 +25,8 @@ pub struct NewChannelBody {
     /// `email`, `sms_twilio` or `api`.
     pub kind: String,
     pub name: String,
-    /// `email`: `{from_name, from_address}`; `sms_twilio`: `{account_sid, auth_token,
+    /// `email`: `{from_name, from_address, imap?: {host, port, tls, username, password,
+    /// folder}}`; `sms_twilio`: `{account_sid, auth_token,
     /// from_number, api_base_url?}`; `api`: `{webhook_url}`.
     pub settings: serde_json::Value,
 }
@@ -172,6 +175,7 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
         changes,
     )
     .await;
+    state.mailboxes_changed();
     Ok(Created {
         channel,
         secret: checked.secret,
@@ -213,6 +217,7 @@ pub async fn update(
     };
     let committed = state.store.save_channel(ws, actor.id, write).await?;
     let after = public(state, state.published(committed).await);
+    state.mailboxes_changed();
     let changes = audit::diff(&before, &after);
     audit::record(state, actor, Action::ChannelUpdated, Some(id), changes).await;
     Ok(after)
@@ -236,5 +241,6 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
         None => serde_json::json!({}),
     };
     audit::record(state, actor, Action::ChannelDeleted, Some(id), changes).await;
+    state.mailboxes_changed();
     Ok(())
 }
