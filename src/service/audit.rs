@@ -35,10 +35,12 @@ pub enum Action {
     WebhookResent,
     TotpEnabled,
     TotpDisabled,
+    WorkspaceExported,
+    CustomerErased,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::SignInSucceeded,
         Action::SignInFailed,
         Action::TeammateInvited,
@@ -57,6 +59,8 @@ impl Action {
         Action::WebhookResent,
         Action::TotpEnabled,
         Action::TotpDisabled,
+        Action::WorkspaceExported,
+        Action::CustomerErased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +83,8 @@ impl Action {
             Action::WebhookResent => "webhook.resent",
             Action::TotpEnabled => "totp.enabled",
             Action::TotpDisabled => "totp.disabled",
+            Action::WorkspaceExported => "workspace.exported",
+            Action::CustomerErased => "customer.erased",
         }
     }
 

@@ -35,13 +35,13 @@ pub async fn erase(state: &AppState, actor: &Teammate, customer_id: Uuid) -> Res
             crate::attachments::remove(&state.config.data_dir, sha256).await?;
         }
     }
-    record_erasure(actor, &erasure);
+    record_erasure(state, actor, &erasure).await;
     Ok(erasure)
 }
 
-/// The one place an erasure is recorded: who erased which customer, how much, when. It goes to
-/// the log today; an audit trail, once there is one, records it here.
-fn record_erasure(actor: &Teammate, erasure: &Erasure) {
+/// The one place an erasure is recorded: who erased which customer, how much, when; in the log
+/// and in the audit trail (counts only: the erased text goes nowhere).
+async fn record_erasure(state: &AppState, actor: &Teammate, erasure: &Erasure) {
     tracing::info!(
         workspace = %actor.workspace_id,
         actor = %actor.id,
@@ -52,4 +52,18 @@ fn record_erasure(actor: &Teammate, erasure: &Erasure) {
         jobs_cancelled = erasure.jobs_cancelled,
         "customer erased"
     );
+    let changes = serde_json::json!({
+        "cases": erasure.case_ids.len(),
+        "messages": erasure.messages,
+        "attachments": erasure.attachments,
+        "jobs_cancelled": erasure.jobs_cancelled,
+    });
+    super::audit::record(
+        state,
+        actor,
+        super::audit::Action::CustomerErased,
+        Some(erasure.customer_id),
+        changes,
+    )
+    .await;
 }

@@ -77,6 +77,14 @@ pub async fn export(state: &AppState, actor: &Teammate) -> Result<Export> {
         workspace.case_prefix.to_lowercase(),
         head.until.format("%Y%m%d-%H%M%S")
     );
+    super::audit::record(
+        state,
+        actor,
+        super::audit::Action::WorkspaceExported,
+        None,
+        serde_json::json!({ "until": head.until }),
+    )
+    .await;
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
     let store = state.store.clone();
     let data_dir = state.config.data_dir.clone();

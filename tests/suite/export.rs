@@ -458,6 +458,16 @@ async fn erasure(db: Db) {
     assert_eq!(r.status(), StatusCode::OK);
     let erased: Value = r.json().await.unwrap();
     assert_eq!(erased["case_ids"], json!([ada_case]));
+    // The audit trail names who erased whom, and keeps none of the erased text.
+    let audit = owner.json("/api/audit?action=customer.erased").await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(
+        entries[0]["target_id"].as_str(),
+        Some(customer_id.as_str()),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("Ada"), "{audit}");
 
     // The case stays, with nothing of Ada in it.
     let after = owner.json(&format!("/api/cases/{ada_case}")).await;
