@@ -443,7 +443,7 @@ await test('settings: notifications save; the owner manages the team, rules and 
 
   await pageA.goto(`${BASE}/settings`);
   await pageA.locator('.team-row', { hasText: 'Blake Rivera' }).waitFor();
-  await pageA.getByLabel('Name', { exact: true }).fill('Casey Viewer');
+  await pageA.getByRole('region', { name: 'Team' }).getByLabel('Name', { exact: true }).fill('Casey Viewer');
   await pageA.locator('#invite-email').fill(`casey-${run}@example.com`);
   await pageA.selectOption('#invite-role', 'viewer');
   await pageA.getByRole('button', { name: 'Create invite link' }).click();
