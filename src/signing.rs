@@ -69,6 +69,75 @@ pub fn standard_headers(
     ])
 }
 
+/// Why Baton never connects to `ip`, whatever the URL said: link-local (which holds the cloud
+/// metadata services), unspecified and broadcast addresses.
+fn refused_address(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    let refused = match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.is_unspecified()
+                // AWS's metadata service over IPv6.
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    };
+    refused.then_some("must not be a link-local or metadata address")
+}
+
+/// The DNS resolver of every client that calls a URL a workspace gave us. `check_url` judges
+/// the name when the URL is saved, but a name can later resolve elsewhere (DNS rebinding): this
+/// resolver applies the same rule to the addresses at connection time, so a hostile name cannot
+/// point a delivery at the metadata service, or at loopback when the server is not itself on
+/// loopback.
+pub struct GuardedResolver {
+    pub server_on_loopback: bool,
+}
+
+impl GuardedResolver {
+    /// The addresses Baton may connect to, or why there are none.
+    pub fn allowed(
+        &self,
+        addrs: impl Iterator<Item = std::net::SocketAddr>,
+    ) -> Result<Vec<std::net::SocketAddr>, String> {
+        let mut allowed = Vec::new();
+        let mut refused = None;
+        for addr in addrs {
+            let why = refused_address(addr.ip()).or_else(|| {
+                (addr.ip().is_loopback() && !self.server_on_loopback)
+                    .then_some("must not be a loopback address")
+            });
+            match why {
+                Some(why) => refused = Some(format!("{} {why}", addr.ip())),
+                None => allowed.push(addr),
+            }
+        }
+        match (allowed.is_empty(), refused) {
+            (true, Some(why)) => Err(format!("refused to connect: {why}")),
+            _ => Ok(allowed),
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let guard = GuardedResolver {
+            server_on_loopback: self.server_on_loopback,
+        };
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let addrs = guard.allowed(found)?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 /// Checks a URL Baton is asked to call (a channel's `api_base_url` or `webhook_url`, an
 /// outgoing webhook): `https` only, or `http`/`https` to a loopback host when the server
 /// itself listens on loopback (development, tests); never link-local or cloud metadata
@@ -98,17 +167,8 @@ pub fn check_url(raw: &str, server_on_loopback: bool) -> Result<url::Url, &'stat
         return Err("must not be a cloud metadata address");
     }
     if let Some(ip) = ip {
-        let refused = match ip {
-            IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast(),
-            IpAddr::V6(v6) => {
-                (v6.segments()[0] & 0xffc0) == 0xfe80
-                    || v6.is_unspecified()
-                    // AWS's metadata service over IPv6.
-                    || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
-            }
-        };
-        if refused {
-            return Err("must not be a link-local or metadata address");
+        if let Some(why) = refused_address(ip) {
+            return Err(why);
         }
     }
     let loopback = ip.is_some_and(|ip| ip.is_loopback()) || name == "localhost";
@@ -181,5 +241,64 @@ mod tests {
         assert!(check_url("https://user:pw@example.com/", true).is_err());
         assert!(check_url("ftp://example.com/", true).is_err());
         assert!(check_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn a_name_that_resolves_to_a_refused_address_is_not_connected_to() {
+        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let public = GuardedResolver {
+            server_on_loopback: false,
+        };
+        // A name that rebinds to the metadata service, or to loopback, finds nothing to call.
+        assert!(public
+            .allowed([addr("169.254.169.254:0")].into_iter())
+            .is_err());
+        assert!(public
+            .allowed([addr("[::ffff:169.254.169.254]:0")].into_iter())
+            .is_err());
+        assert!(public.allowed([addr("[fe80::1]:0")].into_iter()).is_err());
+        assert!(public.allowed([addr("127.0.0.1:0")].into_iter()).is_err());
+        // Refused addresses are dropped beside good ones; good ones are kept in order.
+        let mixed = [
+            addr("169.254.169.254:0"),
+            addr("93.184.215.14:0"),
+            addr("[2606:2800::1]:0"),
+        ];
+        assert_eq!(
+            public.allowed(mixed.into_iter()).unwrap(),
+            vec![addr("93.184.215.14:0"), addr("[2606:2800::1]:0")]
+        );
+        // A server on loopback (development, tests) may call loopback, never metadata.
+        let local = GuardedResolver {
+            server_on_loopback: true,
+        };
+        assert!(local.allowed([addr("127.0.0.1:0")].into_iter()).is_ok());
+        assert!(local
+            .allowed([addr("169.254.169.254:0")].into_iter())
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn deliveries_resolve_names_under_the_url_policy() {
+        use reqwest::dns::Resolve;
+        let public = GuardedResolver {
+            server_on_loopback: false,
+        };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let err = public
+            .resolve(name)
+            .await
+            .err()
+            .expect("localhost is refused");
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let local = GuardedResolver {
+            server_on_loopback: true,
+        };
+        let found: Vec<_> = local
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(!found.is_empty() && found.iter().all(|a| a.ip().is_loopback()));
     }
 }

@@ -132,7 +132,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         notifier,
         outbound: Arc::new(outbound::Outbound {
             email: Arc::new(email),
-            http: outbound::http_client(),
+            http: outbound::http_client(config.listen.ip().is_loopback()),
         }),
         origin: origin.into(),
         config: Arc::new(config),

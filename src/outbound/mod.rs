@@ -67,9 +67,13 @@ pub struct Outbound {
 }
 
 /// The client SMS and webhook deliveries use: no redirects (a webhook must not bounce us
-/// elsewhere), a timeout well inside the job lease.
-pub fn http_client() -> reqwest::Client {
+/// elsewhere), names resolved under the URL policy (`signing::GuardedResolver`), a timeout well
+/// inside the job lease.
+pub fn http_client(server_on_loopback: bool) -> reqwest::Client {
     reqwest::Client::builder()
+        .dns_resolver(std::sync::Arc::new(crate::signing::GuardedResolver {
+            server_on_loopback,
+        }))
         .timeout(std::time::Duration::from_secs(20))
         .redirect(reqwest::redirect::Policy::none())
         .build()

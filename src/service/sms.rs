@@ -117,6 +117,9 @@ async fn fetch_media(
     let loopback = state.config.listen.ip().is_loopback();
     let client = match reqwest::Client::builder()
         .timeout(MEDIA_TIMEOUT)
+        .dns_resolver(std::sync::Arc::new(crate::signing::GuardedResolver {
+            server_on_loopback: loopback,
+        }))
         // Twilio answers a media URL with a redirect to its storage: each hop must pass the
         // same URL policy as the first (reqwest drops the credentials when the host changes).
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
