@@ -149,6 +149,14 @@ pub enum EventKind {
         case_ids: Vec<Uuid>,
         actor_id: Uuid,
     },
+    /// An outgoing webhook endpoint failed for a day and was switched off; admins are emailed.
+    /// "Send again" on one of its deliveries switches it back on.
+    #[serde(rename = "webhook.switched_off")]
+    WebhookSwitchedOff {
+        webhook_id: Uuid,
+        url: String,
+        failing_since: DateTime<Utc>,
+    },
     /// An outbound message's delivery changed: `queued` (again, or retrying after `error`),
     /// `sent`, `delivered` or `failed` (with `error`).
     #[serde(rename = "message.delivery")]
@@ -182,6 +190,7 @@ impl EventKind {
             EventKind::CasesBulkReassigned { .. } => "cases.bulk_reassigned",
             EventKind::MessageDelivery { .. } => "message.delivery",
             EventKind::CustomerErased { .. } => "customer.erased",
+            EventKind::WebhookSwitchedOff { .. } => "webhook.switched_off",
         }
     }
 

@@ -1,7 +1,7 @@
 // The app: routes, sign-in state, and the live pipeline from the socket into the store.
 
 import * as api from './api.js';
-import { state, set, emit, me } from './store.js';
+import { state, set, emit, me, canAdmin } from './store.js';
 import { Socket } from './socket.js';
 import { showUnread, resetUnread } from './badge.js';
 import { chime, prepareChime } from './chime.js';
@@ -9,6 +9,7 @@ import { registerWorker, disablePush } from './push.js';
 import { debounce } from './dom.js';
 import { loginView, signupView, inviteView } from './views/auth.js';
 import { createShell } from './views/shell.js';
+import { toast } from './views/common.js';
 
 const root = document.getElementById('app');
 let socket = null;
@@ -244,7 +245,6 @@ function onPresence(frame) {
 const CASE_KINDS = new Set([
   'case.created', 'case.assigned', 'case.status_changed', 'message.created', 'note.created',
   'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached', 'customer.erased',
-  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached',
   'case.tagged', 'case.untagged', 'case.snoozed', 'case.woke',
 ]);
 
@@ -262,6 +262,10 @@ function handleEvent(ev) {
   }
   if (ev.kind === 'workspace.changed') reloadMe();
   if (ev.kind === 'rules.changed') emit('rules', ev);
+  if (ev.kind === 'webhook.switched_off' && canAdmin()) {
+    emit('webhooks', ev);
+    toast(`The webhook endpoint ${ev.url} failed for a day and was switched off.`, 'error');
+  }
   if (ev.kind === 'tags.changed' || ev.kind === 'case.tagged' || ev.kind === 'case.untagged') emit('tags', ev);
   if (ev.kind === 'message.created' && ev.message_kind === 'inbound' && ev.assignee_id === self.id
       && state.me.notifications && state.me.notifications.chime) {

@@ -69,23 +69,17 @@ pub fn escape_html(s: &str) -> String {
 
 /// One line, no control characters: safe for a header whatever the input was.
 pub fn build(mail: &Mail<'_>) -> anyhow::Result<Message> {
-    let to = Mailbox::new(Some(one_line(mail.to_name)), mail.to_email.parse()?);
     let text = format!("{}\n\n> {}\n\nOpen the case: {}\n\n--\nYou get these emails because a case in Baton is yours.\nStop them: {}\n", mail.lead, mail.preview, mail.link, mail.unsubscribe);
     let html = format!(
-        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;color:#1d2433\">\
-         <p>{lead}</p><blockquote style=\"border-left:3px solid #c9d2e3;margin:0;padding:4px 12px;color:#3b4557\">{preview}</blockquote>\
-         <p><a href=\"{link}\" style=\"display:inline-block;background:#2952cc;color:#fff;padding:8px 14px;border-radius:6px;text-decoration:none\">Open the case</a></p>\
-         <p style=\"font-size:12px;color:#6b7385\">You get these emails because a case in Baton is yours. <a href=\"{unsub}\">Stop these emails</a>.</p>\
-         </body></html>",
+        "<p>{lead}</p><blockquote style=\"border-left:3px solid #c9d2e3;margin:0;padding:4px 12px;color:#3b4557\">{preview}</blockquote>\
+         {button}\
+         <p style=\"font-size:12px;color:#6b7385\">You get these emails because a case in Baton is yours. <a href=\"{unsub}\">Stop these emails</a>.</p>",
         lead = escape_html(&mail.lead),
         preview = escape_html(mail.preview),
-        link = escape_html(&mail.link),
+        button = button(&mail.link, "Open the case"),
         unsub = escape_html(&mail.unsubscribe),
     );
     let message = Message::builder()
-        .from(mail.from.parse()?)
-        .to(to)
-        .subject(one_line(&mail.subject))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
             format!("<{}>", mail.unsubscribe),
@@ -93,9 +87,77 @@ pub fn build(mail: &Mail<'_>) -> anyhow::Result<Message> {
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
             "List-Unsubscribe=One-Click".to_string(),
-        ))
-        .multipart(MultiPart::alternative_plain_html(text, html))?;
-    Ok(message)
+        ));
+    compose(
+        message,
+        mail.to_name,
+        mail.to_email,
+        mail.from,
+        &mail.subject,
+        text,
+        &html,
+    )
+}
+
+/// A service message to a workspace's admins (an integration switched off, …): no
+/// unsubscribe, since it is about the workspace, not a teammate's own cases.
+pub struct Alert<'a> {
+    pub to_name: &'a str,
+    pub to_email: &'a str,
+    pub from: &'a str,
+    pub subject: String,
+    pub lead: String,
+    pub link: String,
+}
+
+pub fn build_alert(alert: &Alert<'_>) -> anyhow::Result<Message> {
+    let text = format!(
+        "{}\n\nOpen Settings: {}\n\n--\nYou get this email because you administer this Baton workspace.\n",
+        alert.lead, alert.link
+    );
+    let html = format!(
+        "<p>{lead}</p>{button}\
+         <p style=\"font-size:12px;color:#6b7385\">You get this email because you administer this Baton workspace.</p>",
+        lead = escape_html(&alert.lead),
+        button = button(&alert.link, "Open Settings"),
+    );
+    compose(
+        Message::builder(),
+        alert.to_name,
+        alert.to_email,
+        alert.from,
+        &alert.subject,
+        text,
+        &html,
+    )
+}
+
+fn button(link: &str, label: &str) -> String {
+    format!(
+        "<p><a href=\"{link}\" style=\"display:inline-block;background:#2952cc;color:#fff;padding:8px 14px;border-radius:6px;text-decoration:none\">{label}</a></p>",
+        link = escape_html(link),
+    )
+}
+
+/// Addresses, subject and the text and HTML parts of every email Baton sends its teammates.
+fn compose(
+    builder: lettre::message::MessageBuilder,
+    to_name: &str,
+    to_email: &str,
+    from: &str,
+    subject: &str,
+    text: String,
+    body_html: &str,
+) -> anyhow::Result<Message> {
+    let to = Mailbox::new(Some(one_line(to_name)), to_email.parse()?);
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;color:#1d2433\">{body_html}</body></html>"
+    );
+    Ok(builder
+        .from(from.parse()?)
+        .to(to)
+        .subject(one_line(subject))
+        .multipart(MultiPart::alternative_plain_html(text, html))?)
 }
 
 #[cfg(test)]

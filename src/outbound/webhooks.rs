@@ -3,14 +3,15 @@
 //! while the log keeps them; an endpoint is leased to one instance at a time. A failure stops
 //! the endpoint where it is and retries the same event with exponential backoff (its
 //! `webhook-id` stays the same, for receivers to dedupe); after a day of failures the endpoint
-//! is switched off.
+//! is switched off and the workspace's owners and admins are emailed.
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::events::Event;
-use crate::store::{Attempt, WebhookTarget};
+use crate::notify::email;
+use crate::store::{Attempt, WebhookTarget, Which};
 use crate::AppState;
 
 /// How often due endpoints are looked for.
@@ -59,18 +60,78 @@ async fn run(state: &AppState, target: WebhookTarget) {
         true => {
             let (next_at, active) =
                 after_failure(target.failing_since, now, state.config.retry_base);
-            if !active {
-                tracing::warn!(webhook = %target.id, url = %target.url, "webhook endpoint switched off after a day of failures");
-            }
             (next_at, Some(target.failing_since.unwrap_or(now)), active)
         }
     };
+    if let (false, Some(since)) = (active, failing_since) {
+        return switch_off(state, &target, cursor, since).await;
+    }
     if let Err(e) = state
         .store
         .release_webhook(target.id, cursor, next_at, failing_since, active)
         .await
     {
         tracing::warn!(error = %e, "releasing a webhook endpoint failed");
+    }
+}
+
+/// A day of failures: the endpoint goes off (an event every open page sees) and the
+/// workspace's owners and admins are emailed, once: only the lease holder that switched it off
+/// sends.
+async fn switch_off(state: &AppState, target: &WebhookTarget, cursor: i64, since: DateTime<Utc>) {
+    tracing::warn!(webhook = %target.id, url = %target.url, "webhook endpoint switched off after a day of failures");
+    let committed = match state
+        .store
+        .switch_off_webhook(target.workspace_id, target.id, cursor, since)
+        .await
+    {
+        Ok(committed) => committed,
+        Err(e) => {
+            tracing::warn!(error = %e, "switching off a webhook endpoint failed");
+            return;
+        }
+    };
+    let switched = !committed.events.is_empty();
+    state.published(committed).await;
+    if switched {
+        tell_admins(state, target, since).await;
+    }
+}
+
+async fn tell_admins(state: &AppState, target: &WebhookTarget, since: DateTime<Utc>) {
+    let team = match state
+        .store
+        .teammates(target.workspace_id, None, Which::Active)
+        .await
+    {
+        Ok(team) => team,
+        Err(e) => {
+            tracing::warn!(error = %e, "no admins to tell of a switched-off webhook");
+            return;
+        }
+    };
+    let lead = format!(
+        "Baton could not deliver events to the webhook endpoint {} since {} (UTC) and has switched it off. \
+         Events are kept: fix the endpoint, then press \"Send again\" on a delivery in Settings to switch it back on.",
+        target.url,
+        since.format("%Y-%m-%d %H:%M"),
+    );
+    for admin in team.iter().filter(|t| t.role.can_admin()) {
+        let alert = email::Alert {
+            to_name: &admin.name,
+            to_email: &admin.email,
+            from: &state.config.email_from,
+            subject: "A webhook endpoint was switched off".to_string(),
+            lead: lead.clone(),
+            link: format!("{}/settings", state.notifier.origin),
+        };
+        let sent = match email::build_alert(&alert) {
+            Ok(message) => state.notifier.mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, to = %admin.email, "telling an admin of a switched-off webhook failed");
+        }
     }
 }
 

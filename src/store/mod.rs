@@ -493,6 +493,16 @@ pub trait Store: Send + Sync + 'static {
         active: bool,
     ) -> Result<()>;
 
+    /// Ends the lease of an endpoint that failed for a day by switching it off, with a
+    /// `webhook.switched_off` event in the log; no event if it was already off.
+    async fn switch_off_webhook(
+        &self,
+        workspace_id: Uuid,
+        id: Uuid,
+        cursor: i64,
+        failing_since: DateTime<Utc>,
+    ) -> Result<Committed<()>>;
+
     // Export and erasure (`store/export_sql.rs`).
     /// Up to `limit` of the workspace's rows of `kind` after the id `after`, in id order, created
     /// by `until` (keyset paging: each page is one indexed query however far the export is).

@@ -2015,6 +2015,10 @@ macro_rules! sql_store {
                 self.wh_release(id, cursor, next_at, failing_since, active).await
             }
 
+            async fn switch_off_webhook(&self, workspace_id: Uuid, id: Uuid, cursor: i64, failing_since: DateTime<Utc>) -> Result<Committed<()>> {
+                self.wh_switch_off(workspace_id, id, cursor, failing_since).await
+            }
+
             async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>> {
                 self.imap_email_channels().await
             }

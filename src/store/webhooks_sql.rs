@@ -121,10 +121,10 @@ macro_rules! webhooks_sql {
 
             async fn wh_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
                 let mut tx = self.begin().await?;
-                let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND workspace_id = $2").bind(id).bind(workspace_id).fetch_optional(&mut *tx).await?;
-                if found.is_none() {
+                let active: Option<i64> = sqlx::query_scalar("SELECT active FROM webhooks WHERE id = $1 AND workspace_id = $2").bind(id).bind(workspace_id).fetch_optional(&mut *tx).await?;
+                let Some(active) = active else {
                     return Err(Error::NotFound);
-                }
+                };
                 sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -146,10 +146,10 @@ macro_rules! webhooks_sql {
 
             async fn wh_resend(&self, workspace_id: Uuid, id: Uuid, delivery_id: Uuid) -> Result<crate::store::WebhookDelivery> {
                 let mut tx = self.begin().await?;
-                let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND workspace_id = $2").bind(id).bind(workspace_id).fetch_optional(&mut *tx).await?;
-                if found.is_none() {
+                let active: Option<i64> = sqlx::query_scalar("SELECT active FROM webhooks WHERE id = $1 AND workspace_id = $2").bind(id).bind(workspace_id).fetch_optional(&mut *tx).await?;
+                let Some(active) = active else {
                     return Err(Error::NotFound);
-                }
+                };
                 let done = sqlx::query("UPDATE webhook_deliveries SET state = 'resend' WHERE id = $1 AND webhook_id = $2 AND state = 'delivered'")
                     .bind(delivery_id)
                     .bind(id)
@@ -161,7 +161,9 @@ macro_rules! webhooks_sql {
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(Error::NotFound)?;
-                if done.rows_affected() == 0 && row.try_get::<String, _>("state")? == "pending" {
+                // A pending delivery of a switched-off endpoint is sent again by switching it on:
+                // it resumes from that delivery.
+                if done.rows_affected() == 0 && row.try_get::<String, _>("state")? == "pending" && active != 0 {
                     return Err(Error::invalid("delivery_id", "this delivery is being retried already"));
                 }
                 // Re-activating a switched-off endpoint is what "send again" asks for too.
@@ -233,6 +235,26 @@ macro_rules! webhooks_sql {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn wh_switch_off(&self, workspace_id: Uuid, id: Uuid, cursor: i64, failing_since: DateTime<Utc>) -> Result<Committed<()>> {
+                let mut tx = self.begin().await?;
+                let locked = Self::lock(&mut tx, workspace_id).await?;
+                let row = sqlx::query(
+                    "UPDATE webhooks SET cursor = CASE WHEN cursor < $3 THEN $3 ELSE cursor END, failing_since = $4, active = 0, locked_until = NULL \
+                     WHERE id = $1 AND workspace_id = $2 AND active = 1 RETURNING url",
+                )
+                .bind(id)
+                .bind(workspace_id)
+                .bind(cursor)
+                .bind(ms(failing_since))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let mut log = Log::new(workspace_id, locked.last_seq);
+                if let Some(row) = row {
+                    log.push(EventKind::WebhookSwitchedOff { webhook_id: id, url: row.try_get("url")?, failing_since });
+                }
+                Self::commit(tx, log, ()).await
             }
 
             async fn wh_release(&self, id: Uuid, cursor: i64, next_at: DateTime<Utc>, failing_since: Option<DateTime<Utc>>, active: bool) -> Result<()> {

@@ -272,29 +272,9 @@ on_both!(paging, paging_returns_every_entry_once_newest_first);
 
 /// Moves the entries of `action` `days` into the past, as if they had been written then.
 async fn age(db: Db, url: &str, action: &str, days: i64) {
-    use sqlx::Connection;
-    let sql = "UPDATE audit_log SET at = at - $1 WHERE action = $2";
     let ms = days * 24 * 3600 * 1000;
-    match db {
-        Db::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            let done = sqlx::query(sql)
-                .bind(ms)
-                .bind(action)
-                .execute(&mut conn)
-                .await;
-            assert!(done.unwrap().rows_affected() > 0);
-        }
-        Db::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let done = sqlx::query(sql)
-                .bind(ms)
-                .bind(action)
-                .execute(&mut conn)
-                .await;
-            assert!(done.unwrap().rows_affected() > 0);
-        }
-    }
+    let sql = format!("UPDATE audit_log SET at = at - {ms} WHERE action = '{action}'");
+    assert!(crate::common::sql_exec(db, url, &sql).await > 0);
 }
 
 async fn retention_removes_entries_older_than_configured(db: Db) {

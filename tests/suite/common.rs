@@ -640,6 +640,30 @@ pub struct Process {
     pub addr: SocketAddr,
 }
 
+/// Runs one statement straight on a test database (to age rows as if written long ago);
+/// answers the rows it changed.
+pub async fn sql_exec(db: Db, url: &str, sql: &str) -> u64 {
+    use sqlx::Connection;
+    match db {
+        Db::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+        Db::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

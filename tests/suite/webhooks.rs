@@ -224,3 +224,107 @@ async fn in_order(db: Db) {
     assert_eq!(verified(&log).len(), 17);
     second.stop().await;
 }
+
+on_both!(
+    an_endpoint_failing_for_a_day_is_switched_off_and_admins_are_told,
+    switched_off
+);
+async fn switched_off(db: Db) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new(db).await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| {
+        c.retry_base = Duration::from_millis(100);
+        c.data_dir = data_dir.path().to_path_buf();
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    app.invite(&owner, "Ada", "admin").await;
+    let agent = app.invite(&owner, "Bo", "agent").await;
+    let mut ws = crate::common::Ws::connect(&app.url, &owner.api_token().await, None)
+        .await
+        .unwrap();
+
+    // Nobody listens on this port: every delivery fails.
+    let url = format!("http://127.0.0.1:{}/hook", free_port());
+    let created: Value = owner
+        .post(
+            "/api/webhooks",
+            json!({ "url": url, "events": ["case.created"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hook_id = created["webhook"]["id"].as_str().unwrap().to_string();
+    app.customer_writes(&owner.ingest_token, "a@example.com", "hello")
+        .await;
+
+    // Once it has failed, it has been failing for a day.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let day_ago = chrono::Utc::now().timestamp_millis() - 25 * 3600 * 1000;
+    let aged = format!(
+        "UPDATE webhooks SET failing_since = {day_ago}, next_at = 0 WHERE failing_since IS NOT NULL"
+    );
+    while crate::common::sql_exec(db, &test_db.url, &aged).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let frame = ws
+        .expect("webhook.switched_off", Duration::from_secs(20))
+        .await;
+    let event = &frame["event"];
+    assert_eq!(event["webhook_id"], hook_id.as_str());
+    assert_eq!(event["url"], url.as_str());
+    let hooks = owner.json("/api/webhooks").await;
+    assert_eq!(hooks["webhooks"][0]["active"], false, "{hooks}");
+
+    // The owner and the admin get one email each; the agent none.
+    let outbox = data_dir.path().join("outbox");
+    let mails = |outbox: &Path| -> Vec<String> {
+        std::fs::read_dir(outbox)
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .filter(|m| m.contains("A webhook endpoint was switched off"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while mails(&outbox).len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = mails(&outbox);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().any(|m| m.contains(&owner.email)));
+    assert!(!sent.iter().any(|m| m.contains(&agent.email)));
+    for raw in &sent {
+        let mail = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .unwrap();
+        let text = mail.body_text(0).unwrap();
+        assert!(text.contains(&url) && text.contains("/settings"), "{text}");
+    }
+
+    // "Send again" switches it back on.
+    let deliveries = owner
+        .json(&format!("/api/webhooks/{hook_id}/deliveries"))
+        .await;
+    let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap();
+    let r = owner
+        .post(
+            &format!("/api/webhooks/{hook_id}/deliveries/{delivery}/retry"),
+            json!({}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        owner.json("/api/webhooks").await["webhooks"][0]["active"],
+        true
+    );
+    app.stop().await;
+}

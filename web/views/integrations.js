@@ -4,6 +4,7 @@
 import * as api from '../api.js';
 import { h, replace } from '../dom.js';
 import { field, showError, toast, copyText } from './common.js';
+import { on } from '../store.js';
 
 function section(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -72,7 +73,8 @@ export function channelsCard() {
     list, form, after);
 }
 
-export function webhooksCard() {
+/** `subs` collects the page's subscriptions (a switched-off endpoint reloads the list). */
+export function webhooksCard(subs = []) {
   const list = h('div', { id: 'webhook-list' });
   const after = h('div');
   async function showLog(hook, box) {
@@ -94,7 +96,7 @@ export function webhooksCard() {
             h('td', null, `#${d.seq} ${d.kind}`), h('td', null, d.state, d.error ? ` (${d.error})` : ''),
             h('td', null, String(d.attempts)), h('td', null, d.status_code == null ? '–' : String(d.status_code)),
             h('td', null, d.response_ms == null ? '–' : `${d.response_ms} ms`),
-            h('td', null, d.state === 'delivered' ? again : null));
+            h('td', null, d.state === 'delivered' || (d.state === 'pending' && !hook.active) ? again : null));
         }))));
     } catch (err) {
       toast(err.message, 'error');
@@ -143,6 +145,7 @@ export function webhooksCard() {
     }
   });
   load();
+  subs.push(on('webhooks', load));
   return section('webhooks', 'Webhooks', 'Other systems follow what happens here: each event, in order, signed per Standard Webhooks.',
     list, form, after);
 }

@@ -748,7 +748,7 @@ export function createSettings(ctx) {
       canAdmin() ? workspaceCard() : null,
       canAdmin() ? ingestCard() : null,
       canAdmin() ? channelsCard() : null,
-      canAdmin() ? webhooksCard() : null,
+      canAdmin() ? webhooksCard(subs) : null,
       canAdmin() ? auditCard() : null);
   }
   render();
