@@ -46,6 +46,22 @@ pub async fn receive_email(
     receive_email_from(state, workspace_id, raw, None).await
 }
 
+/// The email channel a message was sent to (its address among the recipients, `Delivered-To`
+/// first): the case remembers it, and replies leave from that address.
+async fn addressed_channel(
+    state: &AppState,
+    workspace_id: Uuid,
+    recipients: &[String],
+) -> Result<Option<Uuid>> {
+    let channels = state.store.channels(workspace_id).await?;
+    Ok(recipients.iter().find_map(|to| {
+        channels.iter().find_map(|c| {
+            let address = c.settings["from_address"].as_str()?;
+            (c.kind == "email" && address.eq_ignore_ascii_case(to)).then_some(c.id)
+        })
+    }))
+}
+
 /// The email channel whose IMAP mailbox a message was read from.
 pub struct FromMailbox {
     pub channel_id: Uuid,
@@ -110,7 +126,10 @@ pub async fn receive_email_from(
             (None, Some(m)) => Some(format!("imap:{}", m.uid_key)),
             (None, None) => None,
         },
-        channel_id: mailbox.map(|m| m.channel_id),
+        channel_id: match mailbox {
+            Some(m) => Some(m.channel_id),
+            None => addressed_channel(state, workspace_id, &parsed.recipients).await?,
+        },
         mail: Some(Box::new(EmailMeta {
             mail_id: parsed.message_id,
             token_case,

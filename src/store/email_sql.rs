@@ -143,7 +143,7 @@ macro_rules! email_sql {
             async fn email_outbound_reply(&self, job: &Job, mail_domain: &str) -> Result<OutboundReply> {
                 let message_id: Uuid = job.payload["message_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or(Error::NotFound)?;
                 let row = sqlx::query(
-                    "SELECT m.case_id, m.body, m.mail_id, m.delivery_state, m.created_at, c.number, c.subject, w.name AS workspace_name, w.case_prefix, \
+                    "SELECT m.case_id, m.body, m.mail_id, m.delivery_state, m.created_at, c.number, c.subject, c.channel_id, w.name AS workspace_name, w.case_prefix, \
                      cu.name AS customer_name, cu.email AS customer_email, t.name AS author_name \
                      FROM messages m JOIN cases c ON c.id = m.case_id JOIN workspaces w ON w.id = m.workspace_id JOIN customers cu ON cu.id = c.customer_id \
                      LEFT JOIN teammates t ON t.id = m.author_id WHERE m.id = $1 AND m.workspace_id = $2",
@@ -178,8 +178,14 @@ macro_rules! email_sql {
                     }
                     references.push(id);
                 }
-                let sender = sqlx::query_scalar::<_, String>("SELECT settings FROM channels WHERE workspace_id = $1 AND kind = 'email' ORDER BY created_at, id LIMIT 1")
+                // The reply goes out from the address the customer wrote to: the case's own
+                // channel, or (a case that came in another way) the workspace's first.
+                let sender = sqlx::query_scalar::<_, String>(
+                    "SELECT settings FROM channels WHERE workspace_id = $1 AND kind = 'email' \
+                     ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END, created_at, id LIMIT 1",
+                )
                     .bind(job.workspace_id)
+                    .bind(row.try_get::<Option<Uuid>, _>("channel_id")?)
                     .fetch_optional(&self.read)
                     .await?
                     .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())

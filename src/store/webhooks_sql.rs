@@ -121,10 +121,10 @@ macro_rules! webhooks_sql {
 
             async fn wh_delete(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
                 let mut tx = self.begin().await?;
-                let active: Option<i64> = sqlx::query_scalar("SELECT active FROM webhooks WHERE id = $1 AND workspace_id = $2").bind(id).bind(workspace_id).fetch_optional(&mut *tx).await?;
-                let Some(active) = active else {
+                let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND workspace_id = $2").bind(id).bind(workspace_id).fetch_optional(&mut *tx).await?;
+                if found.is_none() {
                     return Err(Error::NotFound);
-                };
+                }
                 sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 tx.commit().await?;

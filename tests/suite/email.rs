@@ -1047,3 +1047,54 @@ async fn smtp_listener(db: Db) {
     assert_eq!(cases_matching(&owner, "nope").await.len(), 0);
     assert_eq!(cases_matching(&owner, "huge").await.len(), 0);
 }
+
+on_both!(
+    a_reply_leaves_from_the_address_the_customer_wrote_to,
+    reply_from_case_channel
+);
+async fn reply_from_case_channel(db: Db) {
+    if !require("python3 with aiosmtpd", python_has("aiosmtpd, email")) {
+        return;
+    }
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _smtp = smtp_peer(port, dir.path());
+    let (app, _db) = spawn(db, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let owner = app.signup("Sunny Side", "Ana").await;
+    email_channel(&owner).await;
+    let r = owner
+        .post(
+            "/api/channels",
+            json!({ "kind": "email", "name": "Billing", "settings": { "from_name": "Sunny Side Billing", "from_address": "billing@sunny.test" } }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let billing: Value = r.json().await.unwrap();
+
+    let first = mail_in(
+        &app,
+        &owner.ingest_token,
+        json!({
+            "from": "Carla Customer <carla@example.com>", "to": "billing@sunny.test",
+            "subject": "Invoice 12", "message_id": "<b1@mail.example.com>", "text": "It is wrong."
+        }),
+    )
+    .await;
+    let case_id = first["case_id"].as_str().unwrap().to_string();
+    let case = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(
+        case["case"]["channel_id"], billing["channel"]["id"],
+        "{case}"
+    );
+
+    reply(&owner, &case_id, "We will fix it.").await;
+    let files = received_until(dir.path(), 1, Duration::from_secs(10)).await;
+    assert_eq!(files.len(), 1);
+    let m = inspect(&files[0]);
+    assert_eq!(m["from"], "Ana at Sunny Side Billing <billing@sunny.test>");
+    assert_eq!(m["to"], "Carla Customer <carla@example.com>");
+    app.stop().await;
+}
