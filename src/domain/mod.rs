@@ -6,6 +6,7 @@ pub mod input;
 pub mod mentions;
 pub mod numbers;
 pub mod pings;
+pub mod reports;
 pub mod roles;
 pub mod routing;
 pub mod search;

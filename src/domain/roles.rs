@@ -59,6 +59,11 @@ impl Role {
         self >= Role::Manager
     }
 
+    /// How the team is doing: reports.
+    pub fn can_see_reports(self) -> bool {
+        self >= Role::Manager
+    }
+
     /// Team, roles, auto-assign rules, workspace settings, ingest token.
     pub fn can_admin(self) -> bool {
         self >= Role::Admin

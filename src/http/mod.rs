@@ -15,6 +15,7 @@ pub mod mail;
 pub mod notifications;
 pub mod openapi;
 pub mod push;
+pub mod reports;
 pub mod saved_replies;
 pub mod tags;
 pub mod team;
@@ -60,6 +61,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(attachments::router())
         .merge(channels::router())
         .merge(export::router())
+        .merge(reports::router())
         .merge(webhooks::router())
         .merge(notifications::router())
         .merge(push::router())

@@ -15,6 +15,7 @@ pub mod export;
 pub mod inbound;
 pub mod messages;
 pub mod notifications;
+pub mod reports;
 pub mod routing;
 pub mod rules;
 pub mod saved_replies;

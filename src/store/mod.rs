@@ -9,6 +9,7 @@ mod export_sql;
 mod imap_sql;
 mod models;
 mod postgres;
+pub(crate) mod reports_sql;
 mod routing_sql;
 pub(crate) mod search_sql;
 mod sms_sql;
@@ -224,6 +225,16 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
+
+    // Reports (`store/reports_sql.rs`).
+    /// The histories (customer messages, replies, assignments, closes) of the cases with a
+    /// customer message, a reply or a status change in `[start, end)`, each up to `end`.
+    async fn report_histories(
+        &self,
+        workspace_id: Uuid,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::reports::History>>;
 
     // Sessions and the audit log (`store/audit_sql.rs`).
     /// The teammate's live sessions and API tokens, most recently used first.

@@ -1805,6 +1805,10 @@ macro_rules! sql_store {
                 Ok(sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1").bind(workspace_id).fetch_one(&self.read).await?)
             }
 
+            async fn report_histories(&self, workspace_id: Uuid, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<crate::domain::reports::History>> {
+                self.report_histories_impl(workspace_id, start, end).await
+            }
+
             async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>> {
                 self.sessions_of(teammate_id).await
             }

@@ -805,6 +805,8 @@ impl<'a> Matrix<'a> {
                 (Method::DELETE, format!("/api/me/sessions/{id}"))
             }
             "GET /api/audit" => (Method::GET, "/api/audit?limit=200".into()),
+            "GET /api/reports" => (Method::GET, "/api/reports".into()),
+            "GET /api/reports.csv" => (Method::GET, "/api/reports.csv".into()),
             "GET /api/me/notifications" => (Method::GET, "/api/me/notifications".into()),
             // Two-factor acts on the caller alone: no id to name, the same answer either way.
             "POST /api/me/totp" => (Method::POST, "/api/me/totp".into()),

@@ -42,6 +42,7 @@ mod notifications;
 mod operations;
 mod power_cut;
 mod realtime;
+mod reports;
 mod routing;
 mod search;
 mod sms;
