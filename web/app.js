@@ -24,6 +24,7 @@ const PRIVATE = [
   [/^\/$/, 'inbox'],
   [/^\/cases\/([^/]+)\/?$/, 'case'],
   [/^\/settings\/?$/, 'settings'],
+  [/^\/reports\/?$/, 'reports'],
 ];
 
 export function navigate(path, { replace = false } = {}) {

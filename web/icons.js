@@ -20,6 +20,7 @@ const PATHS = {
   copy: ['M9 9h11v11H9z', 'M5 15H4V4h11v1'],
   send: ['M22 2 11 13', 'M22 2 15 22l-4-9-9-4z'],
   note: ['M4 4h16v12l-4 4H4z', 'M16 20v-4h4'],
+  chart: ['M4 20V10', 'M10 20V4', 'M16 20v-7', 'M22 20H2'],
 };
 
 export function icon(name, cls = '') {

@@ -501,6 +501,32 @@ await test('settings: notifications save; the owner manages the team, rules and 
   await fullHeightShot(pageB, '.settings', 'settings-agent.png');
 });
 
+await test('reports: the owner reads the team\'s figures and downloads the CSV; an agent has no Reports', async () => {
+  await pageA.goto(`${BASE}/reports`);
+  const tz = await pageA.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const expected = await owner.call('GET', `/api/reports?tz=${encodeURIComponent(tz)}`);
+  assert.ok(expected.team.replies > 0, 'the composer steps sent replies');
+  const replies = pageA.locator('.report-tile', { hasText: 'Replies sent' }).locator('.report-tile-value');
+  await replies.waitFor();
+  assert.equal(await replies.textContent(), String(expected.team.replies));
+  assert.equal(await pageA.locator('.nav-reports').getAttribute('aria-current'), 'page');
+  const rows = await pageA.locator('.report-table tbody th').allTextContents();
+  assert.ok(rows.some((r) => r.includes('Blake Rivera')) && rows.some((r) => r.includes('Olivia Park')), `teammates listed: ${rows}`);
+  assert.equal(await pageA.locator('.report-chart').count(), 2);
+  assert.equal(await pageA.locator('.report-heatmap rect').count(), 7 * 24);
+  const csv = await pageA.evaluate(async () => {
+    const res = await fetch(document.querySelector('a[download]').href);
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+  });
+  assert.equal(csv.status, 200);
+  assert.match(csv.type, /^text\/csv/);
+  assert.match(csv.text, /^week,teammate,replies/);
+  await fullHeightShot(pageA, '.reports', 'reports.png');
+  await pageB.goto(`${BASE}/`);
+  await pageB.locator('.case-row').first().waitFor();
+  assert.equal(await pageB.locator('.nav-reports').count(), 0, 'agents see no Reports link');
+});
+
 await test('screenshots: inbox, case page, phone width', async () => {
   await pageB.goto(`${BASE}/?view=all`);
   await pageB.locator('.case-row').nth(3).waitFor();

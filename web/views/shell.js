@@ -2,13 +2,14 @@
 // live connection is up) and the main area that the routes fill.
 
 import { h, replace } from '../dom.js';
-import { state, on, me, viewCounts } from '../store.js';
+import { state, on, me, viewCounts, canBulk } from '../store.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
 import { roleLabel, awayLabel } from '../format.js';
 import { createInbox } from './inbox.js';
 import { createCaseView } from './case.js';
 import { createSettings } from './settings.js';
+import { createReports } from './reports.js';
 import { VIEWS, inboxPath } from '../routes.js';
 
 export function createShell(root, ctx) {
@@ -22,6 +23,8 @@ export function createShell(root, ctx) {
     navLinks.set(view, link);
   }
   const settingsLink = h('a', { href: '/settings', class: 'nav-link nav-settings' }, icon('settings'), h('span', { class: 'nav-label' }, 'Settings'));
+  // Reports are for managers and up (the API refuses the others).
+  const reportsLink = canBulk() ? h('a', { href: '/reports', class: 'nav-link nav-reports' }, icon('chart'), h('span', { class: 'nav-label' }, 'Reports')) : null;
   const status = h('div', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   const who = h('div', { class: 'who' });
   const workspaceName = h('div', { class: 'workspace-name' });
@@ -33,7 +36,7 @@ export function createShell(root, ctx) {
       workspaceName),
     h('div', { class: 'nav-wrap' },
       h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()]),
-      h('div', { class: 'nav-section' }, settingsLink)),
+      h('div', { class: 'nav-section' }, reportsLink, settingsLink)),
     h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, signOut)));
   const main = h('div', { class: 'main', id: 'main' });
   const skip = h('a', { href: '#main', class: 'skip-link' }, 'Skip to content');
@@ -70,8 +73,11 @@ export function createShell(root, ctx) {
       if (current) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
-    if (name === 'settings') settingsLink.setAttribute('aria-current', 'page');
-    else settingsLink.removeAttribute('aria-current');
+    for (const [page, link] of [['settings', settingsLink], ['reports', reportsLink]]) {
+      if (!link) continue;
+      if (name === page) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
   }
 
   const subs = [on('me', renderMe), on('counts', renderCounts), on('badge', renderCounts), on('connection', renderConnection)];
@@ -82,6 +88,7 @@ export function createShell(root, ctx) {
   let inbox = null;
   let caseView = null;
   let settings = null;
+  let pageName = null;
   let layout = null;
   let detail = null;
   ctx.patchCase = (kase) => inbox && inbox.patch(kase);
@@ -116,16 +123,21 @@ export function createShell(root, ctx) {
       state.q = qs.get('q') || '';
     }
     markNav(name);
-    if (name === 'settings') {
+    // Settings and Reports are whole pages in place of the inbox.
+    const pages = { settings: () => createSettings(ctx), reports: () => createReports(ctx) };
+    if (pages[name]) {
       closeInbox();
-      if (!settings) {
-        settings = createSettings(ctx);
+      if (!settings || pageName !== name) {
+        if (settings) settings.destroy();
+        settings = pages[name]();
+        pageName = name;
         replace(main, settings.el);
       }
       return;
     }
     if (settings) settings.destroy();
     settings = null;
+    pageName = null;
     if (!layout) {
       inbox = createInbox(ctx);
       detail = h('section', { class: 'detail', 'aria-label': 'Case' });
