@@ -20,6 +20,10 @@ pub enum Error {
     /// The password was right; the account also needs a two-factor code (`totp`).
     #[error("a two-factor code is required")]
     TotpRequired,
+    /// The workspace requires two-factor sign-in and this session's teammate has not enrolled:
+    /// only enrolment (and `GET /api/me`, signing out) is open to it.
+    #[error("this workspace requires two-factor sign-in: turn it on to continue")]
+    TotpEnrolmentRequired,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -58,7 +62,7 @@ impl Error {
             Error::BadRequest(_) | Error::Template { .. } => StatusCode::BAD_REQUEST,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized | Error::TotpRequired => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden(_) | Error::TotpEnrolmentRequired => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Conflict { .. } | Error::Duplicate(_) => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -76,6 +80,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::TotpRequired => "totp_required",
             Error::Forbidden(_) => "forbidden",
+            Error::TotpEnrolmentRequired => "totp_enrolment_required",
             Error::NotFound => "not_found",
             Error::Conflict { .. } => "conflict",
             Error::Duplicate(_) => "duplicate",

@@ -41,6 +41,9 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
   if (!res.ok) {
     const err = new ApiError(res.status, data);
     if (res.status === 401 && !quiet401 && onUnauthorized) onUnauthorized(err);
+    // The workspace began requiring two-factor sign-in while this tab was open: the app's
+    // start page walks this teammate through it.
+    if (err.code === 'totp_enrolment_required' && location.pathname !== '/') location.assign('/');
     throw err;
   }
   return data;

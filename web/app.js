@@ -7,7 +7,7 @@ import { showUnread, resetUnread } from './badge.js';
 import { chime, prepareChime } from './chime.js';
 import { registerWorker, disablePush } from './push.js';
 import { debounce } from './dom.js';
-import { loginView, signupView, inviteView } from './views/auth.js';
+import { loginView, signupView, inviteView, enrolView } from './views/auth.js';
 import { createShell } from './views/shell.js';
 import { toast } from './views/common.js';
 
@@ -82,6 +82,16 @@ async function start() {
         textContent: `Baton could not load: ${err.message}`,
       }));
     }
+    return false;
+  }
+  if (state.me.totp_enrolment_required) {
+    const workspaceName = state.me.workspace.name;
+    root.className = 'public';
+    enrolView(root, {
+      workspaceName,
+      onEnrolled: () => location.assign('/'),
+      signOut: () => signOut(),
+    });
     return false;
   }
   if (!me().role || me().role === 'viewer') state.view = 'all';

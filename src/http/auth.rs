@@ -68,6 +68,9 @@ pub struct MeBody {
     pub notifications: NotificationPrefs,
     /// Whether signing in asks this teammate for a two-factor code.
     pub totp: bool,
+    /// The workspace requires two-factor sign-in and this teammate has not turned it on: until
+    /// they do, this session may only enrol (`POST /api/me/totp`, then `…/confirm`).
+    pub totp_enrolment_required: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -176,6 +179,7 @@ async fn me(State(state): State<AppState>, auth: Auth) -> Result<Json<MeBody>> {
         teammate: auth.teammate,
         notifications,
         totp,
+        totp_enrolment_required: auth.totp_pending,
     }))
 }
 

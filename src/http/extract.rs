@@ -28,6 +28,9 @@ pub struct Auth {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Authenticated by cookie (a browser), as opposed to a bearer token.
     pub by_cookie: bool,
+    /// A browser session of a teammate who must enrol in two-factor sign-in before anything
+    /// else (the workspace requires it). API tokens are never held back.
+    pub totp_pending: bool,
 }
 
 impl Auth {
@@ -75,9 +78,26 @@ pub async fn authenticate(state: &AppState, token: &str, by_cookie: bool) -> Res
         session_id: owner.id,
         token_hash,
         kind: owner.kind,
+        totp_pending: owner.totp_pending && owner.kind == TokenKind::Session,
         expires_at: owner.expires_at,
         by_cookie,
     })
+}
+
+/// What a session held back by `totp_pending` may still do: see who it is, enrol, sign out.
+const ENROLMENT_ROUTES: [(&str, &str); 4] = [
+    ("GET", "/api/me"),
+    ("POST", "/api/me/totp"),
+    ("POST", "/api/me/totp/confirm"),
+    ("DELETE", "/api/session"),
+];
+
+/// Refuses a held-back session anything but enrolment.
+pub fn check_enrolment(auth: &Auth, method: &str, path: &str) -> Result<(), Error> {
+    if auth.totp_pending && !ENROLMENT_ROUTES.contains(&(method, path)) {
+        return Err(Error::TotpEnrolmentRequired);
+    }
+    Ok(())
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -88,7 +108,9 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (token, by_cookie) = presented_token(parts, false).ok_or(Error::Unauthorized)?;
-        authenticate(state, &token, by_cookie).await
+        let auth = authenticate(state, &token, by_cookie).await?;
+        check_enrolment(&auth, parts.method.as_str(), parts.uri.path())?;
+        Ok(auth)
     }
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::extract::{authenticate, presented_token};
+use super::extract::{authenticate, check_enrolment, presented_token};
 use crate::error::Error;
 use crate::realtime::connection::{self, Session};
 use crate::AppState;
@@ -51,6 +51,7 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
         ));
     }
     let auth = authenticate(&state, &token, by_cookie).await?;
+    check_enrolment(&auth, "GET", "/ws")?;
     if state.hub.is_shutting_down() {
         return Err(Error::Unavailable);
     }

@@ -115,6 +115,16 @@ pub async fn disable(state: &AppState, actor: &Teammate, code: &str) -> Result<(
         Some(t) if t.confirmed => {}
         _ => return Err(Error::invalid("code", "two-factor sign-in is not on")),
     }
+    if state
+        .store
+        .workspace(actor.workspace_id)
+        .await?
+        .require_totp
+    {
+        return Err(Error::Forbidden(
+            "this workspace requires two-factor sign-in: the owner can lift that in Settings",
+        ));
+    }
     if !accepts(state, actor, code).await? {
         return Err(Error::invalid("code", "wrong code"));
     }

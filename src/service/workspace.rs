@@ -26,6 +26,10 @@ pub struct WorkspaceChanges {
     pub category_keywords: Option<BTreeMap<String, Vec<String>>>,
     /// When true, only admins add tags; agents use the ones on the list.
     pub tags_locked: Option<bool>,
+    /// When true, every member signs in with a second factor; those without one are walked
+    /// through enrolment at their next request. The owner alone changes it, and only with
+    /// two-factor on for themselves.
+    pub require_totp: Option<bool>,
 }
 
 /// Changes the settings (admin and owner), each field checked.
@@ -63,7 +67,16 @@ pub async fn update(
             .transpose()?,
         category_keywords: body.category_keywords.map(check_keywords).transpose()?,
         tags_locked: body.tags_locked,
+        require_totp: body.require_totp,
     };
+    if let Some(require) = body.require_totp {
+        let what = "only the owner requires two-factor sign-in";
+        allow(actor, actor.role == crate::domain::Role::Owner, what)?;
+        if require && !super::totp::required(state, actor).await? {
+            let why = "turn on two-factor sign-in for yourself first";
+            return Err(Error::invalid("require_totp", why));
+        }
+    }
     let before = state.store.workspace(actor.workspace_id).await?;
     let committed = state
         .store

@@ -33,6 +33,8 @@ pub struct Workspace {
     pub ingest_token: Option<String>,
     /// Only admins add tags; agents tag cases with the ones there are.
     pub tags_locked: bool,
+    /// Every member signs in with a second factor; one without it may only enrol.
+    pub require_totp: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -43,6 +45,7 @@ pub struct WorkspacePatch {
     pub reopen_days: Option<i64>,
     pub category_keywords: Option<BTreeMap<String, Vec<String>>>,
     pub tags_locked: Option<bool>,
+    pub require_totp: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -455,6 +458,8 @@ pub struct TokenOwner {
     pub expires_at: Option<DateTime<Utc>>,
     /// Renewed at most once a minute (see `service::accounts::authenticate`).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The workspace requires two-factor sign-in and this teammate has not enrolled yet.
+    pub totp_pending: bool,
 }
 
 /// Where a request comes from: the client's address (behind our proxies, the one they name) and

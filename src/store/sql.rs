@@ -406,6 +406,7 @@ macro_rules! sql_store {
                 category_keywords: serde_json::from_str(&row.try_get::<String, _>("category_keywords")?)?,
                 ingest_token: Some(row.try_get("ingest_token")?),
                 tags_locked: row.try_get("tags_locked")?,
+                require_totp: row.try_get("require_totp")?,
                 created_at: from_ms(row.try_get("created_at")?),
             })
         }
@@ -1015,6 +1016,7 @@ macro_rules! sql_store {
                     category_keywords: keywords,
                     ingest_token: Some(ingest_token.into()),
                     tags_locked: false,
+                    require_totp: false,
                     created_at: from_ms(now),
                 };
                 Self::commit(tx, log, (workspace, owner)).await
@@ -1037,7 +1039,7 @@ macro_rules! sql_store {
                 sqlx::query(
                     "UPDATE workspaces SET name = COALESCE($2, name), case_prefix = COALESCE($3, case_prefix), \
                      reopen_days = COALESCE($4, reopen_days), category_keywords = COALESCE($5, category_keywords), \
-                     tags_locked = COALESCE($6, tags_locked) WHERE id = $1",
+                     tags_locked = COALESCE($6, tags_locked), require_totp = COALESCE($7, require_totp) WHERE id = $1",
                 )
                 .bind(id)
                 .bind(patch.name)
@@ -1045,6 +1047,7 @@ macro_rules! sql_store {
                 .bind(patch.reopen_days)
                 .bind(patch.category_keywords.map(|k| serde_json::to_string(&k)).transpose()?)
                 .bind(patch.tags_locked)
+                .bind(patch.require_totp)
                 .execute(&mut *tx)
                 .await?;
                 let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
@@ -1191,8 +1194,9 @@ macro_rules! sql_store {
             async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
                 let row = sqlx::query(
                     "SELECT t.id, t.workspace_id, t.name, t.email, t.role, t.away, t.removed_at, t.created_at, t.away_from, t.away_until, t.max_open, \
-                     k.id AS token_id, k.kind AS token_kind, k.expires_at, k.last_used_at \
-                     FROM tokens k JOIN teammates t ON t.id = k.teammate_id \
+                     k.id AS token_id, k.kind AS token_kind, k.expires_at, k.last_used_at, \
+                     (w.require_totp AND NOT EXISTS (SELECT 1 FROM totp z WHERE z.teammate_id = t.id AND z.confirmed_at IS NOT NULL)) AS totp_pending \
+                     FROM tokens k JOIN teammates t ON t.id = k.teammate_id JOIN workspaces w ON w.id = t.workspace_id \
                      WHERE k.token_hash = $1 AND t.removed_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
                 )
                 .bind(token_hash)
@@ -1207,6 +1211,7 @@ macro_rules! sql_store {
                         kind,
                         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
                         last_used_at: opt_ms(r.try_get("last_used_at")?),
+                        totp_pending: r.try_get("totp_pending")?,
                     })
                 })
                 .transpose()

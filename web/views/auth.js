@@ -3,6 +3,7 @@
 import * as api from '../api.js';
 import { h } from '../dom.js';
 import { field, showError, clearError } from './common.js';
+import { totpPanel } from './totp.js';
 
 function page(title, subtitle, form, footer) {
   return h('div', { class: 'auth' },
@@ -98,4 +99,15 @@ export function inviteView(root, { navigate, params }) {
   root.replaceChildren(page('You’re invited', 'Set a password to join your team’s inbox on Baton.', form,
     ['Already joined? ', h('a', { href: '/login' }, 'Sign in')]));
   form.querySelector('input').focus();
+}
+
+/** A member of a workspace that requires two-factor sign-in, signed in without it: they set it
+ * up here before anything else (the API refuses them everything else until they have). */
+export function enrolView(root, { workspaceName, onEnrolled, signOut }) {
+  const out = h('button', { type: 'button', class: 'btn btn-ghost' }, 'Sign out');
+  out.addEventListener('click', signOut);
+  root.replaceChildren(page('Set up two-factor sign-in',
+    `${workspaceName} asks everyone to sign in with a code from their phone as well as their password. Set it up now to continue.`,
+    totpPanel({ onEnrolled }),
+    out));
 }

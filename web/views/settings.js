@@ -11,6 +11,7 @@ import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '.
 import { enablePush, disablePush, pushSupported } from '../push.js';
 import { channelsCard, webhooksCard } from './integrations.js';
 import { sessionsCard, auditCard } from './trust.js';
+import { totpPanel } from './totp.js';
 
 function card(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -82,68 +83,20 @@ export function createSettings(ctx) {
 
   // --- Two-factor sign-in -----------------------------------------------------------------
   function securityCard() {
-    const body = h('div', { class: 'stack' });
-    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-    const codeInput = (label) => field(label, h('input', { name: 'code', type: 'text', class: 'input', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 11, required: true }));
-    function submitting(form, run) {
-      form.addEventListener('submit', async (e) => {
-        e.preventDefault();
-        clearError(error);
+    // The owner can require it of everyone (once it is on for themselves).
+    const requireAll = me().role === 'owner' ? toggle('Require it for everyone',
+      'Members without it are walked through setting it up before they can do anything else. API tokens keep working.',
+      !!state.me.workspace.require_totp, async (checked, input) => {
         try {
-          await run(new FormData(form).get('code'));
+          await api.patch('/api/workspace', { require_totp: checked });
+          await ctx.reloadMe();
+          toast(checked ? 'Everyone now signs in with two-factor' : 'Two-factor sign-in is up to each teammate');
         } catch (err) {
-          showError(error, err, form);
-        }
-      });
-      return form;
-    }
-    function showOff() {
-      const start = h('button', { type: 'button', class: 'btn' }, 'Set up two-factor sign-in');
-      start.addEventListener('click', async () => {
-        try {
-          showEnrolment(await api.post('/api/me/totp'));
-        } catch (err) {
+          input.checked = !checked;
           toast(err.message, 'error');
         }
-      });
-      replace(body, h('p', { class: 'muted' }, 'Off. Signing in asks for your password only.'), start);
-    }
-    function showEnrolment(enrolment) {
-      const qr = h('img', { class: 'totp-qr', width: 200, height: 200, alt: 'QR code for your authenticator app', src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qr_svg)}` });
-      const form = submitting(h('form', { class: 'stack', novalidate: true }, error, codeInput('Code from the app'),
-        h('button', { type: 'submit', class: 'btn btn-primary' }, 'Turn on')), async (code) => {
-        const { recovery_codes: codes } = await api.post('/api/me/totp/confirm', { code });
-        state.me.totp = true;
-        showCodes(codes);
-      });
-      replace(body,
-        h('p', null, 'Scan this with an authenticator app (1Password, Google Authenticator, Aegis…), then type the code it shows.'),
-        qr,
-        h('p', { class: 'muted' }, 'Or enter this key by hand: ', h('code', { class: 'mono' }, enrolment.secret)),
-        form);
-      form.querySelector('input').focus();
-    }
-    function showCodes(codes) {
-      const list = h('ul', { class: 'recovery-codes mono' }, codes.map((c) => h('li', null, c)));
-      replace(body,
-        h('p', null, 'Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your phone. They are not shown again.'),
-        list,
-        h('div', { class: 'inline-controls' },
-          h('button', { type: 'button', class: 'btn', onclick: () => copyText(codes.join('\n')) }, icon('copy'), 'Copy codes'),
-          h('button', { type: 'button', class: 'btn btn-primary', onclick: showOn }, 'Done')));
-    }
-    function showOn() {
-      const form = submitting(h('form', { class: 'stack', novalidate: true }, error, codeInput('A current code or a recovery code'),
-        h('button', { type: 'submit', class: 'btn btn-danger-ghost' }, 'Turn off')), async (code) => {
-        await api.del('/api/me/totp', { code });
-        state.me.totp = false;
-        toast('Two-factor sign-in is off');
-        showOff();
-      });
-      replace(body, h('p', null, 'On. Signing in asks for a code from your authenticator app after your password.'), form);
-    }
-    if (state.me.totp) showOn(); else showOff();
-    return card('security', 'Two-factor sign-in', 'A code from your phone on top of your password. API tokens keep working without one.', body);
+      }) : null;
+    return card('security', 'Two-factor sign-in', 'A code from your phone on top of your password. API tokens keep working without one.', totpPanel(), requireAll);
   }
 
   function notificationsCard() {
