@@ -601,6 +601,50 @@ await test('an SMS case shows the segment counter and the reply\'s delivery stat
   }
 });
 
+/** RFC 6238 (SHA-1, 6 digits, 30 s) from a base32 secret, as an authenticator app computes it. */
+function totpCode(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+await test('required two-factor: a new teammate is walked through enrolment before the inbox', async () => {
+  const enrol = await owner.call('POST', '/api/me/totp');
+  await owner.call('POST', '/api/me/totp/confirm', { code: totpCode(enrol.secret) });
+  const ws = await owner.call('PATCH', '/api/workspace', { require_totp: true });
+  assert.equal(ws.require_totp, true);
+  try {
+    const invite = await owner.call('POST', '/api/invites', { email: `casey-${run}@example.com`, name: 'Casey Moss', role: 'agent' });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await newPage(ctx, 'Casey');
+    await page.goto(`${BASE}/invite/${invite.token}`);
+    await page.getByLabel('Choose a password').fill(PASSWORD);
+    await page.getByLabel('Repeat the password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Join the team' }).click();
+    await page.getByRole('heading', { name: 'Set up two-factor sign-in' }).waitFor();
+    assert.equal(await page.locator('.case-row').count(), 0, 'no inbox before enrolment');
+    await page.locator('img.totp-qr').waitFor();
+    const secret = (await page.locator('code.mono').textContent()).trim();
+    await page.screenshot({ path: join(ARTIFACTS, 'totp-required.png') });
+    await page.getByLabel('Code from the app').fill(totpCode(secret));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await page.locator('.recovery-codes li').first().waitFor();
+    assert.equal(await page.locator('.recovery-codes li').count(), 10);
+    await page.getByRole('button', { name: 'Continue to the inbox' }).click();
+    await page.locator('.conn-online').waitFor();
+    await page.locator('.list-title').first().waitFor();
+    await ctx.close();
+  } finally {
+    await owner.call('PATCH', '/api/workspace', { require_totp: false });
+  }
+});
+
 await test('sign out ends the session', async () => {
   await pageB.getByRole('button', { name: 'Sign out' }).click();
   await pageB.waitForURL(`${BASE}/login`);
