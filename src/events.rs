@@ -149,6 +149,15 @@ pub enum EventKind {
         case_ids: Vec<Uuid>,
         actor_id: Uuid,
     },
+    /// Two customers became one: `customer_id`'s cases (`case_ids`) now belong to `into_id`.
+    /// Clients load those cases again.
+    #[serde(rename = "customer.merged")]
+    CustomerMerged {
+        customer_id: Uuid,
+        into_id: Uuid,
+        case_ids: Vec<Uuid>,
+        actor_id: Uuid,
+    },
     /// An outgoing webhook endpoint failed for a day and was switched off; admins are emailed.
     /// "Send again" on one of its deliveries switches it back on.
     #[serde(rename = "webhook.switched_off")]
@@ -190,6 +199,7 @@ impl EventKind {
             EventKind::CasesBulkReassigned { .. } => "cases.bulk_reassigned",
             EventKind::MessageDelivery { .. } => "message.delivery",
             EventKind::CustomerErased { .. } => "customer.erased",
+            EventKind::CustomerMerged { .. } => "customer.merged",
             EventKind::WebhookSwitchedOff { .. } => "webhook.switched_off",
         }
     }

@@ -25,6 +25,7 @@ const PRIVATE = [
   [/^\/cases\/([^/]+)\/?$/, 'case'],
   [/^\/settings\/?$/, 'settings'],
   [/^\/reports\/?$/, 'reports'],
+  [/^\/customers\/([^/]+)\/?$/, 'customer'],
 ];
 
 export function navigate(path, { replace = false } = {}) {
@@ -255,7 +256,7 @@ function onPresence(frame) {
 
 const CASE_KINDS = new Set([
   'case.created', 'case.assigned', 'case.status_changed', 'message.created', 'note.created',
-  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached', 'customer.erased',
+  'case.follow_up_set', 'cases.bulk_reassigned', 'case.breached', 'customer.erased', 'customer.merged',
   'case.tagged', 'case.untagged', 'case.snoozed', 'case.woke',
 ]);
 

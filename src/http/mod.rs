@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod channels;
+pub mod customers;
 pub mod export;
 pub mod extract;
 pub mod health;
@@ -60,6 +61,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(mail::router())
         .merge(attachments::router())
         .merge(channels::router())
+        .merge(customers::router())
         .merge(export::router())
         .merge(reports::router())
         .merge(webhooks::router())

@@ -37,10 +37,11 @@ pub enum Action {
     TotpDisabled,
     WorkspaceExported,
     CustomerErased,
+    CustomerMerged,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::SignInSucceeded,
         Action::SignInFailed,
         Action::TeammateInvited,
@@ -61,6 +62,7 @@ impl Action {
         Action::TotpDisabled,
         Action::WorkspaceExported,
         Action::CustomerErased,
+        Action::CustomerMerged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +87,7 @@ impl Action {
             Action::TotpDisabled => "totp.disabled",
             Action::WorkspaceExported => "workspace.exported",
             Action::CustomerErased => "customer.erased",
+            Action::CustomerMerged => "customer.merged",
         }
     }
 

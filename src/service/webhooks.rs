@@ -21,6 +21,7 @@ pub const KINDS: &[&str] = &[
     "teammate.changed",
     "message.delivery",
     "customer.erased",
+    "customer.merged",
     "case.tagged",
     "case.untagged",
     "case.snoozed",
@@ -35,7 +36,7 @@ pub struct NewWebhookBody {
     /// `https`, or loopback when the server itself runs on loopback.
     pub url: String,
     /// Event kinds: `case.created`, `case.assigned`, `case.status_changed`, `message.created`,
-    /// `note.created`, `teammate.changed`, `message.delivery`, `customer.erased`, `case.tagged`,
+    /// `note.created`, `teammate.changed`, `message.delivery`, `customer.erased`, `customer.merged`, `case.tagged`,
     /// `case.untagged`, `case.snoozed`, `case.woke`.
     pub events: Vec<String>,
 }

@@ -281,7 +281,8 @@ macro_rules! export_sql {
                     .bind(customer_id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE customers SET name = $2, email = NULL, phone = NULL, erased_at = $3 WHERE id = $1")
+                // Customers merged into this one keep their old name and addresses as aliases.
+                sqlx::query("UPDATE customers SET name = $2, email = NULL, phone = NULL, notes = '', erased_at = $3 WHERE id = $1 OR merged_into = $1")
                     .bind(customer_id)
                     .bind(ERASED_NAME)
                     .bind(now)
@@ -315,7 +316,8 @@ macro_rules! export_sql {
             }
 
             async fn customer_in(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer> {
-                let row = sqlx::query("SELECT id, name, email, phone FROM customers WHERE id = $1 AND workspace_id = $2")
+                // A customer merged into another answers as that one.
+                let row = sqlx::query("SELECT id, name, email, phone FROM customers WHERE id = (SELECT COALESCE(merged_into, id) FROM customers WHERE id = $1 AND workspace_id = $2)")
                     .bind(id)
                     .bind(workspace_id)
                     .fetch_optional(&self.read)

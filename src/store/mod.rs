@@ -4,6 +4,7 @@
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
 mod audit_sql;
+pub(crate) mod customers_sql;
 mod email_sql;
 mod export_sql;
 mod imap_sql;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use customers_sql::{Address, CustomerCase, CustomerProfile, Merge};
 pub use email_sql::EMAIL_REPLY;
 pub use export_sql::{Erasure, ExportKind, ExportRow, ERASED_NAME};
 pub use imap_sql::ImapCursor;
@@ -527,6 +529,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ExportRow>>;
     /// One customer of this workspace (`NotFound` for another workspace's).
     async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer>;
+    /// A customer's page: addresses, notes and cases (an alias id answers its target).
+    async fn customer_profile(&self, workspace_id: Uuid, id: Uuid) -> Result<CustomerProfile>;
+    async fn set_customer_notes(&self, workspace_id: Uuid, id: Uuid, notes: &str) -> Result<()>;
+    /// Customers (not merged away, not erased) whose name, email or phone holds `q`.
+    async fn find_customers(
+        &self,
+        workspace_id: Uuid,
+        q: &str,
+        limit: i64,
+    ) -> Result<Vec<Customer>>;
+    /// Merges `from` into `into`: its cases move, its notes join, its row stays as an alias.
+    async fn merge_customers(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        from: Uuid,
+        into: Uuid,
+    ) -> Result<Committed<Merge>>;
     /// Erases a customer in one transaction: name and addresses, the text of every message on
     /// their cases, their attachment rows, pending jobs and the event log's copies of the text.
     /// The bytes no row names any more are listed for the caller to delete after the commit.

@@ -51,6 +51,7 @@ super::sql::sql_store!(
 super::email_sql::email_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::totp_sql::totp_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::audit_sql::audit_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::customers_sql::customers_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::reports_sql::reports_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::sms_sql::sms_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::webhooks_sql::webhooks_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

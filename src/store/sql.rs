@@ -690,7 +690,7 @@ macro_rules! sql_store {
 
             async fn find_customer(tx: &mut Tx, workspace_id: Uuid, email: Option<&str>, phone: Option<&str>) -> Result<Option<Uuid>> {
                 if let Some(email) = email {
-                    let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM customers WHERE workspace_id = $1 AND email = $2 ORDER BY created_at LIMIT 1")
+                    let found: Option<Uuid> = sqlx::query_scalar("SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 AND email = $2 ORDER BY created_at LIMIT 1")
                         .bind(workspace_id)
                         .bind(email)
                         .fetch_optional(&mut **tx)
@@ -700,7 +700,7 @@ macro_rules! sql_store {
                     }
                 }
                 if let Some(phone) = phone {
-                    return Ok(sqlx::query_scalar("SELECT id FROM customers WHERE workspace_id = $1 AND phone = $2 ORDER BY created_at LIMIT 1")
+                    return Ok(sqlx::query_scalar("SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 AND phone = $2 ORDER BY created_at LIMIT 1")
                         .bind(workspace_id)
                         .bind(phone)
                         .fetch_optional(&mut **tx)
@@ -2078,6 +2078,22 @@ macro_rules! sql_store {
 
             async fn erase_customer(&self, workspace_id: Uuid, actor_id: Uuid, customer_id: Uuid) -> Result<Committed<Erasure>> {
                 self.erase_customer_tx(workspace_id, actor_id, customer_id).await
+            }
+
+            async fn customer_profile(&self, workspace_id: Uuid, id: Uuid) -> Result<crate::store::CustomerProfile> {
+                self.customer_profile_impl(workspace_id, id).await
+            }
+
+            async fn set_customer_notes(&self, workspace_id: Uuid, id: Uuid, notes: &str) -> Result<()> {
+                self.set_customer_notes_impl(workspace_id, id, notes).await
+            }
+
+            async fn find_customers(&self, workspace_id: Uuid, q: &str, limit: i64) -> Result<Vec<Customer>> {
+                self.find_customers_impl(workspace_id, q, limit).await
+            }
+
+            async fn merge_customers(&self, workspace_id: Uuid, actor_id: Uuid, from: Uuid, into: Uuid) -> Result<Committed<crate::store::Merge>> {
+                self.merge_customers_tx(workspace_id, actor_id, from, into).await
             }
 
             async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool> {

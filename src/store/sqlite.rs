@@ -87,6 +87,7 @@ super::sql::sql_store!(
 super::email_sql::email_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::totp_sql::totp_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::audit_sql::audit_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::customers_sql::customers_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::reports_sql::reports_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::sms_sql::sms_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::webhooks_sql::webhooks_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

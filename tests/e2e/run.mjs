@@ -527,6 +527,42 @@ await test('reports: the owner reads the team\'s figures and downloads the CSV; 
   assert.equal(await pageB.locator('.nav-reports').count(), 0, 'agents see no Reports link');
 });
 
+await test('customer history: the case rail links to the customer page; notes are saved; a second address is merged in and its case follows', async () => {
+  const work = await inbound(setup.ingest, { channel: 'email', from: { name: 'Priya Shah', email: `priya.${run}@work.example` }, body: 'Same quote, but for our office, please.' });
+  const priya = (await owner.call('GET', `/api/cases/${setup.cases[0].case_id}`)).case.customer;
+  const workCase = (await owner.call('GET', `/api/cases/${work.case_id}`)).case;
+  assert.notEqual(workCase.customer.id, priya.id, 'a new address starts a new customer');
+
+  await pageA.goto(`${BASE}/cases/${work.case_id}`);
+  await pageA.locator('.customer-history', { hasText: 'No other cases.' }).waitFor();
+  await pageA.locator('.customer-page-link').click();
+  await pageA.waitForURL(`${BASE}/customers/${workCase.customer.id}`);
+  await pageA.locator('.customer-page h1', { hasText: 'Priya Shah' }).waitFor();
+  await pageA.getByLabel('Notes').fill('Office manager at a 12-person firm.');
+  await pageA.getByRole('button', { name: 'Save notes' }).click();
+  await pageA.locator('.toast', { hasText: 'Notes saved' }).waitFor();
+  assert.equal((await owner.call('GET', `/api/customers/${workCase.customer.id}`)).notes, 'Office manager at a 12-person firm.');
+
+  await pageA.getByLabel('Merge into').fill('priya@example');
+  await pageA.locator('.merge-choice', { hasText: 'priya@example.com' }).click();
+  await pageA.getByRole('button', { name: 'Merge into Priya Shah' }).click();
+  await pageA.waitForURL(`${BASE}/customers/${priya.id}`);
+  const cases = pageA.locator('.customer-page .customer-case');
+  await pageA.waitForFunction(() => document.querySelectorAll('.customer-page .customer-case').length === 2, null, { timeout: 10_000 });
+  assert.ok((await cases.allTextContents()).some((t) => t.includes(workCase.number)), 'the merged case is listed');
+  const addresses = await pageA.locator('.customer-addresses').textContent();
+  assert.ok(addresses.includes('priya@example.com') && addresses.includes(`priya.${run}@work.example`), addresses);
+  assert.equal(await pageA.getByLabel('Notes').inputValue(), 'Office manager at a 12-person firm.');
+  assert.equal((await owner.call('GET', `/api/cases/${work.case_id}`)).case.customer.id, priya.id);
+  await fullHeightShot(pageA, '.customer-page', 'customer.png');
+
+  // Her first case's rail now lists the case from her work address, and its timeline says why.
+  await pageA.goto(`${BASE}/cases/${setup.cases[0].case_id}`);
+  await pageA.locator('.customer-history .customer-case', { hasText: workCase.number }).waitFor();
+  await pageA.goto(`${BASE}/cases/${work.case_id}`);
+  await pageA.locator('.timeline', { hasText: 'merged Priya Shah into this customer' }).waitFor();
+});
+
 await test('screenshots: inbox, case page, phone width', async () => {
   await pageB.goto(`${BASE}/?view=all`);
   await pageB.locator('.case-row').nth(3).waitFor();

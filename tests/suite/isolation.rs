@@ -44,10 +44,11 @@ const OUTSIDE_OPENAPI: [&str; 7] = [
 ];
 
 /// The same route with B's id in the body instead of the path (A's own id in the path).
-const BODY_VARIANTS: [&str; 3] = [
+const BODY_VARIANTS: [&str; 4] = [
     "PUT /api/cases/{id}/assignee [B's teammate in body]",
     "POST /api/cases/{id}/messages [note @mentions B's teammate]",
     "DELETE /api/teammates/{id} [reassign_to B's teammate]",
+    "POST /api/customers/{id}/merge [into B's customer]",
 ];
 
 struct Member {
@@ -896,6 +897,39 @@ impl<'a> Matrix<'a> {
             "POST /api/tokens" => (Method::POST, "/api/tokens".into()),
             "GET /api/workspace" => (Method::GET, "/api/workspace".into()),
             "GET /api/workspace/export" => (Method::GET, "/api/workspace/export".into()),
+            "GET /api/customers" => (Method::GET, "/api/customers?q=e".into()),
+            "GET /api/customers/{id}" | "PATCH /api/customers/{id}" => {
+                let id = match side {
+                    Side::A => self.customer_of(self.a, &self.a.cases[0]).await,
+                    Side::B => self.customer_of(self.b, &self.b.cases[0]).await,
+                    Side::Nowhere => Uuid::now_v7().to_string(),
+                };
+                if key.starts_with("PATCH") {
+                    body = Some(json!({ "notes": "Prefers the phone." }));
+                    (Method::PATCH, format!("/api/customers/{id}"))
+                } else {
+                    (Method::GET, format!("/api/customers/{id}"))
+                }
+            }
+            "POST /api/customers/{id}/merge" => {
+                let into = self.customer_of(self.a, &self.a.cases[0]).await;
+                let id = match side {
+                    Side::A => self.erasable().await,
+                    Side::B => self.customer_of(self.b, &self.b.cases[0]).await,
+                    Side::Nowhere => Uuid::now_v7().to_string(),
+                };
+                body = Some(json!({ "into_id": into }));
+                (Method::POST, format!("/api/customers/{id}/merge"))
+            }
+            "POST /api/customers/{id}/merge [into B's customer]" => {
+                let into = match side {
+                    Side::B => self.customer_of(self.b, &self.b.cases[0]).await,
+                    _ => Uuid::now_v7().to_string(),
+                };
+                body = Some(json!({ "into_id": into }));
+                let id = self.erasable().await;
+                (Method::POST, format!("/api/customers/{id}/merge"))
+            }
             "POST /api/customers/{id}/erase" => {
                 let id = match side {
                     Side::A => self.erasable().await,
@@ -1064,6 +1098,14 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// Keeps A's ingest token current when a row (or its made-up-id twin) rotates it.
+    fn follow_rotation(&mut self, key: &str, answer: &Answer) {
+        if key == "POST /api/workspace/ingest-token" && answer.status == "200" {
+            let v: Value = serde_json::from_str(&answer.body).unwrap();
+            self.a_ingest = v["ingest_token"].as_str().unwrap().to_string();
+        }
+    }
+
     /// Runs one row; checks what every answer to A must satisfy. Returns the status.
     async fn row(&mut self, key: &str, role: usize, side: Side) -> String {
         let label = format!(
@@ -1090,10 +1132,7 @@ impl<'a> Matrix<'a> {
                 answer.body
             ));
         }
-        if key == "POST /api/workspace/ingest-token" && answer.status == "200" {
-            let v: Value = serde_json::from_str(&answer.body).unwrap();
-            self.a_ingest = v["ingest_token"].as_str().unwrap().to_string();
-        }
+        self.follow_rotation(key, &answer);
         if side == Side::A && answer.status == "200" && key.starts_with("GET /api/") {
             self.own_reads.push((key.to_string(), answer.body.clone()));
         }
@@ -1102,6 +1141,7 @@ impl<'a> Matrix<'a> {
         if side == Side::B && key != "POST /api/invites" {
             let call = self.call(key, role, Side::Nowhere).await.unwrap();
             let (ghost, sent) = self.send(call).await;
+            self.follow_rotation(key, &ghost);
             if ghost.signature() != answer.signature() {
                 self.problems.push(format!(
                     "{label}: B's ids answer `{}`, made-up ids `{}`: a caller can tell them apart",

@@ -31,6 +31,7 @@ mod cases;
 mod cluster;
 mod conformance;
 mod crash;
+mod customers;
 mod email;
 mod export;
 mod faults;

@@ -11,6 +11,7 @@ import { snoozeChoices, timeZone } from '../snooze.js';
 import { STATUSES, statusLabel, dateTime, relativeTime, toLocalInput, channelLabel, isClosed } from '../format.js';
 import { createAssign } from './assign.js';
 import { createComposer } from './composer.js';
+import { caseLinks } from './customer.js';
 import { inboxPath } from '../routes.js';
 
 export function createCaseView(ctx, id) {
@@ -153,11 +154,15 @@ export function createCaseView(ctx, id) {
   });
 
   const customerBlock = h('div', { class: 'rail-block customer-card' });
+  // The customer's other cases, newest first (their page has them all).
+  const historyBlock = h('div', { class: 'rail-block customer-history' });
+  let history = null;
   const detailsBlock = h('dl', { class: 'rail-block details' });
   const timeline = h('ol', { class: 'timeline' });
 
   replace(rail,
     customerBlock,
+    historyBlock,
     assign.el,
     h('div', { class: 'rail-block' }, h('label', { class: 'rail-label', for: 'status-select' }, 'Status'), statusSelect),
     h('div', { class: 'rail-block' },
@@ -300,6 +305,8 @@ export function createCaseView(ctx, id) {
         return 'Follow-up is due';
       case 'erased':
         return `${actor} erased the customer's data`;
+      case 'customer_merged':
+        return `${actor} merged ${detailObj.from_name || 'another customer'} into this customer`;
       case 'tagged':
         return `${actor} tagged it ${detailObj.name}`;
       case 'untagged':
@@ -341,7 +348,11 @@ export function createCaseView(ctx, id) {
         h('div', null, h('div', { class: 'customer-name' }, c.name), customerBadge(k))),
       c.email ? h('div', { class: 'customer-line' }, h('a', { href: `mailto:${c.email}` }, c.email)) : null,
       c.phone ? h('div', { class: 'customer-line' }, c.phone) : null,
+      h('a', { href: `/customers/${c.id}`, class: 'customer-line customer-page-link' }, 'Customer page: history and notes'),
       canAdmin() ? eraseButton(c) : null);
+    replace(historyBlock,
+      h('h2', { class: 'rail-label' }, 'Last cases'),
+      history && history.customer.id === c.id ? caseLinks(history.cases.slice(0, 6), id) : h('p', { class: 'muted small' }, '…'));
     assign.update();
     if (document.activeElement !== statusSelect) statusSelect.value = k.status;
     followNow.textContent = k.follow_up_at ? `Due ${dateTime(k.follow_up_at)} (${relativeTime(k.follow_up_at)})` : 'None scheduled';
@@ -407,6 +418,7 @@ export function createCaseView(ctx, id) {
       detail = data;
       renderAll();
       markRead();
+      loadHistory(data.case.customer.id);
     } catch (err) {
       if (destroyed || mine !== loadNo || err.status === 401) return;
       if (detail) {
@@ -419,6 +431,17 @@ export function createCaseView(ctx, id) {
     }
   }
   const reload = debounce(load, 80);
+
+  async function loadHistory(customerId) {
+    try {
+      const found = await api.get(`/api/customers/${customerId}`);
+      if (destroyed || !detail || detail.case.customer.id !== customerId) return;
+      history = found;
+      renderRail();
+    } catch {
+      /* the rail keeps its placeholder; the next load tries again */
+    }
+  }
 
   let reading = false;
   async function markRead() {

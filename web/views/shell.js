@@ -10,6 +10,7 @@ import { createInbox } from './inbox.js';
 import { createCaseView } from './case.js';
 import { createSettings } from './settings.js';
 import { createReports } from './reports.js';
+import { createCustomer } from './customer.js';
 import { VIEWS, inboxPath } from '../routes.js';
 
 export function createShell(root, ctx) {
@@ -123,14 +124,19 @@ export function createShell(root, ctx) {
       state.q = qs.get('q') || '';
     }
     markNav(name);
-    // Settings and Reports are whole pages in place of the inbox.
-    const pages = { settings: () => createSettings(ctx), reports: () => createReports(ctx) };
+    // Settings, Reports and a customer are whole pages in place of the inbox.
+    const pages = {
+      settings: () => createSettings(ctx),
+      reports: () => createReports(ctx),
+      customer: () => createCustomer(ctx, params[0]),
+    };
     if (pages[name]) {
       closeInbox();
-      if (!settings || pageName !== name) {
+      const key = [name, ...params].join('/');
+      if (!settings || pageName !== key) {
         if (settings) settings.destroy();
         settings = pages[name]();
-        pageName = name;
+        pageName = key;
         replace(main, settings.el);
       }
       return;
