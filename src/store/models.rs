@@ -325,6 +325,8 @@ pub struct FilterCounts {
     pub open: i64,
     pub unread: i64,
     pub closed: i64,
+    /// Open cases past their first-response target.
+    pub breached: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

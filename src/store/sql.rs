@@ -1317,6 +1317,7 @@ macro_rules! sql_store {
                     cols.push(format!("COUNT(CASE WHEN {cond} AND {open} THEN 1 END) AS {view}_open"));
                     cols.push(format!("COUNT(CASE WHEN {cond} AND {open} AND {unread} THEN 1 END) AS {view}_unread"));
                     cols.push(format!("COUNT(CASE WHEN {cond} AND NOT ({open}) THEN 1 END) AS {view}_closed"));
+                    cols.push(format!("COUNT(CASE WHEN {cond} AND {open} AND c.breached_at IS NOT NULL THEN 1 END) AS {view}_breached"));
                 }
                 let sql = format!(
                     "SELECT {} FROM cases c LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = $1 WHERE c.workspace_id = $2",
@@ -1328,6 +1329,7 @@ macro_rules! sql_store {
                         open: row.try_get(format!("{view}_open").as_str())?,
                         unread: row.try_get(format!("{view}_unread").as_str())?,
                         closed: row.try_get(format!("{view}_closed").as_str())?,
+                        breached: row.try_get(format!("{view}_breached").as_str())?,
                     })
                 };
                 Ok(Counts { mine: get("mine")?, unassigned: get("unassigned")?, all: get("all")?, snoozed: get("snoozed")? })

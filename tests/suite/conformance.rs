@@ -273,7 +273,7 @@ async fn cases_messages_reads_and_badges() {
         let closed = store.set_status(ws.id, case_id, agent.id, Status::Won).await.unwrap();
         assert!(closed.value.closed_at.is_some());
         let counts = store.counts(ws.id, agent.id).await.unwrap();
-        assert_eq!(counts.mine, FilterCounts { open: 0, unread: 0, closed: 1 });
+        assert_eq!(counts.mine, FilterCounts { open: 0, unread: 0, closed: 1, breached: 0 });
         let found = store.cases(ws.id, agent.id, CaseQuery { view: View::Mine, filter: Filter::Closed, q: Some("price".into()), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), vec![case_id]);
         assert!(matches!(store.case(ws.id, agent.id, Uuid::now_v7()).await, Err(Error::NotFound)));

@@ -751,6 +751,11 @@ async fn a_breached_response_target_is_flagged_and_taken_back_once() {
             &(json!(slow.id), json!(quick.id), json!("response_target"))
         );
         assert_eq!(owner.list("all", "breached").await, vec![id.clone()]);
+        // The sidebar's count for managers: one case past its target, in All and in Quick's.
+        let counts = owner.json("/api/cases/counts").await;
+        assert_eq!(counts["all"]["breached"], 1, "{db:?}: {counts}");
+        assert_eq!(counts["unassigned"]["breached"], 0, "{db:?}: {counts}");
+        assert_eq!(quick.json("/api/cases/counts").await["mine"]["breached"], 1);
         let detail = owner.json(&format!("/api/cases/{id}")).await;
         assert!(detail["case"]["breached_at"].is_string());
         assert!(detail["timeline"]
@@ -768,6 +773,7 @@ async fn a_breached_response_target_is_flagged_and_taken_back_once() {
             .await;
         assert!(r.status().is_success());
         assert!(owner.list("all", "breached").await.is_empty(), "{db:?}");
+        assert_eq!(owner.json("/api/cases/counts").await["all"]["breached"], 0);
         let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
         assert!(case["response_due_at"].is_null() && case["breached_at"].is_null());
         app.customer_writes(&owner.ingest_token, "late@example.com", "thanks, one more")

@@ -26,6 +26,10 @@ export function createShell(root, ctx) {
   const settingsLink = h('a', { href: '/settings', class: 'nav-link nav-settings' }, icon('settings'), h('span', { class: 'nav-label' }, 'Settings'));
   // Reports are for managers and up (the API refuses the others).
   const reportsLink = canBulk() ? h('a', { href: '/reports', class: 'nav-link nav-reports' }, icon('chart'), h('span', { class: 'nav-label' }, 'Reports')) : null;
+  // Managers and up see how many open cases are past their response target, when any are.
+  const breachedCount = h('span', { class: 'nav-count has-unread nav-count-breached' });
+  const breachedLink = canBulk() ? h('a', { href: inboxPath('all', 'breached', ''), class: 'nav-link nav-breached', hidden: true },
+    icon('clock'), h('span', { class: 'nav-label' }, 'Past target'), breachedCount) : null;
   const status = h('div', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   const who = h('div', { class: 'who' });
   const workspaceName = h('div', { class: 'workspace-name' });
@@ -36,7 +40,7 @@ export function createShell(root, ctx) {
       h('a', { href: inboxPath(), class: 'brand', 'aria-label': 'Baton inbox' }, h('img', { src: '/favicon.svg', alt: '', class: 'brand-mark' }), h('span', null, 'Baton')),
       workspaceName),
     h('div', { class: 'nav-wrap' },
-      h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()]),
+      h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()], breachedLink),
       h('div', { class: 'nav-section' }, reportsLink, settingsLink)),
     h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, signOut)));
   const main = h('div', { class: 'main', id: 'main' });
@@ -59,6 +63,12 @@ export function createShell(root, ctx) {
       el.title = `${v.open} open, ${v.unread} unread`;
       navLinks.get(view).classList.toggle('unread', v.unread > 0);
     }
+    if (breachedLink) {
+      const late = (state.counts && state.counts.all && state.counts.all.breached) || 0;
+      breachedLink.hidden = late === 0;
+      breachedCount.textContent = String(late);
+      breachedCount.title = `${late} open ${late === 1 ? 'case' : 'cases'} past the response target`;
+    }
   }
 
   function renderConnection() {
@@ -70,9 +80,13 @@ export function createShell(root, ctx) {
 
   function markNav(name) {
     for (const [view, link] of navLinks) {
-      const current = (name === 'inbox' || name === 'case') && view === state.view;
+      const current = (name === 'inbox' || name === 'case') && view === state.view && !(breachedLink && state.filter === 'breached');
       if (current) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
+    }
+    if (breachedLink) {
+      if ((name === 'inbox' || name === 'case') && state.view === 'all' && state.filter === 'breached') breachedLink.setAttribute('aria-current', 'page');
+      else breachedLink.removeAttribute('aria-current');
     }
     for (const [page, link] of [['settings', settingsLink], ['reports', reportsLink]]) {
       if (!link) continue;
