@@ -7,6 +7,7 @@ import { h, replace, debounce, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
 import { segments } from '../sms.js';
+import { isShortcut } from '../shortcuts.js';
 
 const TYPING_EVERY = 2000;
 
@@ -253,7 +254,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
         return;
       }
     }
-    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+    if (isShortcut(e, 'send')) {
       e.preventDefault();
       form.requestSubmit();
     }
