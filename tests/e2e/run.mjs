@@ -141,10 +141,10 @@ async function axeViolations(page, name) {
     if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE_SOURCE);
     const violations = await page.evaluate(async () => {
       const result = await window.axe.run(document, { resultTypes: ['violations'] });
-      return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')), why: v.nodes[0]?.failureSummary }));
     });
     for (const v of violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
-      found.push(`${name} (${scheme}): ${v.id} [${v.impact}] ${v.targets.slice(0, 6).join(' | ')}${v.targets.length > 6 ? ` … ${v.targets.length} in all` : ''}`);
+      found.push(`${name} (${scheme}): ${v.id} [${v.impact}] ${v.targets.slice(0, 6).join(' | ')}${v.targets.length > 6 ? ` … ${v.targets.length} in all` : ''}\n         ${(v.why || '').replace(/\s+/g, ' ').slice(0, 300)}`);
     }
     await page.screenshot({ path: join(ARTIFACTS, `a11y-${name}-${scheme}.png`) });
   }
@@ -652,7 +652,7 @@ await test('accessibility: axe-core finds nothing serious or critical on any pag
   await pageA.goto(`${BASE}/reports`);
   await pageA.locator('.report-tile').first().waitFor();
   found.push(...await axeViolations(pageA, 'reports'));
-  await pageA.goto(`${BASE}/`);
+  await pageA.goto(`${BASE}/?view=all`);
   await pageA.locator('.case-row').first().waitFor();
   await pageA.locator('body').click({ position: { x: 900, y: 500 } });
   await pageA.keyboard.press('?');
