@@ -130,9 +130,10 @@ async function fullHeightShot(page, selector, file) {
 /**
  * Runs axe-core on the page as it is, in the light and then the dark theme (the system setting,
  * emulated), and returns one line per violation of impact "serious" or "critical" (rule,
- * impact, the elements). Saves a screenshot of each theme as `a11y-<name>-<theme>.png`.
+ * impact, the elements). Saves a screenshot of each theme as `a11y-<name>-<theme>.png` (all of
+ * `tall`, a page that scrolls in the main pane, when given).
  */
-async function axeViolations(page, name) {
+async function axeViolations(page, name, tall = null) {
   const found = [];
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
@@ -146,7 +147,8 @@ async function axeViolations(page, name) {
     for (const v of violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
       found.push(`${name} (${scheme}): ${v.id} [${v.impact}] ${v.targets.slice(0, 6).join(' | ')}${v.targets.length > 6 ? ` … ${v.targets.length} in all` : ''}\n         ${(v.why || '').replace(/\s+/g, ' ').slice(0, 300)}`);
     }
-    await page.screenshot({ path: join(ARTIFACTS, `a11y-${name}-${scheme}.png`) });
+    if (tall) await fullHeightShot(page, tall, `a11y-${name}-${scheme}.png`);
+    else await page.screenshot({ path: join(ARTIFACTS, `a11y-${name}-${scheme}.png`) });
   }
   await page.emulateMedia({ colorScheme: null });
   return found;
@@ -648,10 +650,10 @@ await test('accessibility: axe-core finds nothing serious or critical on any pag
   await pageA.goto(`${BASE}/settings`);
   await pageA.locator('.team-row').first().waitFor();
   await pageA.locator('#webhooks').waitFor();
-  found.push(...await axeViolations(pageA, 'settings'));
+  found.push(...await axeViolations(pageA, 'settings', '.settings'));
   await pageA.goto(`${BASE}/reports`);
   await pageA.locator('.report-tile').first().waitFor();
-  found.push(...await axeViolations(pageA, 'reports'));
+  found.push(...await axeViolations(pageA, 'reports', '.reports'));
   await pageA.goto(`${BASE}/?view=all`);
   await pageA.locator('.case-row').first().waitFor();
   await pageA.locator('body').click({ position: { x: 900, y: 500 } });
