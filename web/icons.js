@@ -21,6 +21,7 @@ const PATHS = {
   send: ['M22 2 11 13', 'M22 2 15 22l-4-9-9-4z'],
   note: ['M4 4h16v12l-4 4H4z', 'M16 20v-4h4'],
   chart: ['M4 20V10', 'M10 20V4', 'M16 20v-7', 'M22 20H2'],
+  keyboard: ['M3 6h18v12H3z', 'M7 10h.01', 'M11 10h.01', 'M15 10h.01', 'M17 14H7'],
 };
 
 export function icon(name, cls = '') {

@@ -5,7 +5,8 @@
 //   BATON_URL=http://127.0.0.1:18181 node tests/e2e/run.mjs
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -23,6 +24,8 @@ mkdirSync(ARTIFACTS, { recursive: true });
 /** "Live" means on screen this soon after the action, without a reload. */
 const LIVE_MS = Number(process.env.BATON_E2E_LIVE_MS || 1000);
 const PASSWORD = 'correct horse battery';
+/** axe-core, evaluated in the page through DevTools (a script tag would meet the page's CSP). */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 // ---- a tiny runner: ordered steps that share the setup ----------------------------------
@@ -122,6 +125,33 @@ async function fullHeightShot(page, selector, file) {
   await page.setViewportSize({ width: size.width, height: Math.max(size.height, height) });
   await page.screenshot({ path: join(ARTIFACTS, file) });
   await page.setViewportSize(size);
+}
+
+/**
+ * Runs axe-core on the page as it is, in the light and then the dark theme (the system setting,
+ * emulated), and returns one line per violation of impact "serious" or "critical" (rule,
+ * impact, the elements). Saves a screenshot of each theme as `a11y-<name>-<theme>.png` (all of
+ * `tall`, a page that scrolls in the main pane, when given).
+ */
+async function axeViolations(page, name, tall = null) {
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.waitForFunction((t) => document.documentElement.dataset.theme === t, scheme, { timeout: 2000 });
+    await page.waitForTimeout(250); // colour transitions settle
+    if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE_SOURCE);
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ['violations'] });
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')), why: v.nodes[0]?.failureSummary }));
+    });
+    for (const v of violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
+      found.push(`${name} (${scheme}): ${v.id} [${v.impact}] ${v.targets.slice(0, 6).join(' | ')}${v.targets.length > 6 ? ` … ${v.targets.length} in all` : ''}\n         ${(v.why || '').replace(/\s+/g, ' ').slice(0, 300)}`);
+    }
+    if (tall) await fullHeightShot(page, tall, `a11y-${name}-${scheme}.png`);
+    else await page.screenshot({ path: join(ARTIFACTS, `a11y-${name}-${scheme}.png`) });
+  }
+  await page.emulateMedia({ colorScheme: null });
+  return found;
 }
 
 const rowSelector = (id) => `.case-row[data-id="${id}"]`;
@@ -357,6 +387,80 @@ await test('keyboard: j/k move in the list, Enter opens, a opens the assign drop
   await pageB.locator('.assign-popover').waitFor({ state: 'hidden' });
 });
 
+await test('keyboard: ? lists every shortcut in a dialog; Escape closes it and focus returns', async () => {
+  await pageB.goto(`${BASE}/?view=all`);
+  await pageB.locator('.case-row').nth(1).waitFor();
+  await pageB.locator('body').click({ position: { x: 700, y: 500 } });
+  await pageB.keyboard.press('j');
+  const row = await pageB.evaluate(() => document.activeElement?.dataset.id);
+  assert.ok(row, 'j focused a row');
+  await pageB.keyboard.press('?');
+  const dialog = pageB.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await dialog.waitFor();
+  assert.equal(await dialog.getAttribute('aria-modal'), 'true');
+  // The overlay shows exactly the list the key handlers use.
+  const listed = await dialog.locator('[data-shortcut]').evaluateAll((els) => els.map((e) => e.dataset.shortcut));
+  const defined = await pageB.evaluate(async () => (await import('/shortcuts.js')).SHORTCUTS.map((s) => s.id));
+  assert.deepEqual(listed, defined);
+  for (const id of ['search', 'next', 'previous', 'open', 'assign', 'reply', 'send', 'help']) assert.ok(listed.includes(id), `lists ${id}`);
+  assert.match(await dialog.locator('[data-shortcut="next"]').innerText(), /j\s+Next case/);
+  // Focus is in the dialog and stays there; single-key shortcuts sleep meanwhile.
+  const inDialog = () => pageB.evaluate(() => !!document.activeElement?.closest('dialog[open]'));
+  assert.ok(await inDialog(), 'focus moved into the dialog');
+  for (const key of ['Tab', 'Tab', 'Shift+Tab', 'j']) {
+    await pageB.keyboard.press(key);
+    assert.ok(await inDialog(), `focus still in the dialog after ${key}`);
+  }
+  await pageB.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(await pageB.evaluate(() => document.activeElement?.dataset.id), row, 'focus went back to the row');
+  assert.equal(pageB.url(), `${BASE}/?view=all`);
+  // The sidebar's button opens it too, and gets the focus back.
+  const button = pageB.getByRole('button', { name: 'Keyboard shortcuts' });
+  await button.click();
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(await pageB.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Keyboard shortcuts');
+});
+
+await test('dark mode: the system setting is followed; Settings → Appearance overrides it and sticks', async () => {
+  const page = pageB;
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
+  await page.goto(`${BASE}/settings`);
+  const choice = (value) => page.locator(`#appearance input[name=theme][value=${value}]`);
+  await choice('system').waitFor();
+  assert.equal(await choice('system').isChecked(), true, 'System is the default');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await within(page, 2000, 'the light theme', () => document.documentElement.dataset.theme === 'light');
+  const light = await background();
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await within(page, 2000, 'the dark theme from the system setting', () => document.documentElement.dataset.theme === 'dark');
+  const dark = await background();
+  assert.notEqual(dark, light);
+  const lum = (rgb) => rgb.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0) / 3;
+  assert.ok(lum(dark) < 60 && lum(light) > 200, `backgrounds: light ${light}, dark ${dark}`);
+  // Light by hand while the system says dark, kept across a reload and set before the first paint.
+  await choice('light').check();
+  assert.equal(await theme(), 'light');
+  assert.equal(await background(), light);
+  await page.goto(`${BASE}/settings`, { waitUntil: 'domcontentloaded' });
+  assert.equal(await theme(), 'light', 'applied before the app script ran');
+  await choice('light').waitFor();
+  assert.equal(await choice('light').isChecked(), true);
+  // Dark by hand while the system says light.
+  await page.emulateMedia({ colorScheme: 'light' });
+  await choice('dark').check();
+  assert.equal(await theme(), 'dark');
+  assert.equal(await background(), dark);
+  // Back to System: light again.
+  await choice('system').check();
+  assert.equal(await theme(), 'light');
+  assert.equal(await page.evaluate(() => localStorage.getItem('baton.theme')), null);
+  await page.emulateMedia({ colorScheme: null });
+});
+
 await test('a stale assignment gets 409 and the page says who has the case now', async () => {
   const { case_id: id } = setup.cases[2];
   await pageA.goto(`${BASE}/cases/${id}`);
@@ -563,6 +667,44 @@ await test('customer history: the case rail links to the customer page; notes ar
   await pageA.locator('.timeline', { hasText: 'merged Priya Shah into this customer' }).waitFor();
 });
 
+await test('accessibility: axe-core finds nothing serious or critical on any page, light or dark', async () => {
+  const found = [];
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const guest = await newPage(ctx, 'guest');
+  await guest.goto(`${BASE}/login`);
+  await guest.getByLabel('Email').waitFor();
+  found.push(...await axeViolations(guest, 'sign-in'));
+  await ctx.close();
+
+  await pageA.goto(`${BASE}/?view=all`);
+  await pageA.locator('.case-row').nth(2).waitFor();
+  await pageA.locator('.conn-online').waitFor();
+  found.push(...await axeViolations(pageA, 'inbox'));
+  await pageA.goto(`${BASE}/cases/${setup.cases[0].case_id}`);
+  await pageA.locator('.msg-note').waitFor();
+  found.push(...await axeViolations(pageA, 'case'));
+  await pageA.goto(`${BASE}/settings`);
+  await pageA.locator('.team-row').first().waitFor();
+  await pageA.locator('#webhooks').waitFor();
+  found.push(...await axeViolations(pageA, 'settings', '.settings'));
+  await pageA.goto(`${BASE}/reports`);
+  await pageA.locator('.report-tile').first().waitFor();
+  found.push(...await axeViolations(pageA, 'reports', '.reports'));
+  const priya = (await owner.call('GET', `/api/cases/${setup.cases[0].case_id}`)).case.customer;
+  await pageA.goto(`${BASE}/customers/${priya.id}`);
+  await pageA.locator('.customer-page h1').waitFor();
+  found.push(...await axeViolations(pageA, 'customer', '.customer-page'));
+  await pageA.goto(`${BASE}/?view=all`);
+  await pageA.locator('.case-row').first().waitFor();
+  await pageA.locator('body').click({ position: { x: 900, y: 500 } });
+  await pageA.keyboard.press('?');
+  await pageA.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+  found.push(...await axeViolations(pageA, 'shortcuts'));
+  await pageA.keyboard.press('Escape');
+  assert.deepEqual(found, [], `axe-core found:\n       ${found.join('\n       ')}`);
+  console.log('     7 pages × 2 themes: no serious or critical axe-core violations');
+});
+
 await test('screenshots: inbox, case page, phone width', async () => {
   await pageB.goto(`${BASE}/?view=all`);
   await pageB.locator('.case-row').nth(3).waitFor();
@@ -668,6 +810,8 @@ await test('required two-factor: a new teammate is walked through enrolment befo
     await page.locator('img.totp-qr').waitFor();
     const secret = (await page.locator('code.mono').textContent()).trim();
     await page.screenshot({ path: join(ARTIFACTS, 'totp-required.png') });
+    const found = await axeViolations(page, 'two-factor-enrolment');
+    assert.deepEqual(found, [], `axe-core found:\n       ${found.join('\n       ')}`);
     await page.getByLabel('Code from the app').fill(totpCode(secret));
     await page.getByRole('button', { name: 'Turn on' }).click();
     await page.locator('.recovery-codes li').first().waitFor();

@@ -16,8 +16,9 @@ export function createAssign({ getCase, onChanged, disabled }) {
   const current = h('span', { class: 'assign-current' });
   const button = h('button', {
     type: 'button', class: 'assign-button', id: 'assignee-button', 'aria-haspopup': 'listbox',
-    'aria-expanded': 'false', 'aria-labelledby': `${labelId} assignee-button`, disabled,
-  }, current, icon('chevron', 'chevron'));
+    'aria-expanded': 'false', disabled,
+    // Named by its own text ("Assigned to Blake Rivera"), so speech input can say what it shows.
+  }, h('span', { class: 'sr-only' }, 'Assigned to '), current, icon('chevron', 'chevron'));
   const search = h('input', {
     type: 'text', class: 'assign-search', role: 'combobox', 'aria-controls': listId, 'aria-expanded': 'true',
     'aria-autocomplete': 'list', 'aria-label': 'Search teammates', placeholder: 'Search teammates…', autocomplete: 'off',

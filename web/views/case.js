@@ -13,6 +13,7 @@ import { createAssign } from './assign.js';
 import { createComposer } from './composer.js';
 import { caseLinks } from './customer.js';
 import { inboxPath } from '../routes.js';
+import { isShortcut, typingOrBusy } from '../shortcuts.js';
 
 export function createCaseView(ctx, id) {
   let detail = null;
@@ -466,16 +467,14 @@ export function createCaseView(ctx, id) {
   }
 
   function onKey(e) {
-    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t.closest && t.closest('input, textarea, select, [contenteditable], [role="listbox"]')) return;
-    if (e.key === 'a' && detail && canAssign()) {
+    if (typingOrBusy(e)) return;
+    if (isShortcut(e, 'assign') && detail && canAssign()) {
       e.preventDefault();
       assign.open();
-    } else if (e.key === 'r' && composer) {
+    } else if (isShortcut(e, 'reply') && composer) {
       e.preventDefault();
       composer.focus();
-    } else if (e.key === 'Escape' && el.closest('.has-case')) {
+    } else if (isShortcut(e, 'back') && el.closest('.has-case')) {
       ctx.navigate(inboxPath());
     }
   }

@@ -7,6 +7,7 @@ import { h, replace, debounce, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { avatar } from './common.js';
 import { segments } from '../sms.js';
+import { isShortcut } from '../shortcuts.js';
 
 const TYPING_EVERY = 2000;
 
@@ -20,7 +21,9 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
   const tabNote = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-note' }, icon('note'), 'Internal note');
   const text = h('textarea', {
     class: 'composer-text', rows: 4, id: 'composer-text', 'aria-labelledby': 'composer-label',
-    'aria-autocomplete': 'list', 'aria-controls': listId, 'aria-expanded': 'false',
+    // A textarea cannot be a combobox, so no aria-expanded: the live region says when the
+    // mention list opens, and aria-activedescendant points into it.
+    'aria-autocomplete': 'list', 'aria-controls': listId,
   });
   const label = h('span', { class: 'sr-only', id: 'composer-label' });
   const mentions = h('ul', { class: 'mention-list', role: 'listbox', id: listId, hidden: true, 'aria-label': 'Teammates to mention' });
@@ -110,7 +113,6 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     mentions.hidden = true;
     candidates = [];
     token = null;
-    text.setAttribute('aria-expanded', 'false');
     text.removeAttribute('aria-activedescendant');
   }
 
@@ -120,7 +122,6 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
       return;
     }
     mentions.hidden = false;
-    text.setAttribute('aria-expanded', 'true');
     mentions.setAttribute('aria-label', listing === 'saved' ? 'Saved replies' : 'Teammates to mention');
     replace(mentions, candidates.map((t, i) => {
       const attrs = { role: 'option', id: `${listId}-${i}`, class: ['mention-option', listing === 'saved' && 'saved-option', i === active && 'active'], 'aria-selected': String(i === active) };
@@ -253,7 +254,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
         return;
       }
     }
-    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+    if (isShortcut(e, 'send')) {
       e.preventDefault();
       form.requestSubmit();
     }

@@ -8,6 +8,7 @@ import { icon } from '../icons.js';
 import { avatar, customerBadge, statusPill, tagChip } from './common.js';
 import { relativeTime, statusLabel, dateTime } from '../format.js';
 import { VIEWS, inboxPath } from '../routes.js';
+import { isShortcut, typingOrBusy } from '../shortcuts.js';
 
 const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed'], ['breached', 'Breached']];
 const PAGE = 50;
@@ -235,23 +236,22 @@ export function createInbox(ctx) {
   }
 
   function onKey(e) {
-    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.target;
-    if (t.closest && t.closest('input, textarea, select, [contenteditable], [role="listbox"], [role="dialog"]')) return;
-    if (e.key === '/') {
+    if (typingOrBusy(e)) return;
+    if (isShortcut(e, 'search')) {
       e.preventDefault();
       search.focus();
       search.select();
       return;
     }
-    if (e.key !== 'j' && e.key !== 'k') return;
+    const next = isShortcut(e, 'next');
+    if (!next && !isShortcut(e, 'previous')) return;
     if (!el.offsetParent) return; // the list is hidden (a case fills a narrow screen)
     const all = rows();
     let i = all.indexOf(document.activeElement);
     if (i < 0) i = all.findIndex((r) => r.dataset.id === selected);
     e.preventDefault();
     if (i < 0) focusRow(0);
-    else focusRow(e.key === 'j' ? i + 1 : i - 1);
+    else focusRow(next ? i + 1 : i - 1);
   }
   document.addEventListener('keydown', onKey);
   const clock = setInterval(() => {

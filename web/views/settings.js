@@ -12,6 +12,7 @@ import { enablePush, disablePush, pushSupported } from '../push.js';
 import { channelsCard, webhooksCard } from './integrations.js';
 import { sessionsCard, auditCard } from './trust.js';
 import { totpPanel } from './totp.js';
+import { appearanceControls } from './appearance.js';
 
 function card(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -680,7 +681,7 @@ export function createSettings(ctx) {
   }
 
   function render() {
-    const sections = [['you', 'You'], ['notifications', 'Notifications'], ['security', 'Two-factor'], ['sessions', 'Sessions']];
+    const sections = [['you', 'You'], ['appearance', 'Appearance'], ['notifications', 'Notifications'], ['security', 'Two-factor'], ['sessions', 'Sessions']];
     if (canWork()) sections.push(['saved-replies', 'Saved replies']);
     if (canAdmin()) sections.push(['team', 'Team'], ['tags', 'Tags']);
     if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
@@ -690,6 +691,7 @@ export function createSettings(ctx) {
       h('header', { class: 'settings-head' }, h('h1', null, 'Settings'),
         h('nav', { class: 'settings-nav', 'aria-label': 'Sections' }, sections.map(([id, label]) => h('a', { href: `#${id}` }, label)))),
       youCard(),
+      card('appearance', 'Appearance', 'Light or dark, in this browser.', appearanceControls()),
       notificationsCard(),
       securityCard(),
       sessionsCard(),

@@ -12,6 +12,8 @@ import { createSettings } from './settings.js';
 import { createReports } from './reports.js';
 import { createCustomer } from './customer.js';
 import { VIEWS, inboxPath } from '../routes.js';
+import { createShortcutHelp } from './shortcut-help.js';
+import { isShortcut, typingOrBusy } from '../shortcuts.js';
 
 export function createShell(root, ctx) {
   const navLinks = new Map();
@@ -33,6 +35,8 @@ export function createShell(root, ctx) {
   const status = h('div', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   const who = h('div', { class: 'who' });
   const workspaceName = h('div', { class: 'workspace-name' });
+  const help = createShortcutHelp();
+  const helpButton = h('button', { type: 'button', class: 'btn-icon', title: 'Keyboard shortcuts (?)', 'aria-label': 'Keyboard shortcuts', 'aria-haspopup': 'dialog', onclick: () => help.open() }, icon('keyboard'));
   const signOut = h('button', { type: 'button', class: 'btn-icon', title: 'Sign out', 'aria-label': 'Sign out', onclick: () => ctx.signOut() }, icon('logout'));
 
   const sidebar = h('nav', { class: 'sidebar', 'aria-label': 'Main' },
@@ -42,7 +46,7 @@ export function createShell(root, ctx) {
     h('div', { class: 'nav-wrap' },
       h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()], breachedLink),
       h('div', { class: 'nav-section' }, reportsLink, settingsLink)),
-    h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, signOut)));
+    h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, helpButton, signOut)));
   const main = h('div', { class: 'main', id: 'main' });
   const skip = h('a', { href: '#main', class: 'skip-link' }, 'Skip to content');
   replace(root, skip, sidebar, main);
@@ -95,6 +99,13 @@ export function createShell(root, ctx) {
     }
   }
 
+  function onKey(e) {
+    if (typingOrBusy(e) || !isShortcut(e, 'help')) return;
+    e.preventDefault();
+    help.open();
+  }
+  document.addEventListener('keydown', onKey);
+
   const subs = [on('me', renderMe), on('counts', renderCounts), on('badge', renderCounts), on('connection', renderConnection)];
   renderMe();
   renderCounts();
@@ -124,7 +135,7 @@ export function createShell(root, ctx) {
     return h('div', { class: 'empty-detail' },
       h('div', { class: 'empty-illustration', 'aria-hidden': 'true' }, icon('inbox')),
       h('p', null, 'Pick a case to read it.'),
-      h('p', { class: 'muted small' }, 'Keys: j / k to move, Enter to open, / to search.'));
+      h('p', { class: 'muted small' }, 'Keys: j / k to move, Enter to open, / to search, ? for all of them.'));
   }
 
   function show(name, params) {
@@ -189,6 +200,8 @@ export function createShell(root, ctx) {
       closeInbox();
       if (settings) settings.destroy();
       subs.forEach((off) => off());
+      document.removeEventListener('keydown', onKey);
+      help.destroy();
       replace(root);
     },
   };
