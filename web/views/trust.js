@@ -64,7 +64,7 @@ const ACTIONS = [
   'sign_in.succeeded', 'sign_in.failed', 'teammate.invited', 'teammate.updated', 'teammate.removed',
   'rules.changed', 'channel.created', 'channel.updated', 'channel.deleted', 'token.created',
   'session.revoked', 'workspace.updated', 'workspace.ingest_token_rotated', 'webhook.created',
-  'webhook.deleted', 'webhook.resent', 'totp.enabled', 'totp.disabled', 'workspace.exported', 'customer.erased', 'customer.merged',
+  'webhook.deleted', 'webhook.resent', 'totp.enabled', 'totp.disabled', 'workspace.exported', 'customer.erased', 'customer.merged', 'sso.updated', 'sso.deleted',
 ];
 
 /** What changed, as short text: `role: agent → manager`. */
