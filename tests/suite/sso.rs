@@ -24,6 +24,25 @@ fn peer_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/oidc")
 }
 
+/// Whether the provider's npm packages are there, installed with `npm ci` (once per run) when
+/// they are not, as the browser test does for its own.
+async fn installed() -> bool {
+    static INSTALLED: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+    *INSTALLED
+        .get_or_init(|| async {
+            let present = || peer_dir().join("node_modules/oidc-provider").is_dir();
+            if !present() {
+                let _ = tokio::process::Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                    .current_dir(peer_dir())
+                    .status()
+                    .await;
+            }
+            present()
+        })
+        .await
+}
+
 /// Starts the provider with the app's callback as every client's redirect URI; `None` (the
 /// test skips, or fails under CI) without node or the npm packages.
 async fn provider(app: &TestApp) -> Option<Provider> {
@@ -34,8 +53,7 @@ async fn provider(app: &TestApp) -> Option<Provider> {
     if !require("node", node) {
         return None;
     }
-    let installed = peer_dir().join("node_modules/oidc-provider").is_dir();
-    if !require("oidc-provider (tests/peers/oidc)", installed) {
+    if !require("oidc-provider (tests/peers/oidc)", installed().await) {
         return None;
     }
     let mut child = tokio::process::Command::new("node")
