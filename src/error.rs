@@ -26,6 +26,12 @@ pub enum Error {
     TotpEnrolmentRequired,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The workspace signs its members in with its identity provider only (`sso_only`).
+    #[error("this workspace signs in with single sign-on: use \"Sign in with SSO\"")]
+    SsoRequired,
+    /// No workspace signs in with single sign-on for this email's domain.
+    #[error("no workspace signs in with single sign-on for this email address")]
+    SsoNotConfigured,
     #[error("not found")]
     NotFound,
     /// A stale `if_version` or another lost race: carries the current state of the resource.
@@ -62,8 +68,10 @@ impl Error {
             Error::BadRequest(_) | Error::Template { .. } => StatusCode::BAD_REQUEST,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized | Error::TotpRequired => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::TotpEnrolmentRequired => StatusCode::FORBIDDEN,
-            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) | Error::TotpEnrolmentRequired | Error::SsoRequired => {
+                StatusCode::FORBIDDEN
+            }
+            Error::NotFound | Error::SsoNotConfigured => StatusCode::NOT_FOUND,
             Error::Conflict { .. } | Error::Duplicate(_) => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,6 +88,8 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::TotpRequired => "totp_required",
             Error::Forbidden(_) => "forbidden",
+            Error::SsoRequired => "sso_required",
+            Error::SsoNotConfigured => "sso_not_configured",
             Error::TotpEnrolmentRequired => "totp_enrolment_required",
             Error::NotFound => "not_found",
             Error::Conflict { .. } => "conflict",

@@ -88,7 +88,7 @@ pub fn workspace_for(teammate: &Teammate, mut workspace: Workspace) -> Workspace
     workspace
 }
 
-async fn start_session(
+pub(super) async fn start_session(
     state: &AppState,
     headers: &HeaderMap,
     jar: CookieJar,

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod push;
 pub mod reports;
 pub mod saved_replies;
+pub mod sso;
 pub mod tags;
 pub mod team;
 pub mod totp;
@@ -51,6 +52,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(audit::router())
         .merge(totp::router())
+        .merge(sso::router())
         .merge(workspace::router())
         .merge(team::router())
         .merge(cases::router())

@@ -84,6 +84,12 @@ pub async fn sign_in(
             return Err(Error::Unauthorized);
         }
     };
+    // Checked once the password is right, so the answer tells nothing to who does not know it.
+    if super::sso::password_refused(state, &teammate).await? {
+        let reason = Some("password refused: the workspace signs in with single sign-on");
+        audit::record_sign_in(state, Some(&teammate), &email, false, reason).await;
+        return Err(Error::SsoRequired);
+    }
     if super::totp::required(state, &teammate).await? {
         match totp {
             None => return Err(Error::TotpRequired),

@@ -38,10 +38,12 @@ pub enum Action {
     WorkspaceExported,
     CustomerErased,
     CustomerMerged,
+    SsoUpdated,
+    SsoDeleted,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::SignInSucceeded,
         Action::SignInFailed,
         Action::TeammateInvited,
@@ -63,6 +65,8 @@ impl Action {
         Action::WorkspaceExported,
         Action::CustomerErased,
         Action::CustomerMerged,
+        Action::SsoUpdated,
+        Action::SsoDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +92,8 @@ impl Action {
             Action::WorkspaceExported => "workspace.exported",
             Action::CustomerErased => "customer.erased",
             Action::CustomerMerged => "customer.merged",
+            Action::SsoUpdated => "sso.updated",
+            Action::SsoDeleted => "sso.deleted",
         }
     }
 
@@ -165,6 +171,30 @@ pub async fn record_sign_in(
             target_id: teammate.map(|t| t.id.to_string()),
             client: client(),
             changes,
+            at: Utc::now(),
+        },
+    )
+    .await;
+}
+
+/// A single sign-on refused after it came back to this workspace: the email the provider
+/// vouched for, if it got that far.
+pub async fn record_sign_in_refused(
+    state: &AppState,
+    workspace_id: Uuid,
+    email: &str,
+    reason: &str,
+) {
+    write(
+        state,
+        NewAuditEntry {
+            workspace_id: Some(workspace_id),
+            actor_id: None,
+            email: (!email.is_empty()).then(|| email.chars().take(320).collect()),
+            action: Action::SignInFailed.as_str(),
+            target_id: None,
+            client: client(),
+            changes: json!({ "reason": reason }),
             at: Utc::now(),
         },
     )

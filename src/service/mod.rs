@@ -21,6 +21,7 @@ pub mod rules;
 pub mod saved_replies;
 pub mod sms;
 pub mod snooze;
+pub mod sso;
 pub mod tags;
 pub mod team;
 pub mod totp;

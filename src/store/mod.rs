@@ -16,6 +16,7 @@ pub(crate) mod search_sql;
 mod sms_sql;
 mod sql;
 mod sqlite;
+mod sso_sql;
 mod totp_sql;
 mod webhooks_sql;
 mod workday_sql;
@@ -30,6 +31,7 @@ pub use export_sql::{Erasure, ExportKind, ExportRow, ERASED_NAME};
 pub use imap_sql::ImapCursor;
 pub use models::*;
 pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
+pub use sso_sql::{SsoConfig, SsoLogin};
 pub use webhooks_sql::{Attempt, Webhook, WebhookDelivery, WebhookTarget};
 
 use crate::config::SqliteSynchronous;
@@ -260,6 +262,36 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditEntry>>;
     /// Deletes audit entries older than `before`.
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    // Single sign-on (`store/sso_sql.rs`).
+    /// The workspace's identity provider, if it has one.
+    async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>>;
+    /// The identity provider of the workspace that `domain` (lower-cased) signs in to.
+    async fn sso_config_for_domain(&self, domain: &str) -> Result<Option<SsoConfig>>;
+    /// Creates or replaces the workspace's provider and its domains; `Duplicate` when another
+    /// workspace has one of the domains.
+    async fn put_sso_config(&self, config: &SsoConfig) -> Result<()>;
+    /// Removes it (and the sign-ins under way); false when there was none.
+    async fn delete_sso_config(&self, workspace_id: Uuid) -> Result<bool>;
+    /// A sign-in sent to the provider, found again by the hash of its `state`.
+    async fn create_sso_login(
+        &self,
+        state_hash: &str,
+        login: &SsoLogin,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes the sign-in back: once, and only before it expires.
+    async fn take_sso_login(&self, state_hash: &str) -> Result<Option<SsoLogin>>;
+    /// The active teammate with this email, password or not.
+    async fn teammate_by_email(&self, email: &str) -> Result<Option<Teammate>>;
+    /// Someone of an allowed domain joins the workspace without a password.
+    async fn join_by_sso(
+        &self,
+        workspace_id: Uuid,
+        name: &str,
+        email: &str,
+        role: Role,
+    ) -> Result<Committed<Teammate>>;
 
     // Two-factor sign-in (`store/totp_sql.rs`).
     /// The teammate's TOTP enrolment, confirmed or not.

@@ -65,3 +65,4 @@ super::search_sql::search_sql!(
     Backend::Postgres
 );
 super::imap_sql::imap_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::sso_sql::sso_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -947,7 +947,7 @@ macro_rules! sql_store {
                 Ok((rules, row.try_get("rr_last")?))
             }
 
-            async fn insert_teammate(tx: &mut Tx, workspace_id: Uuid, name: &str, email: &str, password_hash: &str, role: Role, now: i64) -> Result<Teammate> {
+            async fn insert_teammate(tx: &mut Tx, workspace_id: Uuid, name: &str, email: &str, password_hash: Option<&str>, role: Role, now: i64) -> Result<Teammate> {
                 let id = Uuid::now_v7();
                 let prefs = NotificationPrefs::defaults_for(role);
                 let inserted = sqlx::query(
@@ -1005,7 +1005,7 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("INSERT INTO assign_rules (workspace_id) VALUES ($1)").bind(id).execute(&mut *tx).await?;
-                let owner = Self::insert_teammate(&mut tx, id, owner_name, email, password_hash, Role::Owner, now).await?;
+                let owner = Self::insert_teammate(&mut tx, id, owner_name, email, Some(password_hash), Role::Owner, now).await?;
                 let mut log = Log::new(id, 0);
                 log.push(EventKind::TeammateChanged { teammate_id: owner.id, change: "joined".into(), actor_id: None });
                 let workspace = Workspace {
@@ -1251,7 +1251,7 @@ macro_rules! sql_store {
                 let role = parse_role(&invite.try_get::<String, _>("role")?)?;
                 let email: String = invite.try_get("email")?;
                 let name: String = invite.try_get("name")?;
-                let teammate = Self::insert_teammate(&mut tx, workspace_id, &name, &email, password_hash, role, now).await?;
+                let teammate = Self::insert_teammate(&mut tx, workspace_id, &name, &email, Some(password_hash), role, now).await?;
                 let claimed = sqlx::query("UPDATE invites SET accepted_at = $2 WHERE token_hash = $1 AND accepted_at IS NULL")
                     .bind(token_hash)
                     .bind(now)
@@ -1838,6 +1838,38 @@ macro_rules! sql_store {
 
             async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
                 self.prune_audit_impl(before).await
+            }
+
+            async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>> {
+                self.sso_config_of(workspace_id).await
+            }
+
+            async fn sso_config_for_domain(&self, domain: &str) -> Result<Option<SsoConfig>> {
+                self.sso_config_for_domain_impl(domain).await
+            }
+
+            async fn put_sso_config(&self, config: &SsoConfig) -> Result<()> {
+                self.put_sso_config_impl(config).await
+            }
+
+            async fn delete_sso_config(&self, workspace_id: Uuid) -> Result<bool> {
+                self.delete_sso_config_impl(workspace_id).await
+            }
+
+            async fn create_sso_login(&self, state_hash: &str, login: &SsoLogin, expires_at: DateTime<Utc>) -> Result<()> {
+                self.create_sso_login_impl(state_hash, login, expires_at).await
+            }
+
+            async fn take_sso_login(&self, state_hash: &str) -> Result<Option<SsoLogin>> {
+                self.take_sso_login_impl(state_hash).await
+            }
+
+            async fn teammate_by_email(&self, email: &str) -> Result<Option<Teammate>> {
+                self.active_teammate_by_email(email).await
+            }
+
+            async fn join_by_sso(&self, workspace_id: Uuid, name: &str, email: &str, role: Role) -> Result<Committed<Teammate>> {
+                self.join_by_sso_impl(workspace_id, name, email, role).await
             }
 
             async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>> {

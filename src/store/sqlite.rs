@@ -101,3 +101,4 @@ super::search_sql::search_sql!(
     Backend::Sqlite
 );
 super::imap_sql::imap_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::sso_sql::sso_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -68,6 +68,7 @@ pub fn how_to_enable(what: &str) -> &'static str {
         }
         w if w.starts_with("node") => "apt-get install nodejs npm",
         w if w.starts_with("the browser test's npm packages") => "cd tests/e2e && npm ci",
+        w if w.starts_with("oidc-provider") => "cd tests/peers/oidc && npm ci",
         _ => "see \"Run the tests\" in README.md",
     }
 }

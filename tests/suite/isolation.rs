@@ -86,6 +86,8 @@ struct World {
     /// case.
     saved_reply: String,
     tag: String,
+    /// The body that configures its single sign-on (`PUT /api/workspace/sso`).
+    sso: Value,
 }
 
 fn random_digits(n: usize) -> String {
@@ -318,7 +320,21 @@ impl World {
         )
         .await;
 
+        // Single sign-on, configured but off: its settings carry the marker, and a sign-in for
+        // its domain gets what a sign-in for any other domain gets.
+        let sso = json!({
+            "issuer": format!("http://127.0.0.1:9/{marker}"),
+            "client_id": format!("client-{marker}"),
+            "client_secret": format!("secret-{marker}"),
+            "domains": [format!("{marker}.test")],
+            "join_role": "agent",
+            "enabled": false,
+        });
+        api.ok(&members[OWNER].token, "PUT /api/workspace/sso", sso.clone())
+            .await;
+
         World {
+            sso,
             marker,
             password,
             name,
@@ -944,6 +960,33 @@ impl<'a> Matrix<'a> {
             }
             "POST /api/workspace/ingest-token" => {
                 (Method::POST, "/api/workspace/ingest-token".into())
+            }
+            "GET /api/workspace/sso" => (Method::GET, "/api/workspace/sso".into()),
+            "PUT /api/workspace/sso" => {
+                body = Some(a.sso.clone());
+                (Method::PUT, "/api/workspace/sso".into())
+            }
+            "DELETE /api/workspace/sso" => {
+                // Each row deletes a configuration the owner has just put back.
+                let owner = &a.members[OWNER].token;
+                self.api
+                    .ok(owner, "PUT /api/workspace/sso", a.sso.clone())
+                    .await;
+                (Method::DELETE, "/api/workspace/sso".into())
+            }
+            "POST /api/sso/start" => {
+                let domain = match self.world(side) {
+                    Some(w) => format!("{}.test", w.marker),
+                    None => format!("nowhere{}.test", Uuid::new_v4().simple()),
+                };
+                auth = None;
+                body = Some(json!({ "email": format!("someone@{domain}") }));
+                (Method::POST, "/api/sso/start".into())
+            }
+            "GET /sso/callback" => {
+                auth = None;
+                let state = Uuid::new_v4().simple();
+                (Method::GET, format!("/sso/callback?code=x&state={state}"))
             }
             "GET /healthz" => (Method::GET, "/healthz".into()),
             "GET /readyz" => (Method::GET, "/readyz".into()),

@@ -47,6 +47,7 @@ mod reports;
 mod routing;
 mod search;
 mod sms;
+mod sso;
 mod totp;
 mod two_processes;
 mod web_content;

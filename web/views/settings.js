@@ -10,7 +10,7 @@ import { avatar, field, showError, clearError, toast, copyText, tagChip } from '
 import { ROLES, roleLabel, plural, toLocalInput, awayLabel as awayText } from '../format.js';
 import { enablePush, disablePush, pushSupported } from '../push.js';
 import { channelsCard, webhooksCard } from './integrations.js';
-import { sessionsCard, auditCard } from './trust.js';
+import { sessionsCard, auditCard, ssoCard } from './trust.js';
 import { totpPanel } from './totp.js';
 import { appearanceControls } from './appearance.js';
 
@@ -685,7 +685,7 @@ export function createSettings(ctx) {
     if (canWork()) sections.push(['saved-replies', 'Saved replies']);
     if (canAdmin()) sections.push(['team', 'Team'], ['tags', 'Tags']);
     if (canBulk()) sections.push(['bulk', 'Bulk reassign']);
-    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token'], ['channels', 'Channels'], ['webhooks', 'Webhooks'], ['audit', 'Audit']);
+    if (canAdmin()) sections.push(['rules', 'Auto-assign'], ['workspace', 'Workspace'], ['ingest', 'Ingest token'], ['sso', 'Single sign-on'], ['channels', 'Channels'], ['webhooks', 'Webhooks'], ['audit', 'Audit']);
     subs.splice(0).forEach((off) => off());
     replace(el,
       h('header', { class: 'settings-head' }, h('h1', null, 'Settings'),
@@ -702,6 +702,7 @@ export function createSettings(ctx) {
       canAdmin() ? rulesCard() : null,
       canAdmin() ? workspaceCard() : null,
       canAdmin() ? ingestCard() : null,
+      canAdmin() ? ssoCard() : null,
       canAdmin() ? channelsCard() : null,
       canAdmin() ? webhooksCard(subs) : null,
       canAdmin() ? auditCard() : null);

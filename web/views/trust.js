@@ -4,7 +4,7 @@
 import * as api from '../api.js';
 import { h, replace } from '../dom.js';
 import { state } from '../store.js';
-import { toast } from './common.js';
+import { toast, showError, clearError } from './common.js';
 import { dateTime, relativeTime } from '../format.js';
 
 function section(id, title, intro, ...children) {
@@ -64,7 +64,7 @@ const ACTIONS = [
   'sign_in.succeeded', 'sign_in.failed', 'teammate.invited', 'teammate.updated', 'teammate.removed',
   'rules.changed', 'channel.created', 'channel.updated', 'channel.deleted', 'token.created',
   'session.revoked', 'workspace.updated', 'workspace.ingest_token_rotated', 'webhook.created',
-  'webhook.deleted', 'webhook.resent', 'totp.enabled', 'totp.disabled', 'workspace.exported', 'customer.erased', 'customer.merged',
+  'webhook.deleted', 'webhook.resent', 'totp.enabled', 'totp.disabled', 'workspace.exported', 'customer.erased', 'customer.merged', 'sso.updated', 'sso.deleted',
 ];
 
 /** What changed, as short text: `role: agent → manager`. */
@@ -127,4 +127,87 @@ export function auditCard() {
         h('thead', null, h('tr', null, ['When', 'Who', 'Action', 'What changed', 'Address'].map((t) => h('th', { scope: 'col' }, t)))),
         rows)),
     more);
+}
+
+/** A checkbox with its label and a hint, for the single sign-on form. */
+function check(name, label, hint, checked) {
+  return h('label', { class: 'switch-row' },
+    h('input', { type: 'checkbox', role: 'switch', name, checked }),
+    h('span', { class: 'switch', 'aria-hidden': 'true' }),
+    h('span', { class: 'switch-text' }, h('span', { class: 'switch-label' }, label), h('span', { class: 'hint' }, hint)));
+}
+
+function labelled(label, input, hint) {
+  const id = input.id || (input.id = `sso-${input.name}`);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('p', { class: 'hint' }, hint) : null);
+}
+
+/** Settings → Single sign-on (owners and admins): the workspace's OpenID Connect provider. */
+export function ssoCard() {
+  const body = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+  async function load() {
+    let current;
+    try {
+      current = await api.get('/api/workspace/sso');
+    } catch (err) {
+      replace(body, h('p', { class: 'form-error' }, err.message));
+      return;
+    }
+    const c = current || { issuer: '', client_id: '', domains: [], join_role: null, sso_only: false, enabled: true, client_secret_set: false };
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const input = (name, value, extra = {}) => h('input', { name, type: 'text', class: 'input', value, ...extra });
+    const form = h('form', { class: 'stack', novalidate: true },
+      labelled('Issuer URL', input('issuer', c.issuer, { type: 'url', placeholder: 'https://login.example.com', required: true }),
+        'Baton reads the provider’s settings from its /.well-known/openid-configuration.'),
+      h('div', { class: 'grid-2' },
+        labelled('Client ID', input('client_id', c.client_id, { required: true, class: 'input mono' })),
+        labelled('Client secret', input('client_secret', '', { type: 'password', autocomplete: 'new-password', placeholder: c.client_secret_set ? 'Stored: leave empty to keep it' : '' }))),
+      labelled('Email domains', input('domains', c.domains.join(', '), { placeholder: 'example.com', required: true }),
+        'Comma-separated. Someone signing in with an address of these domains is sent to this provider.'),
+      current ? h('p', { class: 'hint' }, 'Register this redirect URI at the provider: ', h('code', null, current.redirect_uri)) : null,
+      check('enabled', 'On', 'Off keeps the settings but signs nobody in with them.', c.enabled),
+      check('join', 'New teammates join as agents', 'Someone of these domains without an account joins as an agent when they first sign in. Off: only existing teammates sign in.', c.join_role === 'agent'),
+      check('sso_only', 'Single sign-on only', 'Members can no longer sign in with a password. The owner still can, so that a provider outage cannot lock the workspace out.', c.sso_only),
+      error,
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save single sign-on'),
+        current ? h('button', { type: 'button', class: 'btn btn-danger-ghost', 'data-remove': '' }, 'Remove') : null));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearError(error);
+      const data = new FormData(form);
+      const secret = String(data.get('client_secret') || '');
+      try {
+        await api.put('/api/workspace/sso', {
+          issuer: String(data.get('issuer')),
+          client_id: String(data.get('client_id')),
+          client_secret: secret || null,
+          domains: String(data.get('domains')).split(/[\s,]+/).filter(Boolean),
+          join_role: data.get('join') ? 'agent' : null,
+          sso_only: !!data.get('sso_only'),
+          enabled: !!data.get('enabled'),
+        });
+        toast('Single sign-on saved');
+        load();
+      } catch (err) {
+        showError(error, err, form);
+      }
+    });
+    const remove = form.querySelector('[data-remove]');
+    if (remove) {
+      remove.addEventListener('click', async () => {
+        if (!window.confirm('Remove single sign-on? Everyone signs in with their password again.')) return;
+        try {
+          await api.del('/api/workspace/sso');
+          toast('Single sign-on removed');
+          load();
+        } catch (err) {
+          toast(err.message, 'error');
+        }
+      });
+    }
+    replace(body, form);
+  }
+  load();
+  return section('sso', 'Single sign-on', 'Teammates sign in with your identity provider (OpenID Connect). Baton checks the provider’s ID token; two-factor at the provider is up to it.', body);
 }
