@@ -103,3 +103,45 @@ function ssoForm() {
   if (reason) open();
   return box;
 }
+
+export function signupView(root, { navigate }) {
+  const form = authForm([
+    field('Workspace name', input('workspace_name', 'text', 'organization', { maxlength: 100 })),
+    field('Your name', input('name', 'text', 'name', { maxlength: 100 })),
+    field('Work email', input('email', 'email', 'email')),
+    field('Password', input('password', 'password', 'new-password', { minlength: 8 }), 'At least 8 characters.'),
+  ], 'Create workspace', async (body) => {
+    await api.post('/api/signup', body, { quiet401: true });
+    navigate('/', { replace: true });
+  });
+  root.replaceChildren(page('Create your workspace', 'One inbox for your team, one owner for every case.', form,
+    ['Already have an account? ', h('a', { href: '/login' }, 'Sign in')]));
+  form.querySelector('input').focus();
+}
+
+export function inviteView(root, { navigate, params }) {
+  const token = params[0];
+  const confirm = input('confirm', 'password', 'new-password', { minlength: 8 });
+  const form = authForm([
+    field('Choose a password', input('password', 'password', 'new-password', { minlength: 8 }), 'At least 8 characters.'),
+    field('Repeat the password', confirm),
+  ], 'Join the team', async ({ password, confirm: again }) => {
+    if (password !== again) throw Object.assign(new Error('The two passwords differ.'), { field: 'confirm' });
+    await api.post(`/api/invites/${encodeURIComponent(token)}/accept`, { password }, { quiet401: true });
+    navigate('/', { replace: true });
+  });
+  root.replaceChildren(page('You’re invited', 'Set a password to join your team’s inbox on Baton.', form,
+    ['Already joined? ', h('a', { href: '/login' }, 'Sign in')]));
+  form.querySelector('input').focus();
+}
+
+/** A member of a workspace that requires two-factor sign-in, signed in without it: they set it
+ * up here before anything else (the API refuses them everything else until they have). */
+export function enrolView(root, { workspaceName, onEnrolled, signOut }) {
+  const out = h('button', { type: 'button', class: 'btn btn-ghost' }, 'Sign out');
+  out.addEventListener('click', signOut);
+  root.replaceChildren(page('Set up two-factor sign-in',
+    `${workspaceName} asks everyone to sign in with a code from their phone as well as their password. Set it up now to continue.`,
+    totpPanel({ onEnrolled }),
+    out));
+}
