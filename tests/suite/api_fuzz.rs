@@ -11,15 +11,18 @@ use serde_json::{json, Value};
 
 use crate::common::{require, Db, TestApp};
 
-/// The operations anyone may call. Everything else needs a session or an API token; the ingest
-/// webhook needs the workspace's ingest token.
-const PUBLIC: [&str; 6] = [
+/// The operations anyone may call (single sign-on starts and returns before there is a
+/// session). Everything else needs a session or an API token; the ingest webhook needs the
+/// workspace's ingest token.
+const PUBLIC: [&str; 8] = [
     "GET /healthz",
     "GET /metrics",
     "GET /readyz",
     "POST /api/invites/{token}/accept",
     "POST /api/session",
     "POST /api/signup",
+    "POST /api/sso/start",
+    "GET /sso/callback",
 ];
 
 /// `(method, path)` of every operation in the document, and whether it is public.

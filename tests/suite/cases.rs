@@ -323,16 +323,16 @@ async fn views_filters_search_paging_and_counts() {
         let counts = agent.json("/api/cases/counts").await;
         assert_eq!(
             counts["mine"],
-            json!({ "open": 3, "unread": 2, "closed": 0 }),
+            json!({ "open": 3, "unread": 2, "closed": 0, "breached": 0 }),
             "{db:?}"
         );
         assert_eq!(
             counts["unassigned"],
-            json!({ "open": 3, "unread": 3, "closed": 1 })
+            json!({ "open": 3, "unread": 3, "closed": 1, "breached": 0 })
         );
         assert_eq!(
             counts["all"],
-            json!({ "open": 6, "unread": 5, "closed": 1 })
+            json!({ "open": 6, "unread": 5, "closed": 1, "breached": 0 })
         );
         assert_eq!(agent.list("mine", "unread").await.len(), 2);
         assert_eq!(
