@@ -39,6 +39,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether this server listens on loopback only: then outgoing calls (webhooks, channels,
+    /// an identity provider) may go to loopback URLs (development and tests), which a public
+    /// server must never do.
+    pub fn on_loopback(&self) -> bool {
+        self.config.listen.ip().is_loopback()
+    }
+
     /// Tells the IMAP pollers to look at the channels again (one was made, changed or deleted).
     pub fn mailboxes_changed(&self) {
         self.mailboxes.notify_one();

@@ -114,7 +114,7 @@ async fn fetch_media(
     if count == 0 {
         return (Vec::new(), Vec::new());
     }
-    let loopback = state.config.listen.ip().is_loopback();
+    let loopback = state.on_loopback();
     let client = match reqwest::Client::builder()
         .timeout(MEDIA_TIMEOUT)
         .dns_resolver(std::sync::Arc::new(crate::signing::GuardedResolver {

@@ -106,10 +106,6 @@ pub async fn get(state: &AppState, actor: &Teammate) -> Result<Option<SsoSetting
     Ok(config.map(|c| settings(state, &c)))
 }
 
-fn server_on_loopback(state: &AppState) -> bool {
-    state.config.listen.ip().is_loopback()
-}
-
 fn domain(field: &'static str, raw: &str) -> Result<String> {
     let d = raw.trim().trim_start_matches('@').to_lowercase();
     input::email(field, &format!("x@{d}")).map_err(|_| Error::invalid(field, "not a domain"))?;
@@ -119,7 +115,7 @@ fn domain(field: &'static str, raw: &str) -> Result<String> {
 /// Creates or replaces the workspace's provider.
 pub async fn put(state: &AppState, actor: &Teammate, update: SsoUpdate) -> Result<SsoSettings> {
     allow_admin(actor)?;
-    let issuer = crate::signing::check_url(&update.issuer, server_on_loopback(state))
+    let issuer = crate::signing::check_url(&update.issuer, state.on_loopback())
         .map_err(|why| Error::invalid("issuer", why))?;
     let issuer = issuer.as_str().trim_end_matches('/').to_string();
     let client_id = update.client_id.trim().to_string();

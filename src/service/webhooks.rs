@@ -47,7 +47,7 @@ pub async fn create(
     body: NewWebhookBody,
 ) -> Result<(Webhook, String)> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    let url = crate::signing::check_url(&body.url, state.config.listen.ip().is_loopback())
+    let url = crate::signing::check_url(&body.url, state.on_loopback())
         .map_err(|why| Error::invalid("url", why))?;
     let mut events: Vec<String> = Vec::new();
     for kind in &body.events {

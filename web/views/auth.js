@@ -73,6 +73,9 @@ export function loginView(root, { navigate }) {
 // What the sign-in page says when single sign-on came back refused (`/login?sso_error=…`).
 const SSO_ERRORS = {
   invalid_state: 'That sign-in link was already used or has expired. Please start again.',
+  code_rejected: 'The identity provider did not accept the sign-in. Please start again.',
+  no_email: 'Your identity provider did not tell Baton your email address.',
+  not_configured: 'Single sign-on is turned off for this workspace. Sign in with your password.',
   not_allowed: 'Your identity provider signed you in, but that account may not join this workspace. Ask an admin to invite you.',
   invalid_token: 'The identity provider’s answer could not be verified. Please try again, or ask an admin to check the single sign-on settings.',
   email_unverified: 'Your identity provider has not verified your email address.',

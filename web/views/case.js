@@ -419,7 +419,9 @@ export function createCaseView(ctx, id) {
       detail = data;
       renderAll();
       markRead();
-      loadHistory(data.case.customer.id);
+      // The customer's other cases are read once per customer, not on every live change of
+      // this case; an erasure or a merge of the customer reads them again.
+      if (!history || history.customer.id !== data.case.customer.id) loadHistory(data.case.customer.id);
     } catch (err) {
       if (destroyed || mine !== loadNo || err.status === 401) return;
       if (detail) {
@@ -462,6 +464,8 @@ export function createCaseView(ctx, id) {
   }
 
   function onCases(ev) {
+    if (history && (ev.kind === 'customer.erased' || ev.kind === 'customer.merged')
+      && [ev.customer_id, ev.into_id].includes(history.customer.id)) loadHistory(history.customer.id);
     const ids = ev.case_ids || [ev.case_id];
     if (ids.includes(id)) reload();
   }

@@ -97,12 +97,6 @@ pub fn inbound_url(state: &AppState, id: Uuid) -> String {
     format!("{}/hooks/twilio/{id}", state.origin)
 }
 
-/// Whether this server listens on loopback only: then channels may call loopback URLs
-/// (development and tests), which a public server must never do.
-fn on_loopback(state: &AppState) -> bool {
-    state.config.listen.ip().is_loopback()
-}
-
 fn remove_path(value: &mut serde_json::Value, path: &[&str]) {
     match path {
         [] => {}
@@ -151,7 +145,7 @@ const ADMINS_ONLY: &str = "only admins manage channels";
 pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) -> Result<Created> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     let kind = body.kind.trim().to_ascii_lowercase();
-    let checked = check(&kind, &body.settings, None, on_loopback(state))?;
+    let checked = check(&kind, &body.settings, None, state.on_loopback())?;
     let write = ChannelWrite {
         id: None,
         kind,
@@ -202,7 +196,7 @@ pub async fn update(
         &current.kind,
         body.settings.as_ref().unwrap_or(&current.settings),
         Some(&current.settings),
-        on_loopback(state),
+        state.on_loopback(),
     )?;
     let before = public(state, current.clone());
     let write = ChannelWrite {
