@@ -5,5 +5,8 @@
 #[path = "suite/common.rs"]
 mod common;
 
+#[path = "suite/oidc_provider.rs"]
+mod oidc_provider;
+
 #[path = "suite/e2e.rs"]
 mod e2e;

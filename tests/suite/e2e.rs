@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::common::{require, Db, TestApp};
+use crate::oidc_provider::provider;
 
 fn runs(program: &str) -> bool {
     std::process::Command::new(program)
@@ -65,11 +66,16 @@ async fn the_inbox_works_in_a_real_browser() {
     }
     let app = TestApp::spawn(Db::Sqlite).await;
     let url = app.url.clone();
+    // The single sign-on step signs in through a real OpenID provider; without one (outside
+    // CI) the script leaves that step out and says so.
+    let idp = provider(&app).await;
+    let issuer = idp.as_ref().map(|p| p.issuer.clone()).unwrap_or_default();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg("tests/e2e/run.mjs")
             .current_dir(root)
             .env("BATON_URL", url)
+            .env("OIDC_ISSUER", issuer)
             .env("CHROMIUM_PATH", chromium)
             // Live updates must arrive without a reload; how fast is measured and printed (about
             // 150-250 ms here), not asserted: a wall-clock deadline on a shared machine is noise.
@@ -95,5 +101,6 @@ async fn the_inbox_works_in_a_real_browser() {
         summary.ends_with(" 0 failed"),
         "unexpected summary: {summary:?}"
     );
+    drop(idp);
     app.stop().await;
 }

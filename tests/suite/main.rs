@@ -1,6 +1,7 @@
 //! Baton's integration suite: real servers on port 0, real databases, real sockets.
 
 mod common;
+mod oidc_provider;
 mod peers;
 
 /// Runs `$body(db)` once per database, as one test each (both failures show).

@@ -2,89 +2,14 @@
 //! implementation) run by `tests/peers/oidc/provider.mjs`, driven over HTTP as a browser would
 //! (cookies kept, every redirect followed by hand).
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::AsyncBufReadExt;
 
-use crate::common::{error_of, require, Db, TestApp, User};
+use crate::common::{error_of, Db, TestApp, User};
+use crate::oidc_provider::provider;
 
 const PASSWORD: &str = "correct horse battery";
 const DOMAIN: &str = "acme.test";
-
-/// The provider, stopped when dropped.
-struct Provider {
-    _child: tokio::process::Child,
-    issuer: String,
-}
-
-fn peer_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/oidc")
-}
-
-/// Whether the provider's npm packages are there, installed with `npm ci` (once per run) when
-/// they are not, as the browser test does for its own.
-async fn installed() -> bool {
-    static INSTALLED: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
-    *INSTALLED
-        .get_or_init(|| async {
-            let present = || peer_dir().join("node_modules/oidc-provider").is_dir();
-            if !present() {
-                let _ = tokio::process::Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
-                    .current_dir(peer_dir())
-                    .status()
-                    .await;
-            }
-            present()
-        })
-        .await
-}
-
-/// Starts the provider with the app's callback as every client's redirect URI; `None` (the
-/// test skips, or fails under CI) without node or the npm packages.
-async fn provider(app: &TestApp) -> Option<Provider> {
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("node", node) {
-        return None;
-    }
-    if !require("oidc-provider (tests/peers/oidc)", installed().await) {
-        return None;
-    }
-    let mut child = tokio::process::Command::new("node")
-        .arg("provider.mjs")
-        .arg(format!("{}/sso/callback", app.url))
-        .current_dir(peer_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the OpenID provider");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let issuer = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(issuer) = v["issuer"].as_str() {
-                    return issuer.to_string();
-                }
-            }
-        }
-        panic!("the OpenID provider stopped before it listened");
-    })
-    .await
-    .expect("the OpenID provider listens");
-    // Its later notices are not read; keep the pipe drained.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(Provider {
-        _child: child,
-        issuer,
-    })
-}
 
 /// A browser: keeps cookies (Baton's and the provider's), follows no redirect on its own.
 fn browser(app: &TestApp) -> User {
@@ -440,4 +365,40 @@ async fn sso_only_on(db: Db) {
         .await
         .iter()
         .any(|e| e["action"] == json!("sso.deleted")));
+}
+
+/// Every start stores a pending sign-in and may call the provider, so starts count against the
+/// client address's sign-in budget (30 a minute, shared with passwords): the 31st is refused
+/// with a time to wait, and a password attempt from that address is refused too.
+#[tokio::test]
+async fn starting_sign_ins_is_rate_limited_per_address() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let visitor = browser(&app);
+    for i in 0..30 {
+        let r = visitor
+            .post(
+                "/api/sso/start",
+                json!({ "email": format!("n{i}@nowhere.test") }),
+            )
+            .await;
+        let (status, code, _) = error_of(r).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::NOT_FOUND, "sso_not_configured"),
+            "start {i}"
+        );
+    }
+    let r = visitor
+        .post("/api/sso/start", json!({ "email": "late@nowhere.test" }))
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = User::new(&app)
+        .post(
+            "/api/session",
+            json!({ "email": owner.email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
