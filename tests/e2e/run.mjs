@@ -680,6 +680,57 @@ await test('customer history: the case rail links to the customer page; notes ar
   await pageA.locator('.timeline', { hasText: 'merged Priya Shah into this customer' }).waitFor();
 });
 
+await test('confirmations: deleting a tag asks in the page; Escape and Cancel keep it and give focus back, confirming deletes it', async () => {
+  const name = `Fragile ${run}`;
+  const tag = await owner.call('POST', '/api/tags', { name, color: '#dc2626' });
+  const tagExists = async () => (await owner.call('GET', '/api/tags')).tags.some((x) => x.id === tag.id);
+  const page = pageA;
+  await page.goto(`${BASE}/settings`);
+  const row = page.locator('.tag-admin', { hasText: name });
+  const remove = row.getByRole('button', { name: 'Delete' });
+  await remove.waitFor();
+  const dialog = page.getByRole('alertdialog', { name: `Delete the tag “${name}”?` });
+  const focused = () => page.evaluate(() => ({
+    text: document.activeElement?.textContent,
+    inDialog: !!document.activeElement?.closest('dialog[open]'),
+    row: document.activeElement?.closest('.tag-admin')?.textContent || '',
+  }));
+
+  // Escape says no; focus goes back to the button that asked.
+  await remove.click();
+  await dialog.waitFor();
+  assert.equal(await dialog.getAttribute('aria-modal'), 'true');
+  const describedBy = await dialog.getAttribute('aria-describedby');
+  assert.match(await page.locator(`#${describedBy}`).textContent(), /comes off every case/);
+  assert.deepEqual(await focused(), { text: 'Cancel', inDialog: true, row: '' }, 'focus starts on Cancel');
+  for (const key of ['Tab', 'Tab', 'Shift+Tab', 'Tab']) {
+    await page.keyboard.press(key);
+    assert.equal((await focused()).inDialog, true, `focus stays in the dialog after ${key}`);
+  }
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  const back = await focused();
+  assert.ok(back.text === 'Delete' && back.row.includes(name), `focus back on the Delete button: ${JSON.stringify(back)}`);
+  assert.equal(await tagExists(), true, 'Escape keeps the tag');
+
+  // Cancel says no too.
+  await remove.click();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await tagExists(), true, 'Cancel keeps the tag');
+  await row.waitFor();
+
+  // The dialog passes axe-core in both themes; the button that confirms names the action.
+  await remove.click();
+  await dialog.waitFor();
+  const found = await axeViolations(page, 'confirm');
+  assert.deepEqual(found, [], `axe-core found:\n       ${found.join('\n       ')}`);
+  await dialog.getByRole('button', { name: 'Delete tag' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal(await tagExists(), false, 'confirming deletes the tag');
+  assert.equal(await page.locator('.confirm-dialog').count(), 0, 'the dialog is gone from the page');
+});
+
 await test('accessibility: axe-core finds nothing serious or critical on any page, light or dark', async () => {
   const found = [];
   const ctx = await newContext({ viewport: { width: 1280, height: 900 } });

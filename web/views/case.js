@@ -12,6 +12,7 @@ import { STATUSES, statusLabel, dateTime, fullDateTime, relativeTime, toLocalInp
 import { createAssign } from './assign.js';
 import { createComposer } from './composer.js';
 import { caseLinks } from './customer.js';
+import { confirmAction } from './confirm.js';
 import { inboxPath } from '../routes.js';
 import { isShortcut, typingOrBusy } from '../shortcuts.js';
 import { t, msgKey } from '../i18n.js';
@@ -337,7 +338,9 @@ export function createCaseView(ctx, id) {
   function eraseButton(c) {
     const button = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, t('case.erase'));
     button.addEventListener('click', async () => {
-      const sure = window.confirm(t('case.eraseConfirm', { name: c.name }));
+      const sure = await confirmAction({
+        title: t('case.eraseTitle', { name: c.name }), message: t('case.eraseMessage'), action: t('case.eraseAction'),
+      });
       if (!sure) return;
       button.disabled = true;
       try {

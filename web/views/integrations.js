@@ -7,6 +7,7 @@ import { field, showError, toast, copyText } from './common.js';
 import { on } from '../store.js';
 import { t, parts, msgKey, formatNumber } from '../i18n.js';
 import { timeOfDay } from '../format.js';
+import { confirmAction } from './confirm.js';
 
 /** A webhook delivery's state, as the log shows it. */
 const DELIVERY_STATES = {
@@ -118,7 +119,10 @@ export function webhooksCard(subs = []) {
         const box = h('div');
         const remove = h('button', { type: 'button', class: 'btn btn-danger-ghost' }, t('webhooks.remove'));
         remove.addEventListener('click', async () => {
-          if (!window.confirm(t('webhooks.removeConfirm', { url: w.url }))) return;
+          const sure = await confirmAction({
+            title: t('webhooks.removeTitle'), message: t('webhooks.removeMessage', { url: w.url }), action: t('webhooks.removeAction'),
+          });
+          if (!sure) return;
           await api.del(`/api/webhooks/${w.id}`).catch((err) => toast(err.message, 'error'));
           load();
         });

@@ -14,6 +14,7 @@ import { sessionsCard, auditCard, ssoCard } from './trust.js';
 import { totpPanel } from './totp.js';
 import { appearanceControls, languageControl } from './appearance.js';
 import { t, parts } from '../i18n.js';
+import { confirmAction } from './confirm.js';
 
 function card(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -527,7 +528,10 @@ export function createSettings(ctx) {
           mayChange(r) ? h('div', { class: 'button-row' },
             h('button', { type: 'button', class: 'btn btn-small', onclick: () => startEdit(r) }, t('saved.edit')),
             h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', onclick: async () => {
-              if (!window.confirm(t('saved.deleteConfirm', { name: r.name }))) return;
+              const sure = await confirmAction({
+                title: t('saved.deleteTitle', { name: r.name }), message: t('saved.deleteMessage'), action: t('saved.deleteAction'),
+              });
+              if (!sure) return;
               try {
                 await api.del(`/api/saved-replies/${r.id}`);
                 load();
@@ -598,7 +602,10 @@ export function createSettings(ctx) {
           });
           const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, t('tags.delete'));
           remove.addEventListener('click', async () => {
-            if (!window.confirm(t('tags.deleteConfirm', { name: tag.name }))) return;
+            const sure = await confirmAction({
+              title: t('tags.deleteTitle', { name: tag.name }), message: t('tags.deleteMessage'), action: t('tags.deleteAction'),
+            });
+            if (!sure) return;
             try {
               await api.del(`/api/tags/${tag.id}`);
               load();
@@ -669,7 +676,10 @@ export function createSettings(ctx) {
     const token = h('input', { type: 'text', readOnly: true, class: 'input mono', value: state.me.workspace.ingest_token || '', 'aria-label': t('ingest.title'), id: 'ingest-token' });
     const rotate = h('button', { type: 'button', class: 'btn btn-danger-ghost' }, t('ingest.rotate'));
     rotate.addEventListener('click', async () => {
-      if (!window.confirm(t('ingest.rotateConfirm'))) return;
+      const sure = await confirmAction({
+        title: t('ingest.rotateTitle'), message: t('ingest.rotateMessage'), action: t('ingest.rotateAction'),
+      });
+      if (!sure) return;
       try {
         const { ingest_token: fresh } = await api.post('/api/workspace/ingest-token');
         token.value = fresh;

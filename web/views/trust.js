@@ -7,6 +7,7 @@ import { state } from '../store.js';
 import { toast, showError, clearError } from './common.js';
 import { dateTime, relativeTime } from '../format.js';
 import { t, parts } from '../i18n.js';
+import { confirmAction } from './confirm.js';
 
 function section(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -35,7 +36,10 @@ export function sessionsCard() {
         const revoke = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', disabled: s.current,
           title: s.current ? t('sessions.currentHint') : null }, t('sessions.revoke'));
         revoke.addEventListener('click', async () => {
-          if (!window.confirm(s.kind === 'api' ? t('sessions.revokeTokenConfirm') : t('sessions.revokeSessionConfirm'))) return;
+          const sure = await confirmAction(s.kind === 'api'
+            ? { title: t('sessions.revokeTokenTitle'), message: t('sessions.revokeTokenMessage'), action: t('sessions.revokeTokenAction') }
+            : { title: t('sessions.revokeSessionTitle'), message: t('sessions.revokeSessionMessage'), action: t('sessions.revokeSessionAction') });
+          if (!sure) return;
           try {
             await api.del(`/api/me/sessions/${s.id}`);
             toast(s.kind === 'api' ? t('sessions.tokenRevoked') : t('sessions.sessionRevoked'));
@@ -196,7 +200,10 @@ export function ssoCard() {
     const remove = form.querySelector('[data-remove]');
     if (remove) {
       remove.addEventListener('click', async () => {
-        if (!window.confirm(t('ssoSettings.removeConfirm'))) return;
+        const sure = await confirmAction({
+          title: t('ssoSettings.removeTitle'), message: t('ssoSettings.removeMessage'), action: t('ssoSettings.removeAction'),
+        });
+        if (!sure) return;
         try {
           await api.del('/api/workspace/sso');
           toast(t('ssoSettings.removed'));
