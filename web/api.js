@@ -1,10 +1,13 @@
 // The HTTP API: JSON in and out, the session cookie, and one error shape
-// (`{"error":{"code","message","field?"}}`) turned into ApiError.
+// (`{"error":{"code","message","field?"}}`) turned into ApiError. The server's messages are
+// English; the few errors made here speak the chosen language.
+
+import { t } from './i18n.js';
 
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || (status ? `Request failed (${status})` : 'Request failed'));
+    super(error.message || (status ? t('error.requestFailedStatus', { status: String(status) }) : t('error.requestFailed')));
     this.status = status;
     this.code = error.code || 'error';
     this.field = error.field || null;
@@ -29,7 +32,7 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
   try {
     res = await fetch(path, init);
   } catch {
-    throw new ApiError(0, { error: { code: 'network', message: 'Cannot reach Baton. Check your connection and try again.' } });
+    throw new ApiError(0, { error: { code: 'network', message: t('error.network') } });
   }
   if (res.status === 204) return null;
   let data = null;
@@ -65,11 +68,11 @@ export async function upload(file) {
       body: file,
     });
   } catch {
-    throw new ApiError(0, { error: { code: 'network', message: 'Cannot reach Baton. Check your connection and try again.' } });
+    throw new ApiError(0, { error: { code: 'network', message: t('error.network') } });
   }
   const data = await res.json().catch(() => null);
   if (!res.ok) {
-    if (res.status === 413) throw new ApiError(413, { error: { code: 'too_large', message: `${file.name} is larger than 20 MiB.` } });
+    if (res.status === 413) throw new ApiError(413, { error: { code: 'too_large', message: t('error.fileTooLarge', { name: file.name }) } });
     throw new ApiError(res.status, data);
   }
   return data;

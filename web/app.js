@@ -10,6 +10,7 @@ import { debounce } from './dom.js';
 import { loginView, signupView, inviteView, enrolView } from './views/auth.js';
 import { createShell } from './views/shell.js';
 import { toast } from './views/common.js';
+import { t, onLanguage } from './i18n.js';
 
 const root = document.getElementById('app');
 let socket = null;
@@ -80,7 +81,7 @@ async function start() {
       root.className = 'public';
       root.replaceChildren(Object.assign(document.createElement('p'), {
         className: 'boot-note',
-        textContent: `Baton could not load: ${err.message}`,
+        textContent: t('app.loadFailed', { reason: err.message }),
       }));
     }
     return false;
@@ -276,7 +277,7 @@ function handleEvent(ev) {
   if (ev.kind === 'rules.changed') emit('rules', ev);
   if (ev.kind === 'webhook.switched_off' && canAdmin()) {
     emit('webhooks', ev);
-    toast(`The webhook endpoint ${ev.url} failed for a day and was switched off.`, 'error');
+    toast(t('app.webhookOff', { url: ev.url }), 'error');
   }
   if (ev.kind === 'tags.changed' || ev.kind === 'case.tagged' || ev.kind === 'case.untagged') emit('tags', ev);
   if (ev.kind === 'message.created' && ev.message_kind === 'inbound' && ev.assignee_id === self.id
@@ -298,6 +299,22 @@ document.addEventListener('click', (e) => {
 });
 
 window.addEventListener('popstate', route);
+
+// Another language chosen (Settings → Appearance): the page on screen is drawn again in it, in
+// place, without a reload; the socket and the signed-in state stay. Focus and scroll stay where
+// they were.
+onLanguage(() => {
+  const focused = document.activeElement && document.activeElement.id;
+  const main = document.getElementById('main');
+  const scrolled = main ? main.scrollTop : 0;
+  if (shell) shell.destroy();
+  shell = null;
+  route();
+  const again = document.getElementById('main');
+  if (again) again.scrollTop = scrolled;
+  const target = focused && document.getElementById(focused);
+  if (target) target.focus();
+});
 
 if ('serviceWorker' in navigator) {
   // A notification click in the service worker asks an open tab to show the case.

@@ -1,6 +1,7 @@
 // Web Push: the service worker, the VAPID key, and this browser's subscription on the server.
 
 import * as api from './api.js';
+import { t } from './i18n.js';
 
 /** The browser's push service can hang (offline, blocked); give up after this long. */
 const SUBSCRIBE_WITHIN = 20_000;
@@ -25,16 +26,16 @@ function keyBytes(base64url) {
 
 function unavailable(err) {
   if (err instanceof api.ApiError && (err.status === 404 || err.status === 405 || err.status === 501)) {
-    return new Error('Push notifications are not available on this server yet.');
+    return new Error(t('push.unavailable'));
   }
   return err;
 }
 
 /** Asks for permission, subscribes this browser and tells the server. Throws with a message to show. */
 export async function enablePush() {
-  if (!pushSupported()) throw new Error('This browser does not support push notifications.');
+  if (!pushSupported()) throw new Error(t('push.unsupported'));
   const permission = await Notification.requestPermission();
-  if (permission !== 'granted') throw new Error('Notifications are blocked for this site in your browser settings.');
+  if (permission !== 'granted') throw new Error(t('push.blocked'));
   await registerWorker();
   const reg = await navigator.serviceWorker.ready;
   let key;
@@ -48,10 +49,10 @@ export async function enablePush() {
     try {
       sub = await Promise.race([
         reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) }),
-        new Promise((_, reject) => { setTimeout(() => reject(new Error('the push service did not answer')), SUBSCRIBE_WITHIN); }),
+        new Promise((_, reject) => { setTimeout(() => reject(new Error(t('push.noAnswer'))), SUBSCRIBE_WITHIN); }),
       ]);
     } catch (err) {
-      throw new Error(`This browser could not subscribe to push notifications (${err.message}).`);
+      throw new Error(t('push.subscribeFailed', { reason: err.message }));
     }
   }
   try {

@@ -1,22 +1,28 @@
 // Every keyboard shortcut in one list: the key handlers match against it and the "?" overlay
 // shows it, so what the overlay says is what the keys do. Plain data, no DOM: the browser test
-// imports it too.
+// imports it too. `section` and `does` are catalog keys; key names in `label` are shown as
+// they are, except the ones in `KEY_NAMES`.
+
+import { msgKey } from './i18n.js';
 
 /**
  * `keys` are KeyboardEvent.key values (any one of them triggers), `label` how the overlay shows
  * them, `native` marks keys the browser handles itself (a focused link opens on Enter).
  */
 export const SHORTCUTS = [
-  { id: 'search', section: 'Inbox', keys: ['/'], label: ['/'], does: 'Search the cases' },
-  { id: 'next', section: 'Inbox', keys: ['j'], label: ['j'], does: 'Next case in the list' },
-  { id: 'previous', section: 'Inbox', keys: ['k'], label: ['k'], does: 'Previous case in the list' },
-  { id: 'open', section: 'Inbox', keys: ['Enter'], label: ['Enter'], does: 'Open the case', native: true },
-  { id: 'assign', section: 'Case', keys: ['a'], label: ['a'], does: 'Assign the case' },
-  { id: 'reply', section: 'Case', keys: ['r'], label: ['r'], does: 'Write a reply' },
-  { id: 'send', section: 'Case', keys: ['Enter'], ctrl: true, label: ['Ctrl', 'Enter'], does: 'Send the reply or note (⌘ Enter on a Mac)' },
-  { id: 'back', section: 'Case', keys: ['Escape'], label: ['Esc'], does: 'Back to the list (when the case fills the screen)' },
-  { id: 'help', section: 'Anywhere', keys: ['?'], label: ['?'], does: 'Show these shortcuts' },
+  { id: 'search', section: msgKey('shortcut.sectionInbox'), keys: ['/'], label: ['/'], does: msgKey('shortcut.search') },
+  { id: 'next', section: msgKey('shortcut.sectionInbox'), keys: ['j'], label: ['j'], does: msgKey('shortcut.next') },
+  { id: 'previous', section: msgKey('shortcut.sectionInbox'), keys: ['k'], label: ['k'], does: msgKey('shortcut.previous') },
+  { id: 'open', section: msgKey('shortcut.sectionInbox'), keys: ['Enter'], label: ['Enter'], does: msgKey('shortcut.open'), native: true },
+  { id: 'assign', section: msgKey('shortcut.sectionCase'), keys: ['a'], label: ['a'], does: msgKey('shortcut.assign') },
+  { id: 'reply', section: msgKey('shortcut.sectionCase'), keys: ['r'], label: ['r'], does: msgKey('shortcut.reply') },
+  { id: 'send', section: msgKey('shortcut.sectionCase'), keys: ['Enter'], ctrl: true, label: ['Ctrl', 'Enter'], does: msgKey('shortcut.send') },
+  { id: 'back', section: msgKey('shortcut.sectionCase'), keys: ['Escape'], label: ['Esc'], does: msgKey('shortcut.back') },
+  { id: 'help', section: msgKey('shortcut.sectionAnywhere'), keys: ['?'], label: ['?'], does: msgKey('shortcut.help') },
 ];
+
+/** Key caps whose name differs by language (German keyboards say "Strg" for Ctrl). */
+export const KEY_NAMES = { Ctrl: msgKey('key.ctrl'), Enter: msgKey('key.enter'), Esc: msgKey('key.esc') };
 
 const BY_ID = new Map(SHORTCUTS.map((s) => [s.id, s]));
 

@@ -1,5 +1,7 @@
 // Shared state and topics: views subscribe to what they show and get called when it changes.
 
+import { t } from './i18n.js';
+
 export const state = {
   me: null, // { teammate, workspace, notifications }
   teammates: [],
@@ -40,15 +42,15 @@ export function set(key, value) {
 }
 
 export function teammate(id) {
-  return id ? state.teammates.find((t) => t.id === id) || null : null;
+  return id ? state.teammates.find((person) => person.id === id) || null : null;
 }
 
-export function teammateName(id, fallback = 'Unassigned') {
+export function teammateName(id, fallback = t('people.unassigned')) {
   if (!id) return fallback;
   if (state.me && id === state.me.teammate.id) return state.me.teammate.name;
-  const t = teammate(id);
-  if (!t) return 'Former teammate';
-  return t.active === false ? `${t.name} (removed)` : t.name;
+  const person = teammate(id);
+  if (!person) return t('people.former');
+  return person.active === false ? t('people.removed', { name: person.name }) : person.name;
 }
 
 /**
@@ -73,8 +75,8 @@ export function me() {
 const RANK = { viewer: 0, agent: 1, manager: 2, admin: 3, owner: 4 };
 
 export function roleAtLeast(role) {
-  const t = me();
-  return !!t && RANK[t.role] >= RANK[role];
+  const self = me();
+  return !!self && RANK[self.role] >= RANK[role];
 }
 
 export const canWork = () => roleAtLeast('agent');
@@ -98,7 +100,7 @@ export function othersOn(caseId) {
   for (const [id, p] of state.presence) {
     if (id === self) continue;
     const typing = p.typing === caseId && now - p.typingAt < TYPING_TTL;
-    if (p.viewing === caseId || typing) out.push({ id, name: teammateName(id, 'Someone'), typing });
+    if (p.viewing === caseId || typing) out.push({ id, name: teammateName(id, t('people.someone')), typing });
   }
   return out;
 }

@@ -12,6 +12,7 @@ import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { checkLocales } from './locales.mjs';
 
 const BASE = (process.env.BATON_URL || '').replace(/\/$/, '');
 if (!BASE) {
@@ -86,11 +87,23 @@ async function inbound(token, body) {
 
 // ---- browser helpers ---------------------------------------------------------------------
 
+await test('catalogs: every language has every English key, the same placeholders and plural forms; every key the code uses exists', async () => {
+  const problems = await checkLocales();
+  assert.deepEqual(problems, [], `the interface text catalogs disagree (${problems.length}):\n       ${problems.join('\n       ')}`);
+});
+
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
+
+/**
+ * Every context speaks American English, whatever the machine's language, so the steps can
+ * find things by their English names; the German step switches in the app itself.
+ */
+const LOCALE = 'en-US';
+const newContext = (options = {}) => browser.newContext({ locale: LOCALE, ...options });
 
 async function newPage(context, who) {
   const page = await context.newPage();
@@ -191,8 +204,8 @@ await test('setup: sign up an owner, invite Blake, seed cases through the ingest
   }
 });
 
-const ctxA = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-const ctxB = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+const ctxA = await newContext({ viewport: { width: 1440, height: 900 } });
+const ctxB = await newContext({ viewport: { width: 1440, height: 900 } });
 await ctxB.grantPermissions(['notifications'], { origin: BASE });
 const pageA = await newPage(ctxA, 'Olivia');
 const pageB = await newPage(ctxB, 'Blake');
@@ -724,9 +737,60 @@ await test('customer history: the case rail links to the customer page; notes ar
   await pageA.locator('.timeline', { hasText: 'merged Priya Shah into this customer' }).waitFor();
 });
 
+await test('confirmations: deleting a tag asks in the page; Escape and Cancel keep it and give focus back, confirming deletes it', async () => {
+  const name = `Fragile ${run}`;
+  const tag = await owner.call('POST', '/api/tags', { name, color: '#dc2626' });
+  const tagExists = async () => (await owner.call('GET', '/api/tags')).tags.some((x) => x.id === tag.id);
+  const page = pageA;
+  await page.goto(`${BASE}/settings`);
+  const row = page.locator('.tag-admin', { hasText: name });
+  const remove = row.getByRole('button', { name: 'Delete' });
+  await remove.waitFor();
+  const dialog = page.getByRole('alertdialog', { name: `Delete the tag “${name}”?` });
+  const focused = () => page.evaluate(() => ({
+    text: document.activeElement?.textContent,
+    inDialog: !!document.activeElement?.closest('dialog[open]'),
+    row: document.activeElement?.closest('.tag-admin')?.textContent || '',
+  }));
+
+  // Escape says no; focus goes back to the button that asked.
+  await remove.click();
+  await dialog.waitFor();
+  assert.equal(await dialog.getAttribute('aria-modal'), 'true');
+  const describedBy = await dialog.getAttribute('aria-describedby');
+  assert.match(await page.locator(`#${describedBy}`).textContent(), /comes off every case/);
+  assert.deepEqual(await focused(), { text: 'Cancel', inDialog: true, row: '' }, 'focus starts on Cancel');
+  for (const key of ['Tab', 'Tab', 'Shift+Tab', 'Tab']) {
+    await page.keyboard.press(key);
+    assert.equal((await focused()).inDialog, true, `focus stays in the dialog after ${key}`);
+  }
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  const back = await focused();
+  assert.ok(back.text === 'Delete' && back.row.includes(name), `focus back on the Delete button: ${JSON.stringify(back)}`);
+  assert.equal(await tagExists(), true, 'Escape keeps the tag');
+
+  // Cancel says no too.
+  await remove.click();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await tagExists(), true, 'Cancel keeps the tag');
+  await row.waitFor();
+
+  // The dialog passes axe-core in both themes; the button that confirms names the action.
+  await remove.click();
+  await dialog.waitFor();
+  const found = await axeViolations(page, 'confirm');
+  assert.deepEqual(found, [], `axe-core found:\n       ${found.join('\n       ')}`);
+  await dialog.getByRole('button', { name: 'Delete tag' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal(await tagExists(), false, 'confirming deletes the tag');
+  assert.equal(await page.locator('.confirm-dialog').count(), 0, 'the dialog is gone from the page');
+});
+
 await test('accessibility: axe-core finds nothing serious or critical on any page, light or dark', async () => {
   const found = [];
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
   const guest = await newPage(ctx, 'guest');
   await guest.goto(`${BASE}/login`);
   await guest.getByLabel('Email').waitFor();
@@ -762,6 +826,86 @@ await test('accessibility: axe-core finds nothing serious or critical on any pag
   console.log('     7 pages × 2 themes: no serious or critical axe-core violations');
 });
 
+await test('German: Settings → Appearance switches the app to Deutsch in place; inbox, case and settings speak German, pass axe-core in both themes, and fit', async () => {
+  const page = pageA;
+  const lang = () => page.evaluate(() => document.documentElement.lang);
+  await page.goto(`${BASE}/settings`);
+  const select = page.locator('#language-select');
+  await select.waitFor();
+  assert.equal(await select.inputValue(), 'en');
+  assert.equal(await lang(), 'en');
+  // Switched at once, without a reload: the page keeps this mark, and the select keeps focus.
+  await page.evaluate(() => { window.stillTheSamePage = true; });
+  await select.focus();
+  await select.selectOption('de');
+  await page.getByRole('heading', { level: 1, name: 'Einstellungen' }).waitFor({ timeout: 5000 });
+  assert.equal(await lang(), 'de');
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true, 'no reload');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'language-select', 'focus stays on the select');
+  assert.equal(await page.locator('#language-select').inputValue(), 'de');
+  assert.equal(await page.evaluate(() => localStorage.getItem('baton.locale')), 'de');
+  for (const name of ['Darstellung', 'Benachrichtigungen', 'Team', 'Automatische Zuweisung', 'Textbausteine']) {
+    await page.getByRole('heading', { level: 2, name, exact: true }).waitFor();
+  }
+  await page.getByRole('radio', { name: /^Dunkel/ }).waitFor();
+  await page.locator('.sidebar .nav-link', { hasText: 'Mir zugewiesen' }).waitFor();
+  await page.getByRole('button', { name: 'Abmelden' }).waitFor();
+  const found = await axeViolations(page, 'settings-de', '.settings');
+
+  // Remembered: a new page load is German from the start.
+  await page.goto(`${BASE}/?view=all`);
+  await page.locator('.list-title', { hasText: 'Alle Fälle' }).waitFor();
+  await page.locator('.case-row').nth(2).waitFor();
+  await page.locator('.conn-online', { hasText: 'Live' }).waitFor();
+  const tabs = await page.locator('.tabs .tab-label').allTextContents();
+  assert.deepEqual(tabs, ['Offen', 'Ungelesen', 'Erledigt', 'Überfällig']);
+  assert.equal(await page.getByRole('searchbox', { name: 'Fälle durchsuchen' }).count(), 1);
+  const clipped = await page.evaluate(() => [...document.querySelectorAll('.tabs, .tab, .list-filters, .nav-link')]
+    .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.className));
+  assert.deepEqual(clipped, [], 'German labels fit the list head and the sidebar');
+  found.push(...await axeViolations(page, 'inbox-de'));
+
+  await page.goto(`${BASE}/cases/${setup.cases[0].case_id}`);
+  await page.locator('.msg-note').waitFor();
+  await page.getByRole('button', { name: 'Antwort senden' }).waitFor();
+  await page.getByRole('tab', { name: 'Interne Notiz' }).waitFor();
+  await page.locator('.assign .rail-label', { hasText: 'Zugewiesen an' }).waitFor();
+  await page.locator('.rail-label', { hasText: 'Verlauf' }).waitFor();
+  await page.locator('.timeline', { hasText: 'hat den Fall' }).waitFor();
+  assert.match(await page.locator('#status-select option[value=awaiting_customer]').textContent(), /Wartet auf Kunden/);
+  found.push(...await axeViolations(page, 'case-de'));
+  await page.screenshot({ path: join(ARTIFACTS, 'case-de.png') });
+
+  // A phone-width inbox in German still fits the screen.
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${BASE}/?view=all`);
+  await page.locator('.case-row').first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: join(ARTIFACTS, 'phone-inbox-de.png') });
+  await page.setViewportSize(size);
+  assert.ok(overflow <= 0, `the German inbox fits a 390 px screen (overflows by ${overflow} px)`);
+
+  // A browser whose language is German gets German before anyone chooses.
+  const ctx = await browser.newContext({ locale: 'de-DE', viewport: { width: 1280, height: 900 } });
+  const guest = await newPage(ctx, 'guest (de-DE)');
+  await guest.goto(`${BASE}/login`);
+  await guest.getByRole('heading', { name: 'Anmelden' }).waitFor();
+  assert.equal(await guest.evaluate(() => document.documentElement.lang), 'de');
+  await guest.getByLabel('Passwort').waitFor();
+  found.push(...await axeViolations(guest, 'sign-in-de'));
+  await ctx.close();
+  assert.deepEqual(found, [], `axe-core found:\n       ${found.join('\n       ')}`);
+
+  // Back to English, the same way.
+  await page.goto(`${BASE}/settings`);
+  await page.locator('#language-select').selectOption('en');
+  await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor({ timeout: 5000 });
+  assert.equal(await lang(), 'en');
+  assert.equal(await page.evaluate(() => localStorage.getItem('baton.locale')), 'en');
+  await page.locator('.sidebar .nav-link', { hasText: 'Assigned to me' }).waitFor();
+});
+
 await test('screenshots: inbox, case page, phone width', async () => {
   await pageB.goto(`${BASE}/?view=all`);
   await pageB.locator('.case-row').nth(3).waitFor();
@@ -771,7 +915,7 @@ await test('screenshots: inbox, case page, phone width', async () => {
   await pageB.locator('.msg-note').waitFor();
   await pageB.screenshot({ path: join(ARTIFACTS, 'case.png') });
 
-  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const phone = await newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
   const phonePage = await newPage(phone, 'Blake (phone)');
   await phone.addCookies((await ctxB.cookies()).filter((c) => c.name));
   await phonePage.goto(`${BASE}/`);
@@ -856,7 +1000,7 @@ await test('required two-factor: a new teammate is walked through enrolment befo
   assert.equal(ws.require_totp, true);
   try {
     const invite = await owner.call('POST', '/api/invites', { email: `casey-${run}@example.com`, name: 'Casey Moss', role: 'agent' });
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
     const page = await newPage(ctx, 'Casey');
     await page.goto(`${BASE}/invite/${invite.token}`);
     await page.getByLabel('Choose a password').fill(PASSWORD);

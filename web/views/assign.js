@@ -8,20 +8,21 @@ import { icon } from '../icons.js';
 import { avatar } from './common.js';
 import { awayLabel } from '../format.js';
 import { teammateName, teammate, me } from '../store.js';
+import { t } from '../i18n.js';
 
 export function createAssign({ getCase, onChanged, disabled }) {
   const listId = uid('assign-options');
   const labelId = uid('assign-label');
-  const label = h('span', { class: 'rail-label', id: labelId }, 'Assigned to');
+  const label = h('span', { class: 'rail-label', id: labelId }, t('assign.label'));
   const current = h('span', { class: 'assign-current' });
   const button = h('button', {
     type: 'button', class: 'assign-button', id: 'assignee-button', 'aria-haspopup': 'listbox',
     'aria-expanded': 'false', disabled,
     // Named by its own text ("Assigned to Blake Rivera"), so speech input can say what it shows.
-  }, h('span', { class: 'sr-only' }, 'Assigned to '), current, icon('chevron', 'chevron'));
+  }, h('span', { class: 'sr-only' }, t('assign.labelSr')), current, icon('chevron', 'chevron'));
   const search = h('input', {
     type: 'text', class: 'assign-search', role: 'combobox', 'aria-controls': listId, 'aria-expanded': 'true',
-    'aria-autocomplete': 'list', 'aria-label': 'Search teammates', placeholder: 'Search teammates…', autocomplete: 'off',
+    'aria-autocomplete': 'list', 'aria-label': t('assign.search'), placeholder: t('assign.searchPlaceholder'), autocomplete: 'off',
   });
   const listbox = h('ul', { class: 'assign-options', role: 'listbox', id: listId, 'aria-labelledby': labelId });
   const popover = h('div', { class: 'assign-popover', hidden: true }, search, listbox);
@@ -36,7 +37,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
     const kase = getCase();
     const id = kase && kase.assignee_id;
     const person = id ? teammate(id) || (me() && me().id === id ? me() : { id, name: teammateName(id) }) : null;
-    replace(current, avatar(person, 'sm'), h('span', { class: 'assign-name' }, person ? person.name : 'Unassigned'));
+    replace(current, avatar(person, 'sm'), h('span', { class: 'assign-name' }, person ? person.name : t('people.unassigned')));
   }
 
   function renderOptions() {
@@ -46,7 +47,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
       const li = h('li', {
         role: 'option', id: `${listId}-${i}`, class: ['assign-option', i === active && 'active'],
         'aria-selected': selected ? 'true' : 'false', dataset: { index: String(i) },
-      }, avatar(opt, 'sm'), h('span', { class: 'assign-option-name' }, opt ? opt.name : 'Unassigned'),
+      }, avatar(opt, 'sm'), h('span', { class: 'assign-option-name' }, opt ? opt.name : t('people.unassigned')),
       opt && opt.away ? h('span', { class: 'tag tag-muted' }, awayLabel(opt)) : null,
       selected ? icon('check', 'check') : null);
       li.addEventListener('mousedown', (e) => e.preventDefault());
@@ -66,7 +67,8 @@ export function createAssign({ getCase, onChanged, disabled }) {
     try {
       const { teammates } = await api.get(`/api/teammates${api.query({ assignable: 'true', q })}`);
       if (mine !== lookup) return;
-      const unassigned = !q || 'unassigned'.startsWith(q.toLowerCase());
+      const word = q.toLowerCase();
+      const unassigned = !q || 'unassigned'.startsWith(word) || t('people.unassigned').toLowerCase().startsWith(word);
       options = (unassigned ? [null] : []).concat(teammates);
       active = options.length > 1 && q ? (unassigned ? 1 : 0) : 0;
       renderOptions();
@@ -123,12 +125,10 @@ export function createAssign({ getCase, onChanged, disabled }) {
     } catch (err) {
       if (err.status === 409 && err.current) {
         const now = err.current.assignee_id;
-        say(now
-          ? `Someone got there first: this case is now with ${teammateName(now)}.`
-          : 'Someone got there first: this case went back to the unassigned pool.', 'warn');
+        say(now ? t('assign.raceTaken', { name: teammateName(now) }) : t('assign.racePool'), 'warn');
         onChanged(err.current);
       } else {
-        say(err.message || 'The case could not be assigned.', 'error');
+        say(err.message || t('assign.failed'), 'error');
       }
     } finally {
       busy = false;

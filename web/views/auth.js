@@ -4,6 +4,7 @@ import * as api from '../api.js';
 import { h } from '../dom.js';
 import { field, showError, clearError } from './common.js';
 import { totpPanel } from './totp.js';
+import { t, parts, msgKey } from '../i18n.js';
 
 function page(title, subtitle, form, footer) {
   return h('div', { class: 'auth' },
@@ -29,7 +30,8 @@ function authForm(fields, submitLabel, submit) {
     if (!form.checkValidity()) {
       const bad = form.querySelector(':invalid');
       const label = form.querySelector(`label[for="${bad.id}"]`);
-      showError(error, { message: `${label ? `${label.textContent}: ` : ''}${bad.validationMessage}`, field: bad.name }, form);
+      const message = label ? t('auth.invalidField', { label: label.textContent, problem: bad.validationMessage }) : bad.validationMessage;
+      showError(error, { message, field: bad.name }, form);
       return;
     }
     button.disabled = true;
@@ -47,13 +49,13 @@ function authForm(fields, submitLabel, submit) {
 export function loginView(root, { navigate }) {
   // Shown once the password was right and the account also asks for a two-factor code.
   const code = input('totp', 'text', 'one-time-code', { inputmode: 'numeric', maxlength: 11, disabled: true });
-  const codeField = field('Code from your authenticator app', code, 'Six digits, or one of your recovery codes.');
+  const codeField = field(t('auth.totpCode'), code, t('auth.totpCodeHint'));
   codeField.hidden = true;
   const form = authForm([
-    field('Email', input('email', 'email', 'username', { autofocus: true })),
-    field('Password', input('password', 'password', 'current-password')),
+    field(t('auth.email'), input('email', 'email', 'username', { autofocus: true })),
+    field(t('auth.password'), input('password', 'password', 'current-password')),
     codeField,
-  ], 'Sign in', async ({ email, password, totp }) => {
+  ], t('auth.signIn'), async ({ email, password, totp }) => {
     try {
       await api.post('/api/session', totp ? { email, password, totp } : { email, password }, { quiet401: true });
     } catch (err) {
@@ -65,22 +67,22 @@ export function loginView(root, { navigate }) {
     }
     navigate('/', { replace: true });
   });
-  root.replaceChildren(page('Sign in', 'Welcome back. Your team’s inbox is waiting.', [form, ssoForm()],
-    ['New to Baton? ', h('a', { href: '/signup' }, 'Create a workspace')]));
+  root.replaceChildren(page(t('auth.signIn'), t('auth.signInIntro'), [form, ssoForm()],
+    parts('auth.newToBaton', { link: h('a', { href: '/signup' }, t('auth.createWorkspaceLink')) })));
   form.querySelector('input').focus();
 }
 
 // What the sign-in page says when single sign-on came back refused (`/login?sso_error=…`).
 const SSO_ERRORS = {
-  invalid_state: 'That sign-in link was already used or has expired. Please start again.',
-  code_rejected: 'The identity provider did not accept the sign-in. Please start again.',
-  no_email: 'Your identity provider did not tell Baton your email address.',
-  not_configured: 'Single sign-on is turned off for this workspace. Sign in with your password.',
-  not_allowed: 'Your identity provider signed you in, but that account may not join this workspace. Ask an admin to invite you.',
-  invalid_token: 'The identity provider’s answer could not be verified. Please try again, or ask an admin to check the single sign-on settings.',
-  email_unverified: 'Your identity provider has not verified your email address.',
-  provider_error: 'The identity provider did not sign you in.',
-  provider_unreachable: 'The identity provider could not be reached. Please try again shortly.',
+  invalid_state: msgKey('sso.errorInvalidState'),
+  code_rejected: msgKey('sso.errorCodeRejected'),
+  no_email: msgKey('sso.errorNoEmail'),
+  not_configured: msgKey('sso.errorNotConfigured'),
+  not_allowed: msgKey('sso.errorNotAllowed'),
+  invalid_token: msgKey('sso.errorInvalidToken'),
+  email_unverified: msgKey('sso.errorEmailUnverified'),
+  provider_error: msgKey('sso.errorProvider'),
+  provider_unreachable: msgKey('sso.errorUnreachable'),
 };
 
 /** Single sign-on: the email's domain finds the workspace's identity provider. The form opens
@@ -90,17 +92,17 @@ function ssoForm() {
   const box = h('div', { class: 'stack sso-box' });
   function open() {
     const refused = h('p', { class: 'form-error', role: 'alert', hidden: !reason },
-      reason ? (SSO_ERRORS[reason] || 'Single sign-on did not sign you in. Please try again.') : '');
+      reason ? (SSO_ERRORS[reason] ? t(SSO_ERRORS[reason]) : t('sso.errorOther')) : '');
     const form = authForm([
-      field('Work email for single sign-on', input('email', 'email', 'username')),
-    ], 'Continue with SSO', async ({ email }) => {
+      field(t('sso.email'), input('email', 'email', 'username')),
+    ], t('sso.continue'), async ({ email }) => {
       const { url } = await api.post('/api/sso/start', { email }, { quiet401: true });
       location.assign(url);
     });
     box.replaceChildren(refused, form);
     form.querySelector('input').focus();
   }
-  const button = h('button', { type: 'button', class: 'btn btn-block' }, 'Use single sign-on (SSO)');
+  const button = h('button', { type: 'button', class: 'btn btn-block' }, t('sso.use'));
   button.addEventListener('click', open);
   box.append(button);
   if (reason) open();
@@ -109,16 +111,16 @@ function ssoForm() {
 
 export function signupView(root, { navigate }) {
   const form = authForm([
-    field('Workspace name', input('workspace_name', 'text', 'organization', { maxlength: 100 })),
-    field('Your name', input('name', 'text', 'name', { maxlength: 100 })),
-    field('Work email', input('email', 'email', 'email')),
-    field('Password', input('password', 'password', 'new-password', { minlength: 8 }), 'At least 8 characters.'),
-  ], 'Create workspace', async (body) => {
+    field(t('auth.workspaceName'), input('workspace_name', 'text', 'organization', { maxlength: 100 })),
+    field(t('auth.yourName'), input('name', 'text', 'name', { maxlength: 100 })),
+    field(t('auth.workEmail'), input('email', 'email', 'email')),
+    field(t('auth.password'), input('password', 'password', 'new-password', { minlength: 8 }), t('auth.passwordHint')),
+  ], t('auth.createWorkspace'), async (body) => {
     await api.post('/api/signup', body, { quiet401: true });
     navigate('/', { replace: true });
   });
-  root.replaceChildren(page('Create your workspace', 'One inbox for your team, one owner for every case.', form,
-    ['Already have an account? ', h('a', { href: '/login' }, 'Sign in')]));
+  root.replaceChildren(page(t('auth.signUpTitle'), t('auth.signUpIntro'), form,
+    parts('auth.haveAccount', { link: h('a', { href: '/login' }, t('auth.signIn')) })));
   form.querySelector('input').focus();
 }
 
@@ -126,25 +128,25 @@ export function inviteView(root, { navigate, params }) {
   const token = params[0];
   const confirm = input('confirm', 'password', 'new-password', { minlength: 8 });
   const form = authForm([
-    field('Choose a password', input('password', 'password', 'new-password', { minlength: 8 }), 'At least 8 characters.'),
-    field('Repeat the password', confirm),
-  ], 'Join the team', async ({ password, confirm: again }) => {
-    if (password !== again) throw Object.assign(new Error('The two passwords differ.'), { field: 'confirm' });
+    field(t('auth.choosePassword'), input('password', 'password', 'new-password', { minlength: 8 }), t('auth.passwordHint')),
+    field(t('auth.repeatPassword'), confirm),
+  ], t('auth.join'), async ({ password, confirm: again }) => {
+    if (password !== again) throw Object.assign(new Error(t('auth.passwordsDiffer')), { field: 'confirm' });
     await api.post(`/api/invites/${encodeURIComponent(token)}/accept`, { password }, { quiet401: true });
     navigate('/', { replace: true });
   });
-  root.replaceChildren(page('You’re invited', 'Set a password to join your team’s inbox on Baton.', form,
-    ['Already joined? ', h('a', { href: '/login' }, 'Sign in')]));
+  root.replaceChildren(page(t('auth.invitedTitle'), t('auth.invitedIntro'), form,
+    parts('auth.alreadyJoined', { link: h('a', { href: '/login' }, t('auth.signIn')) })));
   form.querySelector('input').focus();
 }
 
 /** A member of a workspace that requires two-factor sign-in, signed in without it: they set it
  * up here before anything else (the API refuses them everything else until they have). */
 export function enrolView(root, { workspaceName, onEnrolled, signOut }) {
-  const out = h('button', { type: 'button', class: 'btn btn-ghost' }, 'Sign out');
+  const out = h('button', { type: 'button', class: 'btn btn-ghost' }, t('nav.signOut'));
   out.addEventListener('click', signOut);
-  root.replaceChildren(page('Set up two-factor sign-in',
-    `${workspaceName} asks everyone to sign in with a code from their phone as well as their password. Set it up now to continue.`,
+  root.replaceChildren(page(t('totp.setUpTitle'),
+    t('totp.requiredIntro', { workspace: workspaceName }),
     totpPanel({ onEnrolled }),
     out));
 }

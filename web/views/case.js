@@ -6,14 +6,27 @@ import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
 import { on, teammateName, othersOn, canWork, canAssign, canAdmin } from '../store.js';
 import { icon } from '../icons.js';
-import { avatar, customerBadge, statusPill, toast, tagChip } from './common.js';
+import { avatar, customerBadge, statusPill, toast, tagChip, presenceLine } from './common.js';
 import { snoozeChoices, timeZone } from '../snooze.js';
-import { STATUSES, statusLabel, dateTime, relativeTime, toLocalInput, channelLabel, isClosed } from '../format.js';
+import { STATUSES, statusLabel, dateTime, fullDateTime, relativeTime, toLocalInput, channelLabel, isClosed, fileSize } from '../format.js';
 import { createAssign } from './assign.js';
 import { createComposer } from './composer.js';
 import { caseLinks } from './customer.js';
+import { confirmAction } from './confirm.js';
 import { inboxPath } from '../routes.js';
 import { isShortcut, typingOrBusy } from '../shortcuts.js';
+import { t, msgKey } from '../i18n.js';
+
+/** Why the rules or a teammate moved a case (the timeline's `reason`). */
+const REASONS = {
+  queue: msgKey('reason.queue'),
+  response_target: msgKey('reason.responseTarget'),
+  owner_removed: msgKey('reason.ownerRemoved'),
+  owner_viewer: msgKey('reason.ownerViewer'),
+  owner_away: msgKey('reason.ownerAway'),
+  departure: msgKey('reason.departure'),
+  bulk_reassign: msgKey('reason.bulkReassign'),
+};
 
 export function createCaseView(ctx, id) {
   let detail = null;
@@ -21,17 +34,17 @@ export function createCaseView(ctx, id) {
   let destroyed = false;
   const readOnly = !canWork();
 
-  const back = h('a', { href: inboxPath(), class: 'back-link' }, icon('back'), h('span', null, 'Back to list'));
+  const back = h('a', { href: inboxPath(), class: 'back-link' }, icon('back'), h('span', null, t('case.backToList')));
   const header = h('header', { class: 'case-head' });
   const banner = h('div', { class: 'collision', role: 'status', 'aria-live': 'polite', hidden: true });
-  const convo = h('ol', { class: 'conversation', 'aria-label': 'Conversation' });
+  const convo = h('ol', { class: 'conversation', 'aria-label': t('case.conversation') });
   const convoScroll = h('div', { class: 'conversation-scroll' }, convo);
   const composerSlot = h('div', { class: 'composer-slot' });
-  const rail = h('aside', { class: 'rail', 'aria-label': 'Case details' });
+  const rail = h('aside', { class: 'rail', 'aria-label': t('case.details') });
   const body = h('div', { class: 'case-body' },
     h('div', { class: 'case-main' }, back, header, banner, convoScroll, composerSlot),
     rail);
-  const el = h('div', { class: 'case-view' }, h('p', { class: 'loading' }, 'Loading the case…'));
+  const el = h('div', { class: 'case-view' }, h('p', { class: 'loading' }, t('case.loading')));
 
   const getCase = () => (detail ? detail.case : null);
 
@@ -45,7 +58,7 @@ export function createCaseView(ctx, id) {
   });
 
   const statusSelect = h('select', { id: 'status-select', class: 'select', disabled: readOnly },
-    STATUSES.map(([value, label]) => h('option', { value }, label)));
+    STATUSES.map(([value, label]) => h('option', { value }, t(label))));
   statusSelect.addEventListener('change', async () => {
     const kase = getCase();
     const status = statusSelect.value;
@@ -59,15 +72,15 @@ export function createCaseView(ctx, id) {
   });
 
   const followInput = h('input', { type: 'datetime-local', id: 'follow-up-input', class: 'input', disabled: readOnly });
-  const followSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, 'Set follow-up');
-  const followClear = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, 'Clear');
+  const followSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, t('case.setFollowUp'));
+  const followClear = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, t('case.clearFollowUp'));
   const followNow = h('p', { class: 'rail-value muted small' });
   async function setFollowUp(dueAt) {
     const kase = getCase();
     try {
       applyCase(await api.put(`/api/cases/${kase.id}/follow-up`, { due_at: dueAt }));
       reload();
-      toast(dueAt ? 'Follow-up scheduled' : 'Follow-up cleared');
+      toast(dueAt ? t('case.followUpScheduled') : t('case.followUpCleared'));
     } catch (err) {
       toast(err.message, 'error');
     }
@@ -84,10 +97,10 @@ export function createCaseView(ctx, id) {
   followClear.addEventListener('click', () => setFollowUp(null));
 
   // Tags: chips with a remove button; a name typed here (or picked from the list) is added.
-  const tagList = h('ul', { class: 'tag-list', 'aria-label': 'Tags on this case' });
+  const tagList = h('ul', { class: 'tag-list', 'aria-label': t('case.tagsOnCase') });
   const tagOptions = h('datalist', { id: 'tag-options' });
-  const tagInput = h('input', { type: 'text', id: 'tag-input', class: 'input', list: 'tag-options', maxlength: 40, placeholder: 'Add a tag', autocomplete: 'off' });
-  const tagAdd = h('button', { type: 'submit', class: 'btn btn-small' }, 'Add');
+  const tagInput = h('input', { type: 'text', id: 'tag-input', class: 'input', list: 'tag-options', maxlength: 40, placeholder: t('case.addTagPlaceholder'), autocomplete: 'off' });
+  const tagAdd = h('button', { type: 'submit', class: 'btn btn-small' }, t('case.addTag'));
   const tagForm = h('form', { class: 'inline-controls tag-form' }, tagInput, tagAdd, tagOptions);
   tagForm.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -112,7 +125,7 @@ export function createCaseView(ctx, id) {
   async function loadTagOptions() {
     try {
       const { tags } = await api.get('/api/tags');
-      replace(tagOptions, tags.map((t) => h('option', { value: t.name })));
+      replace(tagOptions, tags.map((tag) => h('option', { value: tag.name })));
     } catch {
       /* the field still takes a typed name */
     }
@@ -122,20 +135,20 @@ export function createCaseView(ctx, id) {
   const snoozeNow = h('p', { class: 'rail-value muted small', id: 'snooze-now' });
   const snoozeButtons = h('div', { class: 'button-row snooze-choices' });
   const snoozeInput = h('input', { type: 'datetime-local', id: 'snooze-input', class: 'input', disabled: readOnly });
-  const snoozeSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, 'Snooze');
-  const wakeButton = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, 'Wake now');
+  const snoozeSet = h('button', { type: 'button', class: 'btn btn-small', disabled: readOnly }, t('case.snooze'));
+  const wakeButton = h('button', { type: 'button', class: 'btn btn-small btn-ghost', disabled: readOnly }, t('case.wakeNow'));
   async function snooze(until) {
     try {
       applyCase(await api.post(`/api/cases/${id}/snooze`, { until: until.toISOString() }));
       reload();
-      toast(`Snoozed until ${dateTime(until.toISOString())}`);
+      toast(t('case.snoozedToast', { until: dateTime(until.toISOString()) }));
     } catch (err) {
       toast(err.message, 'error');
     }
   }
   function renderSnoozeChoices() {
     replace(snoozeButtons, snoozeChoices().map(([label, at]) =>
-      h('button', { type: 'button', class: 'btn btn-small', title: `${at.toLocaleString()} (${timeZone()})`, onclick: () => snooze(at) }, label)));
+      h('button', { type: 'button', class: 'btn btn-small', title: t('case.snoozeChoiceTitle', { at: fullDateTime(at), zone: timeZone() }), onclick: () => snooze(at) }, label)));
   }
   snoozeSet.addEventListener('click', () => {
     const d = snoozeInput.value ? new Date(snoozeInput.value) : null;
@@ -165,28 +178,28 @@ export function createCaseView(ctx, id) {
     customerBlock,
     historyBlock,
     assign.el,
-    h('div', { class: 'rail-block' }, h('label', { class: 'rail-label', for: 'status-select' }, 'Status'), statusSelect),
+    h('div', { class: 'rail-block' }, h('label', { class: 'rail-label', for: 'status-select' }, t('case.status')), statusSelect),
     h('div', { class: 'rail-block' },
-      h('label', { class: 'rail-label', for: 'tag-input' }, 'Tags'),
+      h('label', { class: 'rail-label', for: 'tag-input' }, t('case.tags')),
       tagList,
       readOnly ? null : tagForm),
     h('div', { class: 'rail-block' },
-      h('label', { class: 'rail-label', for: 'snooze-input' }, 'Snooze'),
+      h('label', { class: 'rail-label', for: 'snooze-input' }, t('case.snooze')),
       snoozeNow,
       readOnly ? null : [snoozeButtons, h('div', { class: 'inline-controls' }, snoozeInput, snoozeSet), wakeButton],
-      h('p', { class: 'hint' }, `Times in ${timeZone()}. A snoozed case leaves your lists and comes back then, or as soon as the customer writes.`)),
+      h('p', { class: 'hint' }, t('case.snoozeHint', { zone: timeZone() }))),
     h('div', { class: 'rail-block' },
-      h('label', { class: 'rail-label', for: 'follow-up-input' }, 'Follow-up'),
+      h('label', { class: 'rail-label', for: 'follow-up-input' }, t('case.followUp')),
       followNow,
       readOnly ? null : [followInput, h('div', { class: 'button-row' }, followSet, followClear)]),
     detailsBlock,
-    h('div', { class: 'rail-block' }, h('h2', { class: 'rail-label' }, 'Timeline'), timeline));
+    h('div', { class: 'rail-block' }, h('h2', { class: 'rail-label' }, t('case.timeline')), timeline));
 
   function renderHeader() {
     const k = detail.case;
     replace(header,
       h('div', { class: 'case-title-row' },
-        h('h1', { class: 'case-title' }, k.subject || k.customer.name || 'Case'),
+        h('h1', { class: 'case-title' }, k.subject || k.customer.name || t('case.untitled')),
         statusPill(k.status, statusLabel(k.status))),
       h('p', { class: 'case-sub' },
         h('span', { class: 'case-number' }, k.number), ' · ',
@@ -206,8 +219,7 @@ export function createCaseView(ctx, id) {
     banner.hidden = false;
     const typing = others.filter((o) => o.typing);
     banner.classList.toggle('is-typing', typing.length > 0);
-    const lines = others.map((o) => `${o.name} ${o.typing ? 'is typing a reply' : 'is viewing'}`);
-    replace(banner, icon(typing.length ? 'pen' : 'eye'), h('span', null, lines.join(' · ')));
+    replace(banner, icon(typing.length ? 'pen' : 'eye'), h('span', null, others.map(presenceLine).join(' · ')));
   }
 
   async function retryDelivery(m, button) {
@@ -217,7 +229,7 @@ export function createCaseView(ctx, id) {
       reload();
     } catch (err) {
       button.disabled = false;
-      toast(err.message || 'Could not retry');
+      toast(err.message || t('case.retryFailed'));
     }
   }
 
@@ -226,48 +238,42 @@ export function createCaseView(ctx, id) {
     const d = m.delivery;
     if (!d) return null;
     const text = {
-      queued: d.error ? `Sending… (will retry: ${d.error})` : 'Sending…',
-      sent: 'Sent by email',
-      delivered: 'Delivered',
-      failed: `Not delivered: ${d.error || 'unknown reason'}`,
-    }[d.state] || d.state;
+      queued: () => (d.error ? t('delivery.retrying', { reason: d.error }) : t('delivery.sending')),
+      sent: () => t('delivery.sent'),
+      delivered: () => t('delivery.delivered'),
+      failed: () => t('delivery.failed', { reason: d.error || t('delivery.unknownReason') }),
+    }[d.state]?.() || d.state;
     const retry = d.state === 'failed' && canWork()
-      ? h('button', { type: 'button', class: 'btn btn-small msg-retry', onclick: (e) => retryDelivery(m, e.currentTarget) }, 'Retry')
+      ? h('button', { type: 'button', class: 'btn btn-small msg-retry', onclick: (e) => retryDelivery(m, e.currentTarget) }, t('delivery.retry'))
       : null;
-    return h('p', { class: `msg-delivery delivery-${d.state}`, title: new Date(d.at).toLocaleString() }, text, retry);
+    return h('p', { class: `msg-delivery delivery-${d.state}`, title: fullDateTime(d.at) }, text, retry);
   }
 
   // Files on a message: always downloads (the server sends them as attachments), never shown
   // inline, so a customer's HTML is never rendered.
   function attachmentList(m) {
     if (!m.attachments || !m.attachments.length) return null;
-    return h('ul', { class: 'msg-attachments', 'aria-label': 'Attachments' },
+    return h('ul', { class: 'msg-attachments', 'aria-label': t('case.attachments') },
       m.attachments.map((a) => h('li', null,
         h('a', { href: `/api/attachments/${a.id}`, download: a.filename }, a.filename),
-        h('span', { class: 'muted' }, ` ${sizeText(a.size)}`))));
-  }
-
-  function sizeText(n) {
-    if (n < 1024) return `${n} B`;
-    if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
-    return `${(n / 1024 / 1024).toFixed(1)} MB`;
+        h('span', { class: 'muted' }, ` ${fileSize(a.size)}`))));
   }
 
   function message(m) {
     const k = detail.case;
     const inbound = m.kind === 'inbound' || m.kind === 'automated';
-    const author = inbound ? { id: k.customer.id, name: k.customer.name } : { id: m.author_id, name: teammateName(m.author_id, 'System') };
-    const kindLabel = m.kind === 'note' ? 'Internal note' : m.kind === 'automated' ? 'Automatic email' : inbound ? channelLabel(m.channel) : 'Reply';
+    const author = inbound ? { id: k.customer.id, name: k.customer.name } : { id: m.author_id, name: teammateName(m.author_id, t('people.system')) };
+    const kindLabel = m.kind === 'note' ? t('message.note') : m.kind === 'automated' ? t('message.automated') : inbound ? channelLabel(m.channel) : t('message.reply');
     return h('li', { class: `msg msg-${m.kind}`, id: `m-${m.id}` },
       avatar(author, 'md'),
       h('div', { class: 'msg-card' },
         h('div', { class: 'msg-head' },
           h('span', { class: 'msg-author' }, author.name),
           h('span', { class: 'msg-kind' }, m.kind === 'note' ? icon('lock') : null, kindLabel),
-          h('time', { class: 'msg-time', datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, dateTime(m.created_at))),
+          h('time', { class: 'msg-time', datetime: m.created_at, title: fullDateTime(m.created_at) }, dateTime(m.created_at))),
         h('div', { class: 'msg-body' }, m.body),
         attachmentList(m),
-        m.quoted ? h('details', { class: 'msg-quoted' }, h('summary', null, 'Earlier conversation'), h('div', { class: 'msg-body' }, m.quoted)) : null,
+        m.quoted ? h('details', { class: 'msg-quoted' }, h('summary', null, t('message.quoted')), h('div', { class: 'msg-body' }, m.quoted)) : null,
         deliveryLine(m)));
   }
 
@@ -278,59 +284,68 @@ export function createCaseView(ctx, id) {
     renderConversation.done = true;
   }
 
-  function timelineText(t) {
-    const actor = t.actor_id ? teammateName(t.actor_id, 'Someone') : 'System';
-    const detailObj = t.detail || {};
-    switch (t.kind) {
+  function timelineText(entry) {
+    const actor = entry.actor_id ? teammateName(entry.actor_id, t('people.someone')) : t('people.system');
+    const info = entry.detail || {};
+    switch (entry.kind) {
       case 'created':
-        return `Case opened from ${channelLabel(detailObj.channel).toLowerCase()}`;
+        return t('timeline.created', { channel: channelLabel(info.channel) });
       case 'assigned': {
-        const to = t.to_id ? teammateName(t.to_id) : null;
-        if (detailObj.reason === 'auto_assign') return to ? `Auto-assigned to ${to}` : 'Left unassigned by the rules';
-        const from = t.from_id ? teammateName(t.from_id) : null;
-        if (detailObj.reason && detailObj.reason !== 'auto_assign') {
-          return `${to ? `Moved to ${to}` : 'Returned to the pool'}${from ? ` from ${from}` : ''} (${String(detailObj.reason).replace(/_/g, ' ')})`;
+        const to = entry.to_id ? teammateName(entry.to_id) : null;
+        if (info.reason === 'auto_assign') return to ? t('timeline.autoAssigned', { to }) : t('timeline.autoUnassigned');
+        const from = entry.from_id ? teammateName(entry.from_id) : null;
+        if (info.reason) {
+          const why = REASONS[info.reason] ? t(REASONS[info.reason]) : String(info.reason).replace(/_/g, ' ');
+          if (to) return from ? t('timeline.movedFrom', { to, from, why }) : t('timeline.moved', { to, why });
+          return from ? t('timeline.returnedFrom', { from, why }) : t('timeline.returned', { why });
         }
-        if (!to) return t.actor_id && t.actor_id === t.from_id ? `${actor} returned it to the pool` : `${actor} unassigned it${from ? ` from ${from}` : ''}`;
-        if (t.actor_id && t.actor_id === t.to_id) return from ? `${actor} took it over from ${from}` : `${actor} took it`;
-        if (t.actor_id && t.actor_id === t.from_id) return `${actor} handed it to ${to}`;
-        return from ? `${actor} reassigned it from ${from} to ${to}` : `${actor} assigned it to ${to}`;
+        if (!to) {
+          if (entry.actor_id && entry.actor_id === entry.from_id) return t('timeline.gaveBack', { actor });
+          return from ? t('timeline.unassignedFrom', { actor, from }) : t('timeline.unassigned', { actor });
+        }
+        if (entry.actor_id && entry.actor_id === entry.to_id) return from ? t('timeline.tookOver', { actor, from }) : t('timeline.took', { actor });
+        if (entry.actor_id && entry.actor_id === entry.from_id) return t('timeline.handed', { actor, to });
+        return from ? t('timeline.reassigned', { actor, from, to }) : t('timeline.assigned', { actor, to });
       }
       case 'status':
-        return `${actor} changed status: ${statusLabel(detailObj.from)} → ${statusLabel(detailObj.to)}`;
+        return t('timeline.status', { actor, from: statusLabel(info.from), to: statusLabel(info.to) });
       case 'reopened':
-        return 'Reopened by a new customer message';
+        return t('timeline.reopened');
       case 'follow_up_set':
-        return detailObj.due_at ? `${actor} set a follow-up for ${dateTime(detailObj.due_at)}` : `${actor} cleared the follow-up`;
+        return info.due_at ? t('timeline.followUpSet', { actor, at: dateTime(info.due_at) }) : t('timeline.followUpCleared', { actor });
       case 'follow_up_due':
-        return 'Follow-up is due';
+        return t('timeline.followUpDue');
       case 'erased':
-        return `${actor} erased the customer's data`;
+        return t('timeline.erased', { actor });
       case 'customer_merged':
-        return `${actor} merged ${detailObj.from_name || 'another customer'} into this customer`;
+        return t('timeline.merged', { actor, from: info.from_name || t('timeline.anotherCustomer') });
       case 'tagged':
-        return `${actor} tagged it ${detailObj.name}`;
+        return t('timeline.tagged', { actor, tag: info.name });
       case 'untagged':
-        return `${actor} removed the tag ${detailObj.name}`;
+        return t('timeline.untagged', { actor, tag: info.name });
       case 'snoozed':
-        return `${actor} snoozed it until ${dateTime(detailObj.until)}`;
+        return t('timeline.snoozed', { actor, until: dateTime(info.until) });
       case 'woke':
-        return { time: 'Back from snooze', customer: 'Back from snooze: the customer wrote' }[detailObj.reason] || `${actor} woke it from snooze`;
+        if (info.reason === 'time') return t('timeline.wokeTime');
+        if (info.reason === 'customer') return t('timeline.wokeCustomer');
+        return t('timeline.woke', { actor });
       default:
-        return `${actor}: ${t.kind.replace(/_/g, ' ')}`;
+        return t('timeline.other', { actor, what: entry.kind.replace(/_/g, ' ') });
     }
   }
 
   // Erasure: the customer's name, addresses and the text of all their cases, for good.
   function eraseButton(c) {
-    const button = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, 'Erase customer…');
+    const button = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, t('case.erase'));
     button.addEventListener('click', async () => {
-      const sure = window.confirm(`Erase ${c.name}? Their name, email and phone, the text of every message and note on their cases and their files are deleted for good. The cases stay, as “Erased customer”.`);
+      const sure = await confirmAction({
+        title: t('case.eraseTitle', { name: c.name }), message: t('case.eraseMessage'), action: t('case.eraseAction'),
+      });
       if (!sure) return;
       button.disabled = true;
       try {
         await api.post(`/api/customers/${c.id}/erase`);
-        toast('Customer erased');
+        toast(t('case.erased'));
         reload();
       } catch (err) {
         toast(err.message, 'error');
@@ -349,37 +364,37 @@ export function createCaseView(ctx, id) {
         h('div', null, h('div', { class: 'customer-name' }, c.name), customerBadge(k))),
       c.email ? h('div', { class: 'customer-line' }, h('a', { href: `mailto:${c.email}` }, c.email)) : null,
       c.phone ? h('div', { class: 'customer-line' }, c.phone) : null,
-      h('a', { href: `/customers/${c.id}`, class: 'customer-line customer-page-link' }, 'Customer page: history and notes'),
+      h('a', { href: `/customers/${c.id}`, class: 'customer-line customer-page-link' }, t('case.customerPage')),
       canAdmin() ? eraseButton(c) : null);
     replace(historyBlock,
-      h('h2', { class: 'rail-label' }, 'Last cases'),
+      h('h2', { class: 'rail-label' }, t('case.lastCases')),
       history && history.customer.id === c.id ? caseLinks(history.cases.slice(0, 6), id) : h('p', { class: 'muted small' }, '…'));
     assign.update();
     if (document.activeElement !== statusSelect) statusSelect.value = k.status;
-    followNow.textContent = k.follow_up_at ? `Due ${dateTime(k.follow_up_at)} (${relativeTime(k.follow_up_at)})` : 'None scheduled';
+    followNow.textContent = k.follow_up_at ? t('case.followUpDue', { at: dateTime(k.follow_up_at), relative: relativeTime(k.follow_up_at) }) : t('case.followUpNone');
     if (document.activeElement !== followInput) followInput.value = toLocalInput(k.follow_up_at);
     followClear.hidden = !k.follow_up_at;
-    replace(tagList, (k.tags || []).map((t) => h('li', null, tagChip(t, readOnly ? null
-      : h('button', { type: 'button', class: 'tag-remove', 'aria-label': `Remove tag ${t.name}`, onclick: () => untag(t) }, '×')))));
-    snoozeNow.textContent = k.snoozed_until ? `Snoozed until ${dateTime(k.snoozed_until)} (${relativeTime(k.snoozed_until)})` : 'Not snoozed';
+    replace(tagList, (k.tags || []).map((tag) => h('li', null, tagChip(tag, readOnly ? null
+      : h('button', { type: 'button', class: 'tag-remove', 'aria-label': t('case.removeTag', { name: tag.name }), onclick: () => untag(tag) }, '×')))));
+    snoozeNow.textContent = k.snoozed_until ? t('case.snoozedUntil', { until: dateTime(k.snoozed_until), relative: relativeTime(k.snoozed_until) }) : t('case.notSnoozed');
     wakeButton.hidden = !k.snoozed_until;
     renderSnoozeChoices();
     replace(detailsBlock,
-      h('dt', null, 'Case'), h('dd', null, k.number),
-      h('dt', null, 'Opened'), h('dd', null, dateTime(k.created_at)),
-      k.closed_at ? [h('dt', null, 'Closed'), h('dd', null, dateTime(k.closed_at))] : null,
-      h('dt', null, 'Category'), h('dd', null, k.category || '—'));
-    replace(timeline, detail.timeline.slice().reverse().map((t) =>
-      h('li', { class: `tl tl-${t.kind}` },
-        h('span', { class: 'tl-text' }, timelineText(t)),
-        h('time', { class: 'tl-time', datetime: t.at }, dateTime(t.at)))));
+      h('dt', null, t('case.number')), h('dd', null, k.number),
+      h('dt', null, t('case.opened')), h('dd', null, dateTime(k.created_at)),
+      k.closed_at ? [h('dt', null, t('case.closed')), h('dd', null, dateTime(k.closed_at))] : null,
+      h('dt', null, t('case.category')), h('dd', null, k.category || '—'));
+    replace(timeline, detail.timeline.slice().reverse().map((entry) =>
+      h('li', { class: `tl tl-${entry.kind}` },
+        h('span', { class: 'tl-text' }, timelineText(entry)),
+        h('time', { class: 'tl-time', datetime: entry.at }, dateTime(entry.at)))));
   }
 
   function renderAll() {
     if (!el.contains(body)) {
       replace(el, body);
       if (readOnly) {
-        replace(composerSlot, h('p', { class: 'read-only-note' }, icon('lock'), 'You have read-only access: viewers can follow cases but not reply or change them.'));
+        replace(composerSlot, h('p', { class: 'read-only-note' }, icon('lock'), t('case.readOnly')));
       } else {
         composer = createComposer({
           caseId: id,
@@ -425,12 +440,12 @@ export function createCaseView(ctx, id) {
     } catch (err) {
       if (destroyed || mine !== loadNo || err.status === 401) return;
       if (detail) {
-        toast(`Could not refresh the case: ${err.message}`, 'error');
+        toast(t('case.refreshFailed', { reason: err.message }), 'error');
         return;
       }
       replace(el, h('div', { class: 'empty-detail' },
-        h('p', null, err.status === 404 || err.status === 422 ? 'This case does not exist, or it is not in your workspace.' : `The case could not load: ${err.message}`),
-        h('a', { href: inboxPath(), class: 'btn' }, 'Back to the inbox')));
+        h('p', null, err.status === 404 || err.status === 422 ? t('case.notFound') : t('case.loadFailed', { reason: err.message })),
+        h('a', { href: inboxPath(), class: 'btn' }, t('case.backToInbox'))));
     }
   }
   const reload = debounce(load, 80);

@@ -2,18 +2,24 @@
 
 import { h } from '../dom.js';
 import { initials, hue } from '../format.js';
+import { t } from '../i18n.js';
 
 export function avatar(person, size = 'md') {
   if (!person) {
-    return h('span', { class: `avatar avatar-${size} avatar-none`, title: 'Unassigned', 'aria-hidden': 'true' });
+    return h('span', { class: `avatar avatar-${size} avatar-none`, title: t('people.unassigned'), 'aria-hidden': 'true' });
   }
   return h('span', { class: `avatar avatar-${size} hue-${hue(person.id)}`, title: person.name, 'aria-hidden': 'true' }, initials(person.name));
 }
 
 export function customerBadge(kase) {
   return kase.returning
-    ? h('span', { class: 'tag tag-returning' }, 'Returning')
-    : h('span', { class: 'tag tag-new' }, 'New prospect');
+    ? h('span', { class: 'tag tag-returning' }, t('customer.returning'))
+    : h('span', { class: 'tag tag-new' }, t('customer.new'));
+}
+
+/** "Blake Rivera is viewing" or "… is typing a reply", for one of `othersOn()`. */
+export function presenceLine(other) {
+  return other.typing ? t('presence.typing', { name: other.name }) : t('presence.viewing', { name: other.name });
 }
 
 export function statusPill(status, label) {
@@ -38,7 +44,7 @@ export function field(label, input, hint) {
 /** Shows an API error in `box` and marks the named field invalid, if the form has it. */
 export function showError(box, err, form) {
   box.hidden = false;
-  box.textContent = err && err.message ? err.message : 'Something went wrong.';
+  box.textContent = err && err.message ? err.message : t('error.generic');
   if (form) {
     for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
     if (err && err.field) {
@@ -71,8 +77,8 @@ export function toast(text, kind = 'info') {
 export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
-    toast('Copied to the clipboard');
+    toast(t('toast.copied'));
   } catch {
-    toast('Copy failed: select the text and copy it by hand', 'error');
+    toast(t('toast.copyFailed'), 'error');
   }
 }

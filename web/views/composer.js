@@ -8,6 +8,7 @@ import { icon } from '../icons.js';
 import { avatar } from './common.js';
 import { segments } from '../sms.js';
 import { isShortcut } from '../shortcuts.js';
+import { t } from '../i18n.js';
 
 const TYPING_EVERY = 2000;
 
@@ -17,8 +18,8 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
   const listId = uid('mentions');
   const drafts = { reply: '', note: '' };
 
-  const tabReply = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-reply' }, icon('send'), 'Reply');
-  const tabNote = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-note' }, icon('note'), 'Internal note');
+  const tabReply = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-reply' }, icon('send'), t('composer.tabReply'));
+  const tabNote = h('button', { type: 'button', role: 'tab', class: 'composer-tab', id: 'tab-note' }, icon('note'), t('composer.tabNote'));
   const text = h('textarea', {
     class: 'composer-text', rows: 4, id: 'composer-text', 'aria-labelledby': 'composer-label',
     // A textarea cannot be a combobox, so no aria-expanded: the live region says when the
@@ -26,7 +27,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     'aria-autocomplete': 'list', 'aria-controls': listId,
   });
   const label = h('span', { class: 'sr-only', id: 'composer-label' });
-  const mentions = h('ul', { class: 'mention-list', role: 'listbox', id: listId, hidden: true, 'aria-label': 'Teammates to mention' });
+  const mentions = h('ul', { class: 'mention-list', role: 'listbox', id: listId, hidden: true, 'aria-label': t('composer.mentionList') });
   const live = h('span', { class: 'sr-only', 'aria-live': 'polite' });
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const hint = h('span', { class: 'composer-hint' });
@@ -36,17 +37,17 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     counter.hidden = !(channel === 'sms' && mode === 'reply');
     if (counter.hidden) return;
     const s = segments(text.value);
-    counter.textContent = `${s.left} left · ${s.segments} segment${s.segments === 1 ? '' : 's'} (${s.encoding})`;
+    counter.textContent = t('composer.smsCounter', { left: s.left, count: s.segments, encoding: s.encoding });
   }
   const send = h('button', { type: 'submit', class: 'btn btn-primary', id: 'composer-send' });
   // Files to attach: uploaded when the message is sent, then named in `attachment_ids`.
   let files = [];
   const fileInput = h('input', { type: 'file', multiple: true, id: 'composer-files', class: 'sr-only' });
-  const attach = h('label', { for: 'composer-files', class: 'btn composer-attach' }, 'Attach files');
-  const fileList = h('ul', { class: 'composer-files', 'aria-label': 'Attached files' });
+  const attach = h('label', { for: 'composer-files', class: 'btn composer-attach' }, t('composer.attach'));
+  const fileList = h('ul', { class: 'composer-files', 'aria-label': t('composer.attached') });
   function renderFiles() {
     replace(fileList, files.map((f, i) => {
-      const remove = h('button', { type: 'button', class: 'btn-link', 'aria-label': `Remove ${f.name}` }, 'Remove');
+      const remove = h('button', { type: 'button', class: 'btn-link', 'aria-label': t('composer.removeFile', { name: f.name }) }, t('composer.remove'));
       remove.addEventListener('click', () => { files.splice(i, 1); renderFiles(); });
       return h('li', null, h('span', null, f.name), ' ', remove);
     }));
@@ -57,7 +58,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     renderFiles();
   });
   const form = h('form', { class: 'composer' },
-    h('div', { class: 'composer-tabs', role: 'tablist', 'aria-label': 'Message type' }, tabReply, tabNote),
+    h('div', { class: 'composer-tabs', role: 'tablist', 'aria-label': t('composer.type') }, tabReply, tabNote),
     label,
     h('div', { class: 'composer-box' }, text, mentions, live),
     error,
@@ -73,20 +74,18 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     tabNote.setAttribute('aria-selected', String(mode === 'note'));
     tabReply.tabIndex = mode === 'reply' ? 0 : -1;
     tabNote.tabIndex = mode === 'note' ? 0 : -1;
-    text.placeholder = mode === 'reply'
-      ? `Reply to ${customerName}…`
-      : 'Write an internal note. Type @ to mention a teammate.';
-    label.textContent = mode === 'reply' ? 'Reply to the customer' : 'Internal note (only your team sees it)';
+    text.placeholder = mode === 'reply' ? t('composer.replyPlaceholder', { name: customerName }) : t('composer.notePlaceholder');
+    label.textContent = mode === 'reply' ? t('composer.replyLabel') : t('composer.noteLabel');
     // Say where a reply really goes: by email when the customer has an address, else nowhere.
     const replyHint = channel === 'sms' && customerPhone
-      ? `Sent to ${customerPhone} as a text. Ctrl+Enter to send.`
+      ? t('composer.hintSms', { phone: customerPhone })
       : channel === 'api'
-      ? 'Sent through the channel this customer wrote on. Ctrl+Enter to send.'
-      : customerEmail
-      ? `Sent to ${customerEmail} by email. Ctrl+Enter to send.`
-      : 'This customer has no email address: the reply is kept on the case, not sent. Ctrl+Enter to save.';
-    hint.textContent = mode === 'reply' ? replyHint : 'Only your team sees notes. Ctrl+Enter to add.';
-    replace(send, mode === 'reply' ? 'Send reply' : 'Add note');
+        ? t('composer.hintApi')
+        : customerEmail
+          ? t('composer.hintEmail', { email: customerEmail })
+          : t('composer.hintNowhere');
+    hint.textContent = mode === 'reply' ? replyHint : t('composer.hintNote');
+    replace(send, mode === 'reply' ? t('composer.sendReply') : t('composer.addNote'));
     updateCounter();
     closeMentions();
   }
@@ -122,13 +121,13 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
       return;
     }
     mentions.hidden = false;
-    mentions.setAttribute('aria-label', listing === 'saved' ? 'Saved replies' : 'Teammates to mention');
-    replace(mentions, candidates.map((t, i) => {
+    mentions.setAttribute('aria-label', listing === 'saved' ? t('composer.savedList') : t('composer.mentionList'));
+    replace(mentions, candidates.map((c, i) => {
       const attrs = { role: 'option', id: `${listId}-${i}`, class: ['mention-option', listing === 'saved' && 'saved-option', i === active && 'active'], 'aria-selected': String(i === active) };
       const li = listing === 'saved'
-        ? h('li', attrs, h('span', { class: 'saved-name' }, t.name), h('span', { class: 'muted saved-preview' }, t.body.slice(0, 80)),
-          t.scope === 'personal' ? h('span', { class: 'chip' }, 'Mine') : null)
-        : h('li', attrs, avatar(t, 'sm'), h('span', null, t.name), h('span', { class: 'muted' }, `@${handle(t)}`));
+        ? h('li', attrs, h('span', { class: 'saved-name' }, c.name), h('span', { class: 'muted saved-preview' }, c.body.slice(0, 80)),
+          c.scope === 'personal' ? h('span', { class: 'chip' }, t('composer.savedMine')) : null)
+        : h('li', attrs, avatar(c, 'sm'), h('span', null, c.name), h('span', { class: 'muted' }, `@${handle(c)}`));
       li.addEventListener('mousedown', (e) => e.preventDefault());
       li.addEventListener('click', () => pick(i));
       return li;
@@ -136,7 +135,7 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     text.setAttribute('aria-activedescendant', `${listId}-${active}`);
   }
 
-  const handle = (t) => t.email.split('@')[0];
+  const handle = (person) => person.email.split('@')[0];
 
   let lookup = 0;
   const findPeople = debounce(async (term) => {
@@ -164,12 +163,12 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
       return;
     }
     if (mine !== lookup || !token) return;
-    const t = term.toLowerCase();
-    const hits = saved.filter((r) => r.name.toLowerCase().includes(t));
-    hits.sort((a, b) => Number(!a.name.toLowerCase().startsWith(t)) - Number(!b.name.toLowerCase().startsWith(t)));
+    const want = term.toLowerCase();
+    const hits = saved.filter((r) => r.name.toLowerCase().includes(want));
+    hits.sort((a, b) => Number(!a.name.toLowerCase().startsWith(want)) - Number(!b.name.toLowerCase().startsWith(want)));
     candidates = hits.slice(0, 8);
     active = 0;
-    live.textContent = candidates.length ? `${candidates.length} saved ${candidates.length === 1 ? 'reply' : 'replies'}` : 'No saved reply matches';
+    live.textContent = candidates.length ? t('composer.savedFound', { count: candidates.length }) : t('composer.savedNone');
     renderMentions();
   }
 
@@ -211,13 +210,13 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
   }
 
   function pick(i) {
-    const t = candidates[i];
-    if (!t || !token) return;
+    const choice = candidates[i];
+    if (!choice || !token) return;
     if (listing === 'saved') {
-      pickSaved(t);
+      pickSaved(choice);
       return;
     }
-    const insert = `@${handle(t)} `;
+    const insert = `@${handle(choice)} `;
     text.value = text.value.slice(0, token.start) + insert + text.value.slice(token.end);
     const caret = token.start + insert.length;
     text.setSelectionRange(caret, caret);

@@ -6,20 +6,21 @@ import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
 import { on, canWork } from '../store.js';
 import { avatar, statusPill, toast } from './common.js';
-import { statusLabel, dateTime, relativeTime, plural } from '../format.js';
+import { statusLabel, dateTime, relativeTime } from '../format.js';
+import { t } from '../i18n.js';
 
 const NOTES_MAX = 10000;
 
 /** A customer's cases as links, newest first; `except` leaves one out (the case on screen). */
 export function caseLinks(cases, except) {
   const rows = cases.filter((c) => c.id !== except);
-  if (!rows.length) return h('p', { class: 'muted small' }, 'No other cases.');
+  if (!rows.length) return h('p', { class: 'muted small' }, t('customer.noOtherCases'));
   return h('ul', { class: 'customer-cases' }, rows.map((c) =>
     h('li', null, h('a', { href: `/cases/${c.id}`, class: 'customer-case' },
       h('span', { class: 'customer-case-top' },
         h('span', { class: 'mono small' }, c.number),
         statusPill(c.status, statusLabel(c.status))),
-      h('span', { class: 'customer-case-subject' }, c.subject || c.preview || '(no text)'),
+      h('span', { class: 'customer-case-subject' }, c.subject || c.preview || t('customer.noText')),
       h('span', { class: 'muted small', title: dateTime(c.last_message_at) }, relativeTime(c.last_message_at))))));
 }
 
@@ -29,17 +30,17 @@ export function createCustomer(ctx, id) {
 
   function notesCard() {
     const box = h('textarea', { id: 'customer-notes', rows: 5, maxlength: NOTES_MAX, value: profile.notes,
-      placeholder: 'What the team should know about this customer', readonly: !canWork() || profile.erased });
-    const save = h('button', { type: 'submit', class: 'btn btn-small btn-primary' }, 'Save notes');
+      placeholder: t('customer.notesPlaceholder'), readonly: !canWork() || profile.erased });
+    const save = h('button', { type: 'submit', class: 'btn btn-small btn-primary' }, t('customer.saveNotes'));
     const form = h('form', { class: 'customer-notes' },
-      h('label', { for: 'customer-notes', class: 'rail-label' }, 'Notes'), box,
+      h('label', { for: 'customer-notes', class: 'rail-label' }, t('customer.notes')), box,
       canWork() && !profile.erased ? h('div', { class: 'inline-controls' }, save) : null);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       save.disabled = true;
       try {
         profile = await api.patch(`/api/customers/${profile.customer.id}`, { notes: box.value });
-        toast('Notes saved');
+        toast(t('customer.notesSaved'));
       } catch (err) {
         box.setAttribute('aria-invalid', 'true');
         toast(err.message, 'error');
@@ -48,27 +49,27 @@ export function createCustomer(ctx, id) {
       }
     });
     return h('section', { class: 'card', 'aria-labelledby': 'customer-notes-title' },
-      h('h2', { class: 'card-title', id: 'customer-notes-title' }, 'About them'), form);
+      h('h2', { class: 'card-title', id: 'customer-notes-title' }, t('customer.about')), form);
   }
 
   // Merge: find the other customer by name or address, then confirm.
   function mergeCard() {
     const search = h('input', { type: 'search', id: 'merge-search', class: 'input', autocomplete: 'off',
-      placeholder: 'Name, email or phone' });
-    const results = h('ul', { class: 'merge-results', 'aria-label': 'Customers found' });
-    const confirmBox = h('div', { class: 'merge-confirm', role: 'group', 'aria-label': 'Confirm the merge' });
+      placeholder: t('customer.mergeSearchPlaceholder') });
+    const results = h('ul', { class: 'merge-results', 'aria-label': t('customer.found') });
+    const confirmBox = h('div', { class: 'merge-confirm', role: 'group', 'aria-label': t('customer.confirmMerge') });
     confirmBox.hidden = true;
     // A merge cannot be undone: a choice first asks, in the page, before anything changes.
     function ask(into) {
-      const go = h('button', { type: 'button', class: 'btn btn-small btn-primary' }, `Merge into ${into.name}`);
-      const cancel = h('button', { type: 'button', class: 'btn btn-small' }, 'Cancel');
+      const go = h('button', { type: 'button', class: 'btn btn-small btn-primary' }, t('customer.mergeInto', { name: into.name }));
+      const cancel = h('button', { type: 'button', class: 'btn btn-small' }, t('common.cancel'));
       go.addEventListener('click', async () => {
         go.disabled = true;
         if (!(await merge(into))) go.disabled = false;
       });
       cancel.addEventListener('click', () => { confirmBox.hidden = true; search.focus(); });
       replace(confirmBox,
-        h('p', null, `${plural(profile.cases.length, 'case')} and the notes of ${profile.customer.name} move to ${into.name}. This cannot be undone.`),
+        h('p', null, t('customer.mergeWhat', { count: profile.cases.length, from: profile.customer.name, into: into.name })),
         h('div', { class: 'inline-controls' }, go, cancel));
       confirmBox.hidden = false;
       go.focus();
@@ -82,22 +83,22 @@ export function createCustomer(ctx, id) {
         replace(results, found.length ? found.map((c) => h('li', null,
           h('button', { type: 'button', class: 'btn btn-small merge-choice', onclick: () => ask(c) },
             avatar(c, 'sm'), h('span', null, c.name), h('span', { class: 'muted small' }, c.email || c.phone || ''))))
-          : h('li', { class: 'muted small' }, 'No other customer matches.'));
+          : h('li', { class: 'muted small' }, t('customer.noMatch')));
       } catch (err) {
         toast(err.message, 'error');
       }
     }, 200);
     search.addEventListener('input', find);
     return h('section', { class: 'card', 'aria-labelledby': 'merge-title' },
-      h('h2', { class: 'card-title', id: 'merge-title' }, 'Same person, another address?'),
-      h('p', { class: 'hint' }, `Merge ${profile.customer.name} into the customer they also wrote as: their cases and notes move there, and mail or texts from either address reach one customer from now on.`),
-      h('label', { for: 'merge-search' }, 'Merge into'), search, results, confirmBox);
+      h('h2', { class: 'card-title', id: 'merge-title' }, t('customer.mergeTitle')),
+      h('p', { class: 'hint' }, t('customer.mergeHint', { name: profile.customer.name })),
+      h('label', { for: 'merge-search' }, t('customer.mergeLabel')), search, results, confirmBox);
   }
 
   async function merge(into) {
     try {
       await api.post(`/api/customers/${profile.customer.id}/merge`, { into_id: into.id });
-      toast(`Merged into ${into.name}`);
+      toast(t('customer.merged', { name: into.name }));
       ctx.navigate(`/customers/${into.id}`);
       return true;
     } catch (err) {
@@ -113,18 +114,18 @@ export function createCustomer(ctx, id) {
         h('div', { class: 'customer-top' }, avatar({ id: c.id, name: c.name }, 'lg'),
           h('div', null,
             h('h1', null, c.name),
-            h('p', { class: 'muted small' }, profile.erased ? 'Erased: their name, addresses and messages are gone.'
-              : `Customer since ${dateTime(profile.created_at)} · ${plural(profile.cases.length, 'case')}`)))),
+            h('p', { class: 'muted small' }, profile.erased ? t('customer.erased')
+              : t('customer.since', { since: dateTime(profile.created_at), count: profile.cases.length }))))),
       h('section', { class: 'card', 'aria-labelledby': 'addresses-title' },
-        h('h2', { class: 'card-title', id: 'addresses-title' }, 'Addresses'),
+        h('h2', { class: 'card-title', id: 'addresses-title' }, t('customer.addresses')),
         profile.addresses.length
           ? h('ul', { class: 'customer-addresses' }, profile.addresses.map((a) => h('li', null,
-            h('span', { class: 'rail-label' }, a.kind === 'email' ? 'Email' : 'Phone'), ' ',
+            h('span', { class: 'rail-label' }, a.kind === 'email' ? t('customer.email') : t('customer.phone')), ' ',
             a.kind === 'email' ? h('a', { href: `mailto:${a.value}` }, a.value) : h('span', null, a.value))))
-          : h('p', { class: 'muted small' }, 'None.')),
+          : h('p', { class: 'muted small' }, t('customer.noAddresses'))),
       notesCard(),
       h('section', { class: 'card', 'aria-labelledby': 'cases-title' },
-        h('h2', { class: 'card-title', id: 'cases-title' }, 'Cases'),
+        h('h2', { class: 'card-title', id: 'cases-title' }, t('customer.cases')),
         caseLinks(profile.cases)),
       canWork() && !profile.erased ? mergeCard() : null);
   }
@@ -135,7 +136,7 @@ export function createCustomer(ctx, id) {
       profile = await api.get(`/api/customers/${id}`);
       render();
     } catch (err) {
-      replace(body, h('p', { class: 'form-error', role: 'alert' }, err.status === 404 ? 'No such customer.' : err.message));
+      replace(body, h('p', { class: 'form-error', role: 'alert' }, err.status === 404 ? t('customer.notFound') : err.message));
     } finally {
       body.setAttribute('aria-busy', 'false');
     }

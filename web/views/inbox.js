@@ -5,14 +5,22 @@ import * as api from '../api.js';
 import { h, replace, debounce } from '../dom.js';
 import { state, on, teammate, othersOn, me, viewCounts } from '../store.js';
 import { icon } from '../icons.js';
-import { avatar, customerBadge, statusPill, tagChip } from './common.js';
-import { relativeTime, statusLabel, dateTime } from '../format.js';
+import { avatar, customerBadge, statusPill, tagChip, presenceLine } from './common.js';
+import { relativeTime, statusLabel, dateTime, fullDateTime } from '../format.js';
 import { VIEWS, inboxPath } from '../routes.js';
 import { isShortcut, typingOrBusy } from '../shortcuts.js';
+import { t, msgKey, formatList } from '../i18n.js';
 
-const FILTERS = [['open', 'Open'], ['unread', 'Unread'], ['closed', 'Closed'], ['breached', 'Breached']];
+const FILTERS = [['open', msgKey('inbox.filterOpen')], ['unread', msgKey('inbox.filterUnread')], ['closed', msgKey('inbox.filterClosed')], ['breached', msgKey('inbox.filterBreached')]];
 const PAGE = 50;
-const MATCH_LABELS = { note: 'Note', subject: 'Subject', customer: 'Name', email: 'Email', phone: 'Phone', number: 'Number' };
+const MATCH_LABELS = {
+  note: msgKey('inbox.matchNote'),
+  subject: msgKey('inbox.matchSubject'),
+  customer: msgKey('inbox.matchName'),
+  email: msgKey('inbox.matchEmail'),
+  phone: msgKey('inbox.matchPhone'),
+  number: msgKey('inbox.matchNumber'),
+};
 
 export function createInbox(ctx) {
   let cases = [];
@@ -24,13 +32,13 @@ export function createInbox(ctx) {
 
   const title = h('h1', { class: 'list-title' });
   const search = h('input', {
-    type: 'search', class: 'search-input', id: 'case-search', placeholder: 'Search messages, notes, customers, numbers',
-    autocomplete: 'off', 'aria-label': 'Search cases', spellcheck: 'false',
+    type: 'search', class: 'search-input', id: 'case-search', placeholder: t('inbox.searchPlaceholder'),
+    autocomplete: 'off', 'aria-label': t('inbox.searchLabel'), spellcheck: 'false',
   });
   const filterTabs = new Map();
   for (const [filter, label] of FILTERS) {
     const count = h('span', { class: 'tab-count' });
-    const link = h('a', { class: 'tab', href: '#', dataset: { filter } }, label, count);
+    const link = h('a', { class: 'tab', href: '#', dataset: { filter } }, h('span', { class: 'tab-label' }, t(label)), count);
     link.addEventListener('click', (e) => {
       e.preventDefault();
       ctx.navigate(inboxPath(state.view, filter, state.q));
@@ -39,15 +47,15 @@ export function createInbox(ctx) {
   }
   // The tag filter, each tag with its open cases in this view.
   let tags = [];
-  const tagSelect = h('select', { class: 'select tag-filter', id: 'tag-filter', 'aria-label': 'Only cases with the tag' });
+  const tagSelect = h('select', { class: 'select tag-filter', id: 'tag-filter', 'aria-label': t('inbox.tagFilter') });
   tagSelect.addEventListener('change', () => {
     state.tag = tagSelect.value;
     ctx.navigate(inboxPath(state.view, state.filter, state.q, state.tag));
   });
   function renderTags() {
     tagSelect.hidden = !tags.length && !state.tag;
-    replace(tagSelect, h('option', { value: '' }, 'All tags'),
-      tags.map((t) => h('option', { value: t.id, selected: t.id === state.tag }, `${t.name} (${t.counts[state.view] ?? 0})`)));
+    replace(tagSelect, h('option', { value: '' }, t('inbox.allTags')),
+      tags.map((tag) => h('option', { value: tag.id, selected: tag.id === state.tag }, t('inbox.tagOption', { name: tag.name, count: tag.counts[state.view] ?? 0 }))));
     tagSelect.value = state.tag;
   }
   async function loadTags() {
@@ -59,15 +67,15 @@ export function createInbox(ctx) {
     renderTags();
   }
   const refreshTags = debounce(loadTags, 300);
-  const list = h('ul', { class: 'case-list', 'aria-label': 'Cases' });
-  const more = h('button', { type: 'button', class: 'btn btn-ghost btn-block load-more', hidden: true, onclick: () => load({ append: true }) }, 'Load more');
+  const list = h('ul', { class: 'case-list', 'aria-label': t('inbox.cases') });
+  const more = h('button', { type: 'button', class: 'btn btn-ghost btn-block load-more', hidden: true, onclick: () => load({ append: true }) }, t('inbox.loadMore'));
   const message = h('div', { class: 'list-message', role: 'status' });
-  const el = h('section', { class: 'list-pane', 'aria-label': 'Case list' },
+  const el = h('section', { class: 'list-pane', 'aria-label': t('inbox.caseList') },
     h('header', { class: 'list-head' },
       title,
       h('label', { class: 'search' }, icon('search'), search),
       h('div', { class: 'list-filters' },
-        h('nav', { class: 'tabs', 'aria-label': 'Filter' }, [...filterTabs.values()].map((t) => t.link)),
+        h('nav', { class: 'tabs', 'aria-label': t('inbox.filter') }, [...filterTabs.values()].map((tab) => tab.link)),
         tagSelect)),
     h('div', { class: 'list-scroll' }, list, message, more));
 
@@ -97,7 +105,7 @@ export function createInbox(ctx) {
 
   function renderHead() {
     const view = VIEWS.find(([v]) => v === state.view);
-    title.textContent = view ? view[1] : 'Cases';
+    title.textContent = view ? t(view[1]) : t('inbox.cases');
     if (document.activeElement !== search) search.value = state.q;
     const counts = viewCounts(state.view);
     for (const [filter, { link, count }] of filterTabs) {
@@ -114,19 +122,20 @@ export function createInbox(ctx) {
     const typing = others.find((o) => o.typing);
     const who = typing || others[0];
     const extra = others.length > 1 ? ` +${others.length - 1}` : '';
-    const text = typing ? `${who.name} typing` : `${who.name} viewing`;
-    return h('span', { class: typing ? 'presence-marker typing' : 'presence-marker', title: others.map((o) => `${o.name} ${o.typing ? 'is typing a reply' : 'is viewing'}`).join(', ') },
+    const text = typing ? t('presence.typingShort', { name: who.name }) : t('presence.viewingShort', { name: who.name });
+    return h('span', { class: typing ? 'presence-marker typing' : 'presence-marker', title: formatList(others.map(presenceLine)) },
       icon(typing ? 'pen' : 'eye'), text + extra);
   }
 
   /** Time left to the first-response target, live; "Breached" once past it. */
   function responseTag(kase) {
-    if (kase.breached_at) return h('span', { class: 'tag tag-breached', title: `Past its response target since ${new Date(kase.breached_at).toLocaleString()}` }, 'Breached');
+    if (kase.breached_at) return h('span', { class: 'tag tag-breached', title: t('inbox.breachedSince', { since: fullDateTime(kase.breached_at) }) }, t('inbox.breached'));
     if (!kase.response_due_at) return null;
     const left = new Date(kase.response_due_at).getTime() - Date.now();
     const mins = Math.max(0, Math.ceil(left / 60000));
-    const text = left <= 0 ? 'Due now' : mins < 60 ? `${mins} min left` : `${Math.floor(mins / 60)} h ${mins % 60} min left`;
-    return h('span', { class: ['tag', 'tag-due', left < 10 * 60000 && 'tag-due-soon'], title: `Answer by ${new Date(kase.response_due_at).toLocaleString()}`, dataset: { due: kase.response_due_at } }, text);
+    const text = left <= 0 ? t('inbox.dueNow') : mins < 60 ? t('inbox.minutesLeft', { minutes: mins })
+      : t('inbox.hoursLeft', { hours: Math.floor(mins / 60), minutes: mins % 60 });
+    return h('span', { class: ['tag', 'tag-due', left < 10 * 60000 && 'tag-due-soon'], title: t('inbox.answerBy', { at: fullDateTime(kase.response_due_at) }), dataset: { due: kase.response_due_at } }, text);
   }
 
   /** Place in the waiting queue (oldest first), among the cases shown. */
@@ -134,14 +143,14 @@ export function createInbox(ctx) {
     if (!kase.queued_at || kase.assignee_id) return null;
     const waiting = cases.filter((c) => c.queued_at && !c.assignee_id).map((c) => c.queued_at).sort();
     const place = waiting.indexOf(kase.queued_at) + 1;
-    return h('span', { class: 'tag tag-muted', title: `Waiting for someone with room since ${new Date(kase.queued_at).toLocaleString()}; handed out oldest first` }, `Waiting #${place}`);
+    return h('span', { class: 'tag tag-muted', title: t('inbox.waitingSince', { since: fullDateTime(kase.queued_at) }) }, t('inbox.waitingPlace', { place }));
   }
 
   /** Where a search found the case, its matched words marked; every part is text, never HTML. */
   function matchLine(found) {
     const label = MATCH_LABELS[found.field];
     return h('span', { class: 'row-preview row-match' },
-      label ? h('span', { class: 'match-field' }, `${label}: `) : null,
+      label ? h('span', { class: 'match-field' }, t('inbox.matchField', { field: t(label) })) : null,
       found.snippet.map((part) => (part.mark ? h('mark', null, part.text) : part.text)));
   }
 
@@ -154,12 +163,12 @@ export function createInbox(ctx) {
       dataset: { id: kase.id },
       'aria-current': current ? 'page' : null,
     },
-    h('span', { class: 'unread-dot', title: kase.unread ? 'Unread' : null }, kase.unread ? h('span', { class: 'sr-only' }, 'Unread. ') : null),
+    h('span', { class: 'unread-dot', title: kase.unread ? t('inbox.unread') : null }, kase.unread ? h('span', { class: 'sr-only' }, t('inbox.unreadSr')) : null),
     h('span', { class: 'row-main' },
       h('span', { class: 'row-top' },
-        h('span', { class: 'row-customer' }, kase.customer.name || kase.customer.email || kase.customer.phone || 'Customer'),
+        h('span', { class: 'row-customer' }, kase.customer.name || kase.customer.email || kase.customer.phone || t('inbox.customer')),
         h('span', { class: 'row-number' }, kase.number),
-        h('time', { class: 'row-time', datetime: kase.last_message_at, title: new Date(kase.last_message_at).toLocaleString() }, relativeTime(kase.last_message_at))),
+        h('time', { class: 'row-time', datetime: kase.last_message_at, title: fullDateTime(kase.last_message_at) }, relativeTime(kase.last_message_at))),
       kase.subject ? h('span', { class: 'row-subject' }, kase.subject) : null,
       kase.search ? matchLine(kase.search) : h('span', { class: 'row-preview' }, kase.preview),
       h('span', { class: 'row-meta' },
@@ -167,11 +176,11 @@ export function createInbox(ctx) {
         customerBadge(kase),
         queuePlace(kase),
         responseTag(kase),
-        kase.snoozed_until ? h('span', { class: 'tag tag-muted', title: 'Snoozed: back by itself then, or when the customer writes' }, icon('clock'), `Until ${dateTime(kase.snoozed_until)}`) : null,
-        (kase.tags || []).map((t) => tagChip(t)),
+        kase.snoozed_until ? h('span', { class: 'tag tag-muted', title: t('inbox.snoozedTitle') }, icon('clock'), t('inbox.snoozedUntil', { until: dateTime(kase.snoozed_until) })) : null,
+        (kase.tags || []).map((tag) => tagChip(tag)),
         presenceMarker(kase))),
     h('span', { class: 'row-assignee' }, avatar(assignee, 'sm'),
-      h('span', { class: 'sr-only' }, assignee ? `Assigned to ${assignee.name}` : 'Unassigned')));
+      h('span', { class: 'sr-only' }, assignee ? t('inbox.assignedTo', { name: assignee.name }) : t('people.unassigned'))));
     return h('li', null, link);
   }
 
@@ -187,11 +196,11 @@ export function createInbox(ctx) {
     if (failed) {
       replace(message, h('p', { class: 'form-error' }, failed));
     } else if (!cases.length && !loading) {
-      const what = state.q ? 'No cases match this search.' : {
-        open: state.view === 'mine' ? 'Nothing assigned to you is open. Nice work.' : state.view === 'snoozed' ? 'Nothing is snoozed.' : 'No open cases here.',
-        unread: 'No unread cases. You’re all caught up.',
-        closed: 'No closed cases yet.',
-        breached: 'No case is past its response target.',
+      const what = state.q ? t('inbox.emptySearch') : {
+        open: state.view === 'mine' ? t('inbox.emptyMine') : state.view === 'snoozed' ? t('inbox.emptySnoozed') : t('inbox.emptyOpen'),
+        unread: t('inbox.emptyUnread'),
+        closed: t('inbox.emptyClosed'),
+        breached: t('inbox.emptyBreached'),
       }[state.filter];
       replace(message, h('div', { class: 'empty-list' }, icon('inbox'), h('p', null, what)));
     } else {
@@ -214,7 +223,7 @@ export function createInbox(ctx) {
       nextCursor = page.next_cursor;
     } catch (err) {
       if (mine !== requestNo) return;
-      if (err.status !== 401) failed = `The list could not load: ${err.message}`;
+      if (err.status !== 401) failed = t('inbox.loadFailed', { reason: err.message });
     } finally {
       if (mine === requestNo) loading = false;
     }
@@ -255,7 +264,7 @@ export function createInbox(ctx) {
   }
   document.addEventListener('keydown', onKey);
   const clock = setInterval(() => {
-    for (const t of list.querySelectorAll('time.row-time')) t.textContent = relativeTime(t.dateTime);
+    for (const time of list.querySelectorAll('time.row-time')) time.textContent = relativeTime(time.dateTime);
     // Time left to the response target counts down in place.
     if (cases.some((c) => c.response_due_at)) renderList();
   }, 30_000);

@@ -14,6 +14,7 @@ import { createCustomer } from './customer.js';
 import { VIEWS, inboxPath } from '../routes.js';
 import { createShortcutHelp } from './shortcut-help.js';
 import { isShortcut, typingOrBusy } from '../shortcuts.js';
+import { t } from '../i18n.js';
 
 export function createShell(root, ctx) {
   const navLinks = new Map();
@@ -22,40 +23,41 @@ export function createShell(root, ctx) {
     const count = h('span', { class: 'nav-count' });
     countEls.set(view, count);
     const link = h('a', { href: inboxPath(view, 'open', ''), class: 'nav-link', dataset: { view } },
-      icon(ic), h('span', { class: 'nav-label' }, h('span', { class: 'label-long' }, label), h('span', { class: 'label-short', 'aria-hidden': 'true' }, short)), count);
+      icon(ic), h('span', { class: 'nav-label' }, h('span', { class: 'label-long' }, t(label)), h('span', { class: 'label-short', 'aria-hidden': 'true' }, t(short))), count);
     navLinks.set(view, link);
   }
-  const settingsLink = h('a', { href: '/settings', class: 'nav-link nav-settings' }, icon('settings'), h('span', { class: 'nav-label' }, 'Settings'));
+  const settingsLink = h('a', { href: '/settings', class: 'nav-link nav-settings' }, icon('settings'), h('span', { class: 'nav-label' }, t('nav.settings')));
   // Reports are for managers and up (the API refuses the others).
-  const reportsLink = canBulk() ? h('a', { href: '/reports', class: 'nav-link nav-reports' }, icon('chart'), h('span', { class: 'nav-label' }, 'Reports')) : null;
+  const reportsLink = canBulk() ? h('a', { href: '/reports', class: 'nav-link nav-reports' }, icon('chart'), h('span', { class: 'nav-label' }, t('nav.reports'))) : null;
   // Managers and up see how many open cases are past their response target, when any are.
   const breachedCount = h('span', { class: 'nav-count has-unread nav-count-breached' });
   const breachedLink = canBulk() ? h('a', { href: inboxPath('all', 'breached', ''), class: 'nav-link nav-breached', hidden: true },
-    icon('clock'), h('span', { class: 'nav-label' }, 'Past target'), breachedCount) : null;
+    icon('clock'), h('span', { class: 'nav-label' }, t('nav.pastTarget')), breachedCount) : null;
   const status = h('div', { class: 'conn', role: 'status', 'aria-live': 'polite' });
   const who = h('div', { class: 'who' });
   const workspaceName = h('div', { class: 'workspace-name' });
   const help = createShortcutHelp();
-  const helpButton = h('button', { type: 'button', class: 'btn-icon', title: 'Keyboard shortcuts (?)', 'aria-label': 'Keyboard shortcuts', 'aria-haspopup': 'dialog', onclick: () => help.open() }, icon('keyboard'));
-  const signOut = h('button', { type: 'button', class: 'btn-icon', title: 'Sign out', 'aria-label': 'Sign out', onclick: () => ctx.signOut() }, icon('logout'));
+  const helpButton = h('button', { type: 'button', class: 'btn-icon', title: t('nav.shortcutsTitle'), 'aria-label': t('shortcuts.title'), 'aria-haspopup': 'dialog', onclick: () => help.open() }, icon('keyboard'));
+  const signOut = h('button', { type: 'button', class: 'btn-icon', title: t('nav.signOut'), 'aria-label': t('nav.signOut'), onclick: () => ctx.signOut() }, icon('logout'));
 
-  const sidebar = h('nav', { class: 'sidebar', 'aria-label': 'Main' },
+  const sidebar = h('nav', { class: 'sidebar', 'aria-label': t('nav.main') },
     h('div', { class: 'sidebar-head' },
-      h('a', { href: inboxPath(), class: 'brand', 'aria-label': 'Baton inbox' }, h('img', { src: '/favicon.svg', alt: '', class: 'brand-mark' }), h('span', null, 'Baton')),
+      h('a', { href: inboxPath(), class: 'brand', 'aria-label': t('nav.brand') }, h('img', { src: '/favicon.svg', alt: '', class: 'brand-mark' }), h('span', null, 'Baton')),
       workspaceName),
     h('div', { class: 'nav-wrap' },
-      h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, 'Inbox'), [...navLinks.values()], breachedLink),
+      h('div', { class: 'nav-section' }, h('div', { class: 'nav-heading' }, t('nav.inbox')), [...navLinks.values()], breachedLink),
       h('div', { class: 'nav-section' }, reportsLink, settingsLink)),
     h('div', { class: 'sidebar-foot' }, status, h('div', { class: 'who-row' }, who, helpButton, signOut)));
   const main = h('div', { class: 'main', id: 'main' });
-  const skip = h('a', { href: '#main', class: 'skip-link' }, 'Skip to content');
+  const skip = h('a', { href: '#main', class: 'skip-link' }, t('nav.skip'));
   replace(root, skip, sidebar, main);
 
   function renderMe() {
-    const t = me();
-    if (!t) return;
+    const self = me();
+    if (!self) return;
     replace(workspaceName, state.me.workspace.name);
-    replace(who, avatar(t, 'sm'), h('div', { class: 'who-text' }, h('div', { class: 'who-name' }, t.name), h('div', { class: 'who-role' }, roleLabel(t.role), t.away ? ` · ${awayLabel(t).toLowerCase()}` : '')));
+    replace(who, avatar(self, 'sm'), h('div', { class: 'who-text' }, h('div', { class: 'who-name' }, self.name),
+      h('div', { class: 'who-role' }, self.away ? t('nav.roleAway', { role: roleLabel(self.role), away: awayLabel(self) }) : roleLabel(self.role))));
   }
 
   function renderCounts() {
@@ -64,14 +66,14 @@ export function createShell(root, ctx) {
       if (!v) { replace(el); continue; }
       el.className = v.unread > 0 ? 'nav-count has-unread' : 'nav-count';
       el.textContent = v.unread > 0 ? String(v.unread) : '';
-      el.title = `${v.open} open, ${v.unread} unread`;
+      el.title = t('nav.countTitle', { open: v.open, unread: v.unread });
       navLinks.get(view).classList.toggle('unread', v.unread > 0);
     }
     if (breachedLink) {
       const late = (state.counts && state.counts.all && state.counts.all.breached) || 0;
       breachedLink.hidden = late === 0;
       breachedCount.textContent = String(late);
-      breachedCount.title = `${late} open ${late === 1 ? 'case' : 'cases'} past the response target`;
+      breachedCount.title = t('nav.breachedTitle', { count: late });
     }
   }
 
@@ -79,7 +81,7 @@ export function createShell(root, ctx) {
     const s = state.connection;
     status.className = `conn conn-${s}`;
     replace(status, h('span', { class: 'conn-dot', 'aria-hidden': 'true' }),
-      s === 'online' ? 'Live' : s === 'connecting' ? 'Connecting…' : 'Offline, reconnecting…');
+      s === 'online' ? t('conn.online') : s === 'connecting' ? t('conn.connecting') : t('conn.offline'));
   }
 
   function markNav(name) {
@@ -134,8 +136,8 @@ export function createShell(root, ctx) {
   function emptyDetail() {
     return h('div', { class: 'empty-detail' },
       h('div', { class: 'empty-illustration', 'aria-hidden': 'true' }, icon('inbox')),
-      h('p', null, 'Pick a case to read it.'),
-      h('p', { class: 'muted small' }, 'Keys: j / k to move, Enter to open, / to search, ? for all of them.'));
+      h('p', null, t('inbox.pickCase')),
+      h('p', { class: 'muted small' }, t('inbox.pickCaseKeys')));
   }
 
   function show(name, params) {
@@ -171,7 +173,7 @@ export function createShell(root, ctx) {
     pageName = null;
     if (!layout) {
       inbox = createInbox(ctx);
-      detail = h('section', { class: 'detail', 'aria-label': 'Case' });
+      detail = h('section', { class: 'detail', 'aria-label': t('case.region') });
       layout = h('div', { class: 'inbox-layout' }, inbox.el, detail);
       replace(main, layout);
     } else {

@@ -7,6 +7,7 @@ import { h, replace } from '../dom.js';
 import { state } from '../store.js';
 import { icon } from '../icons.js';
 import { field, showError, clearError, toast, copyText } from './common.js';
+import { t, parts } from '../i18n.js';
 
 export function totpPanel({ onEnrolled = null } = {}) {
   const body = h('div', { class: 'stack' });
@@ -25,7 +26,7 @@ export function totpPanel({ onEnrolled = null } = {}) {
     return form;
   }
   function showOff() {
-    const start = h('button', { type: 'button', class: 'btn' }, 'Set up two-factor sign-in');
+    const start = h('button', { type: 'button', class: 'btn' }, t('totp.setUpTitle'));
     start.addEventListener('click', async () => {
       try {
         showEnrolment(await api.post('/api/me/totp'));
@@ -33,47 +34,47 @@ export function totpPanel({ onEnrolled = null } = {}) {
         toast(err.message, 'error');
       }
     });
-    replace(body, h('p', { class: 'muted' }, 'Off. Signing in asks for your password only.'), start);
+    replace(body, h('p', { class: 'muted' }, t('totp.off')), start);
   }
   function showEnrolment(enrolment) {
-    const qr = h('img', { class: 'totp-qr', width: 200, height: 200, alt: 'QR code for your authenticator app', src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qr_svg)}` });
-    const form = submitting(h('form', { class: 'stack', novalidate: true }, error, codeInput('Code from the app'),
-      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Turn on')), async (code) => {
+    const qr = h('img', { class: 'totp-qr', width: 200, height: 200, alt: t('totp.qrAlt'), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qr_svg)}` });
+    const form = submitting(h('form', { class: 'stack', novalidate: true }, error, codeInput(t('totp.codeFromApp')),
+      h('button', { type: 'submit', class: 'btn btn-primary' }, t('totp.turnOn'))), async (code) => {
       const { recovery_codes: codes } = await api.post('/api/me/totp/confirm', { code });
       state.me.totp = true;
       showCodes(codes);
     });
     replace(body,
-      h('p', null, 'Scan this with an authenticator app (1Password, Google Authenticator, Aegis…), then type the code it shows.'),
+      h('p', null, t('totp.scan')),
       qr,
-      h('p', { class: 'muted' }, 'Or enter this key by hand: ', h('code', { class: 'mono' }, enrolment.secret)),
+      h('p', { class: 'muted' }, parts('totp.byHand', { key: h('code', { class: 'mono' }, enrolment.secret) })),
       form);
     form.querySelector('input').focus();
   }
   function showCodes(codes) {
     const list = h('ul', { class: 'recovery-codes mono' }, codes.map((c) => h('li', null, c)));
     replace(body,
-      h('p', null, 'Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your phone. They are not shown again.'),
+      h('p', null, t('totp.codesIntro')),
       list,
       h('div', { class: 'inline-controls' },
-        h('button', { type: 'button', class: 'btn', onclick: () => copyText(codes.join('\n')) }, icon('copy'), 'Copy codes'),
+        h('button', { type: 'button', class: 'btn', onclick: () => copyText(codes.join('\n')) }, icon('copy'), t('totp.copyCodes')),
         onEnrolled
-          ? h('button', { type: 'button', class: 'btn btn-primary', onclick: onEnrolled }, 'Continue to the inbox')
-          : h('button', { type: 'button', class: 'btn btn-primary', onclick: showOn }, 'Done')));
+          ? h('button', { type: 'button', class: 'btn btn-primary', onclick: onEnrolled }, t('totp.continue'))
+          : h('button', { type: 'button', class: 'btn btn-primary', onclick: showOn }, t('totp.done'))));
   }
   function showOn() {
     if (state.me.workspace.require_totp) {
-      replace(body, h('p', null, 'On. Your workspace requires two-factor sign-in, so it stays on while the owner asks for it.'));
+      replace(body, h('p', null, t('totp.onRequired')));
       return;
     }
-    const form = submitting(h('form', { class: 'stack', novalidate: true }, error, codeInput('A current code or a recovery code'),
-      h('button', { type: 'submit', class: 'btn btn-danger-ghost' }, 'Turn off')), async (code) => {
+    const form = submitting(h('form', { class: 'stack', novalidate: true }, error, codeInput(t('totp.currentCode')),
+      h('button', { type: 'submit', class: 'btn btn-danger-ghost' }, t('totp.turnOff'))), async (code) => {
       await api.del('/api/me/totp', { code });
       state.me.totp = false;
-      toast('Two-factor sign-in is off');
+      toast(t('totp.offToast'));
       showOff();
     });
-    replace(body, h('p', null, 'On. Signing in asks for a code from your authenticator app after your password.'), form);
+    replace(body, h('p', null, t('totp.on')), form);
   }
   if (state.me.totp) showOn(); else if (onEnrolled) api.post('/api/me/totp').then(showEnrolment, (err) => toast(err.message, 'error')); else showOff();
   return body;

@@ -6,6 +6,8 @@ import { h, replace } from '../dom.js';
 import { state } from '../store.js';
 import { toast, showError, clearError } from './common.js';
 import { dateTime, relativeTime } from '../format.js';
+import { t, parts } from '../i18n.js';
+import { confirmAction } from './confirm.js';
 
 function section(id, title, intro, ...children) {
   return h('section', { class: 'card', id, 'aria-labelledby': `${id}-title` },
@@ -16,40 +18,42 @@ function section(id, title, intro, ...children) {
 
 /** "Firefox on Linux" from a User-Agent, or the raw string when it names nothing known. */
 function browserName(ua) {
-  if (!ua) return 'Unknown client';
+  if (!ua) return t('sessions.unknownClient');
   const browser = [['Edg/', 'Edge'], ['OPR/', 'Opera'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Safari/', 'Safari']]
     .find(([mark]) => ua.includes(mark));
   const system = [['iPhone', 'iPhone'], ['iPad', 'iPad'], ['Android', 'Android'], ['Mac OS X', 'macOS'], ['Windows', 'Windows'], ['Linux', 'Linux']]
     .find(([mark]) => ua.includes(mark));
   if (!browser) return ua.length > 60 ? `${ua.slice(0, 60)}…` : ua;
-  return system ? `${browser[1]} on ${system[1]}` : browser[1];
+  return system ? t('sessions.browserOn', { browser: browser[1], system: system[1] }) : browser[1];
 }
 
 export function sessionsCard() {
-  const list = h('ul', { class: 'plain-list session-list', 'aria-label': 'Sessions' });
+  const list = h('ul', { class: 'plain-list session-list', 'aria-label': t('sessions.title') });
   async function load() {
     try {
       const { sessions } = await api.get('/api/me/sessions');
       replace(list, sessions.map((s) => {
         const revoke = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', disabled: s.current,
-          title: s.current ? 'Sign out to end this session' : null }, 'Revoke');
+          title: s.current ? t('sessions.currentHint') : null }, t('sessions.revoke'));
         revoke.addEventListener('click', async () => {
-          const what = s.kind === 'api' ? 'this API token' : 'this session';
-          if (!window.confirm(`Revoke ${what}? It stops working at once.`)) return;
+          const sure = await confirmAction(s.kind === 'api'
+            ? { title: t('sessions.revokeTokenTitle'), message: t('sessions.revokeTokenMessage'), action: t('sessions.revokeTokenAction') }
+            : { title: t('sessions.revokeSessionTitle'), message: t('sessions.revokeSessionMessage'), action: t('sessions.revokeSessionAction') });
+          if (!sure) return;
           try {
             await api.del(`/api/me/sessions/${s.id}`);
-            toast(s.kind === 'api' ? 'API token revoked' : 'Session revoked');
+            toast(s.kind === 'api' ? t('sessions.tokenRevoked') : t('sessions.sessionRevoked'));
             load();
           } catch (err) {
             toast(err.message, 'error');
           }
         });
-        const used = s.last_used_at ? `last used ${relativeTime(s.last_used_at)}` : 'never used';
+        const used = s.last_used_at ? t('sessions.lastUsed', { when: relativeTime(s.last_used_at) }) : t('sessions.neverUsed');
         return h('li', { class: 'session-row' },
           h('div', null,
-            h('strong', null, s.kind === 'api' ? 'API token' : browserName(s.user_agent)),
-            s.current ? h('span', { class: 'badge-pill' }, 'This browser') : null,
-            h('div', { class: 'muted small' }, [s.ip || 'unknown address', used, `created ${dateTime(s.created_at)}`].join(' · '))),
+            h('strong', null, s.kind === 'api' ? t('sessions.apiToken') : browserName(s.user_agent)),
+            s.current ? h('span', { class: 'badge-pill' }, t('sessions.thisBrowser')) : null,
+            h('div', { class: 'muted small' }, [s.ip || t('sessions.unknownAddress'), used, t('sessions.created', { when: dateTime(s.created_at) })].join(' · '))),
           revoke);
       }));
     } catch (err) {
@@ -57,7 +61,7 @@ export function sessionsCard() {
     }
   }
   load();
-  return section('sessions', 'Sessions', 'Where you are signed in, and your API tokens. Revoke any you do not recognise: it stops working at once, and its live connection closes.', list);
+  return section('sessions', t('sessions.title'), t('sessions.intro'), list);
 }
 
 const ACTIONS = [
@@ -77,18 +81,18 @@ function changesText(changes) {
 }
 
 export function auditCard() {
-  const action = h('select', { class: 'select', 'aria-label': 'Action' },
-    h('option', { value: '' }, 'All actions'), ACTIONS.map((a) => h('option', { value: a }, a)));
-  const actor = h('select', { class: 'select', 'aria-label': 'Who' },
-    h('option', { value: '' }, 'Anyone'), state.teammates.map((t) => h('option', { value: t.id }, t.name)));
-  const since = h('input', { type: 'date', class: 'input', 'aria-label': 'From' });
-  const until = h('input', { type: 'date', class: 'input', 'aria-label': 'Until' });
+  const action = h('select', { class: 'select', 'aria-label': t('audit.action') },
+    h('option', { value: '' }, t('audit.allActions')), ACTIONS.map((a) => h('option', { value: a }, a)));
+  const actor = h('select', { class: 'select', 'aria-label': t('audit.who') },
+    h('option', { value: '' }, t('audit.anyone')), state.teammates.map((p) => h('option', { value: p.id }, p.name)));
+  const since = h('input', { type: 'date', class: 'input', 'aria-label': t('audit.from') });
+  const until = h('input', { type: 'date', class: 'input', 'aria-label': t('audit.until') });
   const rows = h('tbody');
-  const more = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, 'Older entries');
+  const more = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, t('audit.older'));
   let cursor = null;
 
   function row(e) {
-    const who = e.actor_name || e.email || 'unknown';
+    const who = e.actor_name || e.email || t('audit.unknown');
     return h('tr', null,
       h('td', { class: 'nowrap' }, dateTime(e.at)),
       h('td', null, who),
@@ -110,7 +114,7 @@ export function auditCard() {
       const page = await api.get(`/api/audit${api.query(params)}`);
       const fresh = page.entries.map(row);
       if (append) rows.append(...fresh);
-      else replace(rows, fresh.length ? fresh : h('tr', null, h('td', { colspan: 5, class: 'muted' }, 'Nothing recorded for these filters.')));
+      else replace(rows, fresh.length ? fresh : h('tr', null, h('td', { colspan: 5, class: 'muted' }, t('audit.nothing'))));
       cursor = page.next_cursor;
       more.hidden = !cursor;
     } catch (err) {
@@ -120,11 +124,11 @@ export function auditCard() {
   [action, actor, since, until].forEach((input) => input.addEventListener('change', () => load(false)));
   more.addEventListener('click', () => load(true));
   load(false);
-  return section('audit', 'Audit log', 'Sign-ins and every change to the team, rules, channels, tokens, settings and webhooks: who, when, from which address and what changed.',
+  return section('audit', t('audit.title'), t('audit.intro'),
     h('div', { class: 'inline-controls audit-filters' }, action, actor, since, until),
     h('div', { class: 'table-scroll' },
       h('table', { class: 'audit-table' },
-        h('thead', null, h('tr', null, ['When', 'Who', 'Action', 'What changed', 'Address'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', null, h('tr', null, [t('audit.when'), t('audit.who'), t('audit.action'), t('audit.changes'), t('audit.address')].map((text) => h('th', { scope: 'col' }, text)))),
         rows)),
     more);
 }
@@ -144,7 +148,7 @@ function labelled(label, input, hint) {
 
 /** Settings → Single sign-on (owners and admins): the workspace's OpenID Connect provider. */
 export function ssoCard() {
-  const body = h('div', null, h('p', { class: 'muted' }, 'Loading…'));
+  const body = h('div', null, h('p', { class: 'muted' }, t('common.loading')));
   async function load() {
     let current;
     try {
@@ -157,21 +161,21 @@ export function ssoCard() {
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const input = (name, value, extra = {}) => h('input', { name, type: 'text', class: 'input', value, ...extra });
     const form = h('form', { class: 'stack', novalidate: true },
-      labelled('Issuer URL', input('issuer', c.issuer, { type: 'url', placeholder: 'https://login.example.com', required: true }),
-        'Baton reads the provider’s settings from its /.well-known/openid-configuration.'),
+      labelled(t('ssoSettings.issuer'), input('issuer', c.issuer, { type: 'url', placeholder: 'https://login.example.com', required: true }),
+        t('ssoSettings.issuerHint')),
       h('div', { class: 'grid-2' },
-        labelled('Client ID', input('client_id', c.client_id, { required: true, class: 'input mono' })),
-        labelled('Client secret', input('client_secret', '', { type: 'password', autocomplete: 'new-password', placeholder: c.client_secret_set ? 'Stored: leave empty to keep it' : '' }))),
-      labelled('Email domains', input('domains', c.domains.join(', '), { placeholder: 'example.com', required: true }),
-        'Comma-separated. Someone signing in with an address of these domains is sent to this provider.'),
-      current ? h('p', { class: 'hint' }, 'Register this redirect URI at the provider: ', h('code', null, current.redirect_uri)) : null,
-      check('enabled', 'On', 'Off keeps the settings but signs nobody in with them.', c.enabled),
-      check('join', 'New teammates join as agents', 'Someone of these domains without an account joins as an agent when they first sign in. Off: only existing teammates sign in.', c.join_role === 'agent'),
-      check('sso_only', 'Single sign-on only', 'Members can no longer sign in with a password. The owner still can, so that a provider outage cannot lock the workspace out.', c.sso_only),
+        labelled(t('ssoSettings.clientId'), input('client_id', c.client_id, { required: true, class: 'input mono' })),
+        labelled(t('ssoSettings.clientSecret'), input('client_secret', '', { type: 'password', autocomplete: 'new-password', placeholder: c.client_secret_set ? t('ssoSettings.secretStored') : '' }))),
+      labelled(t('ssoSettings.domains'), input('domains', c.domains.join(', '), { placeholder: 'example.com', required: true }),
+        t('ssoSettings.domainsHint')),
+      current ? h('p', { class: 'hint' }, parts('ssoSettings.redirect', { uri: h('code', null, current.redirect_uri) })) : null,
+      check('enabled', t('ssoSettings.enabled'), t('ssoSettings.enabledHint'), c.enabled),
+      check('join', t('ssoSettings.join'), t('ssoSettings.joinHint'), c.join_role === 'agent'),
+      check('sso_only', t('ssoSettings.only'), t('ssoSettings.onlyHint'), c.sso_only),
       error,
       h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save single sign-on'),
-        current ? h('button', { type: 'button', class: 'btn btn-danger-ghost', 'data-remove': '' }, 'Remove') : null));
+        h('button', { type: 'submit', class: 'btn btn-primary' }, t('ssoSettings.save')),
+        current ? h('button', { type: 'button', class: 'btn btn-danger-ghost', 'data-remove': '' }, t('ssoSettings.remove')) : null));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       clearError(error);
@@ -187,7 +191,7 @@ export function ssoCard() {
           sso_only: !!data.get('sso_only'),
           enabled: !!data.get('enabled'),
         });
-        toast('Single sign-on saved');
+        toast(t('ssoSettings.saved'));
         load();
       } catch (err) {
         showError(error, err, form);
@@ -196,10 +200,13 @@ export function ssoCard() {
     const remove = form.querySelector('[data-remove]');
     if (remove) {
       remove.addEventListener('click', async () => {
-        if (!window.confirm('Remove single sign-on? Everyone signs in with their password again.')) return;
+        const sure = await confirmAction({
+          title: t('ssoSettings.removeTitle'), message: t('ssoSettings.removeMessage'), action: t('ssoSettings.removeAction'),
+        });
+        if (!sure) return;
         try {
           await api.del('/api/workspace/sso');
-          toast('Single sign-on removed');
+          toast(t('ssoSettings.removed'));
           load();
         } catch (err) {
           toast(err.message, 'error');
@@ -209,5 +216,5 @@ export function ssoCard() {
     replace(body, form);
   }
   load();
-  return section('sso', 'Single sign-on', 'Teammates sign in with your identity provider (OpenID Connect). Baton checks the provider’s ID token; two-factor at the provider is up to it.', body);
+  return section('sso', t('ssoSettings.title'), t('ssoSettings.intro'), body);
 }
