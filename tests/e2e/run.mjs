@@ -881,10 +881,25 @@ await test('German: Settings → Appearance switches the app to Deutsch in place
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${BASE}/?view=all`);
   await page.locator('.case-row').first().waitFor();
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const { overflow, wide } = await page.evaluate(() => ({
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    // What sticks out, innermost first, for the message below.
+    wide: [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .filter((el) => {
+        // An absolutely placed element escapes the overflow of ancestors that are not placed.
+        if (['absolute', 'fixed'].includes(getComputedStyle(el).position)) return true;
+        for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+          if (getComputedStyle(up).overflowX !== 'visible') return false; // clipped or scrolled inside
+        }
+        return true;
+      })
+      .reverse().slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} (right ${Math.round(el.getBoundingClientRect().right)})`),
+  }));
   await page.screenshot({ path: join(ARTIFACTS, 'phone-inbox-de.png') });
   await page.setViewportSize(size);
-  assert.ok(overflow <= 0, `the German inbox fits a 390 px screen (overflows by ${overflow} px)`);
+  assert.ok(overflow <= 0, `the German inbox fits a 390 px screen (overflows by ${overflow} px: ${wide.join(', ')})`);
 
   // A browser whose language is German gets German before anyone chooses.
   const ctx = await browser.newContext({ locale: 'de-DE', viewport: { width: 1280, height: 900 } });

@@ -80,8 +80,9 @@ export function createShell(root, ctx) {
   function renderConnection() {
     const s = state.connection;
     status.className = `conn conn-${s}`;
-    replace(status, h('span', { class: 'conn-dot', 'aria-hidden': 'true' }),
-      s === 'online' ? t('conn.online') : s === 'connecting' ? t('conn.connecting') : t('conn.offline'));
+    const text = s === 'online' ? t('conn.online') : s === 'connecting' ? t('conn.connecting') : t('conn.offline');
+    status.title = text; // the whole text where a narrow screen cuts the label short
+    replace(status, h('span', { class: 'conn-dot', 'aria-hidden': 'true' }), h('span', { class: 'conn-text' }, text));
   }
 
   function markNav(name) {
