@@ -27,7 +27,6 @@ mod api_fuzz;
 mod assignment;
 mod audit;
 mod badges;
-mod bench;
 mod cases;
 mod cluster;
 mod conformance;

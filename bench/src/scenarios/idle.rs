@@ -1,0 +1,129 @@
+//! `idle`: sockets are added step by step and never closed; after each step, the servers'
+//! memory growth per socket, then a few events sent to all of them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::accounts::create_workspaces;
+use crate::cli::IdleArgs;
+use crate::drive::{drive, measure_step, DriveState};
+use crate::host::machine;
+use crate::http::http_client;
+use crate::servers::{sample_servers, servers};
+use crate::sockets::ws_url;
+use crate::worker::{all_workers, connect_all, spawn_workers, Conn, ToWorker};
+
+pub async fn idle(a: IdleArgs) -> Result<Value> {
+    let c = &a.common;
+    let http = http_client()?;
+    let srv = servers(c, 1, &http).await?;
+    let total = *a.sockets.iter().max().unwrap_or(&0);
+    let wss = Arc::new(create_workspaces(&http, &srv.list[0].url, 1, a.teammates).await?);
+    let mut workers = spawn_workers(c, total)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = sample_servers(&srv);
+    let st = Arc::new(Mutex::new(DriveState::new(wss.len())));
+    let mut steps = vec![];
+    let mut have = 0usize;
+    let groups = srv.list.len() as u32;
+    for &target in &a.sockets {
+        let conns: Vec<Conn> = (have..target)
+            .map(|i| {
+                let s = &srv.list[i % srv.list.len()];
+                let m = &wss[0].mates[i % wss[0].mates.len()];
+                Conn {
+                    addr: s.addr,
+                    url: ws_url(s, &m.token),
+                    ws: 0,
+                    group: (i % srv.list.len()) as u32,
+                }
+            })
+            .collect();
+        let n = conns.len();
+        let (ok, failed, secs, errors) =
+            connect_all(&mut workers, conns, c.max_per_worker, c.connect_concurrency).await?;
+        have += ok;
+        eprintln!(
+            "idle: +{ok} sockets ({failed} failed) in {secs:.1} s, {have} open {:?}",
+            errors.first()
+        );
+        tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
+        let now = sample_servers(&srv);
+        let cmds = workers.iter().map(|_| ToWorker::Status).collect();
+        let statuses = all_workers(&mut workers, cmds).await?;
+        let open: u64 = statuses
+            .iter()
+            .map(|s| s["open"].as_u64().unwrap_or(0))
+            .sum();
+        let rss: Vec<Value> = base
+            .iter()
+            .zip(&now)
+            .map(|(b, n)| match (b, n) {
+                (Some(b), Some(n)) => json!({"rss_mib": (n.rss_kib as f64 / 1024.0 * 10.0).round() / 10.0,
+                    "growth_mib": ((n.rss_kib as f64 - b.rss_kib as f64) / 1024.0 * 10.0).round() / 10.0}),
+                _ => Value::Null,
+            })
+            .collect();
+        let growth_kib: Option<f64> = base
+            .iter()
+            .zip(&now)
+            .map(|(b, n)| match (b, n) {
+                (Some(b), Some(n)) => Some(n.rss_kib as f64 - b.rss_kib as f64),
+                _ => None,
+            })
+            .sum();
+        // One event after another, each to every socket.
+        let (actions, dsecs) = drive(
+            &http,
+            &srv.list[0].url,
+            &wss,
+            &st,
+            2.0,
+            a.probes as f64 / 2.0,
+            4,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let m = measure_step(&mut workers, &srv.list[0], &wss, &st, groups, dsecs).await?;
+        let per_socket = growth_kib.map(|g| ((g / have.max(1) as f64) * 100.0).round() / 100.0);
+        let step = json!({
+            "sockets_target": target,
+            "sockets_open": open,
+            "connect_failed": failed,
+            "connect_errors": errors,
+            "connects_per_s": (n as f64 / secs).round(),
+            "server": rss,
+            "rss_growth_kib_per_socket": per_socket,
+            "probe_actions": actions,
+            "probe": m,
+        });
+        eprintln!("{}", step_line(&step));
+        steps.push(step);
+    }
+    Ok(json!({
+        "scenario": "idle",
+        "machine": machine(),
+        "database": srv.db_desc,
+        "instances": srv.list.len(),
+        "workers": workers.len(),
+        "teammates": a.teammates,
+        "steps": steps,
+    }))
+}
+
+fn step_line(s: &Value) -> String {
+    format!(
+        "sockets {:>6} open {:>6}  connect {:>6}/s  RSS growth/socket {:>6} KiB  probe: last recipient p50 {} ms max {} ms, missed {} dup {}",
+        s["sockets_target"],
+        s["sockets_open"],
+        s["connects_per_s"],
+        s["rss_growth_kib_per_socket"],
+        s["probe"]["last_recipient_ms"]["p50"],
+        s["probe"]["last_recipient_ms"]["max"],
+        s["probe"]["missed"],
+        s["probe"]["duplicates"],
+    )
+}

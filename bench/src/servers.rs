@@ -1,0 +1,211 @@
+//! The servers under test: the ones `--url` names, or instances this tool starts (`--spawn`) on
+//! a fresh SQLite file or a fresh Postgres database, stopped and dropped again at the end.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::cli::Common;
+use crate::host::{proc_sample, ProcSample};
+
+/// One instance: its base URL, address and process (ours to stop when we started it).
+pub struct Server {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+    child: Option<std::process::Child>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The instances of a run and their database (a Postgres one this tool created is dropped).
+pub struct Servers {
+    pub list: Vec<Server>,
+    /// The database of spawned servers.
+    pub db_url: Option<String>,
+    pub db_desc: String,
+    drop_db: Option<(String, String)>,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.list.clear();
+        if let Some((admin, name)) = self.drop_db.take() {
+            let _ = std::process::Command::new("psql")
+                .arg(format!("{admin}/postgres"))
+                .arg("-q")
+                .arg("-c")
+                .arg(format!("DROP DATABASE IF EXISTS {name}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn loopback_addr(url: &str) -> Result<SocketAddr> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("only http:// URLs: {url}"))?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let hostport = hostport.replace("localhost", "127.0.0.1");
+    let addr: SocketAddr = hostport
+        .parse()
+        .with_context(|| format!("{url}: need an IP address and a port"))?;
+    if !addr.ip().is_loopback() {
+        bail!("{url}: baton-bench only targets loopback addresses");
+    }
+    Ok(addr)
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) -> Result<()> {
+    for _ in 0..600 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not become ready")
+}
+
+/// The servers of a run: `--url`s, after checking they are loopback and ready, or `--spawn`ed.
+pub async fn servers(
+    c: &Common,
+    default_instances: usize,
+    http: &reqwest::Client,
+) -> Result<Servers> {
+    servers_with(c, default_instances, http, &[]).await
+}
+
+/// `servers`, with extra environment for the servers it spawns.
+pub async fn servers_with(
+    c: &Common,
+    default_instances: usize,
+    http: &reqwest::Client,
+    env: &[(&str, &str)],
+) -> Result<Servers> {
+    if !c.spawn {
+        if c.urls.is_empty() {
+            bail!("give --url (and --pid) or --spawn");
+        }
+        let mut list = vec![];
+        for (i, u) in c.urls.iter().enumerate() {
+            let u = u.trim_end_matches('/').to_string();
+            let addr = loopback_addr(&u)?;
+            wait_ready(http, &u).await?;
+            list.push(Server {
+                url: u,
+                addr,
+                pid: c.pids.get(i).copied(),
+                child: None,
+            });
+        }
+        return Ok(Servers {
+            list,
+            db_url: None,
+            db_desc: "external".into(),
+            drop_db: None,
+        });
+    }
+    let n = c.instances.unwrap_or(default_instances).max(1);
+    let postgres = c.db == "postgres" || n > 1;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let run = &run_id[..10];
+    let dir = std::env::temp_dir().join(format!("baton-bench-{run}"));
+    std::fs::create_dir_all(&dir)?;
+    let (db_url, drop_db, db_desc) = if postgres {
+        let name = format!("baton_bench_{run}");
+        let admin = c.postgres.trim_end_matches('/').to_string();
+        let st = std::process::Command::new("psql")
+            .arg(format!("{admin}/postgres"))
+            .arg("-q")
+            .arg("-c")
+            .arg(format!("CREATE DATABASE {name}"))
+            .status()
+            .context("psql (needed to create the Postgres database)")?;
+        if !st.success() {
+            bail!("could not create database {name}");
+        }
+        (
+            format!("{admin}/{name}"),
+            Some((admin, name)),
+            "postgres".to_string(),
+        )
+    } else {
+        (
+            format!("sqlite://{}/baton.db", dir.display()),
+            None,
+            "sqlite".to_string(),
+        )
+    };
+    let bin = match &c.server_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("baton"),
+    };
+    let mut out = Servers {
+        list: vec![],
+        db_url: Some(db_url.clone()),
+        db_desc,
+        drop_db,
+    };
+    for i in 0..n {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let data = dir.join(format!("i{i}"));
+        std::fs::create_dir_all(&data)?;
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.env("BATON_LISTEN", addr.to_string())
+            .env("BATON_DATABASE_URL", &db_url)
+            .env("BATON_DATA_DIR", &data)
+            .env("BATON_INSTANCE_NAME", format!("bench-{i}"))
+            .env("BATON_LOG", "warn")
+            .env_remove("BATON_REDIS_URL")
+            .current_dir(&data)
+            .stdout(Stdio::null());
+        if n > 1 {
+            cmd.env("BATON_REDIS_URL", &c.redis);
+        }
+        cmd.envs(env.iter().copied());
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
+        let url = format!("http://{addr}");
+        out.list.push(Server {
+            url: url.clone(),
+            addr,
+            pid: Some(child.id()),
+            child: Some(child),
+        });
+        // The first instance applies the migrations; start the others after it is ready.
+        wait_ready(http, &url).await?;
+    }
+    Ok(out)
+}
+
+/// CPU and memory of each server process whose pid is known.
+pub fn sample_servers(s: &Servers) -> Vec<Option<ProcSample>> {
+    s.list.iter().map(|x| x.pid.and_then(proc_sample)).collect()
+}
