@@ -116,7 +116,8 @@ pub fn chart_for(results: &[Value]) -> Option<String> {
     let steps = |r: &Value| r["steps"].as_array().cloned().unwrap_or_default();
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     match scenario {
-        "export" => None,
+        // One figure per kind of query or per archive: a table in BENCHMARKS.md, not a chart.
+        "export" | "search" => None,
         "idle" => {
             let mut series = vec![];
             for r in results {

@@ -187,6 +187,15 @@ async fn run_action(
     }
 }
 
+/// What one `drive` did.
+pub struct Driven {
+    pub actions: u64,
+    pub seconds: f64,
+    /// Actions sent more than 50 ms after their time (the tool could not keep the rate: the
+    /// step's rate is then lower than asked, and its latencies understate the queueing).
+    pub late: u64,
+}
+
 /// Open-loop: action `i` is due at `start + i / rate`; at most `concurrency` in flight.
 pub async fn drive(
     http: &reqwest::Client,
@@ -196,7 +205,7 @@ pub async fn drive(
     rate: f64,
     duration: f64,
     concurrency: usize,
-) -> (u64, f64) {
+) -> Driven {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs_f64(duration);
@@ -224,9 +233,11 @@ pub async fn drive(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
-    let secs = start.elapsed().as_secs_f64();
-    let _ = late;
-    (i, secs)
+    Driven {
+        actions: i,
+        seconds: start.elapsed().as_secs_f64(),
+        late,
+    }
 }
 
 /// After a step: match arrivals to actions, count misses and duplicates, build histograms.

@@ -78,8 +78,10 @@ fn finish(c: &Common, result: &Value, chart: Option<String>) -> Result<()> {
     if let Some(p) = &c.json {
         write_creating_dir(p, &text)?;
     }
-    if let (Some(p), Some(svg)) = (&c.svg, chart) {
-        write_creating_dir(p, &svg)?;
+    match (&c.svg, chart) {
+        (Some(p), Some(svg)) => write_creating_dir(p, &svg)?,
+        (Some(p), None) => eprintln!("no chart for this scenario: {} not written", p.display()),
+        (None, _) => {}
     }
     if c.json.is_none() {
         println!("{text}");

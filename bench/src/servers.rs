@@ -44,6 +44,8 @@ pub struct Servers {
     pub db_url: Option<String>,
     pub db_desc: String,
     drop_db: Option<(String, String)>,
+    /// The spawned servers' SQLite file and data directories, removed with them.
+    run_dir: Option<std::path::PathBuf>,
 }
 
 impl Drop for Servers {
@@ -58,6 +60,9 @@ impl Drop for Servers {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
+        }
+        if let Some(dir) = self.run_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -126,6 +131,7 @@ pub async fn servers_with(
             db_url: None,
             db_desc: "external".into(),
             drop_db: None,
+            run_dir: None,
         });
     }
     let n = c.instances.unwrap_or(default_instances).max(1);
@@ -159,8 +165,9 @@ pub async fn servers_with(
             "sqlite".to_string(),
         )
     };
+    // Absolute, since each server runs in its own data directory.
     let bin = match &c.server_bin {
-        Some(b) => b.clone(),
+        Some(b) => std::path::absolute(b)?,
         None => std::env::current_exe()?.with_file_name("baton"),
     };
     let mut out = Servers {
@@ -168,6 +175,7 @@ pub async fn servers_with(
         db_url: Some(db_url.clone()),
         db_desc,
         drop_db,
+        run_dir: Some(dir.clone()),
     };
     for i in 0..n {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?

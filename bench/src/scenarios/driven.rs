@@ -69,7 +69,7 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         }
         let s0 = sample_servers(&srv);
         let w0 = sample_workers(&workers);
-        let (actions, dsecs) = drive(
+        let driven = drive(
             &http,
             &srv.list[0].url,
             &wss,
@@ -79,11 +79,13 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
             a.concurrency,
         )
         .await;
+        let (actions, dsecs) = (driven.actions, driven.seconds);
         let s1 = sample_servers(&srv);
         let w1 = sample_workers(&workers);
         tokio::time::sleep(Duration::from_secs_f64(a.drain)).await;
         let mut m = measure_step(&mut workers, &srv.list[0], &wss, &st, groups, dsecs).await?;
         m["rate_target"] = json!(rate);
+        m["late_actions"] = json!(driven.late);
         m["actions_per_s"] = json!(((actions as f64 / dsecs) * 10.0).round() / 10.0);
         m["seconds"] = json!((dsecs * 100.0).round() / 100.0);
         m["server_cpu_pct"] = json!(sum_cpu(&s0, &s1));

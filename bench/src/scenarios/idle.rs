@@ -76,7 +76,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
             })
             .sum();
         // One event after another, each to every socket.
-        let (actions, dsecs) = drive(
+        let driven = drive(
             &http,
             &srv.list[0].url,
             &wss,
@@ -86,6 +86,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
             4,
         )
         .await;
+        let (actions, dsecs) = (driven.actions, driven.seconds);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let m = measure_step(&mut workers, &srv.list[0], &wss, &st, groups, dsecs).await?;
         let per_socket = growth_kib.map(|g| ((g / have.max(1) as f64) * 100.0).round() / 100.0);
