@@ -8,8 +8,6 @@
 //! Every call to the provider goes through the instance's outbound client: names resolved under
 //! the URL policy (`signing::GuardedResolver`), no redirects followed.
 
-use std::net::IpAddr;
-
 use chrono::Utc;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -249,13 +247,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Starts a sign-in for `email`: answers the provider's URL to send the browser to.
-pub async fn start(state: &AppState, address: IpAddr, email: &str) -> Result<String> {
-    // Each start stores a pending sign-in and may call the provider: limited per client
-    // address, in the same budget as password attempts.
-    state
-        .login_by_address
-        .hit(&address.to_string())
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+pub async fn start(state: &AppState, email: &str) -> Result<String> {
     let email = input::email("email", email)?;
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     let config = state
