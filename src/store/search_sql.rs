@@ -12,8 +12,14 @@ pub(crate) const SNIPPET_WIDTH: usize = 160;
 /// in every tenth message of a big workspace) ranks among these, so its cost stays bounded.
 pub(crate) const CANDIDATES: i64 = 2_000;
 
-/// Postgres looks for candidates among a workspace's newest this many documents first.
-pub(crate) const RECENT: i64 = 20_000;
+/// Postgres reads a workspace's newest this many documents first, and from the matches among them
+/// chooses how to find the older ones (see `search_cases`).
+pub(crate) const SAMPLE: i64 = 1_000;
+
+/// On Postgres, what reading one match through the word index costs, in documents (of any
+/// workspace) passed by the walk newest first: the matches lie on scattered pages, the walk reads
+/// neighbouring ones. Measured with `baton-bench search` (5 to 10).
+pub(crate) const SCAN_COST: f64 = 8.0;
 
 macro_rules! search_sql {
     ($Store:ident, $Db:ty, $Row:ty, $backend:expr) => {
@@ -58,36 +64,48 @@ macro_rules! search_sql {
                             .push("), best AS (SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id), ");
                     }
                     (false, Backend::Postgres) => {
-                        // The candidates come from the workspace's newest RECENT documents
-                        // first; only when those hold fewer than CANDIDATES matches does the
-                        // GIN index look at the older ones (the second branch of the UNION runs
-                        // only then), so a common word reads a bounded slice and a rare one is
-                        // still found however old. ts_rank, normalised by the document's
-                        // length (option 1) like bm25, is computed for the candidates only.
-                        let tsquery = text.tsquery(weight);
-                        qb.push("recent AS (SELECT COALESCE((SELECT id FROM search_docs WHERE workspace_id = ")
+                        // The GIN index has no order, and reading every match of a common word
+                        // to keep the newest CANDIDATES costs as many reads as it has matches;
+                        // walking the workspace's documents newest first costs as many as it
+                        // passes. Which is cheaper depends on how common the words are, which
+                        // the planner guesses badly (a prefix of a word it has no statistics
+                        // for), so the query measures it: `recent` holds the workspace's newest
+                        // SAMPLE documents, `sample` counts the matches among them, and `way`
+                        // picks from that count how to find the older ones:
+                        // - walk on, newest first, when that passes fewer documents (ids, of
+                        //   every workspace) than SCAN_COST times the workspace's older
+                        //   matches, both estimated from the sample's share of matches and its
+                        //   span of ids; the walk stops at `lo`, twice the distance the share
+                        //   says it needs, so a word common lately and rare before does not
+                        //   walk the whole workspace;
+                        // - then, below `lo`, the index on (workspace, words), newest first.
+                        // The three branches run in turn, each only while fewer than
+                        // CANDIDATES were found, and carry the document's vector along, so
+                        // ts_rank (normalised by the document's length, option 1, like bm25)
+                        // reads no row twice. The tsquery is parsed once, in `query`.
+                        qb.push("query AS MATERIALIZED (SELECT to_tsquery('baton_search', ")
+                            .push_bind(text.tsquery(weight))
+                            .push(") AS q), ");
+                        qb.push("recent AS MATERIALIZED (SELECT id, case_id, tsv FROM search_docs WHERE workspace_id = ")
                             .push_bind(workspace_id)
-                            .push(" ORDER BY workspace_id DESC, id DESC OFFSET ")
-                            .push_bind(RECENT)
-                            .push(" LIMIT 1), 0) AS floor), ");
-                        qb.push("hits AS (SELECT d.case_id, d.id AS doc_id, CAST(ts_rank(d.tsv, to_tsquery('baton_search', ")
-                            .push_bind(tsquery.clone())
-                            .push("), 1) AS DOUBLE PRECISION) AS score FROM (SELECT id FROM (");
-                        for (n, (range, order)) in [(">=", "id"), ("<", "id + 0")].into_iter().enumerate() {
-                            if n > 0 {
-                                qb.push(" UNION ALL ");
-                            }
-                            qb.push("(SELECT id FROM search_docs, recent WHERE workspace_id = ")
-                                .push_bind(workspace_id)
-                                .push(format!(" AND id {range} recent.floor AND tsv @@ to_tsquery('baton_search', "))
-                                .push_bind(tsquery.clone())
-                                .push(format!(") ORDER BY {order} DESC LIMIT "))
-                                .push_bind(CANDIDATES)
-                                .push(")");
-                        }
-                        qb.push(") w LIMIT ")
-                            .push_bind(CANDIDATES)
-                            .push(") r JOIN search_docs d ON d.id = r.id), ")
+                            .push(format!(" ORDER BY id DESC LIMIT {SAMPLE}), "));
+                        qb.push("sample AS MATERIALIZED (SELECT count(*) AS n, MIN(id) AS floor, MAX(id) - MIN(id) + 1 AS span, count(*) FILTER (WHERE tsv @@ (SELECT q FROM query)) AS m FROM recent), ");
+                        qb.push(format!(
+                            "way AS MATERIALIZED (SELECT floor, n < {SAMPLE} OR m >= {CANDIDATES} AS done, \
+                             CASE WHEN m > 0 AND CAST({CANDIDATES} - m AS DOUBLE PRECISION) * span * span < {SCAN_COST:.1} * m * m * (floor - 1) \
+                             THEN GREATEST(floor - CAST(2.0 * ({CANDIDATES} - m) / m * span AS BIGINT), 0) ELSE floor END AS lo FROM sample), "
+                        ));
+                        qb.push(format!("docs AS ((SELECT id, case_id, tsv FROM recent WHERE tsv @@ (SELECT q FROM query) ORDER BY id DESC LIMIT {CANDIDATES}) UNION ALL "));
+                        // The walk: OFFSET 0 keeps the words out of the scan, so it is the
+                        // index on ids read backwards, whatever the planner guesses.
+                        qb.push("(SELECT s.id, s.case_id, s.tsv FROM (SELECT id, case_id, tsv FROM search_docs WHERE workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(format!(" AND id < (SELECT floor FROM way) AND id >= (SELECT lo FROM way) ORDER BY id DESC OFFSET 0) s WHERE s.tsv @@ (SELECT q FROM query) LIMIT {CANDIDATES}) UNION ALL "));
+                        // The index: `id + 0` keeps the ids out of it (no bitmap of a range).
+                        qb.push("(SELECT id, case_id, tsv FROM search_docs WHERE (SELECT NOT done FROM way) AND workspace_id = ")
+                            .push_bind(workspace_id)
+                            .push(format!(" AND id + 0 < (SELECT lo FROM way) AND tsv @@ (SELECT q FROM query) ORDER BY id + 0 DESC LIMIT {CANDIDATES}) LIMIT {CANDIDATES}), "));
+                        qb.push("hits AS (SELECT case_id, id AS doc_id, CAST(ts_rank(tsv, (SELECT q FROM query), 1) AS DOUBLE PRECISION) AS score FROM docs), ")
                             .push("best AS (SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC), ");
                     }
                 }
@@ -108,8 +126,15 @@ macro_rules! search_sql {
                 qb.push(") u GROUP BY case_id), ");
                 // `ranked`: the page, chosen with only the columns the conditions need; the
                 // case rows are read for the page alone.
-                qb.push("ranked AS (SELECT found.case_id, found.score, found.doc_id, c.last_message_at FROM found JOIN cases c ON c.id = found.case_id LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = ")
-                    .push_bind(viewer);
+                // Postgres reads each found case by its key (a lateral subquery); joined plainly it
+                // would rather read every case of the workspace and hash them.
+                let lateral = $backend == Backend::Postgres;
+                qb.push("ranked AS (SELECT found.case_id, found.score, found.doc_id, c.last_message_at FROM found ");
+                qb.push(match lateral {
+                    true => "CROSS JOIN LATERAL (SELECT c.id, c.last_message_at FROM cases c ",
+                    false => "JOIN cases c ON c.id = found.case_id ",
+                });
+                qb.push("LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = ").push_bind(viewer);
                 push_case_filters(&mut qb, workspace_id, viewer, query);
                 let order = match query.sort {
                     Sort::Relevance => " ORDER BY score DESC, last_message_at DESC, case_id DESC",
@@ -120,6 +145,9 @@ macro_rules! search_sql {
                         qb.push(" AND (c.last_message_at < ").push_bind(at);
                         qb.push(" OR (c.last_message_at = ").push_bind(at).push(" AND c.id < ").push_bind(id).push("))");
                     }
+                }
+                if lateral {
+                    qb.push(" AND c.id = found.case_id LIMIT 1) c");
                 }
                 qb.push(order.replace("score", "found.score").replace("last_message_at", "c.last_message_at").replace("case_id", "c.id"));
                 qb.push(" LIMIT ").push_bind(query.limit);

@@ -488,3 +488,61 @@ async fn freshness(db: Db) {
     assert_eq!(found(&owner, "erased", "").await, vec![case.clone()]);
     app.stop().await;
 }
+
+/// `count` notes on `case` written straight into the database (the index triggers fill the
+/// index as for any write); note `g` (1-based) says `filler`, and `every` when `g` is even, and
+/// `trend` too when it is even and among the last thousand.
+async fn bulk_notes(db_url: &str, case: &str, count: u32) {
+    let body = format!(
+        "'filler' || CASE WHEN g % 2 = 0 THEN ' every' ELSE '' END || CASE WHEN g % 2 = 0 AND g > {} THEN ' trend' ELSE '' END",
+        count - 1000
+    );
+    let sql = match db_url.starts_with("sqlite") {
+        true => format!(
+            "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {count}) \
+             INSERT INTO messages (id, workspace_id, case_id, kind, channel, body, created_at) \
+             SELECT randomblob(16), c.workspace_id, c.id, 'note', 'email', {body}, c.created_at + g FROM cases c, s WHERE c.id = $1"
+        ),
+        false => format!(
+            "INSERT INTO messages (id, workspace_id, case_id, kind, channel, body, created_at) \
+             SELECT gen_random_uuid(), c.workspace_id, c.id, 'note', 'email', {body}, c.created_at + g \
+             FROM cases c, generate_series(1, {count}) g WHERE c.id = $1"
+        ),
+    };
+    execute(db_url, &sql, case).await;
+}
+
+on_both!(finds_old_and_new_matches_in_a_big_workspace, big_workspace);
+async fn big_workspace(db: Db) {
+    // Enough documents that Postgres measures the words on the newest thousand and then walks
+    // on or reads the index (design.md §15); SQLite reads its index newest first either way.
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Archive", "Olivia Owner").await;
+    let old = asks(&app, &owner, "Ada", None, "An ancient trend, every time").await;
+    let bulk = asks(&app, &owner, "Bo", None, "Notes follow").await;
+    bulk_notes(&app.db_url, &bulk, 8_000).await;
+    let new = asks(&app, &owner, "Cy", None, "It happens every day").await;
+    let set = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // Only in the oldest message: none among the newest, so the index finds it.
+    assert_eq!(found(&owner, "ancient", "").await, vec![old.clone()]);
+    // In half of the newest thousand and once long before: the walk through the newest finds
+    // too few, and the index finds the old one below where the walk stopped.
+    assert_eq!(
+        set(found(&owner, "trend", "").await),
+        set(vec![old.clone(), bulk.clone()])
+    );
+    // In half of all documents: the newest 2,000 matches are ranked, the oldest is not among
+    // them.
+    assert_eq!(
+        set(found(&owner, "every", "").await),
+        set(vec![bulk.clone(), new.clone()])
+    );
+    assert_eq!(
+        set(found(&owner, "every", "&sort=recent").await),
+        set(vec![bulk, new])
+    );
+    app.stop().await;
+}
