@@ -79,7 +79,7 @@ async fn seed(state: &AppState, owner_email: &str) -> anyhow::Result<Vec<Teammat
         ("Vic Viewer", "vic@demo.baton", Role::Viewer),
     ] {
         let token = service::team::invite(state, &owner, email, name, role).await?;
-        service::accounts::accept_invite(state, &token, password()).await?;
+        service::accounts::accept_invite(state, &token, Some(password())).await?;
     }
     let team = state
         .store

@@ -17,6 +17,10 @@ use crate::store::{self, Committed, Store};
 use crate::{mail, outbound};
 
 /// Everything a request handler can reach. Cheap to clone: all `Arc`s.
+/// Single sign-on starts allowed per client address and minute: a generous office's worth, far
+/// below what would let one address fill the pending sign-ins table or hammer the provider.
+pub const SSO_STARTS_PER_MINUTE: u32 = 60;
+
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
@@ -29,6 +33,10 @@ pub struct AppState {
     pub outbound: Arc<outbound::Outbound>,
     pub login_by_address: Arc<RateLimiter>,
     pub login_by_account: Arc<RateLimiter>,
+    /// Single sign-on starts per client address: each stores a pending sign-in and may call the
+    /// provider. A budget of its own, so an office behind one address that signs in through its
+    /// provider does not use up the password attempts of everyone there.
+    pub sso_start_by_address: Arc<RateLimiter>,
     /// `scheme://host[:port]` this instance is reached at.
     pub origin: Arc<str>,
     /// This instance's name (in `hello` frames, logs and presence).
@@ -149,6 +157,10 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         metrics,
         login_by_address: Arc::new(RateLimiter::new(30, Duration::from_secs(60))),
         login_by_account: Arc::new(RateLimiter::new(10, Duration::from_secs(15 * 60))),
+        sso_start_by_address: Arc::new(RateLimiter::new(
+            SSO_STARTS_PER_MINUTE,
+            Duration::from_secs(60),
+        )),
         instance,
         mailboxes: Arc::new(tokio::sync::Notify::new()),
     })

@@ -8,12 +8,14 @@ use axum::response::IntoResponse;
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, Auth, PathId, SESSION_COOKIE};
+use crate::domain::Role;
 use crate::error::Result;
 use crate::service::accounts;
 use crate::store::{NotificationPrefs, SessionInfo, Teammate, Workspace};
@@ -27,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_token))
         .routes(routes!(sessions))
         .routes(routes!(revoke_session))
+        .routes(routes!(invite))
         .routes(routes!(accept_invite))
 }
 
@@ -51,7 +54,22 @@ pub struct LoginBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptBody {
-    pub password: String,
+    /// Required, except in a workspace that signs in through its identity provider only,
+    /// where it must be left out.
+    pub password: Option<String>,
+}
+
+/// An invitation as its link shows it, before it is accepted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InviteBody {
+    pub workspace_name: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    /// The workspace signs in through its identity provider only: accepting takes no password,
+    /// and signing in goes through the provider.
+    pub sso_only: bool,
 }
 
 /// Signup, login and invite acceptance answer this and set the session cookie.
@@ -221,10 +239,32 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Accept an invitation: choose a password, join the workspace, get signed in.
+/// An invitation, as the page its link opens shows it: for whom, into which workspace, and
+/// whether accepting it takes a password.
+#[utoipa::path(get, path = "/api/invites/{token}", tag = "team", security(()),
+    params(("token" = String, Path, description = "the token from the invite link")),
+    responses((status = 200, body = InviteBody), (status = 404, description = "unknown, used or expired invite")))]
+async fn invite(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Json<InviteBody>> {
+    let (invite, sso_only) = accounts::pending_invite(&state, &token).await?;
+    Ok(Json(InviteBody {
+        workspace_name: invite.workspace_name,
+        email: invite.email,
+        name: invite.name,
+        role: invite.role,
+        expires_at: invite.expires_at,
+        sso_only,
+    }))
+}
+
+/// Accept an invitation: choose a password (none where the workspace signs in through its
+/// provider only), join the workspace, get signed in.
 #[utoipa::path(post, path = "/api/invites/{token}/accept", tag = "team", security(()), request_body = AcceptBody,
     params(("token" = String, Path, description = "the token from the invite link")),
-    responses((status = 200, body = SessionBody), (status = 404, description = "unknown, used or expired invite"), (status = 409, description = "email already in use")))]
+    responses((status = 200, body = SessionBody), (status = 404, description = "unknown, used or expired invite"), (status = 409, description = "email already in use"),
+        (status = 422, description = "field `password`: missing, too weak, or given where the workspace signs in through its provider only")))]
 async fn accept_invite(
     State(state): State<AppState>,
     axum::extract::Path(token): axum::extract::Path<String>,

@@ -1,7 +1,9 @@
 //! Single sign-on (DESIGN.md §18): the workspace's identity provider for owners and admins, and
 //! the sign-in that goes to the provider and comes back to `/sso/callback`.
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -72,12 +74,15 @@ pub struct StartAnswer {
 /// where to send the browser; the provider sends it back to `/sso/callback`.
 #[utoipa::path(post, path = "/api/sso/start", tag = "auth", security(()), request_body = StartBody,
     responses((status = 200, body = StartAnswer), (status = 404, description = "code `sso_not_configured`: no workspace signs in with single sign-on for this email"),
-        (status = 422, description = "not an email address"), (status = 503, description = "the identity provider cannot be reached")))]
+        (status = 422, description = "not an email address"), (status = 429, description = "too many sign-in attempts from this address"), (status = 503, description = "the identity provider cannot be reached")))]
 async fn start(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Json<StartAnswer>> {
-    let url = sso::start(&state, &body.email).await?;
+    let client = super::extract::client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
+    let url = sso::start(&state, client, &body.email).await?;
     Ok(Json(StartAnswer { url }))
 }
 

@@ -14,7 +14,7 @@ use crate::credentials::{
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{SessionInfo, Teammate, TokenKind, TokenOwner, Workspace};
+use crate::store::{PendingInvite, SessionInfo, Teammate, TokenKind, TokenOwner, Workspace};
 
 /// How long a browser session lasts.
 pub const SESSION_DAYS: i64 = 30;
@@ -108,15 +108,43 @@ pub async fn sign_in(
     Ok((workspace, teammate))
 }
 
-/// Accepts an invitation with a new password: the invitee joins the workspace.
+/// The invitation a link names, and whether accepting it takes a password (not in a workspace
+/// that signs in through its provider only).
+pub async fn pending_invite(state: &AppState, token: &str) -> Result<(PendingInvite, bool)> {
+    let invite = state
+        .store
+        .pending_invite(&hash_token(token))
+        .await?
+        .ok_or(Error::NotFound)?;
+    let sso_only = super::sso::passwords_off(state, invite.workspace_id, invite.role).await?;
+    Ok((invite, sso_only))
+}
+
+/// Accepts an invitation: the invitee joins the workspace, with a new password, or without one
+/// where the workspace signs in through its provider only (a password there is refused: it
+/// could never be used).
 pub async fn accept_invite(
     state: &AppState,
     token: &str,
-    password: String,
+    password: Option<String>,
 ) -> Result<(Workspace, Teammate)> {
-    let password = input::password("password", &password)?;
-    let hash = hash_password_blocking(password).await?;
-    let committed = state.store.accept_invite(&hash_token(token), &hash).await?;
+    let (_, sso_only) = pending_invite(state, token).await?;
+    let hash = match (sso_only, password) {
+        (true, None) => None,
+        (true, Some(_)) => {
+            let why = "this workspace signs in through its identity provider: leave it out";
+            return Err(Error::invalid("password", why));
+        }
+        (false, None) => return Err(Error::invalid("password", "choose a password")),
+        (false, Some(password)) => {
+            let password = input::password("password", &password)?;
+            Some(hash_password_blocking(password).await?)
+        }
+    };
+    let committed = state
+        .store
+        .accept_invite(&hash_token(token), hash.as_deref())
+        .await?;
     Ok(state.published(committed).await)
 }
 

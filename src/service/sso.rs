@@ -8,6 +8,8 @@
 //! Every call to the provider goes through the instance's outbound client: names resolved under
 //! the URL policy (`signing::GuardedResolver`), no redirects followed.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -17,6 +19,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::allow;
 use super::audit::{self, Action};
@@ -197,10 +200,16 @@ pub async fn delete(state: &AppState, actor: &Teammate) -> Result<()> {
 /// its provider only. The owner is never refused: a provider that is down or misconfigured
 /// must not lock the workspace out of its own settings.
 pub async fn password_refused(state: &AppState, teammate: &Teammate) -> Result<bool> {
-    if teammate.role == Role::Owner {
+    passwords_off(state, teammate.workspace_id, teammate.role).await
+}
+
+/// Whether someone of `role` in the workspace signs in through its provider only, without a
+/// password (never the owner).
+pub async fn passwords_off(state: &AppState, workspace_id: Uuid, role: Role) -> Result<bool> {
+    if role == Role::Owner {
         return Ok(false);
     }
-    let config = state.store.sso_config(teammate.workspace_id).await?;
+    let config = state.store.sso_config(workspace_id).await?;
     Ok(config.is_some_and(|c| c.enabled && c.sso_only))
 }
 
@@ -247,7 +256,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Starts a sign-in for `email`: answers the provider's URL to send the browser to.
-pub async fn start(state: &AppState, email: &str) -> Result<String> {
+pub async fn start(state: &AppState, address: IpAddr, email: &str) -> Result<String> {
+    // Each start stores a pending sign-in and may call the provider: limited per client
+    // address, in a budget of its own (password attempts keep theirs).
+    state
+        .sso_start_by_address
+        .hit(&address.to_string())
+        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
     let email = input::email("email", email)?;
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     let config = state
@@ -425,6 +440,17 @@ async fn verify(
             return Err((Some(email), refused("not_allowed", reason)));
         }
         None => {
+            // Someone removed from the workspace comes back only when invited again: the
+            // provider still knowing them does not undo the removal.
+            let removed = state
+                .store
+                .was_removed(config.workspace_id, &email)
+                .await
+                .map_err(store_fail)?;
+            if removed {
+                let reason = "removed from the workspace";
+                return Err((Some(email), refused("removed", reason)));
+            }
             let Some(role) = config.join_role else {
                 let reason = "no account, and new teammates do not join by single sign-on";
                 return Err((Some(email), refused("not_allowed", reason)));

@@ -132,10 +132,14 @@ pub trait Store: Send + Sync + 'static {
     async fn token_teammate(&self, token_hash: &str) -> Result<Option<TokenOwner>>;
     async fn delete_token(&self, token_hash: &str) -> Result<()>;
     async fn create_invite(&self, invite: NewInvite) -> Result<()>;
+    /// The invitation a link names, while it can still be accepted.
+    async fn pending_invite(&self, token_hash: &str) -> Result<Option<PendingInvite>>;
+    /// Accepts an invitation: with a password, or without one in a workspace that signs in
+    /// through its identity provider only.
     async fn accept_invite(
         &self,
         token_hash: &str,
-        password_hash: &str,
+        password_hash: Option<&str>,
     ) -> Result<Committed<(Workspace, Teammate)>>;
 
     // Cases.
@@ -284,6 +288,8 @@ pub trait Store: Send + Sync + 'static {
     async fn take_sso_login(&self, state_hash: &str) -> Result<Option<SsoLogin>>;
     /// The active teammate with this email, password or not.
     async fn teammate_by_email(&self, email: &str) -> Result<Option<Teammate>>;
+    /// Whether someone with this email was removed from the workspace (and not invited back).
+    async fn was_removed(&self, workspace_id: Uuid, email: &str) -> Result<bool>;
     /// Someone of an allowed domain joins the workspace without a password.
     async fn join_by_sso(
         &self,

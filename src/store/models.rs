@@ -442,6 +442,17 @@ pub struct NewInvite {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An invitation as its link shows it, before it is accepted.
+#[derive(Debug, Clone)]
+pub struct PendingInvite {
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What happens to a departing teammate's open cases.
 #[derive(Debug, Clone, Copy)]
 pub struct Departure {

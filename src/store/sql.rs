@@ -1237,7 +1237,28 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn accept_invite(&self, token_hash: &str, password_hash: &str) -> Result<Committed<(Workspace, Teammate)>> {
+            async fn pending_invite(&self, token_hash: &str) -> Result<Option<PendingInvite>> {
+                let row = sqlx::query(
+                    "SELECT i.workspace_id, w.name AS workspace_name, i.email, i.name, i.role, i.expires_at \
+                     FROM invites i JOIN workspaces w ON w.id = i.workspace_id \
+                     WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now_ms())
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(PendingInvite {
+                    workspace_id: row.try_get("workspace_id")?,
+                    workspace_name: row.try_get("workspace_name")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    role: parse_role(&row.try_get::<String, _>("role")?)?,
+                    expires_at: from_ms(row.try_get("expires_at")?),
+                }))
+            }
+
+            async fn accept_invite(&self, token_hash: &str, password_hash: Option<&str>) -> Result<Committed<(Workspace, Teammate)>> {
                 let mut tx = self.begin().await?;
                 let now = now_ms();
                 let invite = sqlx::query("SELECT workspace_id, email, name, role FROM invites WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2")
@@ -1251,7 +1272,7 @@ macro_rules! sql_store {
                 let role = parse_role(&invite.try_get::<String, _>("role")?)?;
                 let email: String = invite.try_get("email")?;
                 let name: String = invite.try_get("name")?;
-                let teammate = Self::insert_teammate(&mut tx, workspace_id, &name, &email, Some(password_hash), role, now).await?;
+                let teammate = Self::insert_teammate(&mut tx, workspace_id, &name, &email, password_hash, role, now).await?;
                 let claimed = sqlx::query("UPDATE invites SET accepted_at = $2 WHERE token_hash = $1 AND accepted_at IS NULL")
                     .bind(token_hash)
                     .bind(now)
@@ -1866,6 +1887,10 @@ macro_rules! sql_store {
 
             async fn teammate_by_email(&self, email: &str) -> Result<Option<Teammate>> {
                 self.active_teammate_by_email(email).await
+            }
+
+            async fn was_removed(&self, workspace_id: Uuid, email: &str) -> Result<bool> {
+                self.was_removed_impl(workspace_id, email).await
             }
 
             async fn join_by_sso(&self, workspace_id: Uuid, name: &str, email: &str, role: Role) -> Result<Committed<Teammate>> {

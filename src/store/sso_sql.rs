@@ -150,6 +150,18 @@ macro_rules! sso_sql {
                 row.map(|r| teammate_from_row(&r)).transpose()
             }
 
+            async fn was_removed_impl(&self, workspace_id: Uuid, email: &str) -> Result<bool> {
+                let removed: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM teammates WHERE workspace_id = $1 AND email = $2 AND removed_at IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM teammates a WHERE a.workspace_id = $1 AND a.email = $2 AND a.removed_at IS NULL)",
+                )
+                .bind(workspace_id)
+                .bind(email)
+                .fetch_one(&self.read)
+                .await?;
+                Ok(removed > 0)
+            }
+
             async fn join_by_sso_impl(&self, workspace_id: Uuid, name: &str, email: &str, role: Role) -> Result<Committed<Teammate>> {
                 let mut tx = self.begin().await?;
                 let now = now_ms();

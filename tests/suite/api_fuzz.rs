@@ -14,8 +14,9 @@ use crate::common::{require, Db, TestApp};
 /// The operations anyone may call (single sign-on starts and returns before there is a
 /// session). Everything else needs a session or an API token; the ingest webhook needs the
 /// workspace's ingest token.
-const PUBLIC: [&str; 8] = [
+const PUBLIC: [&str; 9] = [
     "GET /healthz",
+    "GET /api/invites/{token}",
     "GET /metrics",
     "GET /readyz",
     "POST /api/invites/{token}/accept",

@@ -62,7 +62,12 @@ async fn member(store: &Arc<dyn Store>, ws: Uuid, by: Uuid, name: &str, role: Ro
         })
         .await
         .unwrap();
-    store.accept_invite(&token, "hash").await.unwrap().value.1
+    store
+        .accept_invite(&token, Some("hash"))
+        .await
+        .unwrap()
+        .value
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +151,7 @@ async fn accounts_tokens_invites_and_prefs() {
 
         let agent = member(&store, ws.id, owner.id, "Alex", Role::Agent).await;
         assert!(matches!(
-            store.accept_invite("nope", "h").await,
+            store.accept_invite("nope", Some("h")).await,
             Err(Error::NotFound)
         ));
         assert_eq!(

@@ -621,6 +621,16 @@ impl<'a> Matrix<'a> {
         v["teammate"]["id"].as_str().unwrap().to_string()
     }
 
+    /// A new invite into A, not yet accepted.
+    async fn pending_invite(&self) -> String {
+        let email = format!("joining.{}@example.com", Uuid::new_v4().simple());
+        let name = format!("Joining {}", self.a.marker);
+        let invite = json!({ "email": email, "name": name, "role": "agent" });
+        let owner = &self.a.members[OWNER].token;
+        let v = self.api.ok(owner, "POST /api/invites", invite).await;
+        v["token"].as_str().unwrap().to_string()
+    }
+
     /// A new customer of A that a row may erase (so A's own customer stays for later rows).
     async fn erasable(&self) -> String {
         let email = format!("erasable.{}@example.com", Uuid::new_v4().simple());
@@ -721,16 +731,16 @@ impl<'a> Matrix<'a> {
                 body = Some(json!({ "email": email, "name": "New Hire", "role": "agent" }));
                 (Method::POST, "/api/invites".into())
             }
+            "GET /api/invites/{token}" => {
+                let token = match side {
+                    Side::A => self.pending_invite().await,
+                    _ => t.used_invite.clone(),
+                };
+                (Method::GET, format!("/api/invites/{token}"))
+            }
             "POST /api/invites/{token}/accept" => {
                 let token = match side {
-                    Side::A => {
-                        let email = format!("joining.{}@example.com", Uuid::new_v4().simple());
-                        let name = format!("Joining {}", a.marker);
-                        let invite = json!({ "email": email, "name": name, "role": "agent" });
-                        let owner = &a.members[OWNER].token;
-                        let v = self.api.ok(owner, "POST /api/invites", invite).await;
-                        v["token"].as_str().unwrap().to_string()
-                    }
+                    Side::A => self.pending_invite().await,
                     _ => t.used_invite.clone(),
                 };
                 body = Some(json!({ "password": a.password }));

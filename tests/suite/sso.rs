@@ -186,6 +186,41 @@ async fn sign_in_through_the_provider_on(db: Db) {
     };
     assert_eq!(of("sign_in.succeeded"), 2, "{entries:?}");
     assert!(entries.iter().any(|e| e["action"] == json!("sso.updated")));
+
+    // Removed from the workspace, Ann cannot come back through the provider: she would join
+    // anew as an agent otherwise. Only an invitation brings her back.
+    let ann_id = ann_id.as_str().unwrap();
+    let r = owner
+        .delete(
+            &format!("/api/teammates/{ann_id}"),
+            Some(json!({ "reassign_to": null })),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let gone = browser(&app);
+    let back = through_provider(&app, &gone, "ann@acme.test", None).await;
+    assert_eq!(callback(&gone, &back).await, "/login?sso_error=removed");
+    assert_eq!(gone.get("/api/me").await.status(), StatusCode::UNAUTHORIZED);
+    let team = owner.json("/api/teammates").await;
+    let team = team.as_array().or(team["teammates"].as_array()).unwrap();
+    assert!(
+        !team
+            .iter()
+            .any(|t| t["email"] == json!("ann@acme.test") && t["active"] != json!(false)),
+        "{team:?}"
+    );
+    let entries = audit_actions(&owner).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == json!("sign_in.failed")
+                && e["email"] == json!("ann@acme.test")
+                && e["changes"]["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("removed")),
+        "{entries:?}"
+    );
 }
 
 on_both!(who_may_not_sign_in, who_may_not_sign_in_on);
@@ -354,10 +389,75 @@ async fn sso_only_on(db: Db) {
         StatusCode::FORBIDDEN
     );
 
-    // Without a provider, passwords work again.
+    // Someone invited now joins without a password: one would never be usable. The invite's
+    // page learns that before asking for anything.
+    let r = owner
+        .post(
+            "/api/invites",
+            json!({ "email": "nina@acme.test", "name": "Nina New", "role": "agent" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = browser(&app).json(&format!("/api/invites/{token}")).await;
+    assert_eq!(shown["workspace_name"], json!("Acme"), "{shown}");
+    assert_eq!(shown["email"], json!("nina@acme.test"));
+    assert_eq!(shown["role"], json!("agent"));
+    assert_eq!(shown["sso_only"], json!(true));
+    let nina = browser(&app);
+    let accept = format!("/api/invites/{token}/accept");
+    let r = nina
+        .post(&accept, json!({ "password": "correct horse battery" }))
+        .await;
+    let (status, _, field) = error_of(r).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password"))
+    );
+    assert_eq!(nina.post(&accept, json!({})).await.status(), StatusCode::OK);
+    assert_eq!(
+        nina.json("/api/me").await["teammate"]["email"],
+        json!("nina@acme.test")
+    );
+    // Used, the link shows nothing more.
+    let r = browser(&app).get(&format!("/api/invites/{token}")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Her later sign-ins go through the provider.
+    let again = browser(&app);
+    let back = through_provider(&app, &again, "nina@acme.test", None).await;
+    assert_eq!(callback(&again, &back).await, "/");
+    assert_eq!(
+        again.json("/api/me").await["teammate"]["email"],
+        json!("nina@acme.test")
+    );
+
+    // Without a provider, passwords work again, and an invitation asks for one.
+    let r = owner
+        .post(
+            "/api/invites",
+            json!({ "email": "otto@acme.test", "name": "Otto Other", "role": "agent" }),
+        )
+        .await;
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         owner.delete("/api/workspace/sso", None).await.status(),
         StatusCode::NO_CONTENT
+    );
+    let shown = browser(&app).json(&format!("/api/invites/{token}")).await;
+    assert_eq!(shown["sso_only"], json!(false), "{shown}");
+    let r = browser(&app)
+        .post(&format!("/api/invites/{token}/accept"), json!({}))
+        .await;
+    let (status, _, field) = error_of(r).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password"))
     );
     assert_eq!(owner.json("/api/workspace/sso").await, Value::Null);
     assert_eq!(sign_in(agent.email.clone()).await.status(), StatusCode::OK);
@@ -365,4 +465,40 @@ async fn sso_only_on(db: Db) {
         .await
         .iter()
         .any(|e| e["action"] == json!("sso.deleted")));
+}
+
+/// Every start stores a pending sign-in and may call the provider, so starts are limited per
+/// client address: the 61st in a minute is refused with a time to wait. The budget is their own:
+/// a password sign-in from the same address still goes through.
+#[tokio::test]
+async fn starting_sign_ins_is_rate_limited_per_address() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let visitor = browser(&app);
+    for i in 0..60 {
+        let r = visitor
+            .post(
+                "/api/sso/start",
+                json!({ "email": format!("n{i}@nowhere.test") }),
+            )
+            .await;
+        let (status, code, _) = error_of(r).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::NOT_FOUND, "sso_not_configured"),
+            "start {i}"
+        );
+    }
+    let r = visitor
+        .post("/api/sso/start", json!({ "email": "late@nowhere.test" }))
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = User::new(&app)
+        .post(
+            "/api/session",
+            json!({ "email": owner.email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

@@ -79,6 +79,7 @@ const SSO_ERRORS = {
   no_email: msgKey('sso.errorNoEmail'),
   not_configured: msgKey('sso.errorNotConfigured'),
   not_allowed: msgKey('sso.errorNotAllowed'),
+  removed: msgKey('sso.errorRemoved'),
   invalid_token: msgKey('sso.errorInvalidToken'),
   email_unverified: msgKey('sso.errorEmailUnverified'),
   provider_error: msgKey('sso.errorProvider'),
@@ -124,19 +125,39 @@ export function signupView(root, { navigate }) {
   form.querySelector('input').focus();
 }
 
-export function inviteView(root, { navigate, params }) {
-  const token = params[0];
+export async function inviteView(root, { navigate, params }) {
+  const token = encodeURIComponent(params[0]);
+  const footer = () => parts('auth.alreadyJoined', { link: h('a', { href: '/login' }, t('auth.signIn')) });
+  let invite;
+  try {
+    invite = await api.get(`/api/invites/${token}`, { quiet401: true });
+  } catch (err) {
+    const said = err.status === 404 ? t('auth.inviteGone') : err.message;
+    root.replaceChildren(page(t('auth.invitedTitle'), null, h('p', { class: 'form-error', role: 'alert' }, said), footer()));
+    return;
+  }
+  const who = t('auth.invitedAs', { workspace: invite.workspace_name, email: invite.email });
+  const accept = async (body) => {
+    await api.post(`/api/invites/${token}/accept`, body, { quiet401: true });
+    navigate('/', { replace: true });
+  };
+  // A workspace that signs in through its identity provider only: joining takes no password,
+  // and later sign-ins go through the provider.
+  if (invite.sso_only) {
+    const form = authForm([], t('auth.join'), () => accept({}));
+    root.replaceChildren(page(t('auth.invitedTitle'), `${who} ${t('auth.invitedIntroSso')}`, form, footer()));
+    form.querySelector('button').focus();
+    return;
+  }
   const confirm = input('confirm', 'password', 'new-password', { minlength: 8 });
   const form = authForm([
     field(t('auth.choosePassword'), input('password', 'password', 'new-password', { minlength: 8 }), t('auth.passwordHint')),
     field(t('auth.repeatPassword'), confirm),
   ], t('auth.join'), async ({ password, confirm: again }) => {
     if (password !== again) throw Object.assign(new Error(t('auth.passwordsDiffer')), { field: 'confirm' });
-    await api.post(`/api/invites/${encodeURIComponent(token)}/accept`, { password }, { quiet401: true });
-    navigate('/', { replace: true });
+    await accept({ password });
   });
-  root.replaceChildren(page(t('auth.invitedTitle'), t('auth.invitedIntro'), form,
-    parts('auth.alreadyJoined', { link: h('a', { href: '/login' }, t('auth.signIn')) })));
+  root.replaceChildren(page(t('auth.invitedTitle'), `${who} ${t('auth.invitedIntro')}`, form, footer()));
   form.querySelector('input').focus();
 }
 
