@@ -350,7 +350,10 @@ mod tests {
         };
         let left = rules.without(b);
         assert_eq!(left.pool, vec![a, c]);
-        assert_eq!(left.categories, BTreeMap::from([("pricing".to_string(), c)]));
+        assert_eq!(
+            left.categories,
+            BTreeMap::from([("pricing".to_string(), c)])
+        );
         assert_eq!(left.fallback, None);
         assert_eq!(
             Rules {
@@ -367,7 +370,11 @@ mod tests {
             None,
             "the category falls to the (now empty) fallback"
         );
-        assert_eq!(rules.without(Uuid::now_v7()), rules, "a stranger changes nothing");
+        assert_eq!(
+            rules.without(Uuid::now_v7()),
+            rules,
+            "a stranger changes nothing"
+        );
         assert_eq!(left.without(b), left, "twice is once");
     }
 

@@ -29,7 +29,10 @@ async fn ok(r: reqwest::Response) -> Value {
 async fn writes(app: &TestApp, maya: &User, customer: &str, text: &str) -> (String, Value) {
     let email = format!("{customer}@example.com");
     let r = app.customer_writes(&maya.ingest_token, &email, text).await;
-    (r["case_id"].as_str().unwrap().to_string(), r["assignee_id"].clone())
+    (
+        r["case_id"].as_str().unwrap().to_string(),
+        r["assignee_id"].clone(),
+    )
 }
 
 async fn case(user: &User, id: &str) -> Value {
@@ -136,7 +139,11 @@ async fn week(db: Db) {
     let shown = maya.json("/api/assign-rules").await;
     assert_eq!(shown["pool"], json!([ada.id, ben.id]), "{db:?}");
     let (s, _, _) = error_of(vic.put("/api/assign-rules", rules.clone()).await).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{db:?}: only admins set the rules");
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "{db:?}: only admins set the rules"
+    );
 
     // Monday: four customers write; the cases alternate between Ada and Ben, each with a
     // first-reply deadline.
@@ -157,10 +164,7 @@ async fn week(db: Db) {
         monday.push(id);
     }
     let [rita, sam, tom, uma]: [String; 4] = monday.try_into().unwrap();
-    assert_eq!(
-        sorted(ada.list("mine", "open").await),
-        ids(&[&rita, &tom])
-    );
+    assert_eq!(sorted(ada.list("mine", "open").await), ids(&[&rita, &tom]));
     assert_eq!(sorted(ben.list("mine", "open").await), ids(&[&sam, &uma]));
     assert!(maya.list("unassigned", "open").await.is_empty(), "{db:?}");
 
@@ -179,7 +183,11 @@ async fn week(db: Db) {
     assert_eq!(maya.list("all", "breached").await, vec![uma.clone()]);
     assert_eq!(maya.json("/api/cases/counts").await["all"]["breached"], 1);
     assert_eq!(ben.json("/api/cases/counts").await["mine"]["breached"], 1);
-    assert_eq!(owner_of(&maya, &uma).await, json!(ben.id), "flagged, not moved");
+    assert_eq!(
+        owner_of(&maya, &uma).await,
+        json!(ben.id),
+        "flagged, not moved"
+    );
     reply(&ben, &uma, "Sorry for the wait, booked for tomorrow.").await;
     assert!(maya.list("all", "breached").await.is_empty(), "{db:?}");
     // Rita's and Sam's jobs are done.
@@ -242,7 +250,10 @@ async fn week(db: Db) {
         waiting,
         "{db:?}: the viewer sees the queue"
     );
-    assert_eq!(maya.json("/api/cases/counts").await["unassigned"]["open"], 4);
+    assert_eq!(
+        maya.json("/api/cases/counts").await["unassigned"]["open"],
+        4
+    );
     open_per_owner(&maya, LIMIT, "the rush").await;
     // Ben finishes Uma's job: the oldest waiting case is his at once, the others wait.
     set_status(&ben, &uma, "won").await;
@@ -260,7 +271,10 @@ async fn week(db: Db) {
     // Thursday: Ada is back early. She moves the end of her holiday to a second from now and
     // the holiday ends by itself; the waiting cases come to her oldest first, up to her
     // limit, with nobody pressing anything.
-    let seq = store.last_seq(ada.workspace_id.parse().unwrap()).await.unwrap();
+    let seq = store
+        .last_seq(ada.workspace_id.parse().unwrap())
+        .await
+        .unwrap();
     ok(ada
         .patch(
             &format!("/api/teammates/{}", ada.id),
@@ -327,7 +341,11 @@ async fn week(db: Db) {
     let changed = socket.expect("rules.changed", WAIT).await;
     assert_eq!(changed["event"]["actor_id"], json!(maya.id), "{db:?}");
     let shown = maya.json("/api/assign-rules").await;
-    assert_eq!(shown["pool"], json!([ada.id]), "{db:?}: the rules forget Ben");
+    assert_eq!(
+        shown["pool"],
+        json!([ada.id]),
+        "{db:?}: the rules forget Ben"
+    );
     assert_eq!(owner_of(&maya, &sam).await, json!(ben.id), "history");
     let (s, _, _) = error_of(maya.assign(&rita, Some(&ben.id)).await).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{db:?}");
@@ -378,7 +396,11 @@ async fn week(db: Db) {
     }
     assert_eq!(cases.len(), 8, "{db:?}");
     for c in &cases {
-        assert_ne!(c["assignee_id"], json!(vic.id), "{db:?}: a viewer owns nothing");
+        assert_ne!(
+            c["assignee_id"],
+            json!(vic.id),
+            "{db:?}: a viewer owns nothing"
+        );
         let open = !["won", "lost", "archived"].contains(&c["status"].as_str().unwrap());
         if open {
             assert_ne!(c["assignee_id"], json!(ben.id), "{db:?}: {c}");
