@@ -66,6 +66,33 @@ pub struct Rules {
     pub business_hours: Option<serde_json::Value>,
 }
 
+impl Rules {
+    /// The rules with `member` named nowhere: out of the round-robin pool, the category rules
+    /// and the fallback (a category that named them falls to the fallback). A teammate who left
+    /// or became a viewer cannot take a case, and rules that still named them could not be
+    /// saved back as shown.
+    pub fn without(&self, member: Uuid) -> Rules {
+        let mut rules = self.clone();
+        rules.pool.retain(|t| *t != member);
+        rules.categories.retain(|_, t| *t != member);
+        if rules.fallback == Some(member) {
+            rules.fallback = None;
+        }
+        rules
+    }
+}
+
+/// Where round-robin resumes once `member` leaves `pool`: if they were picked last, the one
+/// before them counts as last, so the one after them is next and nobody is skipped or served
+/// twice in a row.
+pub fn last_without(pool: &[Uuid], last: Option<Uuid>, member: Uuid) -> Option<Uuid> {
+    if last != Some(member) {
+        return last;
+    }
+    let i = pool.iter().position(|t| *t == member)?;
+    (pool.len() > 1).then(|| pool[(i + pool.len() - 1) % pool.len()])
+}
+
 /// What an away owner's case does when the customer writes (`away_behaviour`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -307,6 +334,71 @@ mod tests {
             ..rules
         };
         assert_eq!(pick(&no_fallback, Some("other"), None, |_| true), None);
+    }
+
+    #[test]
+    fn without_names_the_member_nowhere() {
+        let [a, b, c] = ids(3).try_into().unwrap();
+        let rules = Rules {
+            mode: Mode::ByCategory,
+            pool: vec![a, b, c],
+            categories: [("complaint".to_string(), b), ("pricing".to_string(), c)].into(),
+            fallback: Some(b),
+            capacity: Some(3),
+            away_behaviour: AwayBehaviour::Pool,
+            ..Rules::default()
+        };
+        let left = rules.without(b);
+        assert_eq!(left.pool, vec![a, c]);
+        assert_eq!(
+            left.categories,
+            BTreeMap::from([("pricing".to_string(), c)])
+        );
+        assert_eq!(left.fallback, None);
+        assert_eq!(
+            Rules {
+                pool: rules.pool.clone(),
+                categories: rules.categories.clone(),
+                fallback: rules.fallback,
+                ..left.clone()
+            },
+            rules,
+            "everything else stays"
+        );
+        assert_eq!(
+            pick(&left, Some("complaint"), None, |_| true),
+            None,
+            "the category falls to the (now empty) fallback"
+        );
+        assert_eq!(
+            rules.without(Uuid::now_v7()),
+            rules,
+            "a stranger changes nothing"
+        );
+        assert_eq!(left.without(b), left, "twice is once");
+    }
+
+    #[test]
+    fn round_robin_resumes_after_the_member_who_left() {
+        let [a, b, c] = ids(3).try_into().unwrap();
+        let pool = vec![a, b, c];
+        // B was picked last: C is next, as it would have been.
+        let last = last_without(&pool, Some(b), b);
+        assert_eq!(last, Some(a));
+        let rules = Rules {
+            mode: Mode::RoundRobin,
+            pool: pool.clone(),
+            ..Rules::default()
+        }
+        .without(b);
+        assert_eq!(pick(&rules, None, last, |_| true), Some(c));
+        // The first of the pool picked last: the one after them is next.
+        assert_eq!(last_without(&pool, Some(a), a), Some(c));
+        // Someone else picked last: the rotation is untouched.
+        assert_eq!(last_without(&pool, Some(c), b), Some(c));
+        assert_eq!(last_without(&pool, None, b), None);
+        // The last one of a pool of one: the rotation starts over.
+        assert_eq!(last_without(&[a], Some(a), a), None);
     }
 
     #[test]

@@ -947,6 +947,45 @@ macro_rules! sql_store {
                 Ok((rules, row.try_get("rr_last")?))
             }
 
+            async fn write_rules(tx: &mut Tx, workspace_id: Uuid, rules: &Rules) -> Result<()> {
+                sqlx::query(
+                    "UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5, capacity = $6, away_behaviour = $7, \
+                     online_only = $8, response_target_minutes = $9, take_back = $10, business_hours = $11 WHERE workspace_id = $1",
+                )
+                .bind(workspace_id)
+                .bind(rules.mode.as_str())
+                .bind(serde_json::to_string(&rules.pool)?)
+                .bind(serde_json::to_string(&rules.categories)?)
+                .bind(rules.fallback)
+                .bind(rules.capacity.map(i64::from))
+                .bind(rules.away_behaviour.as_str())
+                .bind(rules.online_only)
+                .bind(rules.response_target_minutes.map(i64::from))
+                .bind(rules.take_back)
+                .bind(rules.business_hours.as_ref().map(|b| b.to_string()))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// A teammate who left or became a viewer is taken out of the rules in the
+            /// transaction that made them unable to take cases: no rule names them afterwards,
+            /// and everyone sees the rules change (`rules.changed`, by the admin who did it).
+            async fn drop_from_rules(tx: &mut Tx, log: &mut Log, member: Uuid, actor_id: Uuid) -> Result<()> {
+                let (rules, last) = Self::rules_in_tx(tx, log.workspace_id).await?;
+                let without = rules.without(member);
+                if without == rules {
+                    return Ok(());
+                }
+                Self::write_rules(tx, log.workspace_id, &without).await?;
+                let resume = routing::last_without(&rules.pool, last, member);
+                if resume != last {
+                    sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1").bind(log.workspace_id).bind(resume).execute(&mut **tx).await?;
+                }
+                log.push(EventKind::RulesChanged { actor_id });
+                Ok(())
+            }
+
             async fn insert_teammate(tx: &mut Tx, workspace_id: Uuid, name: &str, email: &str, password_hash: Option<&str>, role: Role, now: i64) -> Result<Teammate> {
                 let id = Uuid::now_v7();
                 let prefs = NotificationPrefs::defaults_for(role);
@@ -1120,6 +1159,9 @@ macro_rules! sql_store {
                     .await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::TeammateChanged { teammate_id: id, change: "updated".into(), actor_id: Some(actor_id) });
+                if role.is_some_and(|r| !r.can_be_assigned()) {
+                    Self::drop_from_rules(&mut tx, &mut log, id, actor_id).await?;
+                }
                 self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;
                 let updated = Teammate { role: role.unwrap_or(target.role), away: away.unwrap_or(target.away), ..target };
                 Self::commit(tx, log, updated).await
@@ -1144,6 +1186,7 @@ macro_rules! sql_store {
                 sqlx::query("UPDATE teammates SET removed_at = $2 WHERE id = $1").bind(target.id).bind(ms(log.now)).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM tokens WHERE teammate_id = $1").bind(target.id).execute(&mut *tx).await?;
                 log.push(EventKind::TeammateChanged { teammate_id: target.id, change: "removed".into(), actor_id: Some(actor_id) });
+                Self::drop_from_rules(&mut tx, &mut log, target.id, actor_id).await?;
                 Self::commit(tx, log, moved).await
             }
 
@@ -1626,23 +1669,7 @@ macro_rules! sql_store {
                 if let Some(id) = rules.fallback {
                     Self::check_assignable(&mut tx, workspace_id, id, "fallback").await?;
                 }
-                sqlx::query(
-                    "UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5, capacity = $6, away_behaviour = $7, \
-                     online_only = $8, response_target_minutes = $9, take_back = $10, business_hours = $11 WHERE workspace_id = $1",
-                )
-                .bind(workspace_id)
-                .bind(rules.mode.as_str())
-                .bind(serde_json::to_string(&rules.pool)?)
-                .bind(serde_json::to_string(&rules.categories)?)
-                .bind(rules.fallback)
-                .bind(rules.capacity.map(i64::from))
-                .bind(rules.away_behaviour.as_str())
-                .bind(rules.online_only)
-                .bind(rules.response_target_minutes.map(i64::from))
-                .bind(rules.take_back)
-                .bind(rules.business_hours.as_ref().map(|b| b.to_string()))
-                .execute(&mut *tx)
-                .await?;
+                Self::write_rules(&mut tx, workspace_id, &rules).await?;
                 let mut log = Log::new(workspace_id, locked.last_seq);
                 log.push(EventKind::RulesChanged { actor_id });
                 self.drain_queue(&mut tx, &mut log, &locked.case_prefix).await?;

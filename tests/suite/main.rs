@@ -46,6 +46,7 @@ mod realtime;
 mod reports;
 mod routing;
 mod search;
+mod seed_week;
 mod sms;
 mod sso;
 mod totp;

@@ -210,7 +210,8 @@ async fn a_removed_owners_reopened_case_goes_through_the_rules() {
     }
 }
 
-/// A closed case whose owner was made a viewer since is routed again when the customer writes.
+/// A closed case whose owner was made a viewer since is routed again when the customer writes;
+/// the rules that named them no longer do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewers_reopened_case_goes_through_the_rules() {
     for db in backends().await {
@@ -218,7 +219,12 @@ async fn a_viewers_reopened_case_goes_through_the_rules() {
         let owner = app.signup("Acme", "Olivia Owner").await;
         let demoted = app.invite(&owner, "Dee Demoted", "agent").await;
         let agent = app.invite(&owner, "Alex Agent", "agent").await;
-        rules(&owner, json!({ "mode": "round_robin", "pool": [agent.id] })).await;
+        rules(
+            &owner,
+            json!({ "mode": "round_robin", "pool": [demoted.id, agent.id],
+                    "categories": { "complaint": demoted.id }, "fallback": demoted.id }),
+        )
+        .await;
         let case = app
             .customer_writes(&owner.ingest_token, "c@example.com", "hi")
             .await["case_id"]
@@ -228,6 +234,13 @@ async fn a_viewers_reopened_case_goes_through_the_rules() {
         owner.assign(&case, Some(&demoted.id)).await;
         set_status(&demoted, &case, "won").await;
         patch_teammate(&owner, &demoted.id, json!({ "role": "viewer" })).await;
+        let shown = owner.json("/api/assign-rules").await;
+        assert_eq!(
+            (&shown["pool"], &shown["categories"], &shown["fallback"]),
+            (&json!([agent.id]), &json!({}), &Value::Null),
+            "{db:?}: the rules forget the viewer"
+        );
+        rules(&owner, shown).await;
         let again = app
             .customer_writes(&owner.ingest_token, "c@example.com", "again")
             .await;
