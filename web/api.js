@@ -1,13 +1,30 @@
 // The HTTP API: JSON in and out, the session cookie, and one error shape
 // (`{"error":{"code","message","field?"}}`) turned into ApiError. The server's messages are
-// English; the few errors made here speak the chosen language.
+// English: an error whose code says all there is to say is told in the chosen language from its
+// code; one that names a field or a value keeps the server's words.
 
-import { t } from './i18n.js';
+import { t, msgKey } from './i18n.js';
+
+/** Server error codes whose message carries nothing beyond the code, in the reader's language. */
+const SERVER_ERRORS = {
+  unauthorized: msgKey('serverError.unauthorized'),
+  totp_required: msgKey('serverError.totpRequired'),
+  totp_enrolment_required: msgKey('serverError.totpEnrolmentRequired'),
+  sso_required: msgKey('serverError.ssoRequired'),
+  sso_not_configured: msgKey('serverError.ssoNotConfigured'),
+  not_found: msgKey('serverError.notFound'),
+  conflict: msgKey('serverError.conflict'),
+  rate_limited: msgKey('serverError.rateLimited'),
+  too_large: msgKey('serverError.tooLarge'),
+  unavailable: msgKey('serverError.unavailable'),
+  internal: msgKey('serverError.internal'),
+};
 
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || (status ? t('error.requestFailedStatus', { status: String(status) }) : t('error.requestFailed')));
+    const known = SERVER_ERRORS[error.code];
+    super(known ? t(known) : error.message || (status ? t('error.requestFailedStatus', { status: String(status) }) : t('error.requestFailed')));
     this.status = status;
     this.code = error.code || 'error';
     this.field = error.field || null;

@@ -908,6 +908,11 @@ await test('German: Settings → Appearance switches the app to Deutsch in place
   await guest.getByRole('heading', { name: 'Anmelden' }).waitFor();
   assert.equal(await guest.evaluate(() => document.documentElement.lang), 'de');
   await guest.getByLabel('Passwort').waitFor();
+  // The server's errors are told in German too: a wrong password, by its code.
+  await guest.getByLabel('E-Mail').fill('nobody@example.com');
+  await guest.getByLabel('Passwort').fill('not the password');
+  await guest.getByRole('button', { name: 'Anmelden', exact: true }).click();
+  await guest.getByRole('alert').filter({ hasText: 'E-Mail oder Passwort falsch' }).waitFor();
   found.push(...await axeViolations(guest, 'sign-in-de'));
   await ctx.close();
   assert.deepEqual(found, [], `axe-core found:\n       ${found.join('\n       ')}`);
