@@ -3,19 +3,17 @@
 use super::*;
 
 /// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
-pub(super) const CASE_SELECT: &str = "SELECT c.id, c.number, c.status, c.assignee_id, c.version, \
-                                      c.category, c.subject, \
-                                      c.returning_customer, c.preview, c.created_at, \
-                                      c.last_message_at, c.closed_at, c.follow_up_at, \
-                                      c.response_due_at, c.breached_at, c.queued_at, c.channel_id, \
-                                      c.snoozed_until, \
-                                      cu.id AS customer_id, cu.name AS customer_name, cu.email AS \
-                                      customer_email, cu.phone AS customer_phone, \
-                                      w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, \
-                                      0)) AS unread \
-                                      FROM cases c JOIN customers cu ON cu.id = c.customer_id \
-                                      JOIN workspaces w ON w.id = c.workspace_id \
-                                      LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = $1";
+pub(super) const CASE_SELECT: &str =
+    "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, \
+     c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, c.channel_id, \
+     c.snoozed_until, \
+     cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, \
+     cu.phone AS customer_phone, \
+     w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
+     FROM cases c JOIN customers cu ON cu.id = c.customer_id \
+     JOIN workspaces w ON w.id = c.workspace_id \
+     LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = $1";
 
 /// The case fields a write needs to decide what to do.
 #[derive(Debug, Clone)]
@@ -270,8 +268,8 @@ impl SqlStore {
                 "COUNT(CASE WHEN {cond} AND NOT ({open}) THEN 1 END) AS {view}_closed"
             ));
             cols.push(format!(
-                "COUNT(CASE WHEN {cond} AND {open} AND c.breached_at IS NOT NULL THEN 1 END) AS \
-                 {view}_breached"
+                "COUNT(CASE WHEN {cond} AND {open} AND c.breached_at IS NOT NULL THEN 1 END) \
+                 AS {view}_breached"
             ));
         }
         let sql = format!(

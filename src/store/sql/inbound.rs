@@ -259,26 +259,9 @@ impl SqlStore {
             .await?;
         }
         if !created && !automated && case.status != Status::NeedsReply {
-            log.push(EventKind::CaseStatusChanged {
-                case_id: case.id,
-                number: number.clone(),
-                status: Status::NeedsReply,
-                previous_status: case.status,
-                actor_id: None,
-                assignee_id: case.assignee_id,
-            });
-            Self::timeline(
-                &mut tx,
-                workspace_id,
-                case.id,
-                "status",
-                None,
-                None,
-                None,
-                serde_json::json!({ "from": case.status, "to": Status::NeedsReply }),
-                now,
-            )
-            .await?;
+            let status = Status::NeedsReply;
+            Self::record_status(&mut tx, &mut log, &case, number.clone(), status, None, now)
+                .await?;
         }
         let message_id = Uuid::now_v7();
         let kind = if automated { "automated" } else { "inbound" };
@@ -304,44 +287,26 @@ impl SqlStore {
                 .await?;
         }
         let preview = crate::domain::input::preview(&m.body, 140);
-        if automated {
-            log.push(EventKind::MessageCreated {
-                case_id: case.id,
-                number: number.clone(),
-                message_id,
-                message_kind: kind.into(),
-                preview,
-                author_id: None,
-                assignee_id: case.assignee_id,
-            });
-            let outcome = InboundOutcome {
-                case_id: case.id,
-                number,
-                created,
-                reopened,
-                assignee_id: case.assignee_id,
-                duplicate: false,
-            };
-            return Self::commit(tx, log, outcome).await;
+        // A machine's mail is kept on its case but leaves the case as it was.
+        if !automated {
+            sqlx::query(
+                "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, \
+                 last_inbound_at = $2, inbound_count = inbound_count + 1, preview = $3, \
+                 version = version + $4, channel_id = COALESCE($5, channel_id) WHERE id = $1",
+            )
+            .bind(case.id)
+            .bind(now)
+            .bind(&preview)
+            .bind(if created { 0i64 } else { 1i64 })
+            .bind(m.channel_id)
+            .execute(&mut *tx)
+            .await?;
         }
-        sqlx::query(
-            "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, \
-             last_inbound_at = $2, \
-             inbound_count = inbound_count + 1, preview = $3, version = version + $4, channel_id = \
-             COALESCE($5, channel_id) WHERE id = $1",
-        )
-        .bind(case.id)
-        .bind(now)
-        .bind(&preview)
-        .bind(if created { 0i64 } else { 1i64 })
-        .bind(m.channel_id)
-        .execute(&mut *tx)
-        .await?;
         log.push(EventKind::MessageCreated {
             case_id: case.id,
             number: number.clone(),
             message_id,
-            message_kind: "inbound".into(),
+            message_kind: kind.into(),
             preview,
             author_id: None,
             assignee_id: case.assignee_id,

@@ -167,8 +167,8 @@ impl SqlStore {
         let id: Uuid = sqlx::query_scalar(
             "INSERT INTO push_subscriptions (id, teammate_id, endpoint, p256dh, auth, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (endpoint) DO UPDATE SET teammate_id = excluded.teammate_id, p256dh = \
-             excluded.p256dh, auth = excluded.auth RETURNING id",
+             ON CONFLICT (endpoint) DO UPDATE SET teammate_id = excluded.teammate_id, \
+             p256dh = excluded.p256dh, auth = excluded.auth RETURNING id",
         )
         .bind(id)
         .bind(teammate_id)

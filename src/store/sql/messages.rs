@@ -121,8 +121,8 @@ impl SqlStore {
         } else {
             let status = state.status.after_reply();
             sqlx::query(
-                "UPDATE cases SET status = $2, last_message_at = $3, preview = $4, response_due_at \
-                 = NULL, breached_at = NULL, version = version + 1 WHERE id = $1",
+                "UPDATE cases SET status = $2, last_message_at = $3, preview = $4, \
+                 response_due_at = NULL, breached_at = NULL, version = version + 1 WHERE id = $1",
             )
             .bind(case_id)
             .bind(status.as_str())
@@ -140,26 +140,8 @@ impl SqlStore {
                 assignee_id: state.assignee_id,
             });
             if status != state.status {
-                Self::timeline(
-                    &mut tx,
-                    workspace_id,
-                    case_id,
-                    "status",
-                    Some(actor_id),
-                    None,
-                    None,
-                    serde_json::json!({ "from": state.status, "to": status }),
-                    now,
-                )
-                .await?;
-                log.push(EventKind::CaseStatusChanged {
-                    case_id,
-                    number,
-                    status,
-                    previous_status: state.status,
-                    actor_id: Some(actor_id),
-                    assignee_id: state.assignee_id,
-                });
+                let actor = Some(actor_id);
+                Self::record_status(&mut tx, &mut log, &state, number, status, actor, now).await?;
             }
         }
         Self::commit(tx, log, message).await

@@ -3,6 +3,41 @@
 use super::*;
 
 impl SqlStore {
+    /// A status change as every write records it: a timeline entry and a `case.status_changed`
+    /// event.
+    pub(super) async fn record_status(
+        tx: &mut Tx,
+        log: &mut Log,
+        case: &CaseState,
+        number: String,
+        status: Status,
+        actor: Option<Uuid>,
+        at: i64,
+    ) -> Result<()> {
+        let detail = serde_json::json!({ "from": case.status, "to": status });
+        Self::timeline(
+            tx,
+            log.workspace_id,
+            case.id,
+            "status",
+            actor,
+            None,
+            None,
+            detail,
+            at,
+        )
+        .await?;
+        log.push(EventKind::CaseStatusChanged {
+            case_id: case.id,
+            number,
+            status,
+            previous_status: case.status,
+            actor_id: actor,
+            assignee_id: case.assignee_id,
+        });
+        Ok(())
+    }
+
     pub(super) async fn set_status(
         &self,
         workspace_id: Uuid,
@@ -31,26 +66,9 @@ impl SqlStore {
             .bind(closed_at)
             .execute(&mut *tx)
             .await?;
-            Self::timeline(
-                &mut tx,
-                workspace_id,
-                case_id,
-                "status",
-                Some(actor_id),
-                None,
-                None,
-                serde_json::json!({ "from": state.status, "to": status }),
-                now,
-            )
-            .await?;
-            log.push(EventKind::CaseStatusChanged {
-                case_id,
-                number: format_number(&locked.case_prefix, state.number),
-                status,
-                previous_status: state.status,
-                actor_id: Some(actor_id),
-                assignee_id: state.assignee_id,
-            });
+            let number = format_number(&locked.case_prefix, state.number);
+            let actor = Some(actor_id);
+            Self::record_status(&mut tx, &mut log, &state, number, status, actor, now).await?;
         }
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
