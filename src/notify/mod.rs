@@ -2,6 +2,7 @@
 //! teammate's delay if the case is still unread, both from durable jobs in the database.
 
 pub mod email;
+pub(crate) mod plan;
 pub mod webpush;
 pub mod worker;
 

@@ -1,5 +1,5 @@
-//! Sessions as their teammate sees them, and the audit log. Instantiated next to `sql_store!`
-//! for each backend (it uses that macro's imports and `now_ms`).
+//! Sessions as their teammate sees them, and the audit log. Instantiated in `sql/mod.rs`
+//! for each backend (it uses that module's imports and `now_ms`).
 
 macro_rules! audit_sql {
     ($Store:ident, $Db:ty, $Row:ty) => {

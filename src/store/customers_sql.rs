@@ -1,8 +1,8 @@
 //! Customer history: a customer's page (their addresses, notes and cases), a search to find one,
 //! and merging two customers into one. A merged customer's row stays as an alias of the one it
 //! was merged into (`merged_into`, one hop at most), so that their old addresses still find it;
-//! every lookup by id goes through `COALESCE(merged_into, id)`. Instantiated next to
-//! `sql_store!` for each backend.
+//! every lookup by id goes through `COALESCE(merged_into, id)`. Instantiated in
+//! `sql/mod.rs` for each backend.
 
 use serde::Serialize;
 use utoipa::ToSchema;

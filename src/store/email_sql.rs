@@ -1,5 +1,5 @@
 //! The email part of the store: channels, threading lookups, outbound reply jobs and their
-//! delivery state. Instantiated next to `sql_store!` for each backend (it uses that macro's
+//! delivery state. Instantiated in `sql/mod.rs` for each backend (it uses that module's
 //! imports, `Tx`, `lock`, `commit` and `insert_job`).
 //!
 //! Outbound replies are rows of `notification_jobs` with channel `email_reply`: the claim with a

@@ -1,6 +1,6 @@
 //! The export and erasure part of the store: a workspace's rows page by page for the export
-//! archive, and a customer's erasure in one transaction. Instantiated next to `sql_store!` for
-//! each backend (it uses that macro's imports, `lock`, `commit` and `timeline`).
+//! archive, and a customer's erasure in one transaction. Instantiated in `sql/mod.rs` for
+//! each backend (it uses that module's imports, `lock`, `commit` and `timeline`).
 
 /// The kinds of rows an export pages through, in the order the archive writes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The IMAP part of the store: which email channels read a mailbox, each one's cursor in it
-//! and the lease that lets one instance at a time poll it. Instantiated next to `sql_store!`
-//! for each backend (it uses that macro's imports and `channel_from_row` of `email_sql!`).
+//! and the lease that lets one instance at a time poll it. Instantiated in `sql/mod.rs`
+//! for each backend (it uses that module's imports and `channel_from_row` of `email_sql!`).
 
 /// Where a channel's mailbox has been read up to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,7 +14,6 @@ pub(crate) mod reports_sql;
 mod routing_sql;
 pub(crate) mod search_sql;
 mod sms_sql;
-mod sql;
 mod sqlite;
 mod sso_sql;
 mod totp_sql;

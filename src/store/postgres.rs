@@ -1,5 +1,5 @@
 //! Postgres: for several instances. Row locks on the workspace row order writers across
-//! processes (see `sql.rs`); migrations take Postgres's advisory lock, so instances starting
+//! processes (see `sql/mod.rs`); migrations take Postgres's advisory lock, so instances starting
 //! together apply them once.
 
 use std::time::Duration;
@@ -40,29 +40,14 @@ impl PgStore {
     }
 }
 
-super::sql::sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    sqlx::postgres::PgRow,
-    Backend::Postgres,
-    skip_locked = " FOR UPDATE SKIP LOCKED"
-);
+/// What the store's SQL (`sql/mod.rs`, written once for every backend) is compiled with here.
+type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+type SqlStore = PgStore;
+const BACKEND: super::Backend = super::Backend::Postgres;
+/// Instances claiming jobs at the same time pass over the rows another one holds.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
-super::email_sql::email_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::totp_sql::totp_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::audit_sql::audit_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::customers_sql::customers_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::reports_sql::reports_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::sms_sql::sms_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::webhooks_sql::webhooks_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::routing_sql::routing_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::export_sql::export_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::workday_sql::workday_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::search_sql::search_sql!(
-    PgStore,
-    sqlx::Postgres,
-    sqlx::postgres::PgRow,
-    Backend::Postgres
-);
-super::imap_sql::imap_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::sso_sql::sso_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+#[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
+#[path = "sql/mod.rs"]
+mod sql;

@@ -1,6 +1,6 @@
 //! The case histories a report counts (`domain::reports`): the customer messages, replies,
 //! assignments and closes of every case touched in a time range, from the permanent tables (the
-//! live event log is pruned after a week). Instantiated next to `sql_store!` for each backend.
+//! live event log is pruned after a week). Instantiated in `sql/mod.rs` for each backend.
 
 /// The cases with a customer message, a reply or a status change in the range.
 pub(crate) const TOUCHED: &str = "SELECT case_id FROM messages WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 AND kind IN ('inbound', 'reply') \

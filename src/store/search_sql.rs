@@ -2,8 +2,8 @@
 //! (`search_docs.tsv`), kept by the triggers of migration `0011_search`. Each backend finds and
 //! ranks documents (messages, notes, a case's subject and customer) its own way; the best
 //! document per case ranks the case, and the list's conditions (view, filter, statuses,
-//! assignee, channel, dates) narrow the cases exactly as they narrow the list. Instantiated next
-//! to `sql_store!` for each backend (it uses that macro's imports and `push_case_filters`).
+//! assignee, channel, dates) narrow the cases exactly as they narrow the list. Instantiated in
+//! `sql/mod.rs` for each backend (it uses that module's imports and `push_case_filters`).
 
 /// Characters of a long message shown around its first matched word.
 pub(crate) const SNIPPET_WIDTH: usize = 160;

@@ -1,6 +1,6 @@
 //! The SMS and API-channel part of the store: which way a case's replies leave, what an
 //! `sms_reply` / `api_reply` job sends, the provider's id of a sent reply and its status
-//! callbacks. Instantiated next to `sql_store!` and `email_sql!` for each backend.
+//! callbacks. Instantiated in `sql/mod.rs` and `email_sql!` for each backend.
 //!
 //! These replies are jobs of `notification_jobs` like email's (same lease, backoff, exactly
 //! once); their outcome is recorded by `finish_outbound`.

@@ -76,29 +76,14 @@ impl SqliteStore {
     }
 }
 
-super::sql::sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::sqlite::SqliteRow,
-    Backend::Sqlite,
-    skip_locked = ""
-);
+/// What the store's SQL (`sql/mod.rs`, written once for every backend) is compiled with here.
+type Db = sqlx::Sqlite;
+type DbRow = sqlx::sqlite::SqliteRow;
+type SqlStore = SqliteStore;
+const BACKEND: super::Backend = super::Backend::Sqlite;
+/// No row locks to skip: the single writer connection claims jobs one transaction at a time.
+const SKIP_LOCKED: &str = "";
 
-super::email_sql::email_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::totp_sql::totp_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::audit_sql::audit_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::customers_sql::customers_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::reports_sql::reports_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::sms_sql::sms_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::webhooks_sql::webhooks_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::routing_sql::routing_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::export_sql::export_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::workday_sql::workday_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::search_sql::search_sql!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::sqlite::SqliteRow,
-    Backend::Sqlite
-);
-super::imap_sql::imap_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::sso_sql::sso_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+#[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
+#[path = "sql/mod.rs"]
+mod sql;

@@ -1,6 +1,6 @@
 //! The single sign-on part of the store: each workspace's identity provider, the email domains
-//! that lead to it, and the sign-ins under way. Instantiated next to `sql_store!` for each
-//! backend (it uses that macro's imports and helpers).
+//! that lead to it, and the sign-ins under way. Instantiated in `sql/mod.rs` for each
+//! backend (it uses that module's imports and helpers).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

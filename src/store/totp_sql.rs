@@ -1,5 +1,5 @@
-//! The two-factor part of the store: TOTP enrolments and recovery codes. Instantiated next to
-//! `sql_store!` for each backend (it uses that macro's imports and `now_ms`).
+//! The two-factor part of the store: TOTP enrolments and recovery codes. Instantiated in
+//! `sql/mod.rs` for each backend (it uses that module's imports and `now_ms`).
 
 macro_rules! totp_sql {
     ($Store:ident, $Db:ty, $Row:ty) => {

@@ -1,5 +1,5 @@
 //! Outgoing webhooks in the store: endpoints, their cursor in the event log and lease, and the
-//! delivery log. Instantiated next to `sql_store!` for each backend.
+//! delivery log. Instantiated in `sql/mod.rs` for each backend.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,0 +1,343 @@
+//! Who owns a case: assigning by hand or in bulk, the workspace's auto-assign rules and the
+//! checks that an assignee can take cases.
+
+use super::*;
+
+impl SqlStore {
+    /// An assignee must be an active teammate of this workspace with an assignable role.
+    pub(super) async fn check_assignable(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        id: Uuid,
+        field: &'static str,
+    ) -> Result<Teammate> {
+        let sql =
+            format!("SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE id = $1 AND workspace_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let t = match row {
+            Some(row) => teammate_from_row(&row)?,
+            None => return Err(Error::invalid(field, "no such teammate in this workspace")),
+        };
+        if !t.active {
+            return Err(Error::invalid(
+                field,
+                "this teammate was removed from the workspace",
+            ));
+        }
+        if !t.role.can_be_assigned() {
+            return Err(Error::invalid(field, "viewers cannot be assigned cases"));
+        }
+        Ok(t)
+    }
+
+    /// Moves every open case of `from` to `to`: one timeline entry per case, one summary event.
+    pub(super) async fn move_open_cases(
+        tx: &mut Tx,
+        log: &mut Log,
+        actor: Uuid,
+        from: Uuid,
+        to: Option<Uuid>,
+        reason: &str,
+    ) -> Result<usize> {
+        let sql = format!(
+            "SELECT id FROM cases WHERE workspace_id = $1 AND assignee_id = $2 \
+             AND status IN {OPEN_SQL} ORDER BY number"
+        );
+        let ids: Vec<Uuid> = sqlx::query_scalar(&sql)
+            .bind(log.workspace_id)
+            .bind(from)
+            .fetch_all(&mut **tx)
+            .await?;
+        let at = ms(log.now);
+        for id in &ids {
+            sqlx::query("UPDATE cases SET assignee_id = $2, version = version + 1 WHERE id = $1")
+                .bind(id)
+                .bind(to)
+                .execute(&mut **tx)
+                .await?;
+            Self::timeline(
+                tx,
+                log.workspace_id,
+                *id,
+                "assigned",
+                Some(actor),
+                Some(from),
+                to,
+                serde_json::json!({ "reason": reason }),
+                at,
+            )
+            .await?;
+        }
+        if !ids.is_empty() {
+            log.push(EventKind::CasesBulkReassigned {
+                from_id: from,
+                to_id: to,
+                case_ids: ids.clone(),
+                actor_id: actor,
+            });
+        }
+        Ok(ids.len())
+    }
+
+    /// Runs the workspace's auto-assign rules for a new case (the caller holds the lock).
+    pub(super) async fn auto_assign(
+        &self,
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        category: Option<&str>,
+    ) -> Result<Option<Uuid>> {
+        let (rules, last) = Self::rules_in_tx(tx, workspace_id).await?;
+        if rules.mode == routing::Mode::Unassigned {
+            return Ok(None);
+        }
+        let team = Self::team_in_tx(tx, workspace_id).await?;
+        let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
+        let online = Self::online_set(tx, workspace_id, &rules).await?;
+        let eligible = |id: Uuid| {
+            team.iter()
+                .any(|t| t.id == id && Self::fits(t, &open, &rules, &online))
+        };
+        let picked = routing::pick(&rules, category, last, eligible);
+        if rules.mode == routing::Mode::RoundRobin && picked.is_some() {
+            sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1")
+                .bind(workspace_id)
+                .bind(picked)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(picked)
+    }
+
+    pub(super) async fn rules_in_tx(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+    ) -> Result<(Rules, Option<Uuid>)> {
+        let row = sqlx::query(
+            "SELECT mode, pool, categories, fallback, rr_last, capacity, away_behaviour, \
+             online_only, response_target_minutes, take_back, business_hours \
+             FROM assign_rules WHERE workspace_id = $1",
+        )
+        .bind(workspace_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok((Rules::default(), None));
+        };
+        let business_hours: Option<String> = row.try_get("business_hours")?;
+        let rules = Rules {
+            mode: routing::Mode::parse(&row.try_get::<String, _>("mode")?).unwrap_or_default(),
+            pool: serde_json::from_str(&row.try_get::<String, _>("pool")?)?,
+            categories: serde_json::from_str(&row.try_get::<String, _>("categories")?)?,
+            fallback: row.try_get("fallback")?,
+            capacity: row
+                .try_get::<Option<i64>, _>("capacity")?
+                .map(|c| c.clamp(0, u32::MAX.into()) as u32),
+            away_behaviour: routing::AwayBehaviour::parse(
+                &row.try_get::<String, _>("away_behaviour")?,
+            )
+            .unwrap_or_default(),
+            online_only: row.try_get("online_only")?,
+            response_target_minutes: row
+                .try_get::<Option<i64>, _>("response_target_minutes")?
+                .map(|c| c.clamp(0, u32::MAX.into()) as u32),
+            take_back: row.try_get("take_back")?,
+            business_hours: business_hours
+                .map(|b| serde_json::from_str(&b))
+                .transpose()?,
+        };
+        Ok((rules, row.try_get("rr_last")?))
+    }
+
+    pub(super) async fn assign(
+        &self,
+        workspace_id: Uuid,
+        req: AssignRequest,
+    ) -> Result<Committed<Case>> {
+        let mut tx = self.begin().await?;
+        let locked = Self::lock(&mut tx, workspace_id).await?;
+        let state = Self::case_state(&mut tx, workspace_id, req.case_id).await?;
+        if req.if_version.is_some_and(|v| v != state.version) {
+            let current =
+                Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
+            return Err(Error::Conflict {
+                message: format!(
+                    "the case changed since version {}: it is at version {}",
+                    req.if_version.unwrap_or_default(),
+                    state.version
+                ),
+                current: serde_json::to_value(current)?,
+            });
+        }
+        if let Some(to) = req.assignee_id {
+            Self::check_assignable(&mut tx, workspace_id, to, "assignee_id").await?;
+        }
+        let mut log = Log::new(workspace_id, locked.last_seq);
+        if state.assignee_id != req.assignee_id {
+            sqlx::query(
+                "UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 \
+                 WHERE id = $1",
+            )
+            .bind(state.id)
+            .bind(req.assignee_id)
+            .execute(&mut *tx)
+            .await?;
+            Self::timeline(
+                &mut tx,
+                workspace_id,
+                state.id,
+                "assigned",
+                Some(req.actor_id),
+                state.assignee_id,
+                req.assignee_id,
+                serde_json::json!({}),
+                ms(log.now),
+            )
+            .await?;
+            log.push(EventKind::CaseAssigned {
+                case_id: state.id,
+                number: format_number(&locked.case_prefix, state.number),
+                assignee_id: req.assignee_id,
+                previous_assignee_id: state.assignee_id,
+                actor_id: Some(req.actor_id),
+            });
+        }
+        self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
+            .await?;
+        let case = Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
+        Self::commit(tx, log, case).await
+    }
+
+    pub(super) async fn bulk_reassign(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        from: Uuid,
+        to: Option<Uuid>,
+    ) -> Result<Committed<usize>> {
+        let mut tx = self.begin().await?;
+        let locked = Self::lock(&mut tx, workspace_id).await?;
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM teammates WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(from)
+        .bind(workspace_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if known == 0 {
+            return Err(Error::invalid("from", "no such teammate in this workspace"));
+        }
+        if let Some(to) = to {
+            if to == from {
+                return Err(Error::invalid("to", "must differ from `from`"));
+            }
+            Self::check_assignable(&mut tx, workspace_id, to, "to").await?;
+        }
+        let mut log = Log::new(workspace_id, locked.last_seq);
+        let moved =
+            Self::move_open_cases(&mut tx, &mut log, actor_id, from, to, "bulk_reassign").await?;
+        Self::commit(tx, log, moved).await
+    }
+
+    pub(super) async fn rules(&self, workspace_id: Uuid) -> Result<Rules> {
+        let mut tx = self.read.begin().await?;
+        let (rules, _) = Self::rules_in_tx(&mut tx, workspace_id).await?;
+        tx.rollback().await?;
+        Ok(rules)
+    }
+
+    async fn write_rules(tx: &mut Tx, workspace_id: Uuid, rules: &Rules) -> Result<()> {
+        sqlx::query(
+            "UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5, \
+             capacity = $6, away_behaviour = $7, \
+             online_only = $8, response_target_minutes = $9, take_back = $10, business_hours = $11 \
+             WHERE workspace_id = $1",
+        )
+        .bind(workspace_id)
+        .bind(rules.mode.as_str())
+        .bind(serde_json::to_string(&rules.pool)?)
+        .bind(serde_json::to_string(&rules.categories)?)
+        .bind(rules.fallback)
+        .bind(rules.capacity.map(i64::from))
+        .bind(rules.away_behaviour.as_str())
+        .bind(rules.online_only)
+        .bind(rules.response_target_minutes.map(i64::from))
+        .bind(rules.take_back)
+        .bind(rules.business_hours.as_ref().map(|b| b.to_string()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A teammate who left or became a viewer is taken out of the rules in the transaction that
+    /// made them unable to take cases: no rule names them afterwards, and everyone sees the
+    /// rules change (`rules.changed`, by the admin who did it).
+    pub(super) async fn drop_from_rules(
+        tx: &mut Tx,
+        log: &mut Log,
+        member: Uuid,
+        actor_id: Uuid,
+    ) -> Result<()> {
+        let (rules, last) = Self::rules_in_tx(tx, log.workspace_id).await?;
+        let without = rules.without(member);
+        if without == rules {
+            return Ok(());
+        }
+        Self::write_rules(tx, log.workspace_id, &without).await?;
+        let resume = routing::last_without(&rules.pool, last, member);
+        if resume != last {
+            sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1")
+                .bind(log.workspace_id)
+                .bind(resume)
+                .execute(&mut **tx)
+                .await?;
+        }
+        log.push(EventKind::RulesChanged { actor_id });
+        Ok(())
+    }
+
+    pub(super) async fn set_rules(
+        &self,
+        workspace_id: Uuid,
+        actor_id: Uuid,
+        rules: Rules,
+    ) -> Result<Committed<Rules>> {
+        let mut tx = self.begin().await?;
+        let locked = Self::lock(&mut tx, workspace_id).await?;
+        for id in &rules.pool {
+            Self::check_assignable(&mut tx, workspace_id, *id, "pool").await?;
+        }
+        for id in rules.categories.values() {
+            Self::check_assignable(&mut tx, workspace_id, *id, "categories").await?;
+        }
+        if let Some(id) = rules.fallback {
+            Self::check_assignable(&mut tx, workspace_id, id, "fallback").await?;
+        }
+        Self::write_rules(&mut tx, workspace_id, &rules).await?;
+        let mut log = Log::new(workspace_id, locked.last_seq);
+        log.push(EventKind::RulesChanged { actor_id });
+        self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
+            .await?;
+        Self::commit(tx, log, rules).await
+    }
+
+    pub(super) async fn open_cases(
+        &self,
+        workspace_id: Uuid,
+    ) -> Result<std::collections::HashMap<Uuid, i64>> {
+        let sql = format!(
+            "SELECT assignee_id, COUNT(*) AS n FROM cases WHERE workspace_id = $1 \
+             AND assignee_id IS NOT NULL AND status IN {OPEN_SQL} GROUP BY assignee_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(workspace_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("assignee_id")?, r.try_get("n")?)))
+            .collect()
+    }
+}

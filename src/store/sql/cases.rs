@@ -1,0 +1,380 @@
+//! Reading cases: lists, counts, one case and its detail, and the timeline every change writes.
+
+use super::*;
+
+/// The columns of a case as the API shows it; `$1` is the viewer (for `unread`).
+pub(super) const CASE_SELECT: &str =
+    "SELECT c.id, c.number, c.status, c.assignee_id, c.version, c.category, c.subject, \
+     c.returning_customer, c.preview, c.created_at, c.last_message_at, c.closed_at, \
+     c.follow_up_at, c.response_due_at, c.breached_at, c.queued_at, c.channel_id, \
+     c.snoozed_until, \
+     cu.id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, \
+     cu.phone AS customer_phone, \
+     w.case_prefix, (c.inbound_count > COALESCE(r.seen_inbound, 0)) AS unread \
+     FROM cases c JOIN customers cu ON cu.id = c.customer_id \
+     JOIN workspaces w ON w.id = c.workspace_id \
+     LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = $1";
+
+/// The case fields a write needs to decide what to do.
+#[derive(Debug, Clone)]
+pub(super) struct CaseState {
+    pub id: Uuid,
+    pub number: i64,
+    pub status: Status,
+    pub assignee_id: Option<Uuid>,
+    pub version: i64,
+    pub closed_at: Option<i64>,
+}
+
+/// `WHERE` and the list's conditions: the workspace, the view, the filter and the
+/// narrowing ones (statuses, assignee, channel, dates). Lists and searches share them.
+pub(super) fn push_case_filters(
+    qb: &mut QueryBuilder<'_, Db>,
+    workspace_id: Uuid,
+    viewer: Uuid,
+    query: &CaseQuery,
+) {
+    qb.push(" WHERE c.workspace_id = ").push_bind(workspace_id);
+    match query.view {
+        View::Mine => {
+            qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id = ")
+                .push_bind(viewer);
+        }
+        View::Unassigned => {
+            qb.push(" AND c.snoozed_until IS NULL AND c.assignee_id IS NULL");
+        }
+        View::All => {
+            qb.push(" AND c.snoozed_until IS NULL");
+        }
+        View::Snoozed => {
+            qb.push(" AND c.snoozed_until IS NOT NULL");
+        }
+    }
+    if let Some(tag) = query.tag {
+        qb.push(" AND EXISTS (SELECT 1 FROM case_tags ct WHERE ct.case_id = c.id AND ct.tag_id = ")
+            .push_bind(tag)
+            .push(")");
+    }
+    match query.filter {
+        Filter::Open => {
+            qb.push(format!(" AND c.status IN {OPEN_SQL}"));
+        }
+        Filter::Unread => {
+            qb.push(format!(
+                " AND c.status IN {OPEN_SQL} AND c.inbound_count > COALESCE(r.seen_inbound, 0)"
+            ));
+        }
+        Filter::Closed => {
+            qb.push(format!(" AND c.status NOT IN {OPEN_SQL}"));
+        }
+        Filter::Breached => {
+            qb.push(format!(
+                " AND c.status IN {OPEN_SQL} AND c.breached_at IS NOT NULL"
+            ));
+        }
+    }
+    if !query.statuses.is_empty() {
+        qb.push(" AND c.status IN (");
+        let mut list = qb.separated(", ");
+        for status in &query.statuses {
+            list.push_bind(status.as_str());
+        }
+        qb.push(")");
+    }
+    if let Some(id) = query.assignee_id {
+        qb.push(" AND c.assignee_id = ").push_bind(id);
+    }
+    if let Some(id) = query.channel_id {
+        qb.push(" AND c.channel_id = ").push_bind(id);
+    }
+    if let Some(at) = query.since {
+        qb.push(" AND c.last_message_at >= ").push_bind(at);
+    }
+    if let Some(at) = query.until {
+        qb.push(" AND c.last_message_at < ").push_bind(at);
+    }
+}
+
+pub(super) fn case_from_row(row: &DbRow) -> Result<Case> {
+    let prefix: String = row.try_get("case_prefix")?;
+    Ok(Case {
+        id: row.try_get("id")?,
+        number: format_number(&prefix, row.try_get("number")?),
+        status: parse_status(&row.try_get::<String, _>("status")?)?,
+        assignee_id: row.try_get("assignee_id")?,
+        version: row.try_get("version")?,
+        category: row.try_get("category")?,
+        subject: row.try_get("subject")?,
+        customer: Customer {
+            id: row.try_get("customer_id")?,
+            name: row.try_get("customer_name")?,
+            email: row.try_get("customer_email")?,
+            phone: row.try_get("customer_phone")?,
+        },
+        returning: row.try_get("returning_customer")?,
+        preview: row.try_get("preview")?,
+        last_message_at: from_ms(row.try_get("last_message_at")?),
+        follow_up_at: opt_ms(row.try_get("follow_up_at")?),
+        created_at: from_ms(row.try_get("created_at")?),
+        closed_at: opt_ms(row.try_get("closed_at")?),
+        unread: row.try_get("unread")?,
+        channel_id: row.try_get("channel_id")?,
+        response_due_at: opt_ms(row.try_get("response_due_at")?),
+        breached_at: opt_ms(row.try_get("breached_at")?),
+        queued_at: opt_ms(row.try_get("queued_at")?),
+        snoozed_until: opt_ms(row.try_get("snoozed_until")?),
+        tags: Vec::new(),
+        search: None,
+    })
+}
+
+pub(super) fn case_state_from_row(row: &DbRow) -> Result<CaseState> {
+    Ok(CaseState {
+        id: row.try_get("id")?,
+        number: row.try_get("number")?,
+        status: parse_status(&row.try_get::<String, _>("status")?)?,
+        assignee_id: row.try_get("assignee_id")?,
+        version: row.try_get("version")?,
+        closed_at: row.try_get("closed_at")?,
+    })
+}
+
+impl SqlStore {
+    pub(super) async fn case_state(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        case_id: Uuid,
+    ) -> Result<CaseState> {
+        let row = sqlx::query(
+            "SELECT id, number, status, assignee_id, version, closed_at FROM cases WHERE id = $1 \
+             AND workspace_id = $2",
+        )
+        .bind(case_id)
+        .bind(workspace_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+        case_state_from_row(&row)
+    }
+
+    pub(super) async fn case_in_tx(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        viewer: Uuid,
+        case_id: Uuid,
+    ) -> Result<Case> {
+        let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
+        let row = sqlx::query(&sql)
+            .bind(viewer)
+            .bind(case_id)
+            .bind(workspace_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let mut case = [case_from_row(&not_found_if_none(row)?)?];
+        Self::put_tags(&mut case, Self::tags_of(&mut **tx, &[case_id]).await?);
+        let [case] = case;
+        Ok(case)
+    }
+
+    #[allow(clippy::too_many_arguments)] // one column each
+    pub(super) async fn timeline(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        kind: &str,
+        actor: Option<Uuid>,
+        from: Option<Uuid>,
+        to: Option<Uuid>,
+        detail: serde_json::Value,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO timeline (id, workspace_id, case_id, kind, actor_id, from_id, to_id, \
+             detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(workspace_id)
+        .bind(case_id)
+        .bind(kind)
+        .bind(actor)
+        .bind(from)
+        .bind(to)
+        .bind(detail.to_string())
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn cases(
+        &self,
+        workspace_id: Uuid,
+        viewer: Uuid,
+        query: CaseQuery,
+    ) -> Result<Vec<Case>> {
+        let prefix: String = sqlx::query_scalar("SELECT case_prefix FROM workspaces WHERE id = $1")
+            .bind(workspace_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(Error::NotFound)?;
+        // Untrimmed: a trailing space says the last word is finished.
+        if let Some(q) = query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+            let mut cases = self
+                .search_cases(workspace_id, viewer, &prefix, q, &query)
+                .await?;
+            let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+            Self::put_tags(&mut cases, Self::tags_of(&self.read, &ids).await?);
+            return Ok(cases);
+        }
+        let mut qb = QueryBuilder::<Db>::new(CASE_SELECT.replace("$1", "").trim_end().to_string());
+        qb.push_bind(viewer);
+        push_case_filters(&mut qb, workspace_id, viewer, &query);
+        if let Some((at, id)) = query.after {
+            qb.push(" AND (c.last_message_at < ").push_bind(at);
+            qb.push(" OR (c.last_message_at = ")
+                .push_bind(at)
+                .push(" AND c.id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        qb.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ")
+            .push_bind(query.limit);
+        let rows = qb.build().fetch_all(&self.read).await?;
+        let mut cases = rows.iter().map(case_from_row).collect::<Result<Vec<_>>>()?;
+        let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+        Self::put_tags(&mut cases, Self::tags_of(&self.read, &ids).await?);
+        Ok(cases)
+    }
+
+    pub(super) async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts> {
+        let open = format!("c.status IN {OPEN_SQL}");
+        let unread = "c.inbound_count > COALESCE(r.seen_inbound, 0)";
+        let mut cols = Vec::new();
+        let awake = "c.snoozed_until IS NULL";
+        let views = [
+            ("mine", format!("{awake} AND c.assignee_id = $1")),
+            ("unassigned", format!("{awake} AND c.assignee_id IS NULL")),
+            ("all", awake.to_string()),
+            ("snoozed", "c.snoozed_until IS NOT NULL".to_string()),
+        ];
+        for (view, cond) in views {
+            cols.push(format!(
+                "COUNT(CASE WHEN {cond} AND {open} THEN 1 END) AS {view}_open"
+            ));
+            cols.push(format!(
+                "COUNT(CASE WHEN {cond} AND {open} AND {unread} THEN 1 END) AS {view}_unread"
+            ));
+            cols.push(format!(
+                "COUNT(CASE WHEN {cond} AND NOT ({open}) THEN 1 END) AS {view}_closed"
+            ));
+            cols.push(format!(
+                "COUNT(CASE WHEN {cond} AND {open} AND c.breached_at IS NOT NULL THEN 1 END) \
+                 AS {view}_breached"
+            ));
+        }
+        let sql = format!(
+            "SELECT {} FROM cases c LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = $1 \
+             WHERE c.workspace_id = $2",
+            cols.join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .bind(viewer)
+            .bind(workspace_id)
+            .fetch_one(&self.read)
+            .await?;
+        let get = |view: &str| -> Result<FilterCounts> {
+            Ok(FilterCounts {
+                open: row.try_get(format!("{view}_open").as_str())?,
+                unread: row.try_get(format!("{view}_unread").as_str())?,
+                closed: row.try_get(format!("{view}_closed").as_str())?,
+                breached: row.try_get(format!("{view}_breached").as_str())?,
+            })
+        };
+        Ok(Counts {
+            mine: get("mine")?,
+            unassigned: get("unassigned")?,
+            all: get("all")?,
+            snoozed: get("snoozed")?,
+        })
+    }
+
+    pub(super) async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case> {
+        let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
+        let row = sqlx::query(&sql)
+            .bind(viewer)
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_optional(&self.read)
+            .await?;
+        let mut case = [case_from_row(&not_found_if_none(row)?)?];
+        Self::put_tags(&mut case, Self::tags_of(&self.read, &[id]).await?);
+        let [case] = case;
+        Ok(case)
+    }
+
+    pub(super) async fn case_detail(
+        &self,
+        workspace_id: Uuid,
+        viewer: Uuid,
+        id: Uuid,
+    ) -> Result<CaseDetail> {
+        let case = self.case(workspace_id, viewer, id).await?;
+        let messages = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE case_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(message_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let messages = self.with_attachments(messages).await?;
+        let timeline = sqlx::query(
+            "SELECT id, kind, actor_id, from_id, to_id, detail, created_at FROM timeline \
+             WHERE case_id = $1 ORDER BY created_at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(TimelineEntry {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                actor_id: r.try_get("actor_id")?,
+                from_id: r.try_get("from_id")?,
+                to_id: r.try_get("to_id")?,
+                detail: serde_json::from_str(&r.try_get::<String, _>("detail")?)?,
+                at: from_ms(r.try_get("created_at")?),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok(CaseDetail {
+            case,
+            messages,
+            timeline,
+        })
+    }
+
+    pub(super) async fn mark_read(
+        &self,
+        workspace_id: Uuid,
+        case_id: Uuid,
+        teammate_id: Uuid,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO reads (teammate_id, case_id, seen_inbound) SELECT $1, id, inbound_count \
+             FROM cases WHERE id = $2 AND workspace_id = $3 \
+             ON CONFLICT (teammate_id, case_id) DO UPDATE SET seen_inbound = excluded.seen_inbound",
+        )
+        .bind(teammate_id)
+        .bind(case_id)
+        .bind(workspace_id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+}

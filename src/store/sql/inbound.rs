@@ -1,0 +1,361 @@
+//! A customer's message arriving: finding (or creating) the customer and the case it belongs
+//! to, and which workspace an address or a case belongs to.
+
+use super::*;
+
+impl SqlStore {
+    pub(super) async fn find_customer(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<Uuid>> {
+        if let Some(email) = email {
+            let found: Option<Uuid> = sqlx::query_scalar(
+                "SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 \
+                 AND email = $2 ORDER BY created_at LIMIT 1",
+            )
+            .bind(workspace_id)
+            .bind(email)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        if let Some(phone) = phone {
+            return Ok(sqlx::query_scalar(
+                "SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 \
+                 AND phone = $2 ORDER BY created_at LIMIT 1",
+            )
+            .bind(workspace_id)
+            .bind(phone)
+            .fetch_optional(&mut **tx)
+            .await?);
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn inbound_tx(
+        &self,
+        workspace_id: Uuid,
+        m: &Inbound,
+    ) -> Result<Committed<InboundOutcome>> {
+        let mut tx = self.begin().await?;
+        let locked = Self::lock(&mut tx, workspace_id).await?;
+        if let Some(ext) = &m.external_id {
+            let seen = sqlx::query(
+                "SELECT c.id, c.number, c.assignee_id FROM messages m \
+                 JOIN cases c ON c.id = m.case_id WHERE m.workspace_id = $1 AND m.external_id = $2",
+            )
+            .bind(workspace_id)
+            .bind(ext)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = seen {
+                let outcome = InboundOutcome {
+                    case_id: row.try_get("id")?,
+                    number: format_number(&locked.case_prefix, row.try_get("number")?),
+                    created: false,
+                    reopened: false,
+                    assignee_id: row.try_get("assignee_id")?,
+                    duplicate: true,
+                };
+                tx.rollback().await?;
+                return Ok(Committed {
+                    value: outcome,
+                    events: vec![],
+                });
+            }
+        }
+        let mut log = Log::new(workspace_id, locked.last_seq);
+        let now = ms(log.now);
+
+        let existing_customer = Self::find_customer(
+            &mut tx,
+            workspace_id,
+            m.email.as_deref(),
+            m.phone.as_deref(),
+        )
+        .await?;
+        let customer_id = match existing_customer {
+            Some(id) => {
+                // Learn the other contact detail if this message brings it.
+                sqlx::query(
+                    "UPDATE customers SET email = COALESCE(email, $2), phone = COALESCE(phone, $3) \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&m.email)
+                .bind(&m.phone)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO customers (id, workspace_id, name, email, phone, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(workspace_id)
+                .bind(&m.from_name)
+                .bind(&m.email)
+                .bind(&m.phone)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+
+        // An email names its case (a reply token, then its In-Reply-To/References);
+        // anything else goes to the customer's latest case.
+        let threaded = match &m.mail {
+            Some(email) => Self::email_thread(&mut tx, workspace_id, email).await?,
+            None => None,
+        };
+        // A case whose customer was erased is closed to new text: whoever writes to it
+        // again starts afresh, as a new customer.
+        let threaded = match threaded {
+            Some(case) if Self::case_erased(&mut tx, case.id).await? => None,
+            other => other,
+        };
+        let automated = m.mail.as_ref().is_some_and(|e| e.automated);
+        let latest = match (threaded, existing_customer) {
+            (Some(case), _) => Some(case),
+            (None, Some(customer)) => sqlx::query(
+                "SELECT id, number, status, assignee_id, version, closed_at FROM cases \
+                 WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(customer)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| case_state_from_row(&row))
+            .transpose()?,
+            (None, None) => None,
+        };
+        let window_ms = locked.reopen_days.saturating_mul(24 * 3600 * 1000);
+        let (case, created, reopened) = match latest {
+            // A machine's mail (auto-reply, bounce, list) joins its case without reopening it.
+            Some(c) if automated => (c, false, false),
+            Some(c) if c.status.is_open() => (c, false, false),
+            Some(c) if c.closed_at.is_some_and(|closed| now - closed <= window_ms) => {
+                (c, false, true)
+            }
+            _ => {
+                let number = locked.last_case_number + 1;
+                let category = m.category.clone().or_else(|| {
+                    let text = format!("{} {}", m.subject.as_deref().unwrap_or(""), m.body);
+                    routing::detect_category(&locked.category_keywords, &text)
+                });
+                let assignee = self
+                    .auto_assign(&mut tx, workspace_id, category.as_deref())
+                    .await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO cases (id, workspace_id, number, status, assignee_id, version, \
+                     category, subject, customer_id, returning_customer, preview, created_at, \
+                     last_message_at) \
+                     VALUES ($1, $2, $3, 'needs_reply', $4, 1, $5, $6, $7, $8, '', $9, $9)",
+                )
+                .bind(id)
+                .bind(workspace_id)
+                .bind(number)
+                .bind(assignee)
+                .bind(&category)
+                .bind(&m.subject)
+                .bind(customer_id)
+                .bind(existing_customer.is_some())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE workspaces SET last_case_number = $2 WHERE id = $1")
+                    .bind(workspace_id)
+                    .bind(number)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::timeline(
+                    &mut tx,
+                    workspace_id,
+                    id,
+                    "created",
+                    None,
+                    None,
+                    None,
+                    serde_json::json!({ "channel": m.channel }),
+                    now,
+                )
+                .await?;
+                if assignee.is_some() {
+                    Self::timeline(
+                        &mut tx,
+                        workspace_id,
+                        id,
+                        "assigned",
+                        None,
+                        None,
+                        assignee,
+                        serde_json::json!({ "reason": "auto_assign" }),
+                        now,
+                    )
+                    .await?;
+                } else {
+                    Self::enqueue_if_routed(&mut tx, workspace_id, id, now).await?;
+                }
+                log.push(EventKind::CaseCreated {
+                    case_id: id,
+                    number: format_number(&locked.case_prefix, number),
+                    assignee_id: assignee,
+                    customer_name: m.from_name.clone(),
+                    category,
+                });
+                let state = CaseState {
+                    id,
+                    number,
+                    status: Status::NeedsReply,
+                    assignee_id: assignee,
+                    version: 1,
+                    closed_at: None,
+                };
+                (state, true, false)
+            }
+        };
+        let mut case = case;
+        // The customer starts waiting: the first-response clock runs until a reply.
+        if !automated && (created || case.status != Status::NeedsReply) {
+            Self::start_response_clock(&mut tx, workspace_id, case.id, now).await?;
+        }
+        if !created && !automated {
+            self.reroute_if_unfit(&mut tx, &mut log, &mut case, &locked.case_prefix)
+                .await?;
+            // The customer wrote: a snoozed case comes back now (its owner is pinged by
+            // the message itself).
+            Self::wake_in_tx(
+                &mut tx,
+                &mut log,
+                &case,
+                &locked.case_prefix,
+                "customer",
+                None,
+                None,
+            )
+            .await?;
+        }
+        let number = format_number(&locked.case_prefix, case.number);
+        if reopened {
+            Self::timeline(
+                &mut tx,
+                workspace_id,
+                case.id,
+                "reopened",
+                None,
+                None,
+                None,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+        }
+        if !created && !automated && case.status != Status::NeedsReply {
+            let status = Status::NeedsReply;
+            Self::record_status(&mut tx, &mut log, &case, number.clone(), status, None, now)
+                .await?;
+        }
+        let message_id = Uuid::now_v7();
+        let kind = if automated { "automated" } else { "inbound" };
+        sqlx::query(
+            "INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, \
+             external_id, mail_id, quoted, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, \
+             $7, $8, $9, $10)",
+        )
+        .bind(message_id)
+        .bind(workspace_id)
+        .bind(case.id)
+        .bind(kind)
+        .bind(&m.channel)
+        .bind(&m.body)
+        .bind(&m.external_id)
+        .bind(m.mail.as_ref().and_then(|e| e.mail_id.clone()))
+        .bind(m.mail.as_ref().and_then(|e| e.quoted.clone()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(mail) = &m.mail {
+            Self::insert_attachments(&mut tx, workspace_id, message_id, &mail.attachments, now)
+                .await?;
+        }
+        let preview = crate::domain::input::preview(&m.body, 140);
+        // A machine's mail is kept on its case but leaves the case as it was.
+        if !automated {
+            sqlx::query(
+                "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, \
+                 last_inbound_at = $2, inbound_count = inbound_count + 1, preview = $3, \
+                 version = version + $4, channel_id = COALESCE($5, channel_id) WHERE id = $1",
+            )
+            .bind(case.id)
+            .bind(now)
+            .bind(&preview)
+            .bind(if created { 0i64 } else { 1i64 })
+            .bind(m.channel_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        log.push(EventKind::MessageCreated {
+            case_id: case.id,
+            number: number.clone(),
+            message_id,
+            message_kind: kind.into(),
+            preview,
+            author_id: None,
+            assignee_id: case.assignee_id,
+        });
+        let outcome = InboundOutcome {
+            case_id: case.id,
+            number,
+            created,
+            reopened,
+            assignee_id: case.assignee_id,
+            duplicate: false,
+        };
+        Self::commit(tx, log, outcome).await
+    }
+
+    pub(super) async fn inbound(
+        &self,
+        workspace_id: Uuid,
+        message: Inbound,
+    ) -> Result<Committed<InboundOutcome>> {
+        match self.inbound_tx(workspace_id, &message).await {
+            // Two deliveries of one webhook raced past the duplicate check of a
+            // backend without row locks: the loser answers like a redelivery.
+            Err(Error::Internal(e))
+                if message.external_id.is_some()
+                    && e.downcast_ref::<sqlx::Error>()
+                        .is_some_and(is_unique_violation) =>
+            {
+                self.inbound_tx(workspace_id, &message).await
+            }
+            other => other,
+        }
+    }
+
+    pub(super) async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>> {
+        Ok(
+            sqlx::query_scalar("SELECT workspace_id FROM channels WHERE address = $1")
+                .bind(address)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    pub(super) async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
+        Ok(
+            sqlx::query_scalar("SELECT workspace_id FROM cases WHERE id = $1")
+                .bind(case_id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+}

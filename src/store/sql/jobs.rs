@@ -1,0 +1,359 @@
+//! Notification jobs (the durable queue the push and email workers claim) and the push
+//! subscriptions they are sent to.
+
+use super::*;
+
+impl SqlStore {
+    /// Queues the pushes and emails the transaction's events call for, in the same
+    /// transaction: who gets pinged is `domain::pings`; whether they are online, still
+    /// the assignee, or have read the case is checked again when the job runs.
+    pub(super) async fn enqueue_notifications(tx: &mut Tx, log: &Log) -> Result<()> {
+        let plans: Vec<(&Event, Plan)> = log
+            .events
+            .iter()
+            .filter_map(|e| plan_for(&e.event).map(|p| (e, p)))
+            .collect();
+        if plans.is_empty() {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT id, removed_at, notify_web_push, notify_email, notify_unassigned, \
+             email_delay_secs FROM teammates WHERE workspace_id = $1",
+        )
+        .bind(log.workspace_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut team = Vec::new();
+        let mut prefs = std::collections::HashMap::new();
+        for r in &rows {
+            let id: Uuid = r.try_get("id")?;
+            let active = r.try_get::<Option<i64>, _>("removed_at")?.is_none();
+            team.push(crate::domain::pings::Candidate {
+                id,
+                active,
+                wants_unassigned: r.try_get("notify_unassigned")?,
+            });
+            prefs.insert(
+                id,
+                (
+                    r.try_get::<bool, _>("notify_web_push")?,
+                    r.try_get::<bool, _>("notify_email")?,
+                    r.try_get::<i64, _>("email_delay_secs")?,
+                ),
+            );
+        }
+        let now = ms(log.now);
+        for (event, plan) in plans {
+            let recipients = crate::domain::pings::recipients(
+                plan.happening(),
+                plan.assignee,
+                plan.actor,
+                &team,
+            );
+            if recipients.is_empty() {
+                continue;
+            }
+            let customer: Option<String> =
+                match plan.case_id {
+                    Some(case_id) => sqlx::query_scalar(
+                        "SELECT cu.name FROM cases c JOIN customers cu ON cu.id = c.customer_id \
+                         WHERE c.id = $1",
+                    )
+                    .bind(case_id)
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                    None => None,
+                };
+            let payload = plan.payload(customer.as_deref());
+            for teammate in recipients {
+                let Some((web_push, email, delay)) = prefs.get(&teammate).copied() else {
+                    continue;
+                };
+                if web_push {
+                    let subs: Vec<Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM push_subscriptions WHERE teammate_id = $1",
+                    )
+                    .bind(teammate)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    for sub in subs {
+                        let key = format!("push:{sub}:{}:{}", log.workspace_id, event.seq);
+                        Self::insert_job(
+                            tx,
+                            log.workspace_id,
+                            teammate,
+                            plan.case_id,
+                            Some(sub),
+                            "push",
+                            plan.reason,
+                            &key,
+                            &payload,
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                if email && plan.emails {
+                    let key = format!(
+                        "email:{teammate}:{}",
+                        plan.case_id.map(|c| c.to_string()).unwrap_or_default()
+                    );
+                    Self::insert_job(
+                        tx,
+                        log.workspace_id,
+                        teammate,
+                        plan.case_id,
+                        None,
+                        "email",
+                        plan.reason,
+                        &key,
+                        &payload,
+                        now + delay * 1000,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)] // one column each
+    pub(super) async fn insert_job(
+        tx: &mut Tx,
+        workspace_id: Uuid,
+        teammate: Uuid,
+        case_id: Option<Uuid>,
+        sub: Option<Uuid>,
+        channel: &str,
+        reason: &str,
+        key: &str,
+        payload: &serde_json::Value,
+        due_at: i64,
+    ) -> Result<()> {
+        // A pending email for the same case absorbs the newer message (one email per window).
+        sqlx::query(
+            "INSERT INTO notification_jobs (id, workspace_id, teammate_id, case_id, \
+             subscription_id, channel, reason, dedupe_key, payload, state, attempts, \
+             due_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11) \
+             ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE \
+             SET payload = excluded.payload",
+        )
+        .bind(Uuid::now_v7())
+        .bind(workspace_id)
+        .bind(teammate)
+        .bind(case_id)
+        .bind(sub)
+        .bind(channel)
+        .bind(reason)
+        .bind(key)
+        .bind(payload.to_string())
+        .bind(due_at)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn add_push_subscription(
+        &self,
+        teammate_id: Uuid,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<PushSubscription> {
+        let id = Uuid::now_v7();
+        // The same browser subscribing again (or for another teammate) replaces its row.
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO push_subscriptions (id, teammate_id, endpoint, p256dh, auth, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (endpoint) DO UPDATE SET teammate_id = excluded.teammate_id, \
+             p256dh = excluded.p256dh, auth = excluded.auth RETURNING id",
+        )
+        .bind(id)
+        .bind(teammate_id)
+        .bind(endpoint)
+        .bind(p256dh)
+        .bind(auth)
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?;
+        Ok(PushSubscription {
+            id,
+            teammate_id,
+            endpoint: endpoint.into(),
+            p256dh: p256dh.into(),
+            auth: auth.into(),
+        })
+    }
+
+    pub(super) async fn remove_push_subscription(
+        &self,
+        teammate_id: Uuid,
+        endpoint: &str,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM push_subscriptions WHERE teammate_id = $1 AND endpoint = $2")
+                .bind(teammate_id)
+                .bind(endpoint)
+                .execute(&self.write)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn push_subscription(&self, id: Uuid) -> Result<Option<PushSubscription>> {
+        let row = sqlx::query(
+            "SELECT id, teammate_id, endpoint, p256dh, auth FROM push_subscriptions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(PushSubscription {
+                id: r.try_get("id")?,
+                teammate_id: r.try_get("teammate_id")?,
+                endpoint: r.try_get("endpoint")?,
+                p256dh: r.try_get("p256dh")?,
+                auth: r.try_get("auth")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn delete_push_subscription(&self, id: Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn claim_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Job>> {
+        let sql = format!(
+            "UPDATE notification_jobs SET state = 'running', attempts = attempts + 1, \
+             locked_until = $2 \
+             WHERE id IN (SELECT id FROM notification_jobs \
+             WHERE (state = 'pending' AND due_at <= $1) OR (state = 'running' \
+             AND locked_until < $1) \
+             ORDER BY due_at LIMIT $3{}) \
+             RETURNING id, workspace_id, teammate_id, case_id, subscription_id, channel, reason, \
+             payload, attempts",
+            SKIP_LOCKED
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ms(now))
+            .bind(ms(now) + lease.as_millis() as i64)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Job {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    teammate_id: r.try_get("teammate_id")?,
+                    case_id: r.try_get("case_id")?,
+                    subscription_id: r.try_get("subscription_id")?,
+                    channel: r.try_get("channel")?,
+                    reason: r.try_get("reason")?,
+                    payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn job_context(&self, job: &Job) -> Result<JobContext> {
+        let teammate = self.teammate(job.workspace_id, job.teammate_id).await?;
+        let prefs = self.prefs(job.teammate_id).await?;
+        let (case_assignee, case_status, case_unread) = match job.case_id {
+            Some(case_id) => match self.case(job.workspace_id, job.teammate_id, case_id).await {
+                Ok(c) => (c.assignee_id, Some(c.status), c.unread),
+                Err(Error::NotFound) => (None, None, false),
+                Err(e) => return Err(e),
+            },
+            None => (None, None, false),
+        };
+        Ok(JobContext {
+            teammate,
+            prefs,
+            case_assignee,
+            case_status,
+            case_unread,
+        })
+    }
+
+    pub(super) async fn finish_job(&self, id: Uuid, outcome: &JobOutcome) -> Result<()> {
+        let now = now_ms();
+        let (state, error, due) = match outcome {
+            JobOutcome::Sent => ("sent", None, None),
+            JobOutcome::Skipped(why) => ("skipped", Some(why.clone()), None),
+            JobOutcome::Cancelled(why) => ("cancelled", Some(why.clone()), None),
+            JobOutcome::Failed(why) => ("failed", Some(why.clone()), None),
+            JobOutcome::Retry { at, error } => ("pending", Some(error.clone()), Some(ms(*at))),
+        };
+        let done = sqlx::query(
+            "UPDATE notification_jobs SET state = $2, last_error = $3, due_at = COALESCE($4, \
+             due_at), locked_until = NULL, \
+             done_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5 END WHERE id = $1 \
+             AND state = 'running'",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(&error)
+        .bind(due)
+        .bind(now)
+        .execute(&self.write)
+        .await;
+        match done {
+            // A newer job with the same key is already waiting: it carries this one.
+            Err(e) if is_unique_violation(&e) => {
+                sqlx::query(
+                    "UPDATE notification_jobs SET state = 'cancelled', last_error = 'merged into a \
+                     newer job', locked_until = NULL, done_at = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+            }
+            other => {
+                other?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT channel, state, COUNT(*) AS n FROM notification_jobs GROUP BY channel, state \
+             ORDER BY channel, state",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("channel")?, r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    pub(super) async fn server_key(&self, name: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.write)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.write)
+                .await?,
+        )
+    }
+}

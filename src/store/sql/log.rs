@@ -1,0 +1,158 @@
+//! The write lock and the event log: every write transaction takes its workspace's row first,
+//! appends its events with the next `seq` numbers and queues the notifications they call for,
+//! all in the one commit; readers replay the log from a `seq`.
+
+use super::*;
+
+/// The events one transaction appends to its workspace's log.
+pub(super) struct Log {
+    pub workspace_id: Uuid,
+    pub last_seq: i64,
+    pub now: DateTime<Utc>,
+    pub events: Vec<Event>,
+}
+
+impl Log {
+    pub fn new(workspace_id: Uuid, last_seq: i64) -> Self {
+        Log {
+            workspace_id,
+            last_seq,
+            now: Utc::now(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, event: EventKind) {
+        self.last_seq += 1;
+        self.events.push(Event {
+            workspace_id: self.workspace_id,
+            seq: self.last_seq,
+            at: self.now,
+            event,
+        });
+    }
+}
+
+/// What a write transaction learns when it locks its workspace row.
+pub(super) struct Locked {
+    pub last_seq: i64,
+    pub last_case_number: i64,
+    pub case_prefix: String,
+    pub reopen_days: i64,
+    pub category_keywords: BTreeMap<String, Vec<String>>,
+}
+
+pub(super) fn event_from_row(workspace_id: Uuid, row: &DbRow) -> Result<Event> {
+    Ok(Event {
+        workspace_id,
+        seq: row.try_get("seq")?,
+        at: from_ms(row.try_get("created_at")?),
+        event: serde_json::from_str(&row.try_get::<String, _>("payload")?)?,
+    })
+}
+
+impl SqlStore {
+    pub(super) async fn begin(&self) -> Result<Tx> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// Takes the workspace's write lock (see `sql/mod.rs`) and reads its counters.
+    pub(super) async fn lock(tx: &mut Tx, workspace_id: Uuid) -> Result<Locked> {
+        let row = sqlx::query(
+            "UPDATE workspaces SET last_seq = last_seq WHERE id = $1 \
+             RETURNING last_seq, last_case_number, case_prefix, reopen_days, category_keywords",
+        )
+        .bind(workspace_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok(Locked {
+            last_seq: row.try_get("last_seq")?,
+            last_case_number: row.try_get("last_case_number")?,
+            case_prefix: row.try_get("case_prefix")?,
+            reopen_days: row.try_get("reopen_days")?,
+            category_keywords: serde_json::from_str(
+                &row.try_get::<String, _>("category_keywords")?,
+            )?,
+        })
+    }
+
+    /// Writes the transaction's events and advances the workspace's `seq`, then commits.
+    pub(super) async fn commit<T>(mut tx: Tx, log: Log, value: T) -> Result<Committed<T>> {
+        for e in &log.events {
+            sqlx::query(
+                "INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(e.workspace_id)
+            .bind(e.seq)
+            .bind(e.event.name())
+            .bind(e.event.case_id())
+            .bind(serde_json::to_string(&e.event)?)
+            .bind(ms(e.at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::enqueue_notifications(&mut tx, &log).await?;
+        if !log.events.is_empty() {
+            sqlx::query("UPDATE workspaces SET last_seq = $2 WHERE id = $1")
+                .bind(log.workspace_id)
+                .bind(log.last_seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Committed {
+            value,
+            events: log.events,
+        })
+    }
+
+    pub(super) async fn last_seq(&self, workspace_id: Uuid) -> Result<i64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM workspaces WHERE id = $1")
+            .bind(workspace_id)
+            .fetch_optional(&self.read)
+            .await?;
+        seq.ok_or(Error::NotFound)
+    }
+
+    pub(super) async fn events_since(
+        &self,
+        workspace_id: Uuid,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT seq, payload, created_at FROM events WHERE workspace_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(workspace_id)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| event_from_row(workspace_id, r))
+            .collect()
+    }
+
+    pub(super) async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1")
+                .bind(workspace_id)
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    pub(super) async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM events WHERE created_at < $1 AND seq < (SELECT w.last_seq \
+             FROM workspaces w WHERE w.id = events.workspace_id)",
+        )
+        .bind(ms(before))
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,101 @@
+//! The `Store` implementation, written once for every backend and compiled for each:
+//! `sqlite.rs` and `postgres.rs` name their database types (`Db`, `DbRow`), their store
+//! (`SqlStore`) and what differs (`BACKEND`, `SKIP_LOCKED`), then include this module. Its files
+//! are plain Rust, one per aggregate, so rustfmt and every other tool read them as they are;
+//! `dispatch.rs` maps the `Store` trait onto them. The features under `store/*_sql.rs` are still
+//! macros, instantiated here so that they see the same names.
+//!
+//! The SQL is portable (`$N` parameters, `RETURNING`, `ON CONFLICT`, times as integer
+//! milliseconds); the few backend-specific bits live in `sqlite.rs` and `postgres.rs`.
+//!
+//! Every write transaction starts by touching its workspace row
+//! (`UPDATE workspaces SET last_seq = last_seq … RETURNING`). On Postgres that takes the row lock,
+//! so writers of one workspace run one after another, across every process: `seq` and case
+//! numbers have no gaps and no duplicates, round-robin advances once per case, and a stale
+//! `if_version` is always seen. On SQLite the single writer connection gives the same order.
+
+mod accounts;
+mod assignment;
+mod badges;
+mod cases;
+mod dispatch;
+mod inbound;
+mod jobs;
+mod log;
+mod messages;
+mod status;
+mod tokens;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
+use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::notify::plan::{plan_for, Plan};
+use crate::store::*;
+use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
+use badges::push_ids;
+use cases::{case_from_row, case_state_from_row, push_case_filters, CaseState, CASE_SELECT};
+use log::Log;
+use messages::{message_from_row, MESSAGE_COLUMNS};
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+fn parse_status(s: &str) -> Result<Status> {
+    Status::parse(s)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown status {s:?} in the database")))
+}
+
+fn parse_role(s: &str) -> Result<Role> {
+    Role::parse(s)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown role {s:?} in the database")))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// `%term%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards in `term` escaped.
+fn like_pattern(term: &str) -> String {
+    let mut p = String::from("%");
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn opt_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(from_ms)
+}
+
+fn now_ms() -> i64 {
+    ms(Utc::now())
+}
+
+fn format_number(prefix: &str, n: i64) -> String {
+    numbers::format(prefix, n)
+}
+
+crate::store::email_sql::email_sql!(SqlStore, Db, DbRow);
+crate::store::totp_sql::totp_sql!(SqlStore, Db, DbRow);
+crate::store::audit_sql::audit_sql!(SqlStore, Db, DbRow);
+crate::store::customers_sql::customers_sql!(SqlStore, Db, DbRow);
+crate::store::reports_sql::reports_sql!(SqlStore, Db, DbRow);
+crate::store::sms_sql::sms_sql!(SqlStore, Db, DbRow);
+crate::store::webhooks_sql::webhooks_sql!(SqlStore, Db, DbRow);
+crate::store::routing_sql::routing_sql!(SqlStore, Db, DbRow);
+crate::store::export_sql::export_sql!(SqlStore, Db, DbRow);
+crate::store::workday_sql::workday_sql!(SqlStore, Db, DbRow);
+crate::store::search_sql::search_sql!(SqlStore, Db, DbRow, BACKEND);
+crate::store::imap_sql::imap_sql!(SqlStore, Db, DbRow);
+crate::store::sso_sql::sso_sql!(SqlStore, Db, DbRow);
