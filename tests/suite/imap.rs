@@ -197,8 +197,12 @@ async fn cases(user: &User) -> Vec<(String, String)> {
     out
 }
 
-/// Waits for the `case.created` event of the case with `subject` on `ws`; answers its id.
+/// Waits for the case with `subject`: already there (a poller that just started may take the
+/// mail before `ws` was connected), or its `case.created` event on `ws`. Answers its id.
 async fn created(ws: &mut Ws, user: &User, subject: &str) -> String {
+    if let Some((id, _)) = cases(user).await.into_iter().find(|c| c.1 == subject) {
+        return id;
+    }
     let deadline = tokio::time::Instant::now() + ARRIVES;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
