@@ -842,10 +842,16 @@ impl Ws {
         }
     }
 
-    /// All event frames until `wait` passes with nothing new.
+    /// All event frames until `wait` passes with nothing new, and at most for four times `wait`
+    /// (a socket that never falls quiet, presence frames say, must not hold a test forever).
     pub async fn drain_events(&mut self, wait: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + wait * 4;
         let mut out = Vec::new();
-        while let Some(frame) = self.next(wait).await {
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(frame) = self.next(wait.min(left)).await else {
+                break;
+            };
             if frame["type"] == "event" {
                 out.push(frame);
             }
