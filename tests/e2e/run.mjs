@@ -788,6 +788,40 @@ await test('confirmations: deleting a tag asks in the page; Escape and Cancel ke
   assert.equal(await page.locator('.confirm-dialog').count(), 0, 'the dialog is gone from the page');
 });
 
+await test('email: a file the customer sent downloads with the bytes they sent; a file attached in the composer goes out with the reply', async () => {
+  // A real raw email, as a mail server hands it over: a text part and a PDF in base64.
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(3000), Buffer.from('\n%%EOF\n')]);
+  const boundary = `part-${randomBytes(8).toString('hex')}`;
+  const raw = [
+    'From: Nora Field <nora@example.com>', 'To: support@harbor.test', `Subject: Invoice question ${run}`,
+    `Message-ID: <${randomBytes(8).toString('hex')}@example.com>`, 'MIME-Version: 1.0',
+    `Content-Type: multipart/mixed; boundary="${boundary}"`, '',
+    `--${boundary}`, 'Content-Type: text/plain; charset=utf-8', '', 'The attached invoice charges two cleans, we had one.', '',
+    `--${boundary}`, 'Content-Type: application/pdf; name="invoice.pdf"',
+    'Content-Disposition: attachment; filename="invoice.pdf"', 'Content-Transfer-Encoding: base64', '',
+    pdf.toString('base64').replace(/.{76}/g, '$&\r\n'), `--${boundary}--`, '',
+  ].join('\r\n');
+  const res = await fetch(`${BASE}/api/inbound/email`, { method: 'POST', body: raw,
+    headers: { Authorization: `Bearer ${setup.ingest}`, 'Content-Type': 'message/rfc822' } });
+  assert.equal(res.status, 201, 'the email opens a case');
+  const { case_id: id } = await res.json();
+
+  await pageB.goto(`${BASE}/cases/${id}`);
+  const file = pageB.locator('.msg-attachments a', { hasText: 'invoice.pdf' });
+  await file.waitFor();
+  const [download] = await Promise.all([pageB.waitForEvent('download'), file.click()]);
+  assert.equal(download.suggestedFilename(), 'invoice.pdf');
+  assert.ok(readFileSync(await download.path()).equals(pdf), 'the downloaded file has the bytes the customer sent');
+
+  await pageB.locator('#composer-files').setInputFiles({ name: 'corrected-invoice.txt', mimeType: 'text/plain', buffer: Buffer.from('One clean, 80 EUR.') });
+  await pageB.locator('#composer-text').fill('Sorry about that: the corrected invoice is attached.');
+  await pageB.getByRole('button', { name: 'Send reply' }).click();
+  await pageB.locator('.msg-reply .msg-attachments a', { hasText: 'corrected-invoice.txt' }).waitFor();
+  const detail = await owner.call('GET', `/api/cases/${id}`);
+  const reply = detail.messages.find((m) => m.kind === 'reply');
+  assert.deepEqual(reply.attachments.map((a) => a.filename), ['corrected-invoice.txt']);
+});
+
 await test('accessibility: axe-core finds nothing serious or critical on any page, light or dark', async () => {
   const found = [];
   const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
