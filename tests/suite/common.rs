@@ -492,6 +492,8 @@ impl Drop for TestApp {
 #[derive(Clone)]
 pub struct User {
     pub client: Client,
+    /// The session cookie and any other the server set.
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
     pub base: String,
     pub id: String,
     pub workspace_id: String,
@@ -501,15 +503,10 @@ pub struct User {
 
 impl User {
     pub fn new(app: &TestApp) -> User {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("origin", app.url.parse().unwrap());
-        let client = Client::builder()
-            .cookie_store(true)
-            .default_headers(headers)
-            .build()
-            .unwrap();
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         User {
-            client,
+            client: Self::client_for(app, &jar),
+            jar,
             base: app.url.clone(),
             id: String::new(),
             workspace_id: String::new(),
@@ -584,6 +581,27 @@ impl User {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A browser-like client of `app`: its cookies in `jar`, the server's own `Origin`.
+    fn client_for(app: &TestApp, jar: &std::sync::Arc<reqwest::cookie::Jar>) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("origin", app.url.parse().unwrap());
+        Client::builder()
+            .cookie_provider(jar.clone())
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    /// The same signed-in teammate (same session cookie), talking to `app`: another instance,
+    /// or a restarted one.
+    pub fn on(&self, app: &TestApp) -> User {
+        User {
+            client: Self::client_for(app, &self.jar),
+            base: app.url.clone(),
+            ..self.clone()
+        }
     }
 
     pub async fn json(&self, path: &str) -> Value {

@@ -325,8 +325,8 @@ async fn mailbox_cases(db: Db) {
     ));
     let app = spawn_on(db, &test_db, data.path()).await;
     let mut ws = Ws::connect(&app.url, &token, None).await.unwrap();
-    created(&mut ws, &owner_on(&app, &owner), "Wrong size").await;
-    let mut subjects: Vec<String> = cases(&owner_on(&app, &owner))
+    created(&mut ws, &owner.on(&app), "Wrong size").await;
+    let mut subjects: Vec<String> = cases(&owner.on(&app))
         .await
         .into_iter()
         .map(|c| c.1)
@@ -337,18 +337,6 @@ async fn mailbox_cases(db: Db) {
         ["Broken kettle", "Late parcel", "No receipt", "Wrong size"]
     );
     app.stop().await;
-}
-
-/// `user`, talking to `app` (a restarted server on the same database).
-fn owner_on(app: &TestApp, user: &User) -> User {
-    User {
-        client: user.client.clone(),
-        base: app.url.clone(),
-        id: user.id.clone(),
-        workspace_id: user.workspace_id.clone(),
-        email: user.email.clone(),
-        ingest_token: user.ingest_token.clone(),
-    }
 }
 
 on_both!(a_reply_to_our_email_threads_into_its_case, replies_thread);
@@ -619,7 +607,7 @@ async fn two_instances_on_one_postgres_take_each_message_once() {
     let held_by = usize::from(holder.starts_with("second/"));
     let survivor = apps.remove(1 - held_by);
     apps.pop().unwrap().stop().await;
-    let on_survivor = owner_on(&survivor, &owner);
+    let on_survivor = owner.on(&survivor);
     let mut ws = Ws::connect(&survivor.url, &token, None).await.unwrap();
     for i in 5..8 {
         let from = format!("C{i} <c{i}@customer.test>");

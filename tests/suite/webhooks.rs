@@ -31,8 +31,10 @@ fn verified(log: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The verified deliveries once there are `n`, or all there are after a minute (a retry after a
+/// 30 s outage may be that far off: the backoff doubles up to it).
 async fn wait_for(log: &Path, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got = verified(log);
         if got.len() >= n || tokio::time::Instant::now() > deadline {
@@ -127,7 +129,9 @@ async fn in_order(db: Db) {
     assert_eq!(got[0]["payload"]["data"]["kind"], "case.created");
     assert!(got[0]["id"].as_str().unwrap().starts_with("evt_"));
 
-    // The receiver is down for a while: every event arrives afterwards, in order.
+    // The receiver is down for 30 s, and the instance restarts meanwhile: every event arrives
+    // afterwards, in order, once.
+    let outage = tokio::time::Instant::now();
     drop(receiver);
     for i in 0..4 {
         app.customer_writes(
@@ -143,6 +147,13 @@ async fn in_order(db: Db) {
         failing["webhooks"][0]["next_retry_at"].is_string(),
         "a failing endpoint shows its next retry: {failing}"
     );
+    app.stop().await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |c| {
+        c.retry_base = Duration::from_millis(100)
+    })
+    .await;
+    let owner = owner.on(&app);
+    tokio::time::sleep_until(outage + Duration::from_secs(30)).await;
     let _receiver = start_receiver(port, &secret_file, &log);
 
     // A second instance on the same database changes nothing: one delivery per event.
