@@ -17,6 +17,7 @@ export const SHORTCUTS = [
   { id: 'assign', section: msgKey('shortcut.sectionCase'), keys: ['a'], label: ['a'], does: msgKey('shortcut.assign') },
   { id: 'reply', section: msgKey('shortcut.sectionCase'), keys: ['r'], label: ['r'], does: msgKey('shortcut.reply') },
   { id: 'send', section: msgKey('shortcut.sectionCase'), keys: ['Enter'], ctrl: true, label: ['Ctrl', 'Enter'], does: msgKey('shortcut.send') },
+  { id: 'leave', section: msgKey('shortcut.sectionCase'), keys: ['Escape'], label: ['Esc'], does: msgKey('shortcut.leaveComposer') },
   { id: 'back', section: msgKey('shortcut.sectionCase'), keys: ['Escape'], label: ['Esc'], does: msgKey('shortcut.back') },
   { id: 'help', section: msgKey('shortcut.sectionAnywhere'), keys: ['?'], label: ['?'], does: msgKey('shortcut.help') },
 ];

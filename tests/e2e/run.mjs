@@ -494,6 +494,50 @@ await test('keyboard: ? lists every shortcut in a dialog; Escape closes it and f
   assert.equal(await pageB.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Keyboard shortcuts');
 });
 
+await test('keyboard only: sign in, find a case with /, take it with a, reply with r and Ctrl+Enter, leave the composer and the case with Esc', async () => {
+  await inbound(setup.ingest, { channel: 'email', from: { name: 'Rosa Marin', email: 'rosa@example.com' }, body: 'Do you also clean houseboats? Ours is moored at the marina.' });
+  const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await newPage(ctx, 'Blake (keyboard only)');
+  const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.className || '');
+  await page.goto(`${BASE}/login`);
+  // The email field has the focus when the page opens.
+  await page.keyboard.type(blakeEmail);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`${BASE}/`);
+  await page.goto(`${BASE}/?view=all`);
+  await page.locator('.case-row').nth(1).waitFor();
+  await page.keyboard.press('/');
+  assert.equal(await focused(), 'case-search');
+  await page.keyboard.type('houseboats marina');
+  await page.keyboard.press('Enter');
+  await page.locator('.case-row', { hasText: 'Rosa Marin' }).waitFor();
+  await within(page, LIVE_MS + 2000, 'the search leaves one case', (sel) => document.querySelectorAll(sel).length === 1, '.case-row');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/cases\//);
+  await page.locator('.case-title').waitFor();
+  await page.keyboard.press('a');
+  await page.locator('.assign-search').waitFor();
+  await page.keyboard.type('Blake');
+  await page.keyboard.press('Enter');
+  await page.locator('#assignee-button', { hasText: 'Blake Rivera' }).waitFor();
+  await page.keyboard.press('r');
+  assert.equal(await focused(), 'composer-text');
+  await page.keyboard.type('We do: houseboats on Saturdays, from the marina gate.');
+  await page.keyboard.press('Control+Enter');
+  await page.locator('.msg-reply', { hasText: 'houseboats on Saturdays' }).waitFor();
+  // Esc leaves the composer, Esc again goes back to the list, where / searches again.
+  await page.keyboard.press('Escape');
+  assert.notEqual(await focused(), 'composer-text');
+  await page.keyboard.press('Escape');
+  await page.waitForURL((url) => !url.pathname.startsWith('/cases/'));
+  await page.keyboard.press('/');
+  assert.equal(await focused(), 'case-search');
+  await ctx.close();
+});
+
 await test('dark mode: the system setting is followed; Settings → Appearance overrides it and sticks', async () => {
   const page = pageB;
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);

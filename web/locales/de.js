@@ -74,6 +74,7 @@ export default {
   'shortcut.assign': 'Fall zuweisen',
   'shortcut.reply': 'Antwort schreiben',
   'shortcut.send': 'Antwort oder Notiz senden (⌘ Enter auf dem Mac)',
+  'shortcut.leaveComposer': 'Eingabefeld verlassen (der Entwurf bleibt)',
   'shortcut.back': 'Zurück zur Liste (wenn der Fall den Bildschirm füllt)',
   'shortcut.help': 'Diese Tastenkürzel anzeigen',
   'key.ctrl': 'Strg',

@@ -74,6 +74,7 @@ export default {
   'shortcut.assign': 'Assign the case',
   'shortcut.reply': 'Write a reply',
   'shortcut.send': 'Send the reply or note (⌘ Enter on a Mac)',
+  'shortcut.leaveComposer': 'Leave the composer (the draft stays)',
   'shortcut.back': 'Back to the list (when the case fills the screen)',
   'shortcut.help': 'Show these shortcuts',
   'key.ctrl': 'Ctrl',

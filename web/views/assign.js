@@ -61,6 +61,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
   }
 
   let lookup = 0;
+  let shownFor = ''; // the search the listed options answer
   async function fetchOptions() {
     const mine = ++lookup;
     const q = search.value.trim();
@@ -71,6 +72,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
       const unassigned = !q || 'unassigned'.startsWith(word) || t('people.unassigned').toLowerCase().startsWith(word);
       options = (unassigned ? [null] : []).concat(teammates);
       active = options.length > 1 && q ? (unassigned ? 1 : 0) : 0;
+      shownFor = q;
       renderOptions();
     } catch {
       /* keep the last list */
@@ -84,6 +86,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
     popover.hidden = false;
     button.setAttribute('aria-expanded', 'true');
     search.value = '';
+    shownFor = '';
     options = [null];
     active = 0;
     renderOptions();
@@ -137,6 +140,16 @@ export function createAssign({ getCase, onChanged, disabled }) {
     }
   }
 
+  // Enter picks what the list shows for what was typed: typed faster than the list follows,
+  // it looks the name up first instead of picking the stale first option.
+  async function pickActive() {
+    if (search.value.trim() !== shownFor) {
+      refetch.cancel();
+      await fetchOptions();
+    }
+    if (options.length) choose(active);
+  }
+
   button.addEventListener('click', () => (popover.hidden ? open() : close()));
   button.addEventListener('keydown', (e) => {
     if (e.key === 'ArrowDown') {
@@ -152,7 +165,7 @@ export function createAssign({ getCase, onChanged, disabled }) {
       renderOptions();
     } else if (e.key === 'Enter') {
       e.preventDefault();
-      if (options.length) choose(active);
+      pickActive();
     } else if (e.key === 'Escape') {
       e.preventDefault();
       close();

@@ -256,6 +256,11 @@ export function createComposer({ caseId, customerName, customerEmail, customerPh
     if (isShortcut(e, 'send')) {
       e.preventDefault();
       form.requestSubmit();
+    } else if (isShortcut(e, 'leave') && !e.isComposing) {
+      // Out of the composer without a mouse: the draft stays, the case's own keys (Esc back
+      // to the list, a, r) work again.
+      e.preventDefault();
+      text.blur();
     }
   });
   text.addEventListener('blur', () => setTimeout(closeMentions, 150));
