@@ -832,7 +832,7 @@ await test('confirmations: deleting a tag asks in the page; Escape and Cancel ke
   assert.equal(await page.locator('.confirm-dialog').count(), 0, 'the dialog is gone from the page');
 });
 
-await test('email: a file the customer sent downloads with the bytes they sent; a file attached in the composer goes out with the reply', async () => {
+await test('email: a file the customer sent downloads with the bytes they sent; a file attached in the composer goes out with the reply, shown sent live', async () => {
   // A real raw email, as a mail server hands it over: a text part and a PDF in base64.
   const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(3000), Buffer.from('\n%%EOF\n')]);
   const boundary = `part-${randomBytes(8).toString('hex')}`;
@@ -859,8 +859,24 @@ await test('email: a file the customer sent downloads with the bytes they sent; 
 
   await pageB.locator('#composer-files').setInputFiles({ name: 'corrected-invoice.txt', mimeType: 'text/plain', buffer: Buffer.from('One clean, 80 EUR.') });
   await pageB.locator('#composer-text').fill('Sorry about that: the corrected invoice is attached.');
+  // Every delivery state the page shows, in order, from before the send.
+  await pageB.evaluate(() => {
+    window.deliveryStates = [];
+    const seen = () => {
+      for (const el of document.querySelectorAll('.msg-reply .msg-delivery')) {
+        const state = [...el.classList].find((c) => c.startsWith('delivery-'));
+        if (state && window.deliveryStates.at(-1) !== state) window.deliveryStates.push(state);
+      }
+    };
+    new MutationObserver(seen).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['class'] });
+  });
   await pageB.getByRole('button', { name: 'Send reply' }).click();
   await pageB.locator('.msg-reply .msg-attachments a', { hasText: 'corrected-invoice.txt' }).waitFor();
+  // The reply goes out by email and the page follows without a reload: "sending" while it is
+  // queued (unless the mail left before the page first drew it), then "sent", nothing else.
+  await pageB.locator('.msg-reply .delivery-sent').waitFor({ timeout: 15000 });
+  const states = await pageB.evaluate(() => window.deliveryStates);
+  assert.ok(['delivery-queued,delivery-sent', 'delivery-sent'].includes(states.join()), `delivery states shown: ${states}`);
   const detail = await owner.call('GET', `/api/cases/${id}`);
   const reply = detail.messages.find((m) => m.kind === 'reply');
   assert.deepEqual(reply.attachments.map((a) => a.filename), ['corrected-invoice.txt']);
