@@ -243,15 +243,6 @@ pub async fn redis_available() -> bool {
     )
 }
 
-/// The backends this run can test: SQLite always, Postgres when reachable (always under CI).
-pub async fn backends() -> Vec<Db> {
-    let mut out = vec![Db::Sqlite];
-    if require("Postgres", postgres_available().await) {
-        out.push(Db::Postgres);
-    }
-    out
-}
-
 /// A database for one test: dropped when the guard goes.
 pub struct TestDb {
     pub url: String,
