@@ -10,6 +10,7 @@
 mod app;
 mod db;
 mod deps;
+mod encode;
 mod metrics;
 mod raw_ws;
 pub mod skips;
@@ -21,6 +22,7 @@ mod ws;
 pub use app::*;
 pub use db::*;
 pub use deps::*;
+pub use encode::*;
 pub use metrics::*;
 pub use raw_ws::*;
 pub use throwaway::*;

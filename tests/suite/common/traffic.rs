@@ -1,6 +1,7 @@
 //! Load for the multi-instance tests: a writer posting customer messages and followers that
 //! record every event they are sent.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Client;
@@ -101,4 +102,27 @@ pub async fn write_traffic(urls: Vec<String>, ingest: String, count: usize, rate
         assert!(done, "message {i} never got through");
     }
     retries
+}
+
+/// Asserts that each follower got every event of the workspace from its first one on, exactly
+/// once and in the order the store has them.
+pub async fn assert_every_event_once_in_order(
+    store: &Arc<dyn baton::store::Store>,
+    workspace: uuid::Uuid,
+    followers: Vec<tokio::task::JoinHandle<Followed>>,
+    what: &str,
+) {
+    let all: Vec<i64> = store
+        .events_since(workspace, 0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    for f in followers {
+        let seen = f.await.unwrap().seen;
+        let first = *seen.first().expect("events arrived");
+        let expected: Vec<i64> = all.iter().copied().filter(|s| *s >= first).collect();
+        assert_eq!(seen, expected, "{what}");
+    }
 }

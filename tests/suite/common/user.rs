@@ -141,6 +141,18 @@ impl User {
     }
 }
 
+/// A reply on a case, which the server must accept; its message.
+pub async fn reply(user: &User, case_id: &str, body: &str) -> Value {
+    let r = user
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": body }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
 /// `{"error": {"code", "field"?}}` of an error response, with its status.
 pub async fn error_of(r: Response) -> (StatusCode, String, Option<String>) {
     let status = r.status();

@@ -8,9 +8,9 @@ use reqwest::{Client, Method};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::world::{enc, subscription, Api, World};
+use super::world::{subscription, Api, World};
 use super::{AGENT, OWNER, ROLES, WAIT};
-use crate::common::{TestApp, Ws};
+use crate::common::{enc, TestApp, Ws};
 
 /// B's strings found in `body` that A did not send itself: each string A sent (a path segment,
 /// a query value, a JSON string of the body) is taken out of the answer before looking.

@@ -26,10 +26,10 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::common::{Db, TestApp, Ws};
+use crate::common::{enc, Db, TestApp, Ws};
 use engine::{atoms_of, leaks, Matrix, Side};
 use table::{diff, parse_table, render, Rows, TABLE};
-use world::{enc, two_worlds, unsubscribe_links, Api, Member};
+use world::{two_worlds, unsubscribe_links, Api, Member};
 
 const ROLES: [&str; 5] = ["owner", "admin", "manager", "agent", "viewer"];
 const OWNER: usize = 0;

@@ -60,10 +60,6 @@ pub(super) fn random_digits(n: usize) -> String {
     digits
 }
 
-pub(super) fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// A push subscription body as a browser sends it (the keys have the right shape; nothing is
 /// ever delivered to the loopback endpoint).
 pub(super) fn subscription(endpoint: &str) -> Value {
