@@ -2,7 +2,8 @@
 //! so Chromium does not share the machine with the integration suite's parallel tests (the live
 //! checks have the product's one-second deadlines).
 
-#[path = "suite/common.rs"]
+#[path = "suite/common/mod.rs"]
+#[allow(unused_imports)]
 mod common;
 
 #[path = "suite/oidc_provider.rs"]

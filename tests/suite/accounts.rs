@@ -3,56 +3,57 @@
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{backends, error_of, TestApp, User};
+use crate::common::{error_of, Db, TestApp, User};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signup_me_logout_login_on_every_backend() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme Plumbing", "Olivia Owner").await;
-        let me = owner.json("/api/me").await;
-        assert_eq!(me["teammate"]["role"], "owner", "{db:?}");
-        assert_eq!(me["workspace"]["name"], "Acme Plumbing");
-        assert!(
-            me["workspace"]["ingest_token"]
-                .as_str()
-                .unwrap()
-                .starts_with("bti_"),
-            "owners see the ingest token"
-        );
-        assert_eq!(
-            me["notifications"]["unassigned"], true,
-            "owners watch unassigned cases by default"
-        );
+on_both!(
+    signup_me_logout_login_on_every_backend,
+    signup_me_logout_login_on_every_backend_on
+);
+async fn signup_me_logout_login_on_every_backend_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme Plumbing", "Olivia Owner").await;
+    let me = owner.json("/api/me").await;
+    assert_eq!(me["teammate"]["role"], "owner", "{db:?}");
+    assert_eq!(me["workspace"]["name"], "Acme Plumbing");
+    assert!(
+        me["workspace"]["ingest_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("bti_"),
+        "owners see the ingest token"
+    );
+    assert_eq!(
+        me["notifications"]["unassigned"], true,
+        "owners watch unassigned cases by default"
+    );
 
-        let r = owner.delete("/api/session", None).await;
-        assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        assert_eq!(
-            owner.get("/api/me").await.status(),
-            StatusCode::UNAUTHORIZED,
-            "the session is gone after logout"
-        );
+    let r = owner.delete("/api/session", None).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        owner.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session is gone after logout"
+    );
 
-        let wrong = owner
-            .post(
-                "/api/session",
-                json!({ "email": owner.email, "password": "not the password" }),
-            )
-            .await;
-        assert_eq!(error_of(wrong).await.0, StatusCode::UNAUTHORIZED);
-        let r = owner
-            .post(
-                "/api/session",
-                json!({ "email": owner.email.to_uppercase(), "password": "correct horse battery" }),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK, "email is case-insensitive");
-        assert_eq!(
-            owner.json("/api/me").await["teammate"]["id"],
-            owner.id.as_str()
-        );
-        app.stop().await;
-    }
+    let wrong = owner
+        .post(
+            "/api/session",
+            json!({ "email": owner.email, "password": "not the password" }),
+        )
+        .await;
+    assert_eq!(error_of(wrong).await.0, StatusCode::UNAUTHORIZED);
+    let r = owner
+        .post(
+            "/api/session",
+            json!({ "email": owner.email.to_uppercase(), "password": "correct horse battery" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "email is case-insensitive");
+    assert_eq!(
+        owner.json("/api/me").await["teammate"]["id"],
+        owner.id.as_str()
+    );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -246,132 +247,130 @@ async fn api_tokens_authenticate_scripts() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invites_roles_and_search() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("W", "Olivia Owner").await;
-        let agent = app.invite(&owner, "Alex Agent", "agent").await;
-        let viewer = app.invite(&owner, "Vic Viewer", "viewer").await;
-        let me = agent.json("/api/me").await;
-        assert_eq!(me["teammate"]["role"], "agent");
-        assert!(
-            me["workspace"].get("ingest_token").is_none(),
-            "agents do not see the ingest token"
-        );
+on_both!(invites_roles_and_search, invites_roles_and_search_on);
+async fn invites_roles_and_search_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("W", "Olivia Owner").await;
+    let agent = app.invite(&owner, "Alex Agent", "agent").await;
+    let viewer = app.invite(&owner, "Vic Viewer", "viewer").await;
+    let me = agent.json("/api/me").await;
+    assert_eq!(me["teammate"]["role"], "agent");
+    assert!(
+        me["workspace"].get("ingest_token").is_none(),
+        "agents do not see the ingest token"
+    );
 
-        // Agents cannot invite; admins cannot mint owners.
-        let (s, _, _) = error_of(
-            agent
-                .post(
-                    "/api/invites",
-                    json!({ "email": "x@example.com", "name": "X", "role": "agent" }),
-                )
-                .await,
-        )
-        .await;
-        assert_eq!(s, StatusCode::FORBIDDEN);
-        let admin = app.invite(&owner, "Ada Admin", "admin").await;
-        let (s, _, _) = error_of(
-            admin
-                .post(
-                    "/api/invites",
-                    json!({ "email": "y@example.com", "name": "Y", "role": "owner" }),
-                )
-                .await,
-        )
-        .await;
-        assert_eq!(s, StatusCode::FORBIDDEN);
-
-        // An invite works once.
-        let r = owner
+    // Agents cannot invite; admins cannot mint owners.
+    let (s, _, _) = error_of(
+        agent
             .post(
                 "/api/invites",
-                json!({ "email": "once@example.com", "name": "Once", "role": "agent" }),
+                json!({ "email": "x@example.com", "name": "X", "role": "agent" }),
             )
-            .await;
-        let token = r.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let fresh = User::new(&app);
-        assert_eq!(
-            fresh
-                .post(
-                    &format!("/api/invites/{token}/accept"),
-                    json!({ "password": "correct horse battery" })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            User::new(&app)
-                .post(
-                    &format!("/api/invites/{token}/accept"),
-                    json!({ "password": "correct horse battery" })
-                )
-                .await
-                .status(),
-            StatusCode::NOT_FOUND
-        );
-
-        // Search by name; the assign dropdown leaves viewers out.
-        let found = owner.json("/api/teammates?q=alex").await;
-        let names: Vec<&str> = found["teammates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["Alex Agent"]);
-        let assignable = owner.json("/api/teammates?assignable=true").await;
-        assert!(assignable["teammates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["role"] != "viewer"));
-        assert!(owner.json("/api/teammates").await["teammates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["id"] == viewer.id.as_str()));
-
-        // Role change by an admin; an agent may not.
-        assert_eq!(
-            agent
-                .patch(
-                    &format!("/api/teammates/{}", viewer.id),
-                    json!({ "role": "agent" })
-                )
-                .await
-                .status(),
-            StatusCode::FORBIDDEN
-        );
-        let r = admin
-            .patch(
-                &format!("/api/teammates/{}", viewer.id),
-                json!({ "role": "agent" }),
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let admin = app.invite(&owner, "Ada Admin", "admin").await;
+    let (s, _, _) = error_of(
+        admin
+            .post(
+                "/api/invites",
+                json!({ "email": "y@example.com", "name": "Y", "role": "owner" }),
             )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.json::<Value>().await.unwrap()["role"], "agent");
-        // The last owner stays an owner.
-        let (s, _, field) = error_of(
-            owner
-                .patch(
-                    &format!("/api/teammates/{}", owner.id),
-                    json!({ "role": "admin" }),
-                )
-                .await,
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // An invite works once.
+    let r = owner
+        .post(
+            "/api/invites",
+            json!({ "email": "once@example.com", "name": "Once", "role": "agent" }),
         )
         .await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("role"))
-        );
-        app.stop().await;
-    }
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fresh = User::new(&app);
+    assert_eq!(
+        fresh
+            .post(
+                &format!("/api/invites/{token}/accept"),
+                json!({ "password": "correct horse battery" })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        User::new(&app)
+            .post(
+                &format!("/api/invites/{token}/accept"),
+                json!({ "password": "correct horse battery" })
+            )
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Search by name; the assign dropdown leaves viewers out.
+    let found = owner.json("/api/teammates?q=alex").await;
+    let names: Vec<&str> = found["teammates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Alex Agent"]);
+    let assignable = owner.json("/api/teammates?assignable=true").await;
+    assert!(assignable["teammates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["role"] != "viewer"));
+    assert!(owner.json("/api/teammates").await["teammates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == viewer.id.as_str()));
+
+    // Role change by an admin; an agent may not.
+    assert_eq!(
+        agent
+            .patch(
+                &format!("/api/teammates/{}", viewer.id),
+                json!({ "role": "agent" })
+            )
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = admin
+        .patch(
+            &format!("/api/teammates/{}", viewer.id),
+            json!({ "role": "agent" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["role"], "agent");
+    // The last owner stays an owner.
+    let (s, _, field) = error_of(
+        owner
+            .patch(
+                &format!("/api/teammates/{}", owner.id),
+                json!({ "role": "admin" }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("role"))
+    );
+    app.stop().await;
 }
 
 #[tokio::test]

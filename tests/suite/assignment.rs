@@ -6,158 +6,160 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{backends, error_of, Db, TestApp};
+use crate::common::{error_of, Db, TestApp};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn assign_reassign_unassign_and_the_role_gate() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let manager = app.invite(&owner, "Maya Manager", "manager").await;
-        let agent = app.invite(&owner, "Alex Agent", "agent").await;
-        let viewer = app.invite(&owner, "Vic Viewer", "viewer").await;
-        let case = app
-            .customer_writes(&owner.ingest_token, "c@example.com", "hi")
-            .await;
-        let id = case["case_id"].as_str().unwrap();
-
-        // An agent claims it; a manager reassigns without unassigning first; then unassigns.
-        let r = agent.assign(id, Some(&agent.id)).await;
-        assert_eq!(r.status(), StatusCode::OK, "{db:?}");
-        assert_eq!(agent.list("mine", "open").await, vec![id.to_string()]);
-        let r = manager.assign(id, Some(&manager.id)).await;
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(v["assignee_id"], manager.id.as_str());
-        assert!(
-            agent.list("mine", "open").await.is_empty(),
-            "the previous assignee's queue no longer has it"
-        );
-        assert_eq!(manager.assign(id, None).await.status(), StatusCode::OK);
-        assert_eq!(owner.list("unassigned", "open").await, vec![id.to_string()]);
-
-        // Viewers can neither assign nor be assigned.
-        let (s, code, _) = error_of(viewer.assign(id, Some(&agent.id)).await).await;
-        assert_eq!((s, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
-        let (s, _, field) = error_of(owner.assign(id, Some(&viewer.id)).await).await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("assignee_id"))
-        );
-        let (s, _, field) = error_of(
-            owner
-                .assign(id, Some("01900000-0000-7000-8000-000000000000"))
-                .await,
-        )
+on_both!(
+    assign_reassign_unassign_and_the_role_gate,
+    assign_reassign_unassign_and_the_role_gate_on
+);
+async fn assign_reassign_unassign_and_the_role_gate_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let manager = app.invite(&owner, "Maya Manager", "manager").await;
+    let agent = app.invite(&owner, "Alex Agent", "agent").await;
+    let viewer = app.invite(&owner, "Vic Viewer", "viewer").await;
+    let case = app
+        .customer_writes(&owner.ingest_token, "c@example.com", "hi")
         .await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("assignee_id"))
-        );
-        assert_eq!(
-            owner
-                .assign("01900000-0000-7000-8000-000000000000", Some(&agent.id))
-                .await
-                .status(),
-            StatusCode::NOT_FOUND
-        );
+    let id = case["case_id"].as_str().unwrap();
 
-        // The timeline: one entry per change, with actor, from and to.
-        let detail = owner.json(&format!("/api/cases/{id}")).await;
-        let moves: Vec<(Value, Value, Value)> = detail["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["kind"] == "assigned")
-            .map(|t| {
-                (
-                    t["actor_id"].clone(),
-                    t["from_id"].clone(),
-                    t["to_id"].clone(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            moves,
-            vec![
-                (json!(agent.id), Value::Null, json!(agent.id)),
-                (json!(manager.id), json!(agent.id), json!(manager.id)),
-                (json!(manager.id), json!(manager.id), Value::Null),
-            ]
-        );
-        app.stop().await;
-    }
+    // An agent claims it; a manager reassigns without unassigning first; then unassigns.
+    let r = agent.assign(id, Some(&agent.id)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{db:?}");
+    assert_eq!(agent.list("mine", "open").await, vec![id.to_string()]);
+    let r = manager.assign(id, Some(&manager.id)).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["assignee_id"], manager.id.as_str());
+    assert!(
+        agent.list("mine", "open").await.is_empty(),
+        "the previous assignee's queue no longer has it"
+    );
+    assert_eq!(manager.assign(id, None).await.status(), StatusCode::OK);
+    assert_eq!(owner.list("unassigned", "open").await, vec![id.to_string()]);
+
+    // Viewers can neither assign nor be assigned.
+    let (s, code, _) = error_of(viewer.assign(id, Some(&agent.id)).await).await;
+    assert_eq!((s, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    let (s, _, field) = error_of(owner.assign(id, Some(&viewer.id)).await).await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("assignee_id"))
+    );
+    let (s, _, field) = error_of(
+        owner
+            .assign(id, Some("01900000-0000-7000-8000-000000000000"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("assignee_id"))
+    );
+    assert_eq!(
+        owner
+            .assign("01900000-0000-7000-8000-000000000000", Some(&agent.id))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The timeline: one entry per change, with actor, from and to.
+    let detail = owner.json(&format!("/api/cases/{id}")).await;
+    let moves: Vec<(Value, Value, Value)> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "assigned")
+        .map(|t| {
+            (
+                t["actor_id"].clone(),
+                t["from_id"].clone(),
+                t["to_id"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (json!(agent.id), Value::Null, json!(agent.id)),
+            (json!(manager.id), json!(agent.id), json!(manager.id)),
+            (json!(manager.id), json!(manager.id), Value::Null),
+        ]
+    );
+    app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thirty_two_racers_one_winner_a_hundred_times() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let mut racers = Vec::new();
-        for i in 0..4 {
-            racers.push(app.invite(&owner, &format!("Agent {i}"), "agent").await);
-        }
-        let case = app
-            .customer_writes(&owner.ingest_token, "c@example.com", "hi")
-            .await;
-        let id = case["case_id"].as_str().unwrap().to_string();
-        let store = baton::store::connect(&app.db_url).await.unwrap();
-        let ws = owner.workspace_id.parse().unwrap();
-        for round in 0..100 {
-            let current = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
-            let version = current["version"].as_i64().unwrap();
-            // Every racer asks for a change (asking for the current owner is a no-op, not a race).
-            let targets: Vec<String> = racers
-                .iter()
-                .map(|r| r.id.clone())
-                .filter(|t| current["assignee_id"] != t.as_str())
-                .collect();
-            let seq_before = store.last_seq(ws).await.unwrap();
-            let attempts = (0..32).map(|i| {
-                let user = racers[i % racers.len()].clone();
-                let target = targets[(i + round) % targets.len()].clone();
-                let id = id.clone();
-                async move {
-                    user.put(
-                        &format!("/api/cases/{id}/assignee"),
-                        json!({ "assignee_id": target, "if_version": version }),
-                    )
-                    .await
-                    .status()
-                }
-            });
-            let statuses = futures_util::future::join_all(attempts).await;
-            let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-            let conflicts = statuses
-                .iter()
-                .filter(|s| **s == StatusCode::CONFLICT)
-                .count();
-            assert_eq!(
-                (wins, conflicts),
-                (1, 31),
-                "{db:?} round {round}: {statuses:?}"
-            );
-            let events = store.events_since(ws, seq_before, 100).await.unwrap();
-            assert_eq!(events.len(), 1, "{db:?} round {round}: exactly one event");
-        }
-        let detail = owner.json(&format!("/api/cases/{id}")).await;
-        let assigned = detail["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["kind"] == "assigned")
-            .count();
-        let events = store
-            .events_since(ws, 0, 100_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.event.name() == "case.assigned")
-            .count();
-        assert_eq!(assigned, events, "{db:?}: one timeline entry per event");
-        assert_eq!(assigned, 100, "{db:?}: one change per round");
-        app.stop().await;
+on_both!(
+    thirty_two_racers_one_winner_a_hundred_times,
+    thirty_two_racers_one_winner_a_hundred_times_on
+);
+async fn thirty_two_racers_one_winner_a_hundred_times_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let mut racers = Vec::new();
+    for i in 0..4 {
+        racers.push(app.invite(&owner, &format!("Agent {i}"), "agent").await);
     }
+    let case = app
+        .customer_writes(&owner.ingest_token, "c@example.com", "hi")
+        .await;
+    let id = case["case_id"].as_str().unwrap().to_string();
+    let store = baton::store::connect(&app.db_url).await.unwrap();
+    let ws = owner.workspace_id.parse().unwrap();
+    for round in 0..100 {
+        let current = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+        let version = current["version"].as_i64().unwrap();
+        // Every racer asks for a change (asking for the current owner is a no-op, not a race).
+        let targets: Vec<String> = racers
+            .iter()
+            .map(|r| r.id.clone())
+            .filter(|t| current["assignee_id"] != t.as_str())
+            .collect();
+        let seq_before = store.last_seq(ws).await.unwrap();
+        let attempts = (0..32).map(|i| {
+            let user = racers[i % racers.len()].clone();
+            let target = targets[(i + round) % targets.len()].clone();
+            let id = id.clone();
+            async move {
+                user.put(
+                    &format!("/api/cases/{id}/assignee"),
+                    json!({ "assignee_id": target, "if_version": version }),
+                )
+                .await
+                .status()
+            }
+        });
+        let statuses = futures_util::future::join_all(attempts).await;
+        let wins = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        let conflicts = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count();
+        assert_eq!(
+            (wins, conflicts),
+            (1, 31),
+            "{db:?} round {round}: {statuses:?}"
+        );
+        let events = store.events_since(ws, seq_before, 100).await.unwrap();
+        assert_eq!(events.len(), 1, "{db:?} round {round}: exactly one event");
+    }
+    let detail = owner.json(&format!("/api/cases/{id}")).await;
+    let assigned = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "assigned")
+        .count();
+    let events = store
+        .events_since(ws, 0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.name() == "case.assigned")
+        .count();
+    assert_eq!(assigned, events, "{db:?}: one timeline entry per event");
+    assert_eq!(assigned, 100, "{db:?}: one change per round");
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -198,297 +200,299 @@ async fn a_stale_version_gets_409_with_the_current_case() {
     assert_eq!(body["error"]["current"]["version"], seen + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rules_by_category_and_round_robin_fire_once_never_on_reopen() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let senior = app.invite(&owner, "Sena Senior", "manager").await;
-        let lead = app.invite(&owner, "Lee Lead", "agent").await;
-        let agent = app.invite(&owner, "Alex Agent", "agent").await;
-        assert_eq!(
-            agent.get("/api/assign-rules").await.status(),
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            agent
-                .put("/api/assign-rules", json!({ "mode": "unassigned" }))
-                .await
-                .status(),
-            StatusCode::FORBIDDEN
-        );
+on_both!(
+    rules_by_category_and_round_robin_fire_once_never_on_reopen,
+    rules_by_category_and_round_robin_fire_once_never_on_reopen_on
+);
+async fn rules_by_category_and_round_robin_fire_once_never_on_reopen_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let senior = app.invite(&owner, "Sena Senior", "manager").await;
+    let lead = app.invite(&owner, "Lee Lead", "agent").await;
+    let agent = app.invite(&owner, "Alex Agent", "agent").await;
+    assert_eq!(
+        agent.get("/api/assign-rules").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        agent
+            .put("/api/assign-rules", json!({ "mode": "unassigned" }))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 
-        let rules = json!({ "mode": "by_category", "categories": { "complaint": senior.id, "pricing": owner.id }, "fallback": lead.id });
-        assert_eq!(
-            owner.put("/api/assign-rules", rules.clone()).await.status(),
-            StatusCode::OK
-        );
-        let got = owner.json("/api/assign-rules").await;
-        assert_eq!(got["mode"], "by_category");
-        let complaint = app
-            .customer_writes(&owner.ingest_token, "a@example.com", "I want a REFUND now")
-            .await;
-        assert_eq!(
-            complaint["assignee_id"],
-            senior.id.as_str(),
-            "{db:?}: detected from keywords"
-        );
-        let given = app.inbound(&owner.ingest_token, json!({ "channel": "web", "from": { "name": "B", "email": "b@example.com" }, "body": "hello", "category": "pricing" })).await;
-        assert_eq!(
-            given.json::<Value>().await.unwrap()["assignee_id"],
-            owner.id.as_str(),
-            "category given by the caller"
-        );
-        let other = app
-            .customer_writes(
-                &owner.ingest_token,
-                "c@example.com",
-                "are you open on sundays",
+    let rules = json!({ "mode": "by_category", "categories": { "complaint": senior.id, "pricing": owner.id }, "fallback": lead.id });
+    assert_eq!(
+        owner.put("/api/assign-rules", rules.clone()).await.status(),
+        StatusCode::OK
+    );
+    let got = owner.json("/api/assign-rules").await;
+    assert_eq!(got["mode"], "by_category");
+    let complaint = app
+        .customer_writes(&owner.ingest_token, "a@example.com", "I want a REFUND now")
+        .await;
+    assert_eq!(
+        complaint["assignee_id"],
+        senior.id.as_str(),
+        "{db:?}: detected from keywords"
+    );
+    let given = app.inbound(&owner.ingest_token, json!({ "channel": "web", "from": { "name": "B", "email": "b@example.com" }, "body": "hello", "category": "pricing" })).await;
+    assert_eq!(
+        given.json::<Value>().await.unwrap()["assignee_id"],
+        owner.id.as_str(),
+        "category given by the caller"
+    );
+    let other = app
+        .customer_writes(
+            &owner.ingest_token,
+            "c@example.com",
+            "are you open on sundays",
+        )
+        .await;
+    assert_eq!(other["assignee_id"], lead.id.as_str(), "fallback");
+
+    // Custom keywords per workspace.
+    assert_eq!(
+        owner
+            .patch(
+                "/api/workspace",
+                json!({ "category_keywords": { "complaint": ["awful"] } })
             )
-            .await;
-        assert_eq!(other["assignee_id"], lead.id.as_str(), "fallback");
-
-        // Custom keywords per workspace.
-        assert_eq!(
-            owner
-                .patch(
-                    "/api/workspace",
-                    json!({ "category_keywords": { "complaint": ["awful"] } })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        let custom = app
-            .customer_writes(&owner.ingest_token, "d@example.com", "That was awful")
-            .await;
-        assert_eq!(custom["assignee_id"], senior.id.as_str());
-
-        // Round-robin; rules never fire on reopen or on a message to an open case.
-        let rr = json!({ "mode": "round_robin", "pool": [agent.id, lead.id] });
-        assert_eq!(
-            owner.put("/api/assign-rules", rr).await.status(),
-            StatusCode::OK
-        );
-        let e1 = app
-            .customer_writes(&owner.ingest_token, "e@example.com", "one")
-            .await;
-        let e2 = app
-            .customer_writes(&owner.ingest_token, "f@example.com", "two")
-            .await;
-        assert_eq!(
-            (e1["assignee_id"].as_str(), e2["assignee_id"].as_str()),
-            (Some(agent.id.as_str()), Some(lead.id.as_str()))
-        );
-        let id = e1["case_id"].as_str().unwrap();
-        assert_eq!(owner.assign(id, None).await.status(), StatusCode::OK);
-        assert_eq!(
-            owner
-                .put(
-                    &format!("/api/cases/{id}/status"),
-                    json!({ "status": "archived" })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        let reopened = app
-            .customer_writes(&owner.ingest_token, "e@example.com", "back again")
-            .await;
-        assert_eq!(
-            (
-                reopened["reopened"].as_bool(),
-                reopened["assignee_id"].clone()
-            ),
-            (Some(true), Value::Null),
-            "no rule on reopen"
-        );
-
-        // Invalid rules change nothing.
-        let (s, _, field) = error_of(
-            owner
-                .put(
-                    "/api/assign-rules",
-                    json!({ "mode": "round_robin", "pool": [agent.id, agent.id] }),
-                )
-                .await,
-        )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let custom = app
+        .customer_writes(&owner.ingest_token, "d@example.com", "That was awful")
         .await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("pool"))
-        );
-        let (s, _, field) = error_of(
-            owner
-                .put("/api/assign-rules", json!({ "mode": "sometimes" }))
-                .await,
-        )
+    assert_eq!(custom["assignee_id"], senior.id.as_str());
+
+    // Round-robin; rules never fire on reopen or on a message to an open case.
+    let rr = json!({ "mode": "round_robin", "pool": [agent.id, lead.id] });
+    assert_eq!(
+        owner.put("/api/assign-rules", rr).await.status(),
+        StatusCode::OK
+    );
+    let e1 = app
+        .customer_writes(&owner.ingest_token, "e@example.com", "one")
         .await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("mode"))
-        );
-        assert_eq!(owner.json("/api/assign-rules").await["mode"], "round_robin");
-        app.stop().await;
-    }
+    let e2 = app
+        .customer_writes(&owner.ingest_token, "f@example.com", "two")
+        .await;
+    assert_eq!(
+        (e1["assignee_id"].as_str(), e2["assignee_id"].as_str()),
+        (Some(agent.id.as_str()), Some(lead.id.as_str()))
+    );
+    let id = e1["case_id"].as_str().unwrap();
+    assert_eq!(owner.assign(id, None).await.status(), StatusCode::OK);
+    assert_eq!(
+        owner
+            .put(
+                &format!("/api/cases/{id}/status"),
+                json!({ "status": "archived" })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let reopened = app
+        .customer_writes(&owner.ingest_token, "e@example.com", "back again")
+        .await;
+    assert_eq!(
+        (
+            reopened["reopened"].as_bool(),
+            reopened["assignee_id"].clone()
+        ),
+        (Some(true), Value::Null),
+        "no rule on reopen"
+    );
+
+    // Invalid rules change nothing.
+    let (s, _, field) = error_of(
+        owner
+            .put(
+                "/api/assign-rules",
+                json!({ "mode": "round_robin", "pool": [agent.id, agent.id] }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("pool"))
+    );
+    let (s, _, field) = error_of(
+        owner
+            .put("/api/assign-rules", json!({ "mode": "sometimes" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("mode"))
+    );
+    assert_eq!(owner.json("/api/assign-rules").await["mode"], "round_robin");
+    app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_reassign_and_departures_leave_no_gap() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let leaving = app.invite(&owner, "Lou Leaving", "agent").await;
-        let taker = app.invite(&owner, "Tia Taker", "agent").await;
-        let agent = app.invite(&owner, "Alex Agent", "agent").await;
-        let mut ids = Vec::new();
-        for i in 0..5 {
-            let c = app
-                .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
-                .await;
-            let id = c["case_id"].as_str().unwrap().to_string();
-            assert_eq!(
-                owner.assign(&id, Some(&leaving.id)).await.status(),
-                StatusCode::OK
-            );
-            ids.push(id);
-        }
+on_both!(
+    bulk_reassign_and_departures_leave_no_gap,
+    bulk_reassign_and_departures_leave_no_gap_on
+);
+async fn bulk_reassign_and_departures_leave_no_gap_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let leaving = app.invite(&owner, "Lou Leaving", "agent").await;
+    let taker = app.invite(&owner, "Tia Taker", "agent").await;
+    let agent = app.invite(&owner, "Alex Agent", "agent").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = app
+            .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
+            .await;
+        let id = c["case_id"].as_str().unwrap().to_string();
         assert_eq!(
-            owner
-                .put(
-                    &format!("/api/cases/{}/status", ids[4]),
-                    json!({ "status": "won" })
-                )
-                .await
-                .status(),
+            owner.assign(&id, Some(&leaving.id)).await.status(),
             StatusCode::OK
         );
+        ids.push(id);
+    }
+    assert_eq!(
+        owner
+            .put(
+                &format!("/api/cases/{}/status", ids[4]),
+                json!({ "status": "won" })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
-        // Agents cannot move a whole queue; managers and up can.
-        assert_eq!(
-            agent
-                .post(
-                    "/api/cases/bulk-reassign",
-                    json!({ "from": leaving.id, "to": taker.id })
-                )
-                .await
-                .status(),
-            StatusCode::FORBIDDEN
-        );
-        let r = owner
+    // Agents cannot move a whole queue; managers and up can.
+    assert_eq!(
+        agent
             .post(
                 "/api/cases/bulk-reassign",
-                json!({ "from": leaving.id, "to": taker.id }),
+                json!({ "from": leaving.id, "to": taker.id })
             )
-            .await;
-        assert_eq!(
-            r.json::<Value>().await.unwrap()["moved"],
-            4,
-            "{db:?}: open cases only"
-        );
-        assert_eq!(taker.list("mine", "open").await.len(), 4);
-        assert_eq!(
-            leaving.list("mine", "closed").await,
-            vec![ids[4].clone()],
-            "closed cases stay where they were"
-        );
-        for id in &ids[..4] {
-            let t = owner.json(&format!("/api/cases/{id}")).await["timeline"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|t| t["kind"] == "assigned")
-                .count();
-            assert_eq!(t, 2, "one timeline entry per case per move");
-        }
-
-        // Removing a teammate needs a decision, applied in the same step.
-        assert_eq!(
-            owner
-                .post(
-                    "/api/cases/bulk-reassign",
-                    json!({ "from": taker.id, "to": leaving.id })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        let r = owner
-            .delete(&format!("/api/teammates/{}", leaving.id), None)
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::BAD_REQUEST,
-            "no decision, no removal"
-        );
-        let (s, _, field) = error_of(
-            owner
-                .delete(
-                    &format!("/api/teammates/{}", leaving.id),
-                    Some(json!({ "reassign_to": leaving.id })),
-                )
-                .await,
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = owner
+        .post(
+            "/api/cases/bulk-reassign",
+            json!({ "from": leaving.id, "to": taker.id }),
         )
         .await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("reassign_to"))
-        );
-        let r = owner
-            .delete(
-                &format!("/api/teammates/{}", leaving.id),
-                Some(json!({ "reassign_to": agent.id })),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.json::<Value>().await.unwrap()["moved"], 4);
-        assert_eq!(agent.list("mine", "open").await.len(), 4);
-        assert_eq!(
-            leaving.get("/api/me").await.status(),
-            StatusCode::UNAUTHORIZED,
-            "the removed teammate's session ends"
-        );
-        let assignable = owner.json("/api/teammates?assignable=true").await;
-        assert!(!assignable["teammates"]
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["moved"],
+        4,
+        "{db:?}: open cases only"
+    );
+    assert_eq!(taker.list("mine", "open").await.len(), 4);
+    assert_eq!(
+        leaving.list("mine", "closed").await,
+        vec![ids[4].clone()],
+        "closed cases stay where they were"
+    );
+    for id in &ids[..4] {
+        let t = owner.json(&format!("/api/cases/{id}")).await["timeline"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["id"] == leaving.id.as_str()));
-        // Gone from the team list, but still named on the cases and timelines they touched.
-        let named = |list: Value| {
-            list["teammates"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|t| t["id"] == leaving.id.as_str())
-                .map(|t| t["active"].clone())
-        };
-        assert_eq!(named(owner.json("/api/teammates").await), None);
-        assert_eq!(
-            named(owner.json("/api/teammates?removed=true").await),
-            Some(json!(false))
-        );
-        let (s, _, _) = error_of(owner.assign(&ids[0], Some(&leaving.id)).await).await;
-        assert_eq!(
-            s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "removed teammates cannot be assigned"
-        );
-
-        // Back to the pool.
-        let r = owner
-            .delete(
-                &format!("/api/teammates/{}", agent.id),
-                Some(json!({ "reassign_to": null })),
-            )
-            .await;
-        assert_eq!(r.json::<Value>().await.unwrap()["moved"], 4);
-        assert_eq!(
-            owner.json("/api/cases/counts").await["unassigned"]["open"],
-            4
-        );
-        app.stop().await;
+            .filter(|t| t["kind"] == "assigned")
+            .count();
+        assert_eq!(t, 2, "one timeline entry per case per move");
     }
+
+    // Removing a teammate needs a decision, applied in the same step.
+    assert_eq!(
+        owner
+            .post(
+                "/api/cases/bulk-reassign",
+                json!({ "from": taker.id, "to": leaving.id })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = owner
+        .delete(&format!("/api/teammates/{}", leaving.id), None)
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "no decision, no removal"
+    );
+    let (s, _, field) = error_of(
+        owner
+            .delete(
+                &format!("/api/teammates/{}", leaving.id),
+                Some(json!({ "reassign_to": leaving.id })),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("reassign_to"))
+    );
+    let r = owner
+        .delete(
+            &format!("/api/teammates/{}", leaving.id),
+            Some(json!({ "reassign_to": agent.id })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["moved"], 4);
+    assert_eq!(agent.list("mine", "open").await.len(), 4);
+    assert_eq!(
+        leaving.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the removed teammate's session ends"
+    );
+    let assignable = owner.json("/api/teammates?assignable=true").await;
+    assert!(!assignable["teammates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == leaving.id.as_str()));
+    // Gone from the team list, but still named on the cases and timelines they touched.
+    let named = |list: Value| {
+        list["teammates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == leaving.id.as_str())
+            .map(|t| t["active"].clone())
+    };
+    assert_eq!(named(owner.json("/api/teammates").await), None);
+    assert_eq!(
+        named(owner.json("/api/teammates?removed=true").await),
+        Some(json!(false))
+    );
+    let (s, _, _) = error_of(owner.assign(&ids[0], Some(&leaving.id)).await).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "removed teammates cannot be assigned"
+    );
+
+    // Back to the pool.
+    let r = owner
+        .delete(
+            &format!("/api/teammates/{}", agent.id),
+            Some(json!({ "reassign_to": null })),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["moved"], 4);
+    assert_eq!(
+        owner.json("/api/cases/counts").await["unassigned"]["open"],
+        4
+    );
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,62 +546,63 @@ async fn away_teammates_leave_the_rotation() {
     assert_eq!(c["assignee_id"], b.id.as_str());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn follow_ups_fall_due_and_survive_restarts() {
-    for db in backends().await {
-        let test_db = crate::common::TestDb::new(db).await;
-        let app = TestApp::spawn_with(db, test_db.url.clone(), |_| {}).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let case = app
-            .customer_writes(&owner.ingest_token, "c@example.com", "hi")
-            .await;
-        let id = case["case_id"].as_str().unwrap().to_string();
-        assert_eq!(
-            owner
-                .post(
-                    &format!("/api/cases/{id}/messages"),
-                    json!({ "kind": "reply", "body": "We'll call you" })
-                )
-                .await
-                .status(),
-            StatusCode::CREATED
-        );
-        let due = chrono::Utc::now() + chrono::Duration::seconds(3);
-        let r = owner
-            .put(
-                &format!("/api/cases/{id}/follow-up"),
-                json!({ "due_at": due }),
+on_both!(
+    follow_ups_fall_due_and_survive_restarts,
+    follow_ups_fall_due_and_survive_restarts_on
+);
+async fn follow_ups_fall_due_and_survive_restarts_on(db: Db) {
+    let test_db = crate::common::TestDb::new(db).await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |_| {}).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let case = app
+        .customer_writes(&owner.ingest_token, "c@example.com", "hi")
+        .await;
+    let id = case["case_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        owner
+            .post(
+                &format!("/api/cases/{id}/messages"),
+                json!({ "kind": "reply", "body": "We'll call you" })
             )
-            .await;
-        assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.json::<Value>().await.unwrap()["follow_up_at"].is_string());
-        let (s, _, field) = error_of(
-            owner
-                .put(
-                    &format!("/api/cases/{id}/follow-up"),
-                    json!({ "due_at": "tomorrow" }),
-                )
-                .await,
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let r = owner
+        .put(
+            &format!("/api/cases/{id}/follow-up"),
+            json!({ "due_at": due }),
         )
         .await;
-        assert_eq!(
-            (s, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("due_at"))
-        );
-        // The server stops before it is due; a new one fires it.
-        app.stop().await;
-        let app = TestApp::spawn_with(db, test_db.url.clone(), |_| {}).await;
-        let mut status = Value::Null;
-        for _ in 0..60 {
-            status = owner_status(&app, &owner, &id).await;
-            if status == "follow_up_due" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.json::<Value>().await.unwrap()["follow_up_at"].is_string());
+    let (s, _, field) = error_of(
+        owner
+            .put(
+                &format!("/api/cases/{id}/follow-up"),
+                json!({ "due_at": "tomorrow" }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("due_at"))
+    );
+    // The server stops before it is due; a new one fires it.
+    app.stop().await;
+    let app = TestApp::spawn_with(db, test_db.url.clone(), |_| {}).await;
+    let mut status = Value::Null;
+    for _ in 0..60 {
+        status = owner_status(&app, &owner, &id).await;
+        if status == "follow_up_due" {
+            break;
         }
-        assert_eq!(status, "follow_up_due", "{db:?}");
-        app.stop().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(status, "follow_up_due", "{db:?}");
+    app.stop().await;
 }
 
 async fn owner_status(app: &TestApp, owner: &crate::common::User, id: &str) -> Value {

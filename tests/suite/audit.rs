@@ -8,7 +8,7 @@ use reqwest::cookie::CookieStore;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{error_of, Db, TestApp, TestDb, User, Ws};
+use crate::common::{enc, error_of, Db, TestApp, TestDb, User, Ws};
 
 const PASSWORD: &str = "correct horse battery";
 const WAIT: Duration = Duration::from_secs(10);
@@ -204,10 +204,6 @@ on_both!(
     admin_actions,
     admin_actions_are_recorded_with_actor_and_change_for_admins_only
 );
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 async fn paging_returns_every_entry_once_newest_first(db: Db) {
     let app = TestApp::spawn(db).await;

@@ -4,182 +4,184 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{backends, error_of, Db, TestApp};
+use crate::common::{error_of, Db, TestApp};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inbound_creates_threads_and_reopens() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let token = owner.ingest_token.clone();
+on_both!(
+    inbound_creates_threads_and_reopens,
+    inbound_creates_threads_and_reopens_on
+);
+async fn inbound_creates_threads_and_reopens_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let token = owner.ingest_token.clone();
 
-        let first = app.inbound(&token, json!({ "channel": "email", "from": { "name": "Ann Lee", "email": "ann@example.com" }, "subject": "Quote", "body": "How much for a deep clean?" })).await;
-        assert_eq!(first.status(), StatusCode::CREATED, "{db:?}");
-        let first: Value = first.json().await.unwrap();
-        assert_eq!(first["number"], "BT-000001");
-        assert_eq!(
-            (first["created"].as_bool(), first["reopened"].as_bool()),
-            (Some(true), Some(false))
-        );
-        let case_id = first["case_id"].as_str().unwrap().to_string();
+    let first = app.inbound(&token, json!({ "channel": "email", "from": { "name": "Ann Lee", "email": "ann@example.com" }, "subject": "Quote", "body": "How much for a deep clean?" })).await;
+    assert_eq!(first.status(), StatusCode::CREATED, "{db:?}");
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["number"], "BT-000001");
+    assert_eq!(
+        (first["created"].as_bool(), first["reopened"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let case_id = first["case_id"].as_str().unwrap().to_string();
 
-        // The same customer writes again (matched by email, case-insensitively): same case.
-        let again = app.inbound(&token, json!({ "channel": "email", "from": { "name": "Ann", "email": "ANN@example.com" }, "body": "Also windows?" })).await;
-        assert_eq!(again.status(), StatusCode::OK);
-        let again: Value = again.json().await.unwrap();
-        assert_eq!(again["case_id"], case_id.as_str());
-        assert_eq!(again["created"], false);
+    // The same customer writes again (matched by email, case-insensitively): same case.
+    let again = app.inbound(&token, json!({ "channel": "email", "from": { "name": "Ann", "email": "ANN@example.com" }, "body": "Also windows?" })).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["case_id"], case_id.as_str());
+    assert_eq!(again["created"], false);
 
-        // Category detected from the workspace's default keywords.
-        let detail = owner.json(&format!("/api/cases/{case_id}")).await;
-        assert_eq!(detail["case"]["category"], "pricing");
-        assert_eq!(detail["case"]["status"], "needs_reply");
-        assert_eq!(
-            detail["case"]["returning"], false,
-            "a first-time customer is a new prospect"
-        );
-        assert_eq!(detail["messages"].as_array().unwrap().len(), 2);
-        assert_eq!(detail["timeline"][0]["kind"], "created");
+    // Category detected from the workspace's default keywords.
+    let detail = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(detail["case"]["category"], "pricing");
+    assert_eq!(detail["case"]["status"], "needs_reply");
+    assert_eq!(
+        detail["case"]["returning"], false,
+        "a first-time customer is a new prospect"
+    );
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["timeline"][0]["kind"], "created");
 
-        // A reply sets awaiting_customer; the customer writing back sets needs_reply.
-        let r = owner
-            .post(
-                &format!("/api/cases/{case_id}/messages"),
-                json!({ "kind": "reply", "body": "It's $120." }),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        assert_eq!(
-            owner.json(&format!("/api/cases/{case_id}")).await["case"]["status"],
-            "awaiting_customer"
-        );
-
-        // Assign, close as won, then the customer writes: same case reopens, same assignee.
-        let agent = app.invite(&owner, "Alex Agent", "agent").await;
-        assert_eq!(
-            owner.assign(&case_id, Some(&agent.id)).await.status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            owner
-                .put(
-                    &format!("/api/cases/{case_id}/status"),
-                    json!({ "status": "won" })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        assert!(
-            agent.list("mine", "open").await.is_empty(),
-            "closing takes it out of mine + open"
-        );
-        assert_eq!(agent.list("mine", "closed").await, vec![case_id.clone()]);
-        let back: Value = app.inbound(&token, json!({ "channel": "sms", "from": { "name": "Ann", "email": "ann@example.com", "phone": "+1 555 0100" }, "body": "Need you again!" })).await.json().await.unwrap();
-        assert_eq!(
-            (back["case_id"].as_str(), back["reopened"].as_bool()),
-            (Some(case_id.as_str()), Some(true))
-        );
-        let reopened = owner.json(&format!("/api/cases/{case_id}")).await;
-        assert_eq!(reopened["case"]["status"], "needs_reply");
-        assert_eq!(
-            reopened["case"]["assignee_id"],
-            agent.id.as_str(),
-            "reopen keeps the assignee"
-        );
-        assert_eq!(
-            agent.list("mine", "open").await,
-            vec![case_id.clone()],
-            "back in the same assignee's queue"
-        );
-
-        // Matched by phone alone now that the customer record knows it.
-        let by_phone: Value = app.inbound(&token, json!({ "channel": "sms", "from": { "name": "?", "phone": "+15550100" }, "body": "It's me" })).await.json().await.unwrap();
-        assert_eq!(by_phone["case_id"], case_id.as_str());
-
-        // Closed longer ago than the window: a new case for a returning customer.
-        assert_eq!(
-            owner
-                .patch("/api/workspace", json!({ "reopen_days": 0 }))
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            owner
-                .put(
-                    &format!("/api/cases/{case_id}/status"),
-                    json!({ "status": "lost" })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        let fresh: Value = app.inbound(&token, json!({ "channel": "email", "from": { "name": "Ann", "email": "ann@example.com" }, "body": "New project" })).await.json().await.unwrap();
-        assert_eq!(fresh["created"], true);
-        assert_ne!(fresh["case_id"], case_id.as_str());
-        assert_eq!(fresh["number"], "BT-000002");
-        let fresh_case = owner
-            .json(&format!(
-                "/api/cases/{}",
-                fresh["case_id"].as_str().unwrap()
-            ))
-            .await;
-        assert_eq!(fresh_case["case"]["returning"], true);
-        assert_eq!(
-            fresh_case["case"]["assignee_id"],
-            Value::Null,
-            "a new case is not the old assignee's"
-        );
-        app.stop().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_webhook_twice_makes_one_message() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Owner").await;
-        let body = json!({ "channel": "email", "from": { "name": "Ann", "email": "ann@example.com" }, "body": "hello", "external_id": "msg-<42@mail>" });
-        // Delivered twice one after another, then eight times at once.
-        let one: Value = app
-            .inbound(&owner.ingest_token, body.clone())
-            .await
-            .json()
-            .await
-            .unwrap();
-        let two: Value = app
-            .inbound(&owner.ingest_token, body.clone())
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(one["case_id"], two["case_id"]);
-        assert_eq!(two["duplicate"], true);
-        let racing = json!({ "channel": "email", "from": { "name": "Bo", "email": "bo@example.com" }, "body": "hi", "external_id": "race-1" });
-        let results = futures_util::future::join_all(
-            (0..8).map(|_| app.inbound(&owner.ingest_token, racing.clone())),
+    // A reply sets awaiting_customer; the customer writing back sets needs_reply.
+    let r = owner
+        .post(
+            &format!("/api/cases/{case_id}/messages"),
+            json!({ "kind": "reply", "body": "It's $120." }),
         )
         .await;
-        assert!(
-            results.iter().all(|r| r.status().is_success()),
-            "{db:?}: every delivery is acknowledged"
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        owner.json(&format!("/api/cases/{case_id}")).await["case"]["status"],
+        "awaiting_customer"
+    );
+
+    // Assign, close as won, then the customer writes: same case reopens, same assignee.
+    let agent = app.invite(&owner, "Alex Agent", "agent").await;
+    assert_eq!(
+        owner.assign(&case_id, Some(&agent.id)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        owner
+            .put(
+                &format!("/api/cases/{case_id}/status"),
+                json!({ "status": "won" })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(
+        agent.list("mine", "open").await.is_empty(),
+        "closing takes it out of mine + open"
+    );
+    assert_eq!(agent.list("mine", "closed").await, vec![case_id.clone()]);
+    let back: Value = app.inbound(&token, json!({ "channel": "sms", "from": { "name": "Ann", "email": "ann@example.com", "phone": "+1 555 0100" }, "body": "Need you again!" })).await.json().await.unwrap();
+    assert_eq!(
+        (back["case_id"].as_str(), back["reopened"].as_bool()),
+        (Some(case_id.as_str()), Some(true))
+    );
+    let reopened = owner.json(&format!("/api/cases/{case_id}")).await;
+    assert_eq!(reopened["case"]["status"], "needs_reply");
+    assert_eq!(
+        reopened["case"]["assignee_id"],
+        agent.id.as_str(),
+        "reopen keeps the assignee"
+    );
+    assert_eq!(
+        agent.list("mine", "open").await,
+        vec![case_id.clone()],
+        "back in the same assignee's queue"
+    );
+
+    // Matched by phone alone now that the customer record knows it.
+    let by_phone: Value = app.inbound(&token, json!({ "channel": "sms", "from": { "name": "?", "phone": "+15550100" }, "body": "It's me" })).await.json().await.unwrap();
+    assert_eq!(by_phone["case_id"], case_id.as_str());
+
+    // Closed longer ago than the window: a new case for a returning customer.
+    assert_eq!(
+        owner
+            .patch("/api/workspace", json!({ "reopen_days": 0 }))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        owner
+            .put(
+                &format!("/api/cases/{case_id}/status"),
+                json!({ "status": "lost" })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let fresh: Value = app.inbound(&token, json!({ "channel": "email", "from": { "name": "Ann", "email": "ann@example.com" }, "body": "New project" })).await.json().await.unwrap();
+    assert_eq!(fresh["created"], true);
+    assert_ne!(fresh["case_id"], case_id.as_str());
+    assert_eq!(fresh["number"], "BT-000002");
+    let fresh_case = owner
+        .json(&format!(
+            "/api/cases/{}",
+            fresh["case_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(fresh_case["case"]["returning"], true);
+    assert_eq!(
+        fresh_case["case"]["assignee_id"],
+        Value::Null,
+        "a new case is not the old assignee's"
+    );
+    app.stop().await;
+}
+
+on_both!(
+    the_same_webhook_twice_makes_one_message,
+    the_same_webhook_twice_makes_one_message_on
+);
+async fn the_same_webhook_twice_makes_one_message_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Owner").await;
+    let body = json!({ "channel": "email", "from": { "name": "Ann", "email": "ann@example.com" }, "body": "hello", "external_id": "msg-<42@mail>" });
+    // Delivered twice one after another, then eight times at once.
+    let one: Value = app
+        .inbound(&owner.ingest_token, body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let two: Value = app
+        .inbound(&owner.ingest_token, body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["case_id"], two["case_id"]);
+    assert_eq!(two["duplicate"], true);
+    let racing = json!({ "channel": "email", "from": { "name": "Bo", "email": "bo@example.com" }, "body": "hi", "external_id": "race-1" });
+    let results = futures_util::future::join_all(
+        (0..8).map(|_| app.inbound(&owner.ingest_token, racing.clone())),
+    )
+    .await;
+    assert!(
+        results.iter().all(|r| r.status().is_success()),
+        "{db:?}: every delivery is acknowledged"
+    );
+    let all = owner.json("/api/cases?view=all&filter=open").await;
+    assert_eq!(all["cases"].as_array().unwrap().len(), 2, "{db:?}");
+    for case in all["cases"].as_array().unwrap() {
+        let detail = owner
+            .json(&format!("/api/cases/{}", case["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(
+            detail["messages"].as_array().unwrap().len(),
+            1,
+            "{db:?}: one message per external_id"
         );
-        let all = owner.json("/api/cases?view=all&filter=open").await;
-        assert_eq!(all["cases"].as_array().unwrap().len(), 2, "{db:?}");
-        for case in all["cases"].as_array().unwrap() {
-            let detail = owner
-                .json(&format!("/api/cases/{}", case["id"].as_str().unwrap()))
-                .await;
-            assert_eq!(
-                detail["messages"].as_array().unwrap().len(),
-                1,
-                "{db:?}: one message per external_id"
-            );
-        }
-        app.stop().await;
     }
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -271,131 +273,132 @@ async fn inbound_refuses_bad_input_and_bad_tokens() {
     assert_eq!(error_of(r).await.0, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn views_filters_search_paging_and_counts() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let owner = app.signup("Acme", "Olivia Owner").await;
-        let agent = app.invite(&owner, "Alex Agent", "agent").await;
+on_both!(
+    views_filters_search_paging_and_counts,
+    views_filters_search_paging_and_counts_on
+);
+async fn views_filters_search_paging_and_counts_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let agent = app.invite(&owner, "Alex Agent", "agent").await;
+    assert_eq!(
+        owner
+            .patch("/api/workspace", json!({ "case_prefix": "ys" }))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let v = app
+            .customer_writes(
+                &owner.ingest_token,
+                &format!("c{i}@example.com"),
+                &format!("message number {i} about gutters"),
+            )
+            .await;
+        assert_eq!(v["number"], format!("YS-{:06}", i + 1));
+        ids.push(v["case_id"].as_str().unwrap().to_string());
+    }
+    for id in &ids[..3] {
         assert_eq!(
-            owner
-                .patch("/api/workspace", json!({ "case_prefix": "ys" }))
-                .await
-                .status(),
+            owner.assign(id, Some(&agent.id)).await.status(),
             StatusCode::OK
         );
-        let mut ids = Vec::new();
-        for i in 0..7 {
-            let v = app
-                .customer_writes(
-                    &owner.ingest_token,
-                    &format!("c{i}@example.com"),
-                    &format!("message number {i} about gutters"),
-                )
-                .await;
-            assert_eq!(v["number"], format!("YS-{:06}", i + 1));
-            ids.push(v["case_id"].as_str().unwrap().to_string());
-        }
-        for id in &ids[..3] {
-            assert_eq!(
-                owner.assign(id, Some(&agent.id)).await.status(),
-                StatusCode::OK
-            );
-        }
-        assert_eq!(
-            owner
-                .put(
-                    &format!("/api/cases/{}/status", ids[6]),
-                    json!({ "status": "archived" })
-                )
-                .await
-                .status(),
-            StatusCode::OK
-        );
-        assert_eq!(
-            agent
-                .post(&format!("/api/cases/{}/read", ids[0]), json!({}))
-                .await
-                .status(),
-            StatusCode::NO_CONTENT
-        );
+    }
+    assert_eq!(
+        owner
+            .put(
+                &format!("/api/cases/{}/status", ids[6]),
+                json!({ "status": "archived" })
+            )
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        agent
+            .post(&format!("/api/cases/{}/read", ids[0]), json!({}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
 
-        let counts = agent.json("/api/cases/counts").await;
-        assert_eq!(
-            counts["mine"],
-            json!({ "open": 3, "unread": 2, "closed": 0, "breached": 0 }),
-            "{db:?}"
-        );
-        assert_eq!(
-            counts["unassigned"],
-            json!({ "open": 3, "unread": 3, "closed": 1, "breached": 0 })
-        );
-        assert_eq!(
-            counts["all"],
-            json!({ "open": 6, "unread": 5, "closed": 1, "breached": 0 })
-        );
-        assert_eq!(agent.list("mine", "unread").await.len(), 2);
-        assert_eq!(
-            agent.list("unassigned", "closed").await,
-            vec![ids[6].clone()]
-        );
+    let counts = agent.json("/api/cases/counts").await;
+    assert_eq!(
+        counts["mine"],
+        json!({ "open": 3, "unread": 2, "closed": 0, "breached": 0 }),
+        "{db:?}"
+    );
+    assert_eq!(
+        counts["unassigned"],
+        json!({ "open": 3, "unread": 3, "closed": 1, "breached": 0 })
+    );
+    assert_eq!(
+        counts["all"],
+        json!({ "open": 6, "unread": 5, "closed": 1, "breached": 0 })
+    );
+    assert_eq!(agent.list("mine", "unread").await.len(), 2);
+    assert_eq!(
+        agent.list("unassigned", "closed").await,
+        vec![ids[6].clone()]
+    );
 
-        // Newest activity first, paged with a cursor, no case twice or missed.
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/api/cases?view=all&filter=open&limit=4&cursor={c}"),
-                None => "/api/cases?view=all&filter=open&limit=4".into(),
-            };
-            let page = owner.json(&path).await;
-            seen.extend(
-                page["cases"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c["id"].as_str().unwrap().to_string()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => break,
-            }
-        }
-        let mut expected: Vec<String> = ids[..6].to_vec();
-        expected.reverse();
-        assert_eq!(seen, expected, "{db:?}");
-
-        // Search: full number, digits, customer email, message text; wildcards are literal.
-        for (q, want) in [
-            ("YS-000002", vec![1usize]),
-            ("2", vec![1]),
-            ("c4%40example", vec![4]),
-            ("number%203", vec![3]),
-            ("%25", vec![]),
-        ] {
-            let found: Vec<String> = owner
-                .json(&format!("/api/cases?view=all&filter=open&q={q}"))
-                .await["cases"]
+    // Newest activity first, paged with a cursor, no case twice or missed.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/cases?view=all&filter=open&limit=4&cursor={c}"),
+            None => "/api/cases?view=all&filter=open&limit=4".into(),
+        };
+        let page = owner.json(&path).await;
+        seen.extend(
+            page["cases"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|c| c["id"].as_str().unwrap().to_string())
-                .collect();
-            let want: Vec<String> = want.into_iter().map(|i| ids[i].clone()).collect();
-            assert_eq!(found, want, "{db:?} q={q}");
+                .map(|c| c["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
         }
-        let (status, _, field) = error_of(owner.get("/api/cases?view=everything").await).await;
-        assert_eq!(
-            (status, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("view"))
-        );
-        let (status, _, field) = error_of(owner.get("/api/cases?cursor=garbage").await).await;
-        assert_eq!(
-            (status, field.as_deref()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
-        );
-        app.stop().await;
     }
+    let mut expected: Vec<String> = ids[..6].to_vec();
+    expected.reverse();
+    assert_eq!(seen, expected, "{db:?}");
+
+    // Search: full number, digits, customer email, message text; wildcards are literal.
+    for (q, want) in [
+        ("YS-000002", vec![1usize]),
+        ("2", vec![1]),
+        ("c4%40example", vec![4]),
+        ("number%203", vec![3]),
+        ("%25", vec![]),
+    ] {
+        let found: Vec<String> = owner
+            .json(&format!("/api/cases?view=all&filter=open&q={q}"))
+            .await["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<String> = want.into_iter().map(|i| ids[i].clone()).collect();
+        assert_eq!(found, want, "{db:?} q={q}");
+    }
+    let (status, _, field) = error_of(owner.get("/api/cases?view=everything").await).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("view"))
+    );
+    let (status, _, field) = error_of(owner.get("/api/cases?cursor=garbage").await).await;
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
+    );
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::{
-    follow, free_port, postgres_available, redis_available, redis_url, require, write_traffic, Db,
-    OwnRedis, Process, TestDb, Ws,
+    assert_every_event_once_in_order, follow, free_port, postgres_available, redis_available,
+    redis_url, require, write_traffic, Db, OwnRedis, Process, TestDb, Ws,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -160,22 +160,13 @@ async fn killing_an_instance_mid_stream_loses_no_event() {
     stop.store(true, Ordering::SeqCst);
     let store = baton::store::connect(&db.url).await.unwrap();
     let ws = owner.workspace_id.parse().unwrap();
-    let all: Vec<i64> = store
-        .events_since(ws, 0, 100_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
-    for f in followers {
-        let seen = f.await.unwrap().seen;
-        let first = *seen.first().expect("events arrived");
-        let expected: Vec<i64> = all.iter().copied().filter(|s| *s >= first).collect();
-        assert_eq!(
-            seen, expected,
-            "every event exactly once, in order, across the instance's death"
-        );
-    }
+    assert_every_event_once_in_order(
+        &store,
+        ws,
+        followers,
+        "every event exactly once, in order, across the instance's death",
+    )
+    .await;
     assert_eq!(
         store.last_seq(ws).await.unwrap(),
         1 + 600,

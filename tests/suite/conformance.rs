@@ -11,22 +11,20 @@ use baton::store::*;
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
-use crate::common::{backends, TestDb};
+use crate::common::{Db, TestDb};
 
 fn inbound(email: &str, body: &str) -> Inbound {
     Inbound::email("Customer", email, body)
 }
 
-async fn each_backend<F, Fut>(test: F)
+async fn on_backend<F, Fut>(db: Db, test: F)
 where
-    F: Fn(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    for db in backends().await {
-        let test_db = TestDb::new(db).await;
-        let store = baton::store::connect(&test_db.url).await.expect("connect");
-        test(store).await;
-    }
+    let test_db = TestDb::new(db).await;
+    let store = baton::store::connect(&test_db.url).await.expect("connect");
+    test(store).await;
 }
 
 async fn workspace(store: &Arc<dyn Store>) -> (Workspace, Teammate) {
@@ -70,9 +68,12 @@ async fn member(store: &Arc<dyn Store>, ws: Uuid, by: Uuid, name: &str, role: Ro
         .1
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_tokens_invites_and_prefs() {
-    each_backend(|store| async move {
+on_both!(
+    accounts_tokens_invites_and_prefs,
+    accounts_tokens_invites_and_prefs_on
+);
+async fn accounts_tokens_invites_and_prefs_on(db: Db) {
+    on_backend(db, |store| async move {
         let (ws, owner) = workspace(&store).await;
         assert_eq!(
             store.last_seq(ws.id).await.unwrap(),
@@ -238,9 +239,12 @@ async fn accounts_tokens_invites_and_prefs() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cases_messages_reads_and_badges() {
-    each_backend(|store| async move {
+on_both!(
+    cases_messages_reads_and_badges,
+    cases_messages_reads_and_badges_on
+);
+async fn cases_messages_reads_and_badges_on(db: Db) {
+    on_backend(db, |store| async move {
         let (ws, owner) = workspace(&store).await;
         let agent = member(&store, ws.id, owner.id, "Alex", Role::Agent).await;
         let created = store.inbound(ws.id, inbound("ann@example.com", "need a price")).await.unwrap();
@@ -288,9 +292,12 @@ async fn cases_messages_reads_and_badges() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rules_bulk_departures_follow_ups_and_the_log() {
-    each_backend(|store| async move {
+on_both!(
+    rules_bulk_departures_follow_ups_and_the_log,
+    rules_bulk_departures_follow_ups_and_the_log_on
+);
+async fn rules_bulk_departures_follow_ups_and_the_log_on(db: Db) {
+    on_backend(db, |store| async move {
         let (ws, owner) = workspace(&store).await;
         let a = member(&store, ws.id, owner.id, "Ann", Role::Agent).await;
         let b = member(&store, ws.id, owner.id, "Ben", Role::Agent).await;

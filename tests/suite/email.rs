@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{free_port, require, Db, TestApp, TestDb, User, Ws};
+use crate::common::{b64, free_port, reply, require, Db, TestApp, TestDb, User, Ws};
 use crate::peers::{self, python_has, Peer};
 
 const DOMAIN: &str = "baton.test";
@@ -113,17 +113,6 @@ async fn email_channel(owner: &User) {
         "{}",
         r.text().await.unwrap()
     );
-}
-
-async fn reply(user: &User, case_id: &str, body: &str) -> Value {
-    let r = user
-        .post(
-            &format!("/api/cases/{case_id}/messages"),
-            json!({ "kind": "reply", "body": body }),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
 }
 
 fn message<'a>(detail: &'a Value, id: &str) -> &'a Value {
@@ -645,11 +634,6 @@ async fn channels(db: Db) {
             .status(),
         StatusCode::NO_CONTENT
     );
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 on_both!(attachments_come_in_and_go_out, attachments);

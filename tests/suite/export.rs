@@ -11,14 +11,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{error_of, Db, TestApp, TestDb, User, Ws};
+use crate::common::{b64, error_of, Db, TestApp, TestDb, User, Ws};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// A raw customer email with one attachment, as a mail server hands it over.
 fn mail(from: &str, subject: &str, message_id: &str, text: &str, file: (&str, &[u8])) -> Vec<u8> {

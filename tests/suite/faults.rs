@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::common::{
-    follow, free_port, postgres_available, redis_available, redis_url, require, Db, OwnPostgres,
-    Process, TestDb, Ws,
+    assert_every_event_once_in_order, follow, free_port, postgres_available, redis_available,
+    redis_url, require, Db, OwnPostgres, Process, TestDb, Ws,
 };
 
 /// What a writer saw while posting customer messages through a fault.
@@ -212,19 +212,8 @@ async fn postgres_unreachable_for_thirty_seconds_loses_nothing_and_sends_each_em
     // Every client has every event exactly once, in order.
     let store = baton::store::connect(&pg.url()).await.unwrap();
     let ws = owner.workspace_id.parse().unwrap();
-    let all: Vec<i64> = store
-        .events_since(ws, 0, 100_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
-    for f in followers {
-        let seen = f.await.unwrap().seen;
-        let first = *seen.first().expect("events arrived");
-        let expected: Vec<i64> = all.iter().copied().filter(|s| *s >= first).collect();
-        assert_eq!(seen, expected, "every event exactly once, in order");
-    }
+    assert_every_event_once_in_order(&store, ws, followers, "every event exactly once, in order")
+        .await;
 
     // Every email exactly once: one per case, by one of the two instances.
     let outbox = data.path().join("outbox");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{backends, metric, sockets_open_becomes, Db, TestApp, User, Ws};
+use crate::common::{metric, sockets_open_becomes, Db, TestApp, User, Ws};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -105,99 +105,100 @@ async fn oversized_and_junk_frames_close_the_socket() {
     assert_eq!(ws.close_code(WAIT).await, Some(1008));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_event_kind_reaches_the_other_teammate_with_badges() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let a = app.signup("Acme", "Olivia Owner").await;
-        let b = app.invite(&a, "Bea Agent", "agent").await;
-        let (mut bws, hello) = socket(&app, &b).await;
-        assert_eq!(hello["badge"], json!({ "mine": 0, "unassigned": 0 }));
+on_both!(
+    every_event_kind_reaches_the_other_teammate_with_badges,
+    every_event_kind_reaches_the_other_teammate_with_badges_on
+);
+async fn every_event_kind_reaches_the_other_teammate_with_badges_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let a = app.signup("Acme", "Olivia Owner").await;
+    let b = app.invite(&a, "Bea Agent", "agent").await;
+    let (mut bws, hello) = socket(&app, &b).await;
+    assert_eq!(hello["badge"], json!({ "mine": 0, "unassigned": 0 }));
 
-        let case = app
-            .customer_writes(&a.ingest_token, "c@example.com", "hello there")
-            .await;
-        let id = case["case_id"].as_str().unwrap().to_string();
-        let created = bws.expect("case.created", WAIT).await;
-        assert_eq!(created["event"]["case_id"], id.as_str(), "{db:?}");
-        let msg = bws.expect("message.created", WAIT).await;
-        assert_eq!(
-            (
-                msg["event"]["message_kind"].as_str(),
-                msg["event"]["preview"].as_str()
-            ),
-            (Some("inbound"), Some("hello there"))
-        );
-        assert_eq!(
-            msg["seq"].as_i64().unwrap(),
-            created["seq"].as_i64().unwrap() + 1
-        );
+    let case = app
+        .customer_writes(&a.ingest_token, "c@example.com", "hello there")
+        .await;
+    let id = case["case_id"].as_str().unwrap().to_string();
+    let created = bws.expect("case.created", WAIT).await;
+    assert_eq!(created["event"]["case_id"], id.as_str(), "{db:?}");
+    let msg = bws.expect("message.created", WAIT).await;
+    assert_eq!(
+        (
+            msg["event"]["message_kind"].as_str(),
+            msg["event"]["preview"].as_str()
+        ),
+        (Some("inbound"), Some("hello there"))
+    );
+    assert_eq!(
+        msg["seq"].as_i64().unwrap(),
+        created["seq"].as_i64().unwrap() + 1
+    );
 
-        assert_eq!(a.assign(&id, Some(&b.id)).await.status(), StatusCode::OK);
-        let assigned = bws.expect("case.assigned", WAIT).await;
-        assert_eq!(assigned["event"]["assignee_id"], b.id.as_str());
-        assert_eq!(assigned["event"]["previous_assignee_id"], Value::Null);
-        assert_eq!(assigned["event"]["actor_id"], a.id.as_str());
-        badge_becomes(
-            &mut bws,
-            json!({ "mine": 1, "unassigned": 0 }),
-            "the case is B's now, unread",
-        )
-        .await;
+    assert_eq!(a.assign(&id, Some(&b.id)).await.status(), StatusCode::OK);
+    let assigned = bws.expect("case.assigned", WAIT).await;
+    assert_eq!(assigned["event"]["assignee_id"], b.id.as_str());
+    assert_eq!(assigned["event"]["previous_assignee_id"], Value::Null);
+    assert_eq!(assigned["event"]["actor_id"], a.id.as_str());
+    badge_becomes(
+        &mut bws,
+        json!({ "mine": 1, "unassigned": 0 }),
+        "the case is B's now, unread",
+    )
+    .await;
 
-        assert_eq!(
-            b.post(&format!("/api/cases/{id}/read"), json!({}))
-                .await
-                .status(),
-            StatusCode::NO_CONTENT
-        );
-        badge_becomes(&mut bws, json!({ "mine": 0, "unassigned": 0 }), "read").await;
+    assert_eq!(
+        b.post(&format!("/api/cases/{id}/read"), json!({}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    badge_becomes(&mut bws, json!({ "mine": 0, "unassigned": 0 }), "read").await;
 
-        let handle = b.email.split('@').next().unwrap().to_string();
-        a.post(
-            &format!("/api/cases/{id}/messages"),
-            json!({ "kind": "note", "body": format!("@{handle} see this") }),
-        )
+    let handle = b.email.split('@').next().unwrap().to_string();
+    a.post(
+        &format!("/api/cases/{id}/messages"),
+        json!({ "kind": "note", "body": format!("@{handle} see this") }),
+    )
+    .await;
+    let note = bws.expect("note.created", WAIT).await;
+    assert_eq!(note["event"]["mentions"], json!([b.id]));
+    a.post(
+        &format!("/api/cases/{id}/messages"),
+        json!({ "kind": "reply", "body": "Thanks!" }),
+    )
+    .await;
+    assert_eq!(
+        bws.expect("message.created", WAIT).await["event"]["message_kind"],
+        "reply"
+    );
+    assert_eq!(
+        bws.expect("case.status_changed", WAIT).await["event"]["status"],
+        "awaiting_customer"
+    );
+    a.put(
+        "/api/assign-rules",
+        json!({ "mode": "round_robin", "pool": [b.id] }),
+    )
+    .await;
+    bws.expect("rules.changed", WAIT).await;
+    a.post(
+        "/api/cases/bulk-reassign",
+        json!({ "from": b.id, "to": null }),
+    )
+    .await;
+    let bulk = bws.expect("cases.bulk_reassigned", WAIT).await;
+    assert_eq!(bulk["event"]["case_ids"], json!([id]));
+    let c = app.invite(&a, "Cy New", "agent").await;
+    assert_eq!(
+        bws.expect("teammate.changed", WAIT).await["event"]["teammate_id"],
+        c.id.as_str()
+    );
+    // The customer writes on the now unassigned case: B no longer owns it, no badge for B.
+    app.customer_writes(&a.ingest_token, "c@example.com", "anyone?")
         .await;
-        let note = bws.expect("note.created", WAIT).await;
-        assert_eq!(note["event"]["mentions"], json!([b.id]));
-        a.post(
-            &format!("/api/cases/{id}/messages"),
-            json!({ "kind": "reply", "body": "Thanks!" }),
-        )
-        .await;
-        assert_eq!(
-            bws.expect("message.created", WAIT).await["event"]["message_kind"],
-            "reply"
-        );
-        assert_eq!(
-            bws.expect("case.status_changed", WAIT).await["event"]["status"],
-            "awaiting_customer"
-        );
-        a.put(
-            "/api/assign-rules",
-            json!({ "mode": "round_robin", "pool": [b.id] }),
-        )
-        .await;
-        bws.expect("rules.changed", WAIT).await;
-        a.post(
-            "/api/cases/bulk-reassign",
-            json!({ "from": b.id, "to": null }),
-        )
-        .await;
-        let bulk = bws.expect("cases.bulk_reassigned", WAIT).await;
-        assert_eq!(bulk["event"]["case_ids"], json!([id]));
-        let c = app.invite(&a, "Cy New", "agent").await;
-        assert_eq!(
-            bws.expect("teammate.changed", WAIT).await["event"]["teammate_id"],
-            c.id.as_str()
-        );
-        // The customer writes on the now unassigned case: B no longer owns it, no badge for B.
-        app.customer_writes(&a.ingest_token, "c@example.com", "anyone?")
-            .await;
-        bws.expect("message.created", WAIT).await;
-        app.stop().await;
-    }
+    bws.expect("message.created", WAIT).await;
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -229,79 +230,80 @@ async fn reassign_moves_the_badge_from_old_to_new_owner() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_replays_exactly_once_in_order_then_goes_live() {
-    for db in backends().await {
-        let app = TestApp::spawn(db).await;
-        let a = app.signup("Acme", "Olivia Owner").await;
-        let token = a.api_token().await;
-        let mut ws = Ws::connect(&app.url, &token, None).await.unwrap();
-        let start = ws.next(WAIT).await.unwrap()["seq"].as_i64().unwrap();
-        drop(ws);
-        // Events happen while the tab is closed.
-        for i in 0..30 {
-            app.customer_writes(&a.ingest_token, &format!("c{i}@example.com"), "hi")
-                .await;
-        }
-        // Resume at the handshake, then keep writing during and after the replay.
-        let writer = {
-            let app_url = app.url.clone();
-            let token = a.ingest_token.clone();
-            tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                for i in 0..20 {
-                    client
-                        .post(format!("{app_url}/api/inbound"))
-                        .bearer_auth(&token)
-                        .json(&json!({ "channel": "web", "from": { "name": "L", "email": format!("live{i}@example.com") }, "body": "live" }))
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            })
-        };
-        let mut ws = Ws::connect(&app.url, &token, Some(start)).await.unwrap();
-        writer.await.unwrap();
-        let frames = ws.drain_events(Duration::from_millis(1500)).await;
-        let seqs: Vec<i64> = frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
-        let store = baton::store::connect(&app.db_url).await.unwrap();
-        let head = store
-            .last_seq(a.workspace_id.parse().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            seqs,
-            ((start + 1)..=head).collect::<Vec<_>>(),
-            "{db:?}: every event once, in order, no gap at the seam"
-        );
-        assert_eq!(head - start, 100, "30 + 20 customers, two events each");
-
-        // The resume message: a marker, then everything after `since` again, once.
-        ws.send(json!({ "type": "resume", "since": head - 5 }))
+on_both!(
+    resume_replays_exactly_once_in_order_then_goes_live,
+    resume_replays_exactly_once_in_order_then_goes_live_on
+);
+async fn resume_replays_exactly_once_in_order_then_goes_live_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let a = app.signup("Acme", "Olivia Owner").await;
+    let token = a.api_token().await;
+    let mut ws = Ws::connect(&app.url, &token, None).await.unwrap();
+    let start = ws.next(WAIT).await.unwrap()["seq"].as_i64().unwrap();
+    drop(ws);
+    // Events happen while the tab is closed.
+    for i in 0..30 {
+        app.customer_writes(&a.ingest_token, &format!("c{i}@example.com"), "hi")
             .await;
-        assert_eq!(
-            ws.next(WAIT).await.unwrap(),
-            json!({ "type": "resumed", "since": head - 5 })
-        );
-        let again: Vec<i64> = ws
-            .drain_events(Duration::from_millis(500))
-            .await
-            .iter()
-            .map(|f| f["seq"].as_i64().unwrap())
-            .collect();
-        assert_eq!(again, ((head - 4)..=head).collect::<Vec<_>>());
-        // A `since` beyond the log, or from pruned history, gets resync.
-        ws.send(json!({ "type": "resume", "since": head + 100 }))
-            .await;
-        assert_eq!(ws.expect("resync", WAIT).await["reason"], "unknown_seq");
-        store
-            .prune_events(chrono::Utc::now() + chrono::Duration::seconds(1))
-            .await
-            .unwrap();
-        ws.send(json!({ "type": "resume", "since": 3 })).await;
-        assert_eq!(ws.expect("resync", WAIT).await["reason"], "history_expired");
-        app.stop().await;
     }
+    // Resume at the handshake, then keep writing during and after the replay.
+    let writer = {
+        let app_url = app.url.clone();
+        let token = a.ingest_token.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0..20 {
+                client
+                    .post(format!("{app_url}/api/inbound"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "channel": "web", "from": { "name": "L", "email": format!("live{i}@example.com") }, "body": "live" }))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut ws = Ws::connect(&app.url, &token, Some(start)).await.unwrap();
+    writer.await.unwrap();
+    let frames = ws.drain_events(Duration::from_millis(1500)).await;
+    let seqs: Vec<i64> = frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
+    let store = baton::store::connect(&app.db_url).await.unwrap();
+    let head = store
+        .last_seq(a.workspace_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs,
+        ((start + 1)..=head).collect::<Vec<_>>(),
+        "{db:?}: every event once, in order, no gap at the seam"
+    );
+    assert_eq!(head - start, 100, "30 + 20 customers, two events each");
+
+    // The resume message: a marker, then everything after `since` again, once.
+    ws.send(json!({ "type": "resume", "since": head - 5 }))
+        .await;
+    assert_eq!(
+        ws.next(WAIT).await.unwrap(),
+        json!({ "type": "resumed", "since": head - 5 })
+    );
+    let again: Vec<i64> = ws
+        .drain_events(Duration::from_millis(500))
+        .await
+        .iter()
+        .map(|f| f["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(again, ((head - 4)..=head).collect::<Vec<_>>());
+    // A `since` beyond the log, or from pruned history, gets resync.
+    ws.send(json!({ "type": "resume", "since": head + 100 }))
+        .await;
+    assert_eq!(ws.expect("resync", WAIT).await["reason"], "unknown_seq");
+    store
+        .prune_events(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    ws.send(json!({ "type": "resume", "since": 3 })).await;
+    assert_eq!(ws.expect("resync", WAIT).await["reason"], "history_expired");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

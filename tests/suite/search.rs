@@ -5,11 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{error_of, Db, TestApp, User};
-
-fn enc(q: &str) -> String {
-    url::form_urlencoded::byte_serialize(q.as_bytes()).collect()
-}
+use crate::common::{enc, error_of, Db, TestApp, User};
 
 /// The cases `q` finds (with extra query parameters), in order, as returned.
 async fn search(user: &User, q: &str, extra: &str) -> Vec<Value> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{error_of, free_port, require, Db, TestApp, TestDb, User, Ws};
+use crate::common::{error_of, free_port, reply, require, Db, TestApp, TestDb, User, Ws};
 use crate::peers::{self, json_lines, python_has, Peer};
 
 const CUSTOMER: &str = "+14155550100";
@@ -175,17 +175,6 @@ impl Sms {
 
 fn new_sid() -> String {
     format!("SM{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn reply(user: &User, case_id: &str, body: &str) -> Value {
-    let r = user
-        .post(
-            &format!("/api/cases/{case_id}/messages"),
-            json!({ "kind": "reply", "body": body }),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
 }
 
 async fn delivery_becomes(user: &User, case_id: &str, message_id: &str, state: &str) -> Value {
