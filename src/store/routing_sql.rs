@@ -1,6 +1,6 @@
 //! The routing part of the store: whether an owner can still act on a case when its customer
 //! writes, open-case counts for capacity, and a teammate's away dates and limit. Instantiated
-//! next to `sql_store!` for each backend (it uses that module's imports, `Tx`, `Log`, `timeline`
+//! in `sql/mod.rs` for each backend (it uses that module's imports, `Tx`, `Log`, `timeline`
 //! and `auto_assign`); every choice it makes is a function of `domain::routing`.
 
 macro_rules! routing_sql {

@@ -1,5 +1,5 @@
 //! The working day's part of the store: saved replies, tags on cases, and snooze. Instantiated
-//! next to `sql_store!` for each backend (it uses that module's imports, `Tx`, `Log`, `lock`,
+//! in `sql/mod.rs` for each backend (it uses that module's imports, `Tx`, `Log`, `lock`,
 //! `timeline` and `commit`). Snooze's timer is the follow-ups' pattern: a durable due time on
 //! the case, claimed by a conditional update under the workspace lock, so it fires once across
 //! instances and restarts.
