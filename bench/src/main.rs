@@ -20,6 +20,7 @@ mod host;
 mod http;
 mod scenarios;
 mod servers;
+mod socketio;
 mod sockets;
 mod worker;
 
@@ -42,6 +43,18 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(worker_main());
+    }
+    if let Cmd::Idle(_) | Cmd::Api(_) | Cmd::Export(_) | Cmd::Search(_) = &cli.cmd {
+        let server = match &cli.cmd {
+            Cmd::Idle(a) => a.common.server,
+            Cmd::Api(a) => a.common.server,
+            Cmd::Export(a) => a.common.server,
+            Cmd::Search(a) => a.common.server,
+            _ => unreachable!(),
+        };
+        if server != cli::ServerKind::Baton {
+            return Err(anyhow!("--server {server:?}: only fanout and teams run on the peers"));
+        }
     }
     raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()
