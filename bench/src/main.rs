@@ -53,7 +53,9 @@ fn main() -> Result<()> {
             _ => unreachable!(),
         };
         if server != cli::ServerKind::Baton {
-            return Err(anyhow!("--server {server:?}: only fanout and teams run on the peers"));
+            return Err(anyhow!(
+                "--server {server:?}: only fanout and teams run on the peers"
+            ));
         }
     }
     raise_nofile();

@@ -74,10 +74,17 @@ mod tests {
 
     #[test]
     fn an_event_round_trips() {
-        let data = r#"{"type":"event","seq":7,"event":{"kind":"case.assigned","tags":["a,b","]"]}}"#;
+        let data =
+            r#"{"type":"event","seq":7,"event":{"kind":"case.assigned","tags":["a,b","]"]}}"#;
         let text = event("frame", data);
         assert_eq!(text, format!("42[\"frame\",{data}]"));
-        assert_eq!(decode(&text), Packet::Event { name: "frame", data });
+        assert_eq!(
+            decode(&text),
+            Packet::Event {
+                name: "frame",
+                data
+            }
+        );
     }
 
     #[test]

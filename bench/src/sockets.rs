@@ -65,7 +65,10 @@ pub fn incoming(text: &str, socketio: bool) -> Incoming<'_> {
         return Incoming::Frame(text);
     }
     match socketio::decode(text) {
-        Packet::Event { name: "frame", data } => Incoming::Frame(data),
+        Packet::Event {
+            name: "frame",
+            data,
+        } => Incoming::Frame(data),
         Packet::Ping => Incoming::Ping,
         Packet::Open => Incoming::Open,
         Packet::ConnectError(why) => Incoming::Refused(why),

@@ -114,7 +114,10 @@ fn setup(st: &State, body: &Value) -> Value {
 }
 
 fn inbound(st: &State, bearer: &str, body: &Value) -> Option<Value> {
-    let email = body["from"]["email"].as_str().unwrap_or_default().to_string();
+    let email = body["from"]["email"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let text = body["body"].as_str().unwrap_or_default();
     let (room, case_id, number, assignee, created) = {
         let mut d = st.lock().unwrap();

@@ -22,7 +22,10 @@ use crate::worker::{connect_all, sample_workers, spawn_workers, Conn};
 pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     let c = &a.common;
     if c.server != ServerKind::Baton && (scenario == "cluster" || a.stuck > 0) {
-        bail!("--server {:?}: fanout and teams only, without --stuck", c.server);
+        bail!(
+            "--server {:?}: fanout and teams only, without --stuck",
+            c.server
+        );
     }
     let http = http_client()?;
     let default_instances = if scenario == "cluster" { 2 } else { 1 };
@@ -99,12 +102,12 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         let mut m = measure_step(&mut workers, &srv.list[0], &wss, &st, groups, dsecs).await?;
         let deliveries = m["deliveries"].as_u64().unwrap_or(0) as f64;
         m["server_cpu_s"] = json!(cpu_s);
-        m["deliveries_per_cpu_s"] = json!(cpu_s
-            .filter(|s| *s > 0.0)
-            .map(|s| (deliveries / s).round()));
-        m["actions_per_cpu_s"] = json!(cpu_s
-            .filter(|s| *s > 0.0)
-            .map(|s| (m["actions"].as_f64().unwrap_or(0.0) / s * 10.0).round() / 10.0));
+        m["deliveries_per_cpu_s"] =
+            json!(cpu_s.filter(|s| *s > 0.0).map(|s| (deliveries / s).round()));
+        m["actions_per_cpu_s"] =
+            json!(cpu_s
+                .filter(|s| *s > 0.0)
+                .map(|s| (m["actions"].as_f64().unwrap_or(0.0) / s * 10.0).round() / 10.0));
         m["load_average_1m"] = json!(load);
         m["rate_target"] = json!(rate);
         m["late_actions"] = json!(driven.late);
