@@ -44,19 +44,18 @@ fn main() -> Result<()> {
             .build()?
             .block_on(worker_main());
     }
-    if let Cmd::Idle(_) | Cmd::Api(_) | Cmd::Export(_) | Cmd::Search(_) = &cli.cmd {
-        let server = match &cli.cmd {
-            Cmd::Idle(a) => a.common.server,
-            Cmd::Api(a) => a.common.server,
-            Cmd::Export(a) => a.common.server,
-            Cmd::Search(a) => a.common.server,
-            _ => unreachable!(),
-        };
-        if server != cli::ServerKind::Baton {
-            return Err(anyhow!(
-                "--server {server:?}: only fanout and teams run on the peers"
-            ));
-        }
+    // Only the driven scenarios have peers to run against.
+    let baton_only = match &cli.cmd {
+        Cmd::Idle(a) => Some(a.common.server),
+        Cmd::Api(a) => Some(a.common.server),
+        Cmd::Export(a) => Some(a.common.server),
+        Cmd::Search(a) => Some(a.common.server),
+        _ => None,
+    };
+    if let Some(server) = baton_only.filter(|s| *s != cli::ServerKind::Baton) {
+        return Err(anyhow!(
+            "--server {server:?}: only fanout and teams run on the peers"
+        ));
     }
     raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()
