@@ -144,3 +144,46 @@ pub async fn create_workspaces(
     );
     Ok(out.into_iter().map(|(_, w)| w).collect())
 }
+
+/// `count` workspaces of `teammates` each on a peer (`--server socketio` or `bare`), which
+/// creates them and their tokens in one request: the peers have no sign-up to measure.
+pub async fn peer_workspaces(
+    http: &reqwest::Client,
+    url: &str,
+    count: usize,
+    teammates: usize,
+) -> Result<Vec<Workspace>> {
+    #[derive(serde::Deserialize)]
+    struct PeerMate {
+        id: String,
+        token: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct PeerWorkspace {
+        id: String,
+        ingest: String,
+        mates: Vec<PeerMate>,
+    }
+    let r = http
+        .post(format!("{url}/bench/setup"))
+        .json(&json!({ "workspaces": count, "teammates": teammates }))
+        .send()
+        .await?;
+    let v = ok_json(r, "POST /bench/setup").await?;
+    let list: Vec<PeerWorkspace> = serde_json::from_value(v)?;
+    Ok(list
+        .into_iter()
+        .map(|w| Workspace {
+            id: w.id,
+            ingest: w.ingest,
+            mates: w
+                .mates
+                .into_iter()
+                .map(|m| Mate {
+                    id: m.id,
+                    token: m.token,
+                })
+                .collect(),
+        })
+        .collect())
+}

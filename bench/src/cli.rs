@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -37,8 +37,32 @@ pub enum Cmd {
     Worker,
 }
 
+/// What serves the sockets: Baton, or one of the peers it is measured against.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ServerKind {
+    /// Baton itself.
+    #[default]
+    Baton,
+    /// The Socket.IO 4 server in `bench/socketio/` (Node.js, SQLite): the same job as Baton's
+    /// in the way a Node team inbox would do it.
+    Socketio,
+    /// `bare-writer`: the same frames to the same sockets with no database and no logic, the
+    /// machine's ceiling for a fan-out.
+    Bare,
+}
+
 #[derive(Args, Clone)]
 pub struct Common {
+    /// The server under test (`fanout` and `teams`; the others need Baton).
+    #[arg(long, value_enum, default_value_t = ServerKind::Baton)]
+    pub server: ServerKind,
+    /// With --spawn --server socketio: the Node.js binary.
+    #[arg(long, default_value = "node")]
+    pub node: PathBuf,
+    /// With --spawn --server socketio: the peer's script (its `node_modules` installed next to
+    /// it with `npm ci`).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/socketio/server.js"))]
+    pub socketio_script: PathBuf,
     /// Server base URL(s) (loopback only); repeat for several instances. Ignored with --spawn.
     #[arg(long = "url")]
     pub urls: Vec<String>,
@@ -60,7 +84,8 @@ pub struct Common {
     /// With --spawn and several instances: Redis.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     pub redis: String,
-    /// With --spawn: the `baton` binary (default: next to this one).
+    /// With --spawn: the `baton` (or, with --server bare, `bare-writer`) binary (default: next
+    /// to this one).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
     /// Client worker processes (default: enough for --max-per-worker, at least 2).

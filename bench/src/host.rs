@@ -87,6 +87,27 @@ fn cpu_pct(a: ProcSample, b: ProcSample) -> f64 {
     (b.ticks.saturating_sub(a.ticks)) as f64 / 100.0 / secs * 100.0
 }
 
+/// CPU seconds (user + system) the processes used between two samples, summed; `None` when no
+/// process could be sampled both times.
+pub fn cpu_seconds(a: &[Option<ProcSample>], b: &[Option<ProcSample>]) -> Option<f64> {
+    let ticks: Vec<u64> = a
+        .iter()
+        .zip(b)
+        .filter_map(|(x, y)| Some(y.as_ref()?.ticks.saturating_sub(x.as_ref()?.ticks)))
+        .collect();
+    (!ticks.is_empty()).then(|| ticks.iter().sum::<u64>() as f64 / 100.0)
+}
+
+/// The machine's load average over the last minute (other work on the machine skews a run).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 pub fn sum_cpu(a: &[Option<ProcSample>], b: &[Option<ProcSample>]) -> Option<f64> {
     let mut total = 0.0;
     let mut any = false;

@@ -20,6 +20,7 @@ mod host;
 mod http;
 mod scenarios;
 mod servers;
+mod socketio;
 mod sockets;
 mod worker;
 
@@ -42,6 +43,19 @@ fn main() -> Result<()> {
             .enable_all()
             .build()?
             .block_on(worker_main());
+    }
+    // Only the driven scenarios have peers to run against.
+    let baton_only = match &cli.cmd {
+        Cmd::Idle(a) => Some(a.common.server),
+        Cmd::Api(a) => Some(a.common.server),
+        Cmd::Export(a) => Some(a.common.server),
+        Cmd::Search(a) => Some(a.common.server),
+        _ => None,
+    };
+    if let Some(server) = baton_only.filter(|s| *s != cli::ServerKind::Baton) {
+        return Err(anyhow!(
+            "--server {server:?}: only fanout and teams run on the peers"
+        ));
     }
     raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1,5 +1,6 @@
 //! The servers under test: the ones `--url` names, or instances this tool starts (`--spawn`) on
-//! a fresh SQLite file or a fresh Postgres database, stopped and dropped again at the end.
+//! a fresh SQLite file or a fresh Postgres database, stopped and dropped again at the end. With
+//! `--server socketio` or `bare` the instance started is that peer instead of Baton.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -7,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cli::Common;
+use crate::cli::{Common, ServerKind};
 use crate::host::{proc_sample, ProcSample};
 
 /// One instance: its base URL, address and process (ours to stop when we started it).
 pub struct Server {
+    pub kind: ServerKind,
     pub url: String,
     pub addr: SocketAddr,
     pub pid: Option<u32>,
@@ -120,6 +122,7 @@ pub async fn servers_with(
             let addr = loopback_addr(&u)?;
             wait_ready(http, &u).await?;
             list.push(Server {
+                kind: c.server,
                 url: u,
                 addr,
                 pid: c.pids.get(i).copied(),
@@ -135,6 +138,12 @@ pub async fn servers_with(
         });
     }
     let n = c.instances.unwrap_or(default_instances).max(1);
+    if c.server != ServerKind::Baton {
+        if n > 1 || c.db != "sqlite" {
+            bail!("--server {:?}: one instance, on SQLite", c.server);
+        }
+        return spawn_peer(c, http).await;
+    }
     let postgres = c.db == "postgres" || n > 1;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let run = &run_id[..10];
@@ -202,6 +211,7 @@ pub async fn servers_with(
             .with_context(|| format!("spawn {}", bin.display()))?;
         let url = format!("http://{addr}");
         out.list.push(Server {
+            kind: ServerKind::Baton,
             url: url.clone(),
             addr,
             pid: Some(child.id()),
@@ -210,6 +220,57 @@ pub async fn servers_with(
         // The first instance applies the migrations; start the others after it is ready.
         wait_ready(http, &url).await?;
     }
+    Ok(out)
+}
+
+/// One peer instance (`--server socketio` or `bare`) on a free loopback port; the Socket.IO one
+/// keeps its SQLite file in a fresh directory.
+async fn spawn_peer(c: &Common, http: &reqwest::Client) -> Result<Servers> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = std::env::temp_dir().join(format!("baton-bench-{}", &run_id[..10]));
+    std::fs::create_dir_all(&dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let (mut cmd, db_desc) = match c.server {
+        ServerKind::Socketio => {
+            let script = std::path::absolute(&c.socketio_script)?;
+            let mut cmd = std::process::Command::new(&c.node);
+            cmd.arg(&script)
+                .env("PEER_DB", dir.join("peer.db"))
+                .env("NODE_ENV", "production");
+            (cmd, "sqlite (better-sqlite3)")
+        }
+        _ => {
+            let bin = match &c.server_bin {
+                Some(b) => std::path::absolute(b)?,
+                None => std::env::current_exe()?.with_file_name("bare-writer"),
+            };
+            (std::process::Command::new(bin), "none")
+        }
+    };
+    cmd.env("PEER_LISTEN", addr.to_string())
+        .current_dir(&dir)
+        .stdout(Stdio::null());
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("spawn the {:?} peer", c.server))?;
+    let url = format!("http://{addr}");
+    let out = Servers {
+        list: vec![Server {
+            kind: c.server,
+            url: url.clone(),
+            addr,
+            pid: Some(child.id()),
+            child: Some(child),
+        }],
+        db_url: None,
+        db_desc: db_desc.into(),
+        drop_db: None,
+        run_dir: Some(dir),
+    };
+    wait_ready(http, &url).await?;
     Ok(out)
 }
 

@@ -1,18 +1,21 @@
 //! WebSocket clients of the server: opening an authenticated socket and waiting for its
 //! `hello`, the server frames the readers parse, and sockets that never read (the `--stuck`
-//! crowd a step can run beside).
+//! crowd a step can run beside). Sockets to the Socket.IO peer carry the same frames inside
+//! Socket.IO events (`socketio`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::accounts::Workspace;
+use crate::cli::ServerKind;
 use crate::servers::Server;
+use crate::socketio::{self, Packet};
 
 /// A server frame, as far as the bench reads it.
 #[derive(serde::Deserialize)]
@@ -42,10 +45,43 @@ fn ws_config() -> WebSocketConfig {
 
 pub type WsStream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
+/// What a text frame from the server holds for the readers.
+pub enum Incoming<'a> {
+    /// A server frame's JSON (`Frame`).
+    Frame(&'a str),
+    /// A Socket.IO ping: answer `socketio::PONG` or the server closes the socket.
+    Ping,
+    /// The Socket.IO handshake asks for the CONNECT packet.
+    Open,
+    /// The server refused the socket.
+    Refused(&'a str),
+    Skip,
+}
+
+/// Reads a text frame: Baton's and the bare writer's are frames themselves; the Socket.IO
+/// peer's carry them as the argument of a `frame` event.
+pub fn incoming(text: &str, socketio: bool) -> Incoming<'_> {
+    if !socketio {
+        return Incoming::Frame(text);
+    }
+    match socketio::decode(text) {
+        Packet::Event {
+            name: "frame",
+            data,
+        } => Incoming::Frame(data),
+        Packet::Ping => Incoming::Ping,
+        Packet::Open => Incoming::Open,
+        Packet::ConnectError(why) => Incoming::Refused(why),
+        _ => Incoming::Skip,
+    }
+}
+
 /// Open one authenticated socket from `local` and wait for its `hello`; returns the hello seq.
+/// With `socketio_token`, the socket speaks Socket.IO and sends the token in its CONNECT.
 pub async fn open_socket(
     addr: SocketAddr,
     url: &str,
+    socketio_token: Option<&str>,
     local: Option<Ipv4Addr>,
 ) -> Result<(WsStream, u64)> {
     let sock = tokio::net::TcpSocket::new_v4()?;
@@ -60,11 +96,22 @@ pub async fn open_socket(
         .context("websocket handshake")?;
     let hello = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(m) = ws.next().await {
-            if let Message::Text(t) = m? {
-                let f: Frame = serde_json::from_str(t.as_str())?;
-                if f.ty == "hello" {
-                    return Ok::<u64, anyhow::Error>(f.seq.unwrap_or(0));
+            let Message::Text(t) = m? else { continue };
+            match incoming(t.as_str(), socketio_token.is_some()) {
+                Incoming::Frame(text) => {
+                    let f: Frame = serde_json::from_str(text)?;
+                    if f.ty == "hello" {
+                        return Ok::<u64, anyhow::Error>(f.seq.unwrap_or(0));
+                    }
                 }
+                Incoming::Open => {
+                    let auth = serde_json::json!({ "token": socketio_token.unwrap_or("") });
+                    ws.send(Message::text(socketio::connect(&auth.to_string())))
+                        .await?;
+                }
+                Incoming::Ping => ws.send(Message::text(socketio::PONG)).await?,
+                Incoming::Refused(why) => bail!("refused: {why}"),
+                Incoming::Skip => {}
             }
         }
         bail!("closed before hello")
@@ -74,17 +121,26 @@ pub async fn open_socket(
     Ok((ws, hello))
 }
 
-/// The socket URL for a teammate's API token.
-pub fn ws_url(server: &Server, token: &str) -> String {
-    format!("ws://{}/ws?token={token}", server.addr)
+/// The socket URL for a teammate's API token, and the token again when it goes in a Socket.IO
+/// CONNECT instead of the URL.
+pub fn ws_url(server: &Server, token: &str) -> (String, Option<String>) {
+    match server.kind {
+        ServerKind::Baton | ServerKind::Bare => {
+            (format!("ws://{}/ws?token={token}", server.addr), None)
+        }
+        ServerKind::Socketio => (
+            format!("ws://{}{}", server.addr, socketio::PATH),
+            Some(token.to_string()),
+        ),
+    }
 }
 
 /// The newest seq of each workspace, read from the `hello` of a fresh socket.
 pub async fn final_seqs(server: &Server, wss: &[Workspace]) -> Result<Vec<(u32, u64)>> {
     stream::iter(wss.iter().enumerate())
         .map(|(i, w)| async move {
-            let url = ws_url(server, &w.mates[0].token);
-            let (mut ws, seq) = open_socket(server.addr, &url, None).await?;
+            let (url, sio) = ws_url(server, &w.mates[0].token);
+            let (mut ws, seq) = open_socket(server.addr, &url, sio.as_deref(), None).await?;
             let _ = ws.close(None).await;
             Ok::<(u32, u64), anyhow::Error>((i as u32, seq))
         })

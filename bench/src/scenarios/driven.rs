@@ -1,7 +1,8 @@
 //! `fanout`, `teams` and `cluster`: every socket open, then actions at each `--rate` in turn,
 //! and the latency from each action to every socket of its workspace. They differ in the
 //! defaults: one big workspace (`fanout`), many small ones (`teams`), or one big workspace over
-//! several instances sharing Postgres and Redis (`cluster`).
+//! several instances sharing Postgres and Redis (`cluster`). `fanout` and `teams` also run
+//! against the peers (`--server socketio|bare`), so that one run compares them with Baton.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,10 +10,10 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
-use crate::accounts::create_workspaces;
-use crate::cli::DriveArgs;
+use crate::accounts::{create_workspaces, peer_workspaces};
+use crate::cli::{DriveArgs, ServerKind};
 use crate::drive::{drive, measure_step, DriveState};
-use crate::host::{machine, sum_cpu};
+use crate::host::{cpu_seconds, load_average, machine, sum_cpu};
 use crate::http::http_client;
 use crate::servers::{sample_servers, servers};
 use crate::sockets::{stuck_crowd, ws_url};
@@ -20,6 +21,12 @@ use crate::worker::{connect_all, sample_workers, spawn_workers, Conn};
 
 pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     let c = &a.common;
+    if c.server != ServerKind::Baton && (scenario == "cluster" || a.stuck > 0) {
+        bail!(
+            "--server {:?}: fanout and teams only, without --stuck",
+            c.server
+        );
+    }
     let http = http_client()?;
     let default_instances = if scenario == "cluster" { 2 } else { 1 };
     let srv = servers(c, default_instances, &http).await?;
@@ -28,7 +35,10 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         _ => (a.workspaces.unwrap_or(1), a.teammates.unwrap_or(100)),
     };
     let per_ws_sockets = a.sockets.unwrap_or(nmates);
-    let wss = Arc::new(create_workspaces(&http, &srv.list[0].url, nws, nmates).await?);
+    let wss = Arc::new(match c.server {
+        ServerKind::Baton => create_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
+        _ => peer_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
+    });
     let total = nws * per_ws_sockets;
     let mut workers = spawn_workers(c, total)?;
     let mut conns = vec![];
@@ -36,9 +46,11 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         for k in 0..per_ws_sockets {
             let g = k % srv.list.len();
             let s = &srv.list[g];
+            let (url, socketio_token) = ws_url(s, &w.mates[k % w.mates.len()].token);
             conns.push(Conn {
                 addr: s.addr,
-                url: ws_url(s, &w.mates[k % w.mates.len()].token),
+                url,
+                socketio_token,
                 ws: wi as u32,
                 group: g as u32,
             });
@@ -67,6 +79,7 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         if crowd.is_some() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        let load = load_average();
         let s0 = sample_servers(&srv);
         let w0 = sample_workers(&workers);
         let driven = drive(
@@ -83,7 +96,19 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
         let s1 = sample_servers(&srv);
         let w1 = sample_workers(&workers);
         tokio::time::sleep(Duration::from_secs_f64(a.drain)).await;
+        // The server's CPU from the step's start to the end of its drain: the work of every
+        // delivery counted, late ones included.
+        let cpu_s = cpu_seconds(&s0, &sample_servers(&srv));
         let mut m = measure_step(&mut workers, &srv.list[0], &wss, &st, groups, dsecs).await?;
+        let deliveries = m["deliveries"].as_u64().unwrap_or(0) as f64;
+        m["server_cpu_s"] = json!(cpu_s);
+        m["deliveries_per_cpu_s"] =
+            json!(cpu_s.filter(|s| *s > 0.0).map(|s| (deliveries / s).round()));
+        m["actions_per_cpu_s"] =
+            json!(cpu_s
+                .filter(|s| *s > 0.0)
+                .map(|s| (m["actions"].as_f64().unwrap_or(0.0) / s * 10.0).round() / 10.0));
+        m["load_average_1m"] = json!(load);
         m["rate_target"] = json!(rate);
         m["late_actions"] = json!(driven.late);
         m["actions_per_s"] = json!(((actions as f64 / dsecs) * 10.0).round() / 10.0);
@@ -111,6 +136,7 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     }
     Ok(json!({
         "scenario": scenario,
+        "server": format!("{:?}", c.server).to_lowercase(),
         "machine": machine(),
         "database": srv.db_desc,
         "instances": srv.list.len(),
@@ -127,10 +153,11 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
 
 fn step_line(m: &Value) -> String {
     format!(
-        "rate {:>6}/s  actions {:>7}/s  deliveries {:>8}/s  latency p50 {:>7} p90 {:>7} p99 {:>7} p99.9 {:>7} max {:>7} ms  last-recipient p99 {:>7} ms  missed {} dup {}  server CPU {}% RSS {} MiB fds {}",
-        m["rate_target"], m["actions_per_s"], m["deliveries_per_s"],
+        "rate {:>6}/s  actions {:>7}/s  deliveries {:>8}/s ({} per server CPU-s)  latency p50 {:>7} p90 {:>7} p99 {:>7} p99.9 {:>7} max {:>7} ms  last-recipient p99 {:>7} ms  missed {} dup {}  server CPU {}% RSS {} MiB fds {}  load {}",
+        m["rate_target"], m["actions_per_s"], m["deliveries_per_s"], m["deliveries_per_cpu_s"],
         m["latency_ms"]["p50"], m["latency_ms"]["p90"], m["latency_ms"]["p99"],
         m["latency_ms"]["p99_9"], m["latency_ms"]["max"], m["last_recipient_ms"]["p99"],
         m["missed"], m["duplicates"], m["server_cpu_pct"], m["server_rss_mib"], m["server_fds"],
+        m["load_average_1m"],
     )
 }

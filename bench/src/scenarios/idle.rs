@@ -34,9 +34,11 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
             .map(|i| {
                 let s = &srv.list[i % srv.list.len()];
                 let m = &wss[0].mates[i % wss[0].mates.len()];
+                let (url, socketio_token) = ws_url(s, &m.token);
                 Conn {
                     addr: s.addr,
-                    url: ws_url(s, &m.token),
+                    url,
+                    socketio_token,
                     ws: 0,
                     group: (i % srv.list.len()) as u32,
                 }

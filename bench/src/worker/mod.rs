@@ -15,11 +15,14 @@ pub use pool::{all_workers, connect_all, sample_workers, spawn_workers, Worker};
 pub use process::worker_main;
 
 /// One socket to open: where, with which token (in `url`), for which workspace, and the group
-/// (server instance) its latencies are counted in.
+/// (server instance) its latencies are counted in. With `socketio_token` the socket speaks
+/// Socket.IO and authenticates with it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conn {
     pub addr: SocketAddr,
     pub url: String,
+    #[serde(default)]
+    pub socketio_token: Option<String>,
     pub ws: u32,
     pub group: u32,
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{CatEvent, Finished, ToWorker};
 use crate::histogram::Hist;
 use crate::host::{mono_ns, raise_nofile};
-use crate::sockets::{open_socket, Frame, WsStream};
+use crate::socketio;
+use crate::sockets::{incoming, open_socket, Frame, Incoming, WsStream};
 
 /// One socket: its workspace and group, the seq it counts from, the last seq it saw.
 #[derive(Debug, Default)]
@@ -45,8 +46,9 @@ struct WorkerState {
     catalog: HashMap<(u32, u64), EvInfo>,
 }
 
-/// Reads one socket until it closes, stamping each event's arrival.
-async fn read_socket(mut ws: WsStream, idx: u32, state: Arc<Mutex<WorkerState>>) {
+/// Reads one socket until it closes, stamping each event's arrival (and answering the Socket.IO
+/// peer's pings).
+async fn read_socket(mut ws: WsStream, idx: u32, socketio: bool, state: Arc<Mutex<WorkerState>>) {
     while let Some(m) = ws.next().await {
         let t = match m {
             Ok(Message::Text(t)) => t,
@@ -54,7 +56,17 @@ async fn read_socket(mut ws: WsStream, idx: u32, state: Arc<Mutex<WorkerState>>)
             Ok(_) => continue,
         };
         let now = mono_ns();
-        let Ok(f) = serde_json::from_str::<Frame>(t.as_str()) else {
+        let text = match incoming(t.as_str(), socketio) {
+            Incoming::Frame(text) => text,
+            Incoming::Ping => {
+                if ws.send(Message::text(socketio::PONG)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        let Ok(f) = serde_json::from_str::<Frame>(text) else {
             continue;
         };
         if f.ty != "event" {
@@ -109,7 +121,9 @@ pub async fn worker_main() -> Result<()> {
                     .map(|c| {
                         let state = state.clone();
                         async move {
-                            let (ws, hello) = open_socket(c.addr, &c.url, Some(local_ip)).await?;
+                            let sio = c.socketio_token.as_deref();
+                            let (ws, hello) =
+                                open_socket(c.addr, &c.url, sio, Some(local_ip)).await?;
                             let idx = {
                                 let mut st = state.lock().unwrap();
                                 st.socks.push(Sock {
@@ -121,7 +135,7 @@ pub async fn worker_main() -> Result<()> {
                                 });
                                 (st.socks.len() - 1) as u32
                             };
-                            tokio::spawn(read_socket(ws, idx, state));
+                            tokio::spawn(read_socket(ws, idx, sio.is_some(), state));
                             Ok::<(), anyhow::Error>(())
                         }
                     })
