@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::common::{require, Db, TestApp};
 
-/// The operations anyone may call (single sign-on starts and returns before there is a
-/// session). Everything else needs a session or an API token; the ingest webhook needs the
+/// The operations anyone may call (single sign-on starts and returns, and an invite link read
+/// and accepted, before there is a session). Everything else needs a session or an API token; the ingest webhook needs the
 /// workspace's ingest token.
 const PUBLIC: [&str; 9] = [
     "GET /healthz",
