@@ -3,20 +3,15 @@
 //! Every write runs in one transaction that also appends its events to the workspace's log with
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
-mod audit_sql;
 pub(crate) mod customers_sql;
 mod email_sql;
 mod export_sql;
-mod imap_sql;
 mod models;
 mod postgres;
-pub(crate) mod reports_sql;
 mod routing_sql;
 pub(crate) mod search_sql;
 mod sms_sql;
 mod sqlite;
-mod sso_sql;
-mod totp_sql;
 mod webhooks_sql;
 mod workday_sql;
 
@@ -27,10 +22,8 @@ use uuid::Uuid;
 pub use customers_sql::{Address, CustomerCase, CustomerProfile, Merge};
 pub use email_sql::EMAIL_REPLY;
 pub use export_sql::{Erasure, ExportKind, ExportRow, ERASED_NAME};
-pub use imap_sql::ImapCursor;
 pub use models::*;
 pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
-pub use sso_sql::{SsoConfig, SsoLogin};
 pub use webhooks_sql::{Attempt, Webhook, WebhookDelivery, WebhookTarget};
 
 use crate::config::SqliteSynchronous;
@@ -233,7 +226,7 @@ pub trait Store: Send + Sync + 'static {
     /// A server-wide secret, created with `value` the first time it is asked for.
     async fn server_key(&self, name: &str, value: &str) -> Result<String>;
 
-    // Reports (`store/reports_sql.rs`).
+    // Reports (`store/sql/reports.rs`).
     /// The histories (customer messages, replies, assignments, closes) of the cases with a
     /// customer message, a reply or a status change in `[start, end)`, each up to `end`.
     async fn report_histories(
@@ -243,7 +236,7 @@ pub trait Store: Send + Sync + 'static {
         end: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::reports::History>>;
 
-    // Sessions and the audit log (`store/audit_sql.rs`).
+    // Sessions and the audit log (`store/sql/audit.rs`).
     /// The teammate's live sessions and API tokens, most recently used first.
     async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>>;
     /// Ends one of the teammate's sessions or tokens: false when they have none with that id.
@@ -266,7 +259,7 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes audit entries older than `before`.
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64>;
 
-    // Single sign-on (`store/sso_sql.rs`).
+    // Single sign-on (`store/sql/sso.rs`).
     /// The workspace's identity provider, if it has one.
     async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>>;
     /// The identity provider of the workspace that `domain` (lower-cased) signs in to.
@@ -298,7 +291,7 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
     ) -> Result<Committed<Teammate>>;
 
-    // Two-factor sign-in (`store/totp_sql.rs`).
+    // Two-factor sign-in (`store/sql/totp.rs`).
     /// The teammate's TOTP enrolment, confirmed or not.
     async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>>;
     /// Starts (or restarts) an enrolment with a new secret. `Duplicate` once one is confirmed.
@@ -595,7 +588,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Committed<Erasure>>;
     /// Whether any attachment row still names these bytes.
     async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool>;
-    // Reading mailboxes over IMAP (`store/imap_sql.rs`).
+    // Reading mailboxes over IMAP (`store/sql/imap.rs`).
     /// Every email channel of every workspace, with its workspace (the pollers pick those with
     /// `imap` settings).
     async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>>;

@@ -695,3 +695,37 @@ impl RoutingPatch {
         self.away_from.is_none() && self.away_until.is_none() && self.max_open.is_none()
     }
 }
+
+/// Where a channel's mailbox has been read up to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImapCursor {
+    /// The mailbox the UIDs belong to (host, port, user, folder); `None` before the first read.
+    pub mailbox: Option<String>,
+    pub uid_validity: i64,
+    /// The highest UID taken (0: none yet).
+    pub last_uid: i64,
+}
+
+/// A workspace's identity provider, as stored (the secret included: only the sign-in reads it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsoConfig {
+    pub workspace_id: Uuid,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Lower-cased, sorted; each names this workspace only.
+    pub domains: Vec<String>,
+    /// The role someone of an allowed domain without an account joins as; `None`: nobody joins.
+    pub join_role: Option<Role>,
+    pub sso_only: bool,
+    pub enabled: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A sign-in sent to the identity provider, taken back by its `state`.
+#[derive(Debug, Clone)]
+pub struct SsoLogin {
+    pub workspace_id: Uuid,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}

@@ -322,15 +322,15 @@ impl Store for SqlStore {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::reports::History>> {
-        self.report_histories_impl(workspace_id, start, end).await
+        self.report_histories(workspace_id, start, end).await
     }
 
     async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>> {
-        self.sessions_of(teammate_id).await
+        self.sessions(teammate_id).await
     }
 
     async fn delete_session(&self, teammate_id: Uuid, id: Uuid) -> Result<bool> {
-        self.delete_session_of(teammate_id, id).await
+        self.delete_session(teammate_id, id).await
     }
 
     async fn touch_token(
@@ -339,12 +339,11 @@ impl Store for SqlStore {
         client: &ClientInfo,
         stale_before: DateTime<Utc>,
     ) -> Result<()> {
-        self.touch_token_impl(token_hash, client, stale_before)
-            .await
+        self.touch_token(token_hash, client, stale_before).await
     }
 
     async fn record_audit(&self, entry: &NewAuditEntry) -> Result<()> {
-        self.record_audit_impl(entry).await
+        self.record_audit(entry).await
     }
 
     async fn audit_entries(
@@ -352,27 +351,27 @@ impl Store for SqlStore {
         workspace_id: Uuid,
         query: &AuditQuery,
     ) -> Result<Vec<AuditEntry>> {
-        self.audit_entries_impl(workspace_id, query).await
+        self.audit_entries(workspace_id, query).await
     }
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.prune_audit_impl(before).await
+        self.prune_audit(before).await
     }
 
     async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>> {
-        self.sso_config_of(workspace_id).await
+        self.sso_config(workspace_id).await
     }
 
     async fn sso_config_for_domain(&self, domain: &str) -> Result<Option<SsoConfig>> {
-        self.sso_config_for_domain_impl(domain).await
+        self.sso_config_for_domain(domain).await
     }
 
     async fn put_sso_config(&self, config: &SsoConfig) -> Result<()> {
-        self.put_sso_config_impl(config).await
+        self.put_sso_config(config).await
     }
 
     async fn delete_sso_config(&self, workspace_id: Uuid) -> Result<bool> {
-        self.delete_sso_config_impl(workspace_id).await
+        self.delete_sso_config(workspace_id).await
     }
 
     async fn create_sso_login(
@@ -381,20 +380,19 @@ impl Store for SqlStore {
         login: &SsoLogin,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        self.create_sso_login_impl(state_hash, login, expires_at)
-            .await
+        self.create_sso_login(state_hash, login, expires_at).await
     }
 
     async fn take_sso_login(&self, state_hash: &str) -> Result<Option<SsoLogin>> {
-        self.take_sso_login_impl(state_hash).await
+        self.take_sso_login(state_hash).await
     }
 
     async fn teammate_by_email(&self, email: &str) -> Result<Option<Teammate>> {
-        self.active_teammate_by_email(email).await
+        self.teammate_by_email(email).await
     }
 
     async fn was_removed(&self, workspace_id: Uuid, email: &str) -> Result<bool> {
-        self.was_removed_impl(workspace_id, email).await
+        self.was_removed(workspace_id, email).await
     }
 
     async fn join_by_sso(
@@ -404,15 +402,15 @@ impl Store for SqlStore {
         email: &str,
         role: Role,
     ) -> Result<Committed<Teammate>> {
-        self.join_by_sso_impl(workspace_id, name, email, role).await
+        self.join_by_sso(workspace_id, name, email, role).await
     }
 
     async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>> {
-        self.totp_get(teammate_id).await
+        self.totp(teammate_id).await
     }
 
     async fn begin_totp(&self, teammate_id: Uuid, secret: &str) -> Result<()> {
-        self.totp_begin(teammate_id, secret).await
+        self.begin_totp(teammate_id, secret).await
     }
 
     async fn confirm_totp(
@@ -421,19 +419,19 @@ impl Store for SqlStore {
         step: i64,
         recovery_hashes: &[String],
     ) -> Result<()> {
-        self.totp_confirm(teammate_id, step, recovery_hashes).await
+        self.confirm_totp(teammate_id, step, recovery_hashes).await
     }
 
     async fn use_totp_step(&self, teammate_id: Uuid, step: i64) -> Result<bool> {
-        self.totp_use_step(teammate_id, step).await
+        self.use_totp_step(teammate_id, step).await
     }
 
     async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool> {
-        self.totp_use_recovery(teammate_id, code_hash).await
+        self.use_recovery_code(teammate_id, code_hash).await
     }
 
     async fn delete_totp(&self, teammate_id: Uuid) -> Result<()> {
-        self.totp_delete(teammate_id).await
+        self.delete_totp(teammate_id).await
     }
 
     async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>> {
@@ -745,7 +743,7 @@ impl Store for SqlStore {
     }
 
     async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>> {
-        self.imap_email_channels().await
+        self.all_email_channels().await
     }
 
     async fn lease_imap(
@@ -754,15 +752,15 @@ impl Store for SqlStore {
         holder: &str,
         lease: std::time::Duration,
     ) -> Result<bool> {
-        self.imap_lease(channel_id, holder, lease).await
+        self.lease_imap(channel_id, holder, lease).await
     }
 
     async fn release_imap(&self, channel_id: Uuid, holder: &str) -> Result<()> {
-        self.imap_release(channel_id, holder).await
+        self.release_imap(channel_id, holder).await
     }
 
     async fn imap_cursor(&self, channel_id: Uuid) -> Result<crate::store::ImapCursor> {
-        self.imap_cursor_get(channel_id).await
+        self.imap_cursor(channel_id).await
     }
 
     async fn reset_imap_cursor(
@@ -771,7 +769,7 @@ impl Store for SqlStore {
         mailbox: &str,
         uid_validity: i64,
     ) -> Result<()> {
-        self.imap_cursor_reset(channel_id, mailbox, uid_validity)
+        self.reset_imap_cursor(channel_id, mailbox, uid_validity)
             .await
     }
 
@@ -782,7 +780,7 @@ impl Store for SqlStore {
         uid_validity: i64,
         uid: i64,
     ) -> Result<()> {
-        self.imap_cursor_advance(channel_id, mailbox, uid_validity, uid)
+        self.advance_imap_cursor(channel_id, mailbox, uid_validity, uid)
             .await
     }
 

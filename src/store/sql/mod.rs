@@ -1,9 +1,9 @@
 //! The `Store` implementation, written once for every backend and compiled for each:
 //! `sqlite.rs` and `postgres.rs` name their database types (`Db`, `DbRow`), their store
 //! (`SqlStore`) and what differs (`BACKEND`, `SKIP_LOCKED`), then include this module. Its files
-//! are plain Rust, one per aggregate, so rustfmt and every other tool read them as they are;
-//! `dispatch.rs` maps the `Store` trait onto them. The features under `store/*_sql.rs` are still
-//! macros, instantiated here so that they see the same names.
+//! are plain Rust, one per aggregate or feature, so rustfmt and every other tool read them as
+//! they are; `dispatch.rs` maps the `Store` trait onto them. The features under `store/*_sql.rs`
+//! are still macros, instantiated here so that they see the same names.
 //!
 //! The SQL is portable (`$N` parameters, `RETURNING`, `ON CONFLICT`, times as integer
 //! milliseconds); the few backend-specific bits live in `sqlite.rs` and `postgres.rs`.
@@ -16,15 +16,20 @@
 
 mod accounts;
 mod assignment;
+mod audit;
 mod badges;
 mod cases;
 mod dispatch;
+mod imap;
 mod inbound;
 mod jobs;
 mod log;
 mod messages;
+mod reports;
+mod sso;
 mod status;
 mod tokens;
+mod totp;
 
 use std::collections::BTreeMap;
 
@@ -87,15 +92,10 @@ fn format_number(prefix: &str, n: i64) -> String {
 }
 
 crate::store::email_sql::email_sql!(SqlStore, Db, DbRow);
-crate::store::totp_sql::totp_sql!(SqlStore, Db, DbRow);
-crate::store::audit_sql::audit_sql!(SqlStore, Db, DbRow);
 crate::store::customers_sql::customers_sql!(SqlStore, Db, DbRow);
-crate::store::reports_sql::reports_sql!(SqlStore, Db, DbRow);
 crate::store::sms_sql::sms_sql!(SqlStore, Db, DbRow);
 crate::store::webhooks_sql::webhooks_sql!(SqlStore, Db, DbRow);
 crate::store::routing_sql::routing_sql!(SqlStore, Db, DbRow);
 crate::store::export_sql::export_sql!(SqlStore, Db, DbRow);
 crate::store::workday_sql::workday_sql!(SqlStore, Db, DbRow);
 crate::store::search_sql::search_sql!(SqlStore, Db, DbRow, BACKEND);
-crate::store::imap_sql::imap_sql!(SqlStore, Db, DbRow);
-crate::store::sso_sql::sso_sql!(SqlStore, Db, DbRow);
