@@ -3,28 +3,16 @@
 //! Every write runs in one transaction that also appends its events to the workspace's log with
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
 
-pub(crate) mod customers_sql;
-mod email_sql;
-mod export_sql;
 mod models;
 mod postgres;
-mod routing_sql;
 pub(crate) mod search_sql;
-mod sms_sql;
 mod sqlite;
-mod webhooks_sql;
-mod workday_sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use customers_sql::{Address, CustomerCase, CustomerProfile, Merge};
-pub use email_sql::EMAIL_REPLY;
-pub use export_sql::{Erasure, ExportKind, ExportRow, ERASED_NAME};
 pub use models::*;
-pub use sms_sql::{ChannelReply, API_REPLY, SMS_REPLY};
-pub use webhooks_sql::{Attempt, Webhook, WebhookDelivery, WebhookTarget};
 
 use crate::config::SqliteSynchronous;
 use crate::domain::{routing::Rules, Role, Status};
@@ -309,7 +297,7 @@ pub trait Store: Send + Sync + 'static {
     async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool>;
     /// Turns two-factor off: the secret and every recovery code are deleted.
     async fn delete_totp(&self, teammate_id: Uuid) -> Result<()>;
-    // Saved replies, tags and snooze (`store/workday_sql.rs`).
+    // Saved replies, tags and snooze (`store/sql/workday.rs`).
     /// The workspace's saved replies and the viewer's own, by name.
     async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>>;
     /// One saved reply the viewer can see (another teammate's own is `NotFound`).
@@ -391,7 +379,7 @@ pub trait Store: Send + Sync + 'static {
     /// Wakes every case whose snooze ended by `now`, each once across instances.
     async fn wake_due(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
 
-    // Routing (`store/routing_sql.rs`): a teammate's away dates and limit of open cases.
+    // Routing (`store/sql/queue.rs`): a teammate's away dates and limit of open cases.
     /// Sets `away_from`, `away_until` and `max_open` (each `None` leaves it, `Some(None)` clears).
     async fn update_teammate_routing(
         &self,
@@ -418,7 +406,7 @@ pub trait Store: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<Committed<()>>;
 
-    // Email (`store/email_sql.rs`): channels, outbound replies and their delivery, bounces.
+    // Email (`store/sql/email.rs`): channels, outbound replies and their delivery, bounces.
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;
     /// Creates (`id: None`) or replaces a channel. An address already taken is `Duplicate`.
     async fn save_channel(
@@ -469,7 +457,7 @@ pub trait Store: Send + Sync + 'static {
         file: &crate::attachments::StoredFile,
     ) -> Result<Attachment>;
 
-    // SMS and API channels (`store/sms_sql.rs`).
+    // SMS and API channels (`store/sql/sms.rs`).
     /// A channel by id alone, with its workspace (for provider webhooks, which name only it).
     async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)>;
     /// What an `sms_reply` or `api_reply` job sends.
@@ -486,7 +474,7 @@ pub trait Store: Send + Sync + 'static {
         error: Option<&str>,
     ) -> Result<Committed<bool>>;
 
-    // Outgoing webhooks (`store/webhooks_sql.rs`).
+    // Outgoing webhooks (`store/sql/webhooks.rs`).
     /// A new endpoint, following events from the workspace's latest `seq` on.
     async fn create_webhook(
         &self,
@@ -546,7 +534,7 @@ pub trait Store: Send + Sync + 'static {
         failing_since: DateTime<Utc>,
     ) -> Result<Committed<()>>;
 
-    // Export and erasure (`store/export_sql.rs`).
+    // Export and erasure (`store/sql/export.rs`).
     /// Up to `limit` of the workspace's rows of `kind` after the id `after`, in id order, created
     /// by `until` (keyset paging: each page is one indexed query however far the export is).
     async fn export_page(

@@ -729,3 +729,196 @@ pub struct SsoLogin {
     pub nonce: String,
     pub pkce_verifier: String,
 }
+
+/// One way to reach a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Address {
+    /// `email` or `phone`.
+    pub kind: String,
+    pub value: String,
+}
+
+/// A case as the customer page lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerCase {
+    pub id: Uuid,
+    pub number: String,
+    pub status: Status,
+    pub assignee_id: Option<Uuid>,
+    pub subject: Option<String>,
+    pub preview: String,
+    pub channel_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerProfile {
+    pub customer: Customer,
+    /// What the team notes about this customer (plain text).
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub erased: bool,
+    /// Every address they wrote from, theirs and those of customers merged into them.
+    pub addresses: Vec<Address>,
+    /// Their cases, newest first (at most 100).
+    pub cases: Vec<CustomerCase>,
+}
+
+/// What a merge did: `customer_id`'s cases now belong to `into_id`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Merge {
+    pub customer_id: Uuid,
+    pub into_id: Uuid,
+    pub case_ids: Vec<Uuid>,
+}
+
+/// The job channel of a reply sent by email.
+pub const EMAIL_REPLY: &str = "email_reply";
+
+/// The job channel of a reply sent as a text through Twilio.
+pub const SMS_REPLY: &str = "sms_reply";
+/// The job channel of a reply POSTed to an `api` channel's webhook.
+pub const API_REPLY: &str = "api_reply";
+
+/// What an `sms_reply` or `api_reply` job sends.
+#[derive(Debug, Clone)]
+pub struct ChannelReply {
+    pub workspace_id: Uuid,
+    pub case_id: Uuid,
+    pub message_id: Uuid,
+    /// `CASE-12`.
+    pub number: String,
+    pub body: String,
+    pub author_name: Option<String>,
+    pub customer_name: String,
+    pub customer_email: Option<String>,
+    pub customer_phone: Option<String>,
+    pub channel_id: Uuid,
+    pub channel_kind: String,
+    /// With its secrets: this never leaves the server.
+    pub channel_settings: serde_json::Value,
+    pub delivery_state: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The kinds of rows an export pages through, in the order the archive writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Customers,
+    Cases,
+    /// Inbound, automated and reply messages: what the customer and the team said to each other.
+    Messages,
+    /// Internal notes (messages of kind `note`).
+    Notes,
+    Timeline,
+    /// Attachment rows of messages (uploads not yet sent are left out).
+    Attachments,
+}
+
+impl ExportKind {
+    pub const ALL: [ExportKind; 6] = [
+        ExportKind::Customers,
+        ExportKind::Cases,
+        ExportKind::Messages,
+        ExportKind::Notes,
+        ExportKind::Timeline,
+        ExportKind::Attachments,
+    ];
+
+    /// The archive's file name stem (`cases` → `cases.ndjson`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportKind::Customers => "customers",
+            ExportKind::Cases => "cases",
+            ExportKind::Messages => "messages",
+            ExportKind::Notes => "notes",
+            ExportKind::Timeline => "timeline",
+            ExportKind::Attachments => "attachments",
+        }
+    }
+}
+
+/// One exported row: its id (where the next page starts) and what the archive holds for it.
+/// Attachments also carry where their bytes are (`sha256`), which the archive writes under
+/// `attachments/<id>/<filename>`.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub id: Uuid,
+    pub json: serde_json::Value,
+    pub sha256: Option<String>,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Erasure {
+    pub customer_id: Uuid,
+    /// The customer's cases: they stay, for statistics, under "Erased customer".
+    pub case_ids: Vec<Uuid>,
+    /// Messages and notes whose text was removed.
+    pub messages: i64,
+    /// Attachment rows deleted.
+    pub attachments: i64,
+    /// Notification and outbound jobs cancelled.
+    pub jobs_cancelled: i64,
+    /// Stored bytes no attachment row names any more: deleted from disk after the commit.
+    #[serde(skip)]
+    pub unreferenced_files: Vec<String>,
+}
+
+/// The name an erased customer's cases show.
+pub const ERASED_NAME: &str = "Erased customer";
+
+/// An endpoint as admins see it (the secret is shown once, when it is made).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    /// False once switched off after a day of failures.
+    pub active: bool,
+    /// When the failing endpoint is tried next.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the delivery worker needs of a claimed endpoint.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    /// The last `seq` done with (delivered or not subscribed).
+    pub cursor: i64,
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// One event sent to an endpoint: the delivery log of Settings.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookDelivery {
+    pub id: Uuid,
+    pub seq: i64,
+    pub kind: String,
+    /// `pending` (failing, retried), `delivered`, `resend` (queued again by an admin).
+    pub state: String,
+    pub attempts: i64,
+    /// The endpoint's last HTTP status, if it answered.
+    pub status_code: Option<i64>,
+    pub response_ms: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of one attempt, for the log.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub seq: i64,
+    pub kind: String,
+    pub ok: bool,
+    pub status_code: Option<i64>,
+    pub response_ms: i64,
+    pub error: Option<String>,
+}

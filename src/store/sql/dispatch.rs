@@ -1,6 +1,6 @@
 //! The `Store` trait for this backend. Each method is written next to its aggregate, as an
 //! inherent method of the same name (which method calls prefer); this file only maps the
-//! trait onto them and onto the features still written as macros (`store/*_sql.rs`).
+//! trait onto them and onto search, still written as a macro (`store/search_sql.rs`).
 
 use super::*;
 
@@ -435,11 +435,11 @@ impl Store for SqlStore {
     }
 
     async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>> {
-        self.saved_replies_impl(workspace_id, viewer).await
+        self.saved_replies(workspace_id, viewer).await
     }
 
     async fn saved_reply(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<SavedReply> {
-        self.saved_reply_impl(workspace_id, viewer, id).await
+        self.saved_reply(workspace_id, viewer, id).await
     }
 
     async fn create_saved_reply(
@@ -449,7 +449,7 @@ impl Store for SqlStore {
         name: &str,
         body: &str,
     ) -> Result<SavedReply> {
-        self.create_saved_reply_impl(workspace_id, owner_id, name, body)
+        self.create_saved_reply(workspace_id, owner_id, name, body)
             .await
     }
 
@@ -460,16 +460,15 @@ impl Store for SqlStore {
         name: Option<&str>,
         body: Option<&str>,
     ) -> Result<SavedReply> {
-        self.update_saved_reply_impl(workspace_id, id, name, body)
-            .await
+        self.update_saved_reply(workspace_id, id, name, body).await
     }
 
     async fn delete_saved_reply(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
-        self.delete_saved_reply_impl(workspace_id, id).await
+        self.delete_saved_reply(workspace_id, id).await
     }
 
     async fn tags(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<ListedTag>> {
-        self.tags_impl(workspace_id, viewer).await
+        self.tags(workspace_id, viewer).await
     }
 
     async fn create_tag(
@@ -480,7 +479,7 @@ impl Store for SqlStore {
         name: &str,
         color: Option<&str>,
     ) -> Result<Committed<Tag>> {
-        self.create_tag_impl(workspace_id, actor_id, admin, name, color)
+        self.create_tag(workspace_id, actor_id, admin, name, color)
             .await
     }
 
@@ -492,7 +491,7 @@ impl Store for SqlStore {
         name: Option<&str>,
         color: Option<&str>,
     ) -> Result<Committed<Tag>> {
-        self.update_tag_impl(workspace_id, actor_id, id, name, color)
+        self.update_tag(workspace_id, actor_id, id, name, color)
             .await
     }
 
@@ -502,7 +501,7 @@ impl Store for SqlStore {
         actor_id: Uuid,
         id: Uuid,
     ) -> Result<Committed<()>> {
-        self.delete_tag_impl(workspace_id, actor_id, id).await
+        self.delete_tag(workspace_id, actor_id, id).await
     }
 
     async fn tag_case(
@@ -514,7 +513,7 @@ impl Store for SqlStore {
         name: &str,
         color: Option<&str>,
     ) -> Result<Committed<Case>> {
-        self.tag_case_impl(workspace_id, case_id, actor_id, admin, name, color)
+        self.tag_case(workspace_id, case_id, actor_id, admin, name, color)
             .await
     }
 
@@ -525,7 +524,7 @@ impl Store for SqlStore {
         actor_id: Uuid,
         tag_id: Uuid,
     ) -> Result<Committed<Case>> {
-        self.untag_case_impl(workspace_id, case_id, actor_id, tag_id)
+        self.untag_case(workspace_id, case_id, actor_id, tag_id)
             .await
     }
 
@@ -536,8 +535,7 @@ impl Store for SqlStore {
         actor_id: Uuid,
         until: DateTime<Utc>,
     ) -> Result<Committed<Case>> {
-        self.snooze_impl(workspace_id, case_id, actor_id, until)
-            .await
+        self.snooze(workspace_id, case_id, actor_id, until).await
     }
 
     async fn wake(
@@ -546,15 +544,15 @@ impl Store for SqlStore {
         case_id: Uuid,
         actor_id: Uuid,
     ) -> Result<Committed<Case>> {
-        self.wake_impl(workspace_id, case_id, actor_id).await
+        self.wake(workspace_id, case_id, actor_id).await
     }
 
     async fn wake_due(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
-        self.wake_due_impl(now).await
+        self.wake_due(now).await
     }
 
     async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()> {
-        self.mark_online_impl(present, until).await
+        self.mark_online(present, until).await
     }
 
     async fn came_online(
@@ -563,12 +561,11 @@ impl Store for SqlStore {
         teammate_id: Uuid,
         until: DateTime<Utc>,
     ) -> Result<Committed<()>> {
-        self.came_online_impl(workspace_id, teammate_id, until)
-            .await
+        self.came_online(workspace_id, teammate_id, until).await
     }
 
     async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>> {
-        self.fire_breaches_impl(now).await
+        self.fire_breaches(now).await
     }
 
     async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>> {
@@ -576,7 +573,7 @@ impl Store for SqlStore {
     }
 
     async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>> {
-        self.drain_waiting_impl(limit).await
+        self.drain_waiting(limit).await
     }
 
     async fn update_teammate_routing(
@@ -586,11 +583,12 @@ impl Store for SqlStore {
         actor_id: Uuid,
         patch: RoutingPatch,
     ) -> Result<Committed<Teammate>> {
-        self.routing_patch(workspace_id, id, actor_id, patch).await
+        self.update_teammate_routing(workspace_id, id, actor_id, patch)
+            .await
     }
 
     async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {
-        self.email_channels(workspace_id).await
+        self.channels(workspace_id).await
     }
 
     async fn save_channel(
@@ -599,8 +597,7 @@ impl Store for SqlStore {
         actor_id: Uuid,
         channel: ChannelWrite,
     ) -> Result<Committed<Channel>> {
-        self.email_save_channel(workspace_id, actor_id, channel)
-            .await
+        self.save_channel(workspace_id, actor_id, channel).await
     }
 
     async fn delete_channel(
@@ -609,15 +606,15 @@ impl Store for SqlStore {
         actor_id: Uuid,
         id: Uuid,
     ) -> Result<Committed<()>> {
-        self.email_delete_channel(workspace_id, actor_id, id).await
+        self.delete_channel(workspace_id, actor_id, id).await
     }
 
     async fn outbound_reply(&self, job: &Job, mail_domain: &str) -> Result<OutboundReply> {
-        self.email_outbound_reply(job, mail_domain).await
+        self.outbound_reply(job, mail_domain).await
     }
 
     async fn finish_outbound(&self, job: &Job, outcome: &JobOutcome) -> Result<Committed<()>> {
-        self.email_finish_outbound(job, outcome).await
+        self.finish_outbound(job, outcome).await
     }
 
     async fn retry_delivery(
@@ -627,7 +624,7 @@ impl Store for SqlStore {
         message_id: Uuid,
         actor_id: Uuid,
     ) -> Result<Committed<Message>> {
-        self.email_retry_delivery(workspace_id, case_id, message_id, actor_id)
+        self.retry_delivery(workspace_id, case_id, message_id, actor_id)
             .await
     }
 
@@ -637,7 +634,7 @@ impl Store for SqlStore {
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>> {
-        self.email_bounce(workspace_id, mail_id, reason).await
+        self.bounce(workspace_id, mail_id, reason).await
     }
 
     async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>> {
@@ -649,7 +646,7 @@ impl Store for SqlStore {
     }
 
     async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
-        self.email_attachment(workspace_id, id).await
+        self.attachment(workspace_id, id).await
     }
 
     async fn upload_attachment(
@@ -658,8 +655,7 @@ impl Store for SqlStore {
         uploader: Uuid,
         file: &crate::attachments::StoredFile,
     ) -> Result<Attachment> {
-        self.email_upload_attachment(workspace_id, uploader, file)
-            .await
+        self.upload_attachment(workspace_id, uploader, file).await
     }
 
     async fn create_webhook(
@@ -669,15 +665,15 @@ impl Store for SqlStore {
         events: &[String],
         secret: &str,
     ) -> Result<crate::store::Webhook> {
-        self.wh_create(workspace_id, url, events, secret).await
+        self.create_webhook(workspace_id, url, events, secret).await
     }
 
     async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<crate::store::Webhook>> {
-        self.wh_list(workspace_id).await
+        self.webhooks(workspace_id).await
     }
 
     async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
-        self.wh_delete(workspace_id, id).await
+        self.delete_webhook(workspace_id, id).await
     }
 
     async fn webhook_deliveries(
@@ -686,7 +682,7 @@ impl Store for SqlStore {
         id: Uuid,
         limit: i64,
     ) -> Result<Vec<crate::store::WebhookDelivery>> {
-        self.wh_deliveries(workspace_id, id, limit).await
+        self.webhook_deliveries(workspace_id, id, limit).await
     }
 
     async fn resend_webhook_delivery(
@@ -695,7 +691,8 @@ impl Store for SqlStore {
         id: Uuid,
         delivery_id: Uuid,
     ) -> Result<crate::store::WebhookDelivery> {
-        self.wh_resend(workspace_id, id, delivery_id).await
+        self.resend_webhook_delivery(workspace_id, id, delivery_id)
+            .await
     }
 
     async fn claim_webhooks(
@@ -703,11 +700,11 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
         lease: std::time::Duration,
     ) -> Result<Vec<crate::store::WebhookTarget>> {
-        self.wh_claim(now, lease).await
+        self.claim_webhooks(now, lease).await
     }
 
     async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>> {
-        self.wh_resends(id).await
+        self.webhook_resends(id).await
     }
 
     async fn record_webhook_attempt(
@@ -716,7 +713,7 @@ impl Store for SqlStore {
         attempt: &crate::store::Attempt,
         advance: bool,
     ) -> Result<()> {
-        self.wh_record(id, attempt, advance).await
+        self.record_webhook_attempt(id, attempt, advance).await
     }
 
     async fn release_webhook(
@@ -727,7 +724,7 @@ impl Store for SqlStore {
         failing_since: Option<DateTime<Utc>>,
         active: bool,
     ) -> Result<()> {
-        self.wh_release(id, cursor, next_at, failing_since, active)
+        self.release_webhook(id, cursor, next_at, failing_since, active)
             .await
     }
 
@@ -738,7 +735,7 @@ impl Store for SqlStore {
         cursor: i64,
         failing_since: DateTime<Utc>,
     ) -> Result<Committed<()>> {
-        self.wh_switch_off(workspace_id, id, cursor, failing_since)
+        self.switch_off_webhook(workspace_id, id, cursor, failing_since)
             .await
     }
 
@@ -785,15 +782,15 @@ impl Store for SqlStore {
     }
 
     async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
-        self.sms_channel_by_id(id).await
+        self.channel_by_id(id).await
     }
 
     async fn channel_reply(&self, job: &Job) -> Result<crate::store::ChannelReply> {
-        self.sms_channel_reply(job).await
+        self.channel_reply(job).await
     }
 
     async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()> {
-        self.sms_set_provider_id(message_id, provider_id).await
+        self.set_provider_id(message_id, provider_id).await
     }
 
     async fn provider_status(
@@ -803,7 +800,7 @@ impl Store for SqlStore {
         state: &str,
         error: Option<&str>,
     ) -> Result<Committed<bool>> {
-        self.sms_provider_status(workspace_id, provider_id, state, error)
+        self.provider_status(workspace_id, provider_id, state, error)
             .await
     }
 
@@ -815,12 +812,12 @@ impl Store for SqlStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ExportRow>> {
-        self.export_rows(workspace_id, kind, after, until, limit)
+        self.export_page(workspace_id, kind, after, until, limit)
             .await
     }
 
     async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer> {
-        self.customer_in(workspace_id, id).await
+        self.customer(workspace_id, id).await
     }
 
     async fn erase_customer(
@@ -829,7 +826,7 @@ impl Store for SqlStore {
         actor_id: Uuid,
         customer_id: Uuid,
     ) -> Result<Committed<Erasure>> {
-        self.erase_customer_tx(workspace_id, actor_id, customer_id)
+        self.erase_customer(workspace_id, actor_id, customer_id)
             .await
     }
 
@@ -838,11 +835,11 @@ impl Store for SqlStore {
         workspace_id: Uuid,
         id: Uuid,
     ) -> Result<crate::store::CustomerProfile> {
-        self.customer_profile_impl(workspace_id, id).await
+        self.customer_profile(workspace_id, id).await
     }
 
     async fn set_customer_notes(&self, workspace_id: Uuid, id: Uuid, notes: &str) -> Result<()> {
-        self.set_customer_notes_impl(workspace_id, id, notes).await
+        self.set_customer_notes(workspace_id, id, notes).await
     }
 
     async fn find_customers(
@@ -851,7 +848,7 @@ impl Store for SqlStore {
         q: &str,
         limit: i64,
     ) -> Result<Vec<Customer>> {
-        self.find_customers_impl(workspace_id, q, limit).await
+        self.find_customers(workspace_id, q, limit).await
     }
 
     async fn merge_customers(
@@ -861,12 +858,12 @@ impl Store for SqlStore {
         from: Uuid,
         into: Uuid,
     ) -> Result<Committed<crate::store::Merge>> {
-        self.merge_customers_tx(workspace_id, actor_id, from, into)
+        self.merge_customers(workspace_id, actor_id, from, into)
             .await
     }
 
     async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool> {
-        self.bytes_in_use(sha256).await
+        self.attachment_bytes_in_use(sha256).await
     }
 
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64> {

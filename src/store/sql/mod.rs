@@ -2,8 +2,8 @@
 //! `sqlite.rs` and `postgres.rs` name their database types (`Db`, `DbRow`), their store
 //! (`SqlStore`) and what differs (`BACKEND`, `SKIP_LOCKED`), then include this module. Its files
 //! are plain Rust, one per aggregate or feature, so rustfmt and every other tool read them as
-//! they are; `dispatch.rs` maps the `Store` trait onto them. The features under `store/*_sql.rs`
-//! are still macros, instantiated here so that they see the same names.
+//! they are; `dispatch.rs` maps the `Store` trait onto them. Only search (`store/search_sql.rs`)
+//! is still a macro, instantiated here so that it sees the same names.
 //!
 //! The SQL is portable (`$N` parameters, `RETURNING`, `ON CONFLICT`, times as integer
 //! milliseconds); the few backend-specific bits live in `sqlite.rs` and `postgres.rs`.
@@ -19,17 +19,24 @@ mod assignment;
 mod audit;
 mod badges;
 mod cases;
+mod customers;
 mod dispatch;
+mod email;
+mod export;
 mod imap;
 mod inbound;
 mod jobs;
 mod log;
 mod messages;
+mod queue;
 mod reports;
+mod sms;
 mod sso;
 mod status;
 mod tokens;
 mod totp;
+mod webhooks;
+mod workday;
 
 use std::collections::BTreeMap;
 
@@ -47,6 +54,7 @@ use crate::store::*;
 use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
 use badges::push_ids;
 use cases::{case_from_row, case_state_from_row, push_case_filters, CaseState, CASE_SELECT};
+use email::channel_from_row;
 use log::Log;
 use messages::{message_from_row, MESSAGE_COLUMNS};
 
@@ -91,11 +99,4 @@ fn format_number(prefix: &str, n: i64) -> String {
     numbers::format(prefix, n)
 }
 
-crate::store::email_sql::email_sql!(SqlStore, Db, DbRow);
-crate::store::customers_sql::customers_sql!(SqlStore, Db, DbRow);
-crate::store::sms_sql::sms_sql!(SqlStore, Db, DbRow);
-crate::store::webhooks_sql::webhooks_sql!(SqlStore, Db, DbRow);
-crate::store::routing_sql::routing_sql!(SqlStore, Db, DbRow);
-crate::store::export_sql::export_sql!(SqlStore, Db, DbRow);
-crate::store::workday_sql::workday_sql!(SqlStore, Db, DbRow);
 crate::store::search_sql::search_sql!(SqlStore, Db, DbRow, BACKEND);
