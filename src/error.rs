@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::store::{Conflict, Input, StoreError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -102,26 +104,64 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
+/// The store's failures as the API shows them: the status and code of each, and the request field
+/// each refused input comes from.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
         match e {
-            sqlx::Error::RowNotFound => Error::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %e, "database unavailable");
-                Error::Unavailable
-            }
-            // Postgres shutting down or restarting (class 57: operator intervention, e.g.
-            // `admin_shutdown`), or a broken connection (class 08): retry later, not a 500.
-            sqlx::Error::Database(ref db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("57") || c.starts_with("08")) =>
-            {
-                tracing::warn!(error = %e, "database unavailable");
-                Error::Unavailable
-            }
-            other => Error::Internal(other.into()),
+            StoreError::NotFound => Error::NotFound,
+            StoreError::Unavailable => Error::Unavailable,
+            StoreError::Internal(e) => Error::Internal(e),
+            StoreError::Invalid { input, message } => Error::invalid(field(input), message),
+            StoreError::Conflict(conflict) => match conflict {
+                Conflict::CaseVersion {
+                    expected,
+                    actual,
+                    current,
+                } => {
+                    let message = format!(
+                        "the case changed since version {expected}: it is at version {actual}"
+                    );
+                    match serde_json::to_value(current) {
+                        Ok(current) => Error::Conflict { message, current },
+                        Err(e) => e.into(),
+                    }
+                }
+                Conflict::Email => Error::Duplicate("email"),
+                Conflict::ChannelAddress => Error::Duplicate("address"),
+                Conflict::TagName => Error::Duplicate("a tag of that name exists"),
+                Conflict::SsoDomain => {
+                    Error::Duplicate("domain: another workspace signs in with it")
+                }
+                Conflict::TotpOn => Error::Duplicate("two-factor sign-in is already on"),
+                Conflict::TagListLocked => Error::Forbidden(
+                    "the tag list is locked: only admins add tags, pick one of the list",
+                ),
+                Conflict::UniqueKey(e) => Error::Internal(e.into()),
+            },
         }
+    }
+}
+
+/// The request field that carries each input the store can refuse.
+fn field(input: Input) -> &'static str {
+    match input {
+        Input::Assignee => "assignee_id",
+        Input::Role => "role",
+        Input::Departing => "teammate",
+        Input::Successor => "reassign_to",
+        Input::ReassignFrom => "from",
+        Input::ReassignTo => "to",
+        Input::RulePool => "pool",
+        Input::RuleCategories => "categories",
+        Input::RuleFallback => "fallback",
+        Input::MergeInto => "into_id",
+        Input::RetriedReply => "message_id",
+        Input::Attachments => "attachment_ids",
+        Input::AwayUntil => "away_until",
+        Input::MaxOpen => "max_open",
+        Input::ResentDelivery => "delivery_id",
+        Input::SnoozeUntil => "until",
     }
 }
 
@@ -164,5 +204,51 @@ impl IntoResponse for Error {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(e: StoreError) -> (StatusCode, &'static str, String) {
+        let e = Error::from(e);
+        (e.status(), e.code(), e.to_string())
+    }
+
+    #[test]
+    fn store_errors_answer_with_their_status_code_and_field() {
+        let refused = StoreError::invalid(Input::Assignee, "viewers cannot be assigned cases");
+        assert!(matches!(
+            Error::from(refused),
+            Error::Invalid { ref field, ref message }
+                if field == "assignee_id" && message == "viewers cannot be assigned cases"
+        ));
+        assert_eq!(
+            answer(StoreError::NotFound),
+            (StatusCode::NOT_FOUND, "not_found", "not found".into())
+        );
+        assert_eq!(
+            answer(StoreError::Unavailable).0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            answer(StoreError::Conflict(Conflict::Email)),
+            (
+                StatusCode::CONFLICT,
+                "duplicate",
+                "already exists: email".into()
+            )
+        );
+        assert_eq!(
+            answer(StoreError::Conflict(Conflict::TagListLocked)).1,
+            "forbidden"
+        );
+        // A unique key the write did not expect to meet is a fault, not the client's conflict.
+        let unexpected = Conflict::UniqueKey(sqlx::Error::RowNotFound);
+        assert_eq!(
+            answer(StoreError::Conflict(unexpected)).0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -32,6 +32,7 @@ use crate::error::Error;
 use crate::service::channels::ImapSettings;
 use crate::service::inbound::FromMailbox;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// How often an instance looks for channels to poll and renews its leases; a change made on
 /// another instance is noticed within this.
@@ -70,6 +71,12 @@ pub enum ImapError {
     Protocol(String),
     #[error("filing a message failed: {0}")]
     Store(#[from] Error),
+}
+
+impl From<StoreError> for ImapError {
+    fn from(e: StoreError) -> Self {
+        ImapError::Store(e.into())
+    }
 }
 
 impl From<async_imap::error::Error> for ImapError {

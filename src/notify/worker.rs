@@ -9,8 +9,7 @@ use web_push::Urgency;
 
 use super::{email, webpush};
 use crate::domain::Status;
-use crate::error::Error;
-use crate::store::{Job, JobOutcome};
+use crate::store::{Job, JobOutcome, StoreError};
 use crate::AppState;
 
 pub const EVERY: Duration = Duration::from_millis(500);
@@ -75,14 +74,14 @@ async fn record(state: &AppState, job: &Job, outcome: &JobOutcome) {
 pub async fn record_with<T, F, Fut>(job: &Job, write: F) -> Option<T>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = crate::error::Result<T>>,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
     let give_up = tokio::time::Instant::now() + LEASE - Duration::from_secs(5);
     let mut wait = Duration::from_millis(200);
     loop {
         match write().await {
             Ok(value) => return Some(value),
-            Err(Error::Unavailable) if tokio::time::Instant::now() + wait < give_up => {
+            Err(StoreError::Unavailable) if tokio::time::Instant::now() + wait < give_up => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(3));
             }
@@ -122,7 +121,7 @@ pub fn retry(
 async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
     let ctx = match state.store.job_context(job).await {
         Ok(ctx) => ctx,
-        Err(Error::NotFound) => return Ok(JobOutcome::Cancelled("teammate not found".into())),
+        Err(StoreError::NotFound) => return Ok(JobOutcome::Cancelled("teammate not found".into())),
         Err(e) => return Err(e.into()),
     };
     let me = job.teammate_id;

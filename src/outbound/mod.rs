@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::Error;
-use crate::store::{Job, JobOutcome, OutboundReply};
+use crate::store::{Job, JobOutcome, OutboundReply, StoreError};
 use crate::AppState;
 
 pub use crate::store::{API_REPLY, EMAIL_REPLY, SMS_REPLY};
@@ -116,7 +115,9 @@ async fn attempt(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
     let sender = &state.outbound.email;
     let reply = match state.store.outbound_reply(job, sender.domain()).await {
         Ok(reply) => reply,
-        Err(Error::NotFound) => return Err(DeliveryError::permanent("the reply no longer exists")),
+        Err(StoreError::NotFound) => {
+            return Err(DeliveryError::permanent("the reply no longer exists"))
+        }
         Err(e) => {
             return Err(DeliveryError::temporary(format!(
                 "reading the reply failed: {e}"
@@ -138,7 +139,7 @@ async fn attempt(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
 async fn attempt_channel(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
     let reply = match state.store.channel_reply(job).await {
         Ok(reply) => reply,
-        Err(Error::NotFound) => {
+        Err(StoreError::NotFound) => {
             return Err(DeliveryError::permanent(
                 "the reply or its channel no longer exists",
             ))

@@ -308,7 +308,7 @@ pub async fn page(
 pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<u64> {
     let retention = chrono::Duration::from_std(state.config.audit_retention)
         .map_err(|e| Error::Internal(e.into()))?;
-    state.store.prune_audit(now - retention).await
+    Ok(state.store.prune_audit(now - retention).await?)
 }
 
 #[cfg(test)]

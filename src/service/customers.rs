@@ -22,7 +22,7 @@ const FOUND_MAX: i64 = 20;
 /// A customer's page, for everyone on the team; an id merged away answers the customer it was
 /// merged into.
 pub async fn profile(state: &AppState, actor: &Teammate, id: Uuid) -> Result<CustomerProfile> {
-    state.store.customer_profile(actor.workspace_id, id).await
+    Ok(state.store.customer_profile(actor.workspace_id, id).await?)
 }
 
 /// Customers whose name, email address or phone number holds `q` (case-insensitive), by name.
@@ -31,10 +31,10 @@ pub async fn find(state: &AppState, actor: &Teammate, q: &str) -> Result<Vec<Cus
     if q.chars().count() > QUERY_MAX {
         return Err(Error::invalid("q", "at most 200 characters"));
     }
-    state
+    Ok(state
         .store
         .find_customers(actor.workspace_id, q, FOUND_MAX)
-        .await
+        .await?)
 }
 
 /// Replaces what the team notes about a customer (agents and up); returns the page.
@@ -60,7 +60,7 @@ pub async fn set_notes(
         .store
         .set_customer_notes(actor.workspace_id, profile.customer.id, notes.trim_end())
         .await?;
-    state.store.customer_profile(actor.workspace_id, id).await
+    Ok(state.store.customer_profile(actor.workspace_id, id).await?)
 }
 
 /// Merges customer `id` into `into_id` (agents and up): the same person wrote from two
@@ -102,10 +102,10 @@ pub async fn merge(
         serde_json::json!({ "into_id": merge.into_id, "cases": merge.case_ids.len() }),
     )
     .await;
-    state
+    Ok(state
         .store
         .customer_profile(actor.workspace_id, merge.into_id)
-        .await
+        .await?)
 }
 
 /// Erases a customer of the actor's workspace (admins and the owner).

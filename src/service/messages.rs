@@ -93,8 +93,8 @@ pub async fn upload_attachment(
     }
     let file =
         crate::attachments::store(&state.config.data_dir, filename, content_type, bytes).await?;
-    state
+    Ok(state
         .store
         .upload_attachment(actor.workspace_id, actor.id, &file)
-        .await
+        .await?)
 }

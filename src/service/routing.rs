@@ -51,8 +51,8 @@ pub async fn still_online(state: &AppState) -> Result<()> {
     if present.is_empty() {
         return Ok(());
     }
-    state
+    Ok(state
         .store
         .mark_online(&present, chrono::Utc::now() + online_for())
-        .await
+        .await?)
 }

@@ -10,7 +10,7 @@ use crate::store::Teammate;
 pub async fn get(state: &AppState, actor: &Teammate) -> Result<Rules> {
     let what = "only admins see the auto-assign rules";
     allow(actor, actor.role.can_admin(), what)?;
-    state.store.rules(actor.workspace_id).await
+    Ok(state.store.rules(actor.workspace_id).await?)
 }
 
 /// Replaces the rules; every teammate they name must be assignable (the store checks).

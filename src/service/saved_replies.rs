@@ -79,10 +79,10 @@ fn allow_change(actor: &Teammate, reply: &SavedReply) -> Result<()> {
 }
 
 pub async fn list(state: &AppState, actor: &Teammate) -> Result<Vec<SavedReply>> {
-    state
+    Ok(state
         .store
         .saved_replies(actor.workspace_id, actor.id)
-        .await
+        .await?)
 }
 
 pub async fn create(state: &AppState, actor: &Teammate, new: NewSavedReply) -> Result<SavedReply> {
@@ -100,10 +100,10 @@ pub async fn create(state: &AppState, actor: &Teammate, new: NewSavedReply) -> R
     };
     let name = input::name("name", &new.name)?;
     let body = check_body(&new.body)?;
-    state
+    Ok(state
         .store
         .create_saved_reply(actor.workspace_id, owner, &name, &body)
-        .await
+        .await?)
 }
 
 pub async fn update(
@@ -123,10 +123,10 @@ pub async fn update(
         .map(|n| input::name("name", n))
         .transpose()?;
     let body = changes.body.as_deref().map(check_body).transpose()?;
-    state
+    Ok(state
         .store
         .update_saved_reply(actor.workspace_id, id, name.as_deref(), body.as_deref())
-        .await
+        .await?)
 }
 
 pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
@@ -135,7 +135,10 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
         .saved_reply(actor.workspace_id, actor.id, id)
         .await?;
     allow_change(actor, &reply)?;
-    state.store.delete_saved_reply(actor.workspace_id, id).await
+    Ok(state
+        .store
+        .delete_saved_reply(actor.workspace_id, id)
+        .await?)
 }
 
 /// The reply's text with the case's customer, the caller's name and the case number filled in.

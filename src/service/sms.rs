@@ -11,7 +11,7 @@ use crate::attachments::StoredFile;
 use crate::error::{Error, Result};
 use crate::service::channels::{inbound_url, sms_twilio::e164};
 use crate::state::AppState;
-use crate::store::{Channel, EmailMeta, Inbound, InboundOutcome};
+use crate::store::{Channel, EmailMeta, Inbound, InboundOutcome, StoreError};
 
 /// The channel named in the URL, if the request is signed with its auth token.
 async fn verified(
@@ -23,8 +23,8 @@ async fn verified(
 ) -> Result<(Uuid, Channel)> {
     let (workspace_id, channel) = match state.store.channel_by_id(channel_id).await {
         Ok(found) if found.1.kind == "sms_twilio" => found,
-        Ok(_) | Err(Error::NotFound) => return Err(Error::NotFound),
-        Err(e) => return Err(e),
+        Ok(_) | Err(StoreError::NotFound) => return Err(Error::NotFound),
+        Err(e) => return Err(e.into()),
     };
     let token = channel.settings["auth_token"].as_str().unwrap_or_default();
     match signature {

@@ -27,7 +27,7 @@ use crate::credentials::hash_token;
 use crate::domain::{input, Role};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{SsoConfig, SsoLogin, Teammate, Workspace};
+use crate::store::{SsoConfig, SsoLogin, StoreError, Teammate, Workspace};
 
 /// How long a sign-in may stay at the provider before its `state` is no longer accepted.
 pub const LOGIN_MINUTES: i64 = 10;
@@ -427,7 +427,7 @@ async fn verify(
         let reason = "the email's domain is not one of the workspace's";
         return Err((Some(email), refused("not_allowed", reason)));
     }
-    let store_fail = |e: Error| fail("unavailable", format!("store: {e}"));
+    let store_fail = |e: StoreError| fail("unavailable", format!("store: {}", Error::from(e)));
     let existing = state
         .store
         .teammate_by_email(&email)

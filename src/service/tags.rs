@@ -41,7 +41,7 @@ fn parse_new(new: &NewTag) -> Result<(String, Option<String>)> {
 }
 
 pub async fn list(state: &AppState, actor: &Teammate) -> Result<Vec<ListedTag>> {
-    state.store.tags(actor.workspace_id, actor.id).await
+    Ok(state.store.tags(actor.workspace_id, actor.id).await?)
 }
 
 pub async fn create(state: &AppState, actor: &Teammate, new: NewTag) -> Result<Tag> {

@@ -152,14 +152,14 @@ pub async fn accepts(state: &AppState, teammate: &Teammate, code: &str) -> Resul
     };
     let totp = generator(&enrolment.secret, &teammate.email)?;
     if let Some(step) = matching_step(&totp, code) {
-        return state.store.use_totp_step(teammate.id, step).await;
+        return Ok(state.store.use_totp_step(teammate.id, step).await?);
     }
     let normalized = code.trim().to_ascii_lowercase();
     if normalized.len() == 11 {
-        return state
+        return Ok(state
             .store
             .use_recovery_code(teammate.id, &hash_token(&normalized))
-            .await;
+            .await?);
     }
     Ok(false)
 }

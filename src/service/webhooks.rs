@@ -87,7 +87,7 @@ pub async fn create(
 
 pub async fn list(state: &AppState, actor: &Teammate) -> Result<Vec<Webhook>> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    state.store.webhooks(actor.workspace_id).await
+    Ok(state.store.webhooks(actor.workspace_id).await?)
 }
 
 pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
@@ -104,10 +104,10 @@ pub async fn deliveries(
     id: Uuid,
 ) -> Result<Vec<WebhookDelivery>> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    state
+    Ok(state
         .store
         .webhook_deliveries(actor.workspace_id, id, 100)
-        .await
+        .await?)
 }
 
 pub async fn resend(

@@ -182,7 +182,7 @@ async fn recipient_workspace(
             return Ok(state.outbound.email.tokens().verify(ws, token).map(|_| ws));
         }
     }
-    state.store.workspace_of_address(&address).await
+    Ok(state.store.workspace_of_address(&address).await?)
 }
 
 /// Hands the message to each workspace it is for, with its envelope recipients prepended.

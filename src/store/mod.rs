@@ -2,7 +2,10 @@
 //!
 //! Every write runs in one transaction that also appends its events to the workspace's log with
 //! gap-free `seq` numbers; the caller publishes `Committed::events` after commit.
+//! Calls fail with a `StoreError` (`error.rs`), which says what went wrong in the store's terms;
+//! the HTTP error (`crate::error`) decides how an answer shows it.
 
+mod error;
 mod models;
 mod postgres;
 pub(crate) mod search_sql;
@@ -12,12 +15,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use error::{Conflict, Input, StoreError};
 pub use models::*;
 
 use crate::config::SqliteSynchronous;
 use crate::domain::{routing::Rules, Role, Status};
-use crate::error::{Error, Result};
 use crate::events::Event;
+use error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -132,7 +136,7 @@ pub trait Store: Send + Sync + 'static {
     async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts>;
     async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case>;
     async fn case_detail(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<CaseDetail>;
-    /// Assign, reassign or unassign. A stale `if_version` fails with `Error::Conflict`.
+    /// Assign, reassign or unassign. A stale `if_version` fails with `Conflict::CaseVersion`.
     async fn assign(&self, workspace_id: Uuid, request: AssignRequest) -> Result<Committed<Case>>;
     async fn set_status(
         &self,
@@ -757,7 +761,7 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 }
 
 pub(crate) fn not_found_if_none<T>(v: Option<T>) -> Result<T> {
-    v.ok_or(Error::NotFound)
+    v.ok_or(StoreError::NotFound)
 }
 
 #[cfg(test)]

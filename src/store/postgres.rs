@@ -26,7 +26,7 @@ impl PgStore {
     }
 
     /// As the server applies them to Baton's sessions (a role or database setting counts).
-    async fn read_durability(&self) -> crate::error::Result<crate::store::Durability> {
+    async fn read_durability(&self) -> super::error::Result<crate::store::Durability> {
         let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
             .fetch_one(&self.write)
             .await?;

@@ -62,7 +62,7 @@ impl SqliteStore {
     }
 
     /// The writer's settings: the reads' connections never commit anything.
-    async fn read_durability(&self) -> crate::error::Result<crate::store::Durability> {
+    async fn read_durability(&self) -> super::error::Result<crate::store::Durability> {
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&self.write)
             .await?;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use baton::domain::routing::{Mode, Rules};
 use baton::domain::{Role, Status};
-use baton::error::Error;
 use baton::events::EventKind;
 use baton::store::*;
 use chrono::{Duration, Utc};
@@ -89,7 +88,7 @@ async fn accounts_tokens_invites_and_prefs_on(db: Db) {
             store
                 .create_workspace("X", "Y", &owner.email, "h", "bti_other")
                 .await,
-            Err(Error::Duplicate("email"))
+            Err(StoreError::Conflict(Conflict::Email))
         ));
 
         store
@@ -153,7 +152,7 @@ async fn accounts_tokens_invites_and_prefs_on(db: Db) {
         let agent = member(&store, ws.id, owner.id, "Alex", Role::Agent).await;
         assert!(matches!(
             store.accept_invite("nope", Some("h")).await,
-            Err(Error::NotFound)
+            Err(StoreError::NotFound)
         ));
         assert_eq!(
             store
@@ -197,7 +196,10 @@ async fn accounts_tokens_invites_and_prefs_on(db: Db) {
                 store
                     .update_teammate(ws.id, owner.id, owner.id, Some(Role::Admin), None)
                     .await,
-                Err(Error::Invalid { .. })
+                Err(StoreError::Invalid {
+                    input: Input::Role,
+                    ..
+                })
             ),
             "last owner stays"
         );
@@ -258,7 +260,7 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
         assert_eq!(assigned.value.version, 2);
         assert!(matches!(&assigned.events[0].event, EventKind::CaseAssigned { previous_assignee_id: None, assignee_id: Some(a), .. } if *a == agent.id));
         let stale = store.assign(ws.id, AssignRequest { case_id, assignee_id: None, if_version: Some(1), actor_id: owner.id }).await;
-        assert!(matches!(stale, Err(Error::Conflict { .. })));
+        assert!(matches!(stale, Err(StoreError::Conflict(Conflict::CaseVersion { .. }))));
         assert_eq!(store.badge(ws.id, agent.id).await.unwrap(), Badge { mine: 1, unassigned: 0 });
 
         let case = store.case(ws.id, agent.id, case_id).await.unwrap();
@@ -285,9 +287,9 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
         assert_eq!(counts.mine, FilterCounts { open: 0, unread: 0, closed: 1, breached: 0 });
         let found = store.cases(ws.id, agent.id, CaseQuery { view: View::Mine, filter: Filter::Closed, q: Some("price".into()), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), vec![case_id]);
-        assert!(matches!(store.case(ws.id, agent.id, Uuid::now_v7()).await, Err(Error::NotFound)));
+        assert!(matches!(store.case(ws.id, agent.id, Uuid::now_v7()).await, Err(StoreError::NotFound)));
         let (other, _) = workspace(&store).await;
-        assert!(matches!(store.case(other.id, owner.id, case_id).await, Err(Error::NotFound)), "no crossing workspaces");
+        assert!(matches!(store.case(other.id, owner.id, case_id).await, Err(StoreError::NotFound)), "no crossing workspaces");
     })
     .await;
 }
@@ -314,7 +316,13 @@ async fn rules_bulk_departures_follow_ups_and_the_log_on(db: Db) {
             )
             .await;
         assert!(
-            matches!(bad, Err(Error::Invalid { ref field, .. }) if field == "pool"),
+            matches!(
+                bad,
+                Err(StoreError::Invalid {
+                    input: Input::RulePool,
+                    ..
+                })
+            ),
             "viewers cannot be in the pool"
         );
         let rules = Rules {
@@ -360,7 +368,10 @@ async fn rules_bulk_departures_follow_ups_and_the_log_on(db: Db) {
         assert_eq!(moved.events.len(), 1, "one summary event");
         assert!(matches!(
             store.bulk_reassign(ws.id, owner.id, a.id, Some(v.id)).await,
-            Err(Error::Invalid { .. })
+            Err(StoreError::Invalid {
+                input: Input::ReassignTo,
+                ..
+            })
         ));
 
         let departed = store

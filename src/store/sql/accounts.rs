@@ -67,7 +67,7 @@ impl SqlStore {
         .execute(&mut **tx)
         .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate("email")),
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(Conflict::Email)),
             other => other?,
         };
         Ok(Teammate {
@@ -233,7 +233,7 @@ impl SqlStore {
             .execute(&self.write)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         Ok(())
     }
@@ -312,12 +312,12 @@ impl SqlStore {
             .iter()
             .find(|t| t.id == id)
             .cloned()
-            .ok_or(Error::NotFound)?;
+            .ok_or(StoreError::NotFound)?;
         if let Some(role) = role {
             let owners = team.iter().filter(|t| t.role == Role::Owner).count();
             if target.role == Role::Owner && role != Role::Owner && owners <= 1 {
-                return Err(Error::invalid(
-                    "role",
+                return Err(StoreError::invalid(
+                    Input::Role,
                     "the workspace needs at least one owner",
                 ));
             }
@@ -332,8 +332,8 @@ impl SqlStore {
                     .fetch_one(&mut *tx)
                     .await?;
                 if open > 0 {
-                    return Err(Error::invalid(
-                        "role",
+                    return Err(StoreError::invalid(
+                        Input::Role,
                         format!(
                             "this teammate owns {open} open cases; reassign them before making \
                              them a viewer"
@@ -383,22 +383,22 @@ impl SqlStore {
             .iter()
             .find(|t| t.id == departure.teammate_id)
             .cloned()
-            .ok_or(Error::NotFound)?;
+            .ok_or(StoreError::NotFound)?;
         if target.role == Role::Owner && team.iter().filter(|t| t.role == Role::Owner).count() <= 1
         {
-            return Err(Error::invalid(
-                "teammate",
+            return Err(StoreError::invalid(
+                Input::Departing,
                 "the last owner cannot be removed",
             ));
         }
         if let Some(to) = departure.reassign_to {
             if to == target.id {
-                return Err(Error::invalid(
-                    "reassign_to",
+                return Err(StoreError::invalid(
+                    Input::Successor,
                     "cannot hand cases to the teammate who is leaving",
                 ));
             }
-            Self::check_assignable(&mut tx, workspace_id, to, "reassign_to").await?;
+            Self::check_assignable(&mut tx, workspace_id, to, Input::Successor).await?;
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         let moved = Self::move_open_cases(

@@ -9,7 +9,7 @@ impl SqlStore {
         tx: &mut Tx,
         workspace_id: Uuid,
         id: Uuid,
-        field: &'static str,
+        input: Input,
     ) -> Result<Teammate> {
         let sql =
             format!("SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE id = $1 AND workspace_id = $2");
@@ -20,16 +20,24 @@ impl SqlStore {
             .await?;
         let t = match row {
             Some(row) => teammate_from_row(&row)?,
-            None => return Err(Error::invalid(field, "no such teammate in this workspace")),
+            None => {
+                return Err(StoreError::invalid(
+                    input,
+                    "no such teammate in this workspace",
+                ))
+            }
         };
         if !t.active {
-            return Err(Error::invalid(
-                field,
+            return Err(StoreError::invalid(
+                input,
                 "this teammate was removed from the workspace",
             ));
         }
         if !t.role.can_be_assigned() {
-            return Err(Error::invalid(field, "viewers cannot be assigned cases"));
+            return Err(StoreError::invalid(
+                input,
+                "viewers cannot be assigned cases",
+            ));
         }
         Ok(t)
     }
@@ -163,17 +171,14 @@ impl SqlStore {
         if req.if_version.is_some_and(|v| v != state.version) {
             let current =
                 Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
-            return Err(Error::Conflict {
-                message: format!(
-                    "the case changed since version {}: it is at version {}",
-                    req.if_version.unwrap_or_default(),
-                    state.version
-                ),
-                current: serde_json::to_value(current)?,
-            });
+            return Err(StoreError::Conflict(Conflict::CaseVersion {
+                expected: req.if_version.unwrap_or_default(),
+                actual: state.version,
+                current: Box::new(current),
+            }));
         }
         if let Some(to) = req.assignee_id {
-            Self::check_assignable(&mut tx, workspace_id, to, "assignee_id").await?;
+            Self::check_assignable(&mut tx, workspace_id, to, Input::Assignee).await?;
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         if state.assignee_id != req.assignee_id {
@@ -228,13 +233,19 @@ impl SqlStore {
         .fetch_one(&mut *tx)
         .await?;
         if known == 0 {
-            return Err(Error::invalid("from", "no such teammate in this workspace"));
+            return Err(StoreError::invalid(
+                Input::ReassignFrom,
+                "no such teammate in this workspace",
+            ));
         }
         if let Some(to) = to {
             if to == from {
-                return Err(Error::invalid("to", "must differ from `from`"));
+                return Err(StoreError::invalid(
+                    Input::ReassignTo,
+                    "must differ from `from`",
+                ));
             }
-            Self::check_assignable(&mut tx, workspace_id, to, "to").await?;
+            Self::check_assignable(&mut tx, workspace_id, to, Input::ReassignTo).await?;
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         let moved =
@@ -308,13 +319,13 @@ impl SqlStore {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
         for id in &rules.pool {
-            Self::check_assignable(&mut tx, workspace_id, *id, "pool").await?;
+            Self::check_assignable(&mut tx, workspace_id, *id, Input::RulePool).await?;
         }
         for id in rules.categories.values() {
-            Self::check_assignable(&mut tx, workspace_id, *id, "categories").await?;
+            Self::check_assignable(&mut tx, workspace_id, *id, Input::RuleCategories).await?;
         }
         if let Some(id) = rules.fallback {
-            Self::check_assignable(&mut tx, workspace_id, id, "fallback").await?;
+            Self::check_assignable(&mut tx, workspace_id, id, Input::RuleFallback).await?;
         }
         Self::write_rules(&mut tx, workspace_id, &rules).await?;
         let mut log = Log::new(workspace_id, locked.last_seq);

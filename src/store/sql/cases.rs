@@ -153,7 +153,7 @@ impl SqlStore {
         .bind(workspace_id)
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         case_state_from_row(&row)
     }
 
@@ -216,7 +216,7 @@ impl SqlStore {
             .bind(workspace_id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or(Error::NotFound)?;
+            .ok_or(StoreError::NotFound)?;
         // Untrimmed: a trailing space says the last word is finished.
         if let Some(q) = query.q.as_deref().filter(|q| !q.trim().is_empty()) {
             let mut cases = self
@@ -373,7 +373,7 @@ impl SqlStore {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         Ok(())
     }

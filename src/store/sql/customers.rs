@@ -22,7 +22,7 @@ impl SqlStore {
         .bind(workspace_id)
         .fetch_optional(executor)
         .await?;
-        found.ok_or(Error::NotFound)
+        found.ok_or(StoreError::NotFound)
     }
 
     pub(super) async fn customer_profile(
@@ -47,7 +47,7 @@ impl SqlStore {
                     .flatten()
                     .is_none()
             })
-            .ok_or(Error::NotFound)?;
+            .ok_or(StoreError::NotFound)?;
         let mut addresses: Vec<Address> = Vec::new();
         for r in &rows {
             for kind in ["email", "phone"] {
@@ -175,14 +175,17 @@ impl SqlStore {
         let into = Self::resolve_customer(&mut *tx, workspace_id, into)
             .await
             .map_err(|e| {
-                if matches!(e, Error::NotFound) {
-                    Error::invalid("into_id", "no such customer in this workspace")
+                if matches!(e, StoreError::NotFound) {
+                    StoreError::invalid(Input::MergeInto, "no such customer in this workspace")
                 } else {
                     e
                 }
             })?;
         if from == into {
-            return Err(Error::invalid("into_id", "that is the same customer"));
+            return Err(StoreError::invalid(
+                Input::MergeInto,
+                "that is the same customer",
+            ));
         }
         let erased: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM customers WHERE id IN ($1, $2) AND erased_at IS NOT NULL",
@@ -192,8 +195,8 @@ impl SqlStore {
         .fetch_one(&mut *tx)
         .await?;
         if erased > 0 {
-            return Err(Error::invalid(
-                "into_id",
+            return Err(StoreError::invalid(
+                Input::MergeInto,
                 "an erased customer cannot be merged",
             ));
         }

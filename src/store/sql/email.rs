@@ -39,7 +39,7 @@ impl SqlStore {
         if let Some(case_id) = email.token_case {
             match Self::case_state(tx, workspace_id, case_id).await {
                 Ok(state) => return Ok(Some(state)),
-                Err(Error::NotFound) => {}
+                Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -151,8 +151,10 @@ impl SqlStore {
             }
         };
         match written {
-            Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate("address")),
-            Ok(done) if done.rows_affected() == 0 => return Err(Error::NotFound),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(Conflict::ChannelAddress))
+            }
+            Ok(done) if done.rows_affected() == 0 => return Err(StoreError::NotFound),
             other => {
                 other?;
             }
@@ -204,7 +206,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         log.push(EventKind::WorkspaceChanged { actor_id });
@@ -219,7 +221,7 @@ impl SqlStore {
         let message_id: Uuid = job.payload["message_id"]
             .as_str()
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or(Error::NotFound)?;
+            .ok_or(StoreError::NotFound)?;
         let row = sqlx::query(
             "SELECT m.case_id, m.body, m.mail_id, m.delivery_state, m.created_at, c.number, \
              c.subject, c.channel_id, w.name AS workspace_name, w.case_prefix, \
@@ -232,7 +234,7 @@ impl SqlStore {
         .bind(job.workspace_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         let mail_id: String = match row.try_get::<Option<String>, _>("mail_id")? {
             Some(id) => id,
             None => {
@@ -415,14 +417,14 @@ impl SqlStore {
         .bind(workspace_id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         if row
             .try_get::<Option<String>, _>("delivery_state")?
             .as_deref()
             != Some("failed")
         {
-            return Err(Error::invalid(
-                "message_id",
+            return Err(StoreError::invalid(
+                Input::RetriedReply,
                 "only a reply whose delivery failed can be retried",
             ));
         }
@@ -633,8 +635,8 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(Error::invalid(
-                    "attachment_ids",
+                return Err(StoreError::invalid(
+                    Input::Attachments,
                     "names no file you uploaded for this reply",
                 ));
             }
@@ -658,7 +660,7 @@ impl SqlStore {
         .bind(workspace_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         attachment_file_from_row(&r)
     }
 }

@@ -175,7 +175,7 @@ impl SqlStore {
                 .bind(workspace_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        exists.ok_or(Error::NotFound)?;
+        exists.ok_or(StoreError::NotFound)?;
         let case_ids: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM cases WHERE customer_id = $1 ORDER BY created_at, id",
         )
@@ -328,7 +328,7 @@ impl SqlStore {
         .bind(workspace_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         Ok(Customer {
             id: row.try_get("id")?,
             name: row.try_get("name")?,

@@ -330,11 +330,7 @@ impl SqlStore {
         match self.inbound_tx(workspace_id, &message).await {
             // Two deliveries of one webhook raced past the duplicate check of a
             // backend without row locks: the loser answers like a redelivery.
-            Err(Error::Internal(e))
-                if message.external_id.is_some()
-                    && e.downcast_ref::<sqlx::Error>()
-                        .is_some_and(is_unique_violation) =>
-            {
+            Err(StoreError::Conflict(Conflict::UniqueKey(_))) if message.external_id.is_some() => {
                 self.inbound_tx(workspace_id, &message).await
             }
             other => other,

@@ -274,7 +274,7 @@ impl SqlStore {
         let (case_assignee, case_status, case_unread) = match job.case_id {
             Some(case_id) => match self.case(job.workspace_id, job.teammate_id, case_id).await {
                 Ok(c) => (c.assignee_id, Some(c.status), c.unread),
-                Err(Error::NotFound) => (None, None, false),
+                Err(StoreError::NotFound) => (None, None, false),
                 Err(e) => return Err(e),
             },
             None => (None, None, false),

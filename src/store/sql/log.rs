@@ -65,7 +65,7 @@ impl SqlStore {
         .bind(workspace_id)
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         Ok(Locked {
             last_seq: row.try_get("last_seq")?,
             last_case_number: row.try_get("last_case_number")?,
@@ -113,7 +113,7 @@ impl SqlStore {
             .bind(workspace_id)
             .fetch_optional(&self.read)
             .await?;
-        seq.ok_or(Error::NotFound)
+        seq.ok_or(StoreError::NotFound)
     }
 
     pub(super) async fn events_since(

@@ -47,9 +47,9 @@ use uuid::Uuid;
 
 use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
-use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::notify::plan::{plan_for, Plan};
+use crate::store::error::{is_unique_violation, Conflict, Input, Result, StoreError};
 use crate::store::*;
 use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
 use badges::push_ids;
@@ -61,17 +61,14 @@ use messages::{message_from_row, MESSAGE_COLUMNS};
 type Tx = sqlx::Transaction<'static, Db>;
 
 fn parse_status(s: &str) -> Result<Status> {
-    Status::parse(s)
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown status {s:?} in the database")))
+    Status::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!("unknown status {s:?} in the database"))
+    })
 }
 
 fn parse_role(s: &str) -> Result<Role> {
     Role::parse(s)
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown role {s:?} in the database")))
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("unknown role {s:?} in the database")))
 }
 
 /// `%term%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards in `term` escaped.

@@ -532,12 +532,18 @@ impl SqlStore {
         let away_until = keep(patch.away_until, target.away_until);
         if let (Some(from), Some(until)) = (away_from, away_until) {
             if until <= from {
-                return Err(Error::invalid("away_until", "must be after away_from"));
+                return Err(StoreError::invalid(
+                    Input::AwayUntil,
+                    "must be after away_from",
+                ));
             }
         }
         let max_open = patch.max_open.unwrap_or(target.max_open);
         if max_open.is_some_and(|m| !(0..=100_000).contains(&m)) {
-            return Err(Error::invalid("max_open", "must be between 0 and 100000"));
+            return Err(StoreError::invalid(
+                Input::MaxOpen,
+                "must be between 0 and 100000",
+            ));
         }
         // A start date makes the range the whole story: a flag left from before goes.
         let flag_sql = if matches!(patch.away_from, Some(Some(_))) {

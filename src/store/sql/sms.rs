@@ -43,7 +43,7 @@ impl SqlStore {
         .bind(id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         Ok((row.try_get("workspace_id")?, channel_from_row(&row)?))
     }
 
@@ -51,7 +51,7 @@ impl SqlStore {
         let message_id: Uuid = job.payload["message_id"]
             .as_str()
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or(Error::NotFound)?;
+            .ok_or(StoreError::NotFound)?;
         let row = sqlx::query(
             "SELECT m.case_id, m.body, m.delivery_state, m.created_at, c.number, c.channel_id, \
              w.case_prefix, \
@@ -67,7 +67,7 @@ impl SqlStore {
         .bind(job.workspace_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         let prefix: String = row.try_get("case_prefix")?;
         Ok(crate::store::ChannelReply {
             workspace_id: job.workspace_id,

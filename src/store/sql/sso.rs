@@ -79,9 +79,7 @@ impl SqlStore {
                     .await;
             match inserted {
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(Error::Duplicate(
-                        "domain: another workspace signs in with it",
-                    ))
+                    return Err(StoreError::Conflict(Conflict::SsoDomain))
                 }
                 other => other?,
             };

@@ -125,7 +125,7 @@ impl SqlStore {
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         let workspace_id: Uuid = invite.try_get("workspace_id")?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
         let role = parse_role(&invite.try_get::<String, _>("role")?)?;
@@ -149,7 +149,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() != 1 {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
             .bind(workspace_id)

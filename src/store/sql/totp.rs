@@ -29,7 +29,7 @@ impl SqlStore {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::Duplicate("two-factor sign-in is already on"));
+            return Err(StoreError::Conflict(Conflict::TotpOn));
         }
         Ok(())
     }
@@ -51,7 +51,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::Duplicate("two-factor sign-in is already on"));
+            return Err(StoreError::Conflict(Conflict::TotpOn));
         }
         sqlx::query("DELETE FROM recovery_codes WHERE teammate_id = $1")
             .bind(teammate_id)

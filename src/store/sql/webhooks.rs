@@ -91,7 +91,7 @@ impl SqlStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         if found.is_none() {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
             .bind(id)
@@ -118,7 +118,7 @@ impl SqlStore {
                 .fetch_optional(&self.read)
                 .await?;
         if found.is_none() {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         let rows = sqlx::query(
             "SELECT id, seq, kind, state, attempts, status_code, response_ms, \
@@ -146,7 +146,7 @@ impl SqlStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(active) = active else {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         };
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET state = 'resend' WHERE id = $1 AND \
@@ -165,15 +165,15 @@ impl SqlStore {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
         // A pending delivery of a switched-off endpoint is sent again by switching it on:
         // it resumes from that delivery.
         if done.rows_affected() == 0
             && row.try_get::<String, _>("state")? == "pending"
             && active != 0
         {
-            return Err(Error::invalid(
-                "delivery_id",
+            return Err(StoreError::invalid(
+                Input::ResentDelivery,
                 "this delivery is being retried already",
             ));
         }

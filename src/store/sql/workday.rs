@@ -123,7 +123,7 @@ impl SqlStore {
             .execute(&self.write)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         Ok(())
     }
@@ -228,9 +228,7 @@ impl SqlStore {
             .fetch_one(&mut **tx)
             .await?;
         if locked && !admin {
-            return Err(Error::Forbidden(
-                "the tag list is locked: only admins add tags, pick one of the list",
-            ));
+            return Err(StoreError::Conflict(Conflict::TagListLocked));
         }
         let tag = Tag {
             id: Uuid::now_v7(),
@@ -273,7 +271,7 @@ impl SqlStore {
         let (tag, created) =
             Self::find_or_add_tag(&mut tx, &mut log, actor_id, admin, name, color).await?;
         if !created {
-            return Err(Error::Duplicate("a tag of that name exists"));
+            return Err(StoreError::Conflict(Conflict::TagName));
         }
         Self::commit(tx, log, tag).await
     }
@@ -303,7 +301,7 @@ impl SqlStore {
         .await;
         let row = match updated {
             Err(e) if is_unique_violation(&e) => {
-                return Err(Error::Duplicate("a tag of that name exists"))
+                return Err(StoreError::Conflict(Conflict::TagName))
             }
             other => not_found_if_none(other?)?,
         };
@@ -336,7 +334,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(StoreError::NotFound);
         }
         log.push(EventKind::TagsChanged {
             tag_id: id,
@@ -496,7 +494,10 @@ impl SqlStore {
         let locked = Self::lock(&mut tx, workspace_id).await?;
         let state = Self::case_state(&mut tx, workspace_id, case_id).await?;
         if !state.status.is_open() {
-            return Err(Error::invalid("until", "only open cases can be snoozed"));
+            return Err(StoreError::invalid(
+                Input::SnoozeUntil,
+                "only open cases can be snoozed",
+            ));
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         sqlx::query(
