@@ -5,8 +5,8 @@
 -- on a million messages), however few matches are kept. With an index of its length the prefix
 -- is one list, read newest first from the workspace's rowid range like any word. Longer
 -- prefixes are left to the merge: few words share them. The price is on writes: every word is
--- written to up to three more lists (the benchmark's million messages took 190 s to write
--- instead of 118 s, and the file is roughly a third larger).
+-- written to up to three more lists (writing the benchmark's million messages took about half
+-- as long again: 114 s instead of 76 s, BENCHMARKS.md).
 --
 -- FTS5 cannot add a prefix index to a table, so the table is built anew from the documents.
 -- (0017 is Postgres's alone.)
