@@ -81,6 +81,10 @@ pub struct Common {
     /// With --spawn: Postgres server (a fresh database is created on it and dropped afterwards).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     pub postgres: String,
+    /// With --spawn: leave the database (and the SQLite file's directory) in place at the end,
+    /// to examine its query plans; the path or name is printed.
+    #[arg(long)]
+    pub keep_db: bool,
     /// With --spawn and several instances: Redis.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     pub redis: String,

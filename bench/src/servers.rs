@@ -179,12 +179,15 @@ pub async fn servers_with(
         Some(b) => std::path::absolute(b)?,
         None => std::env::current_exe()?.with_file_name("baton"),
     };
+    if c.keep_db {
+        eprintln!("keeping the database: {db_url}");
+    }
     let mut out = Servers {
         list: vec![],
         db_url: Some(db_url.clone()),
         db_desc,
-        drop_db,
-        run_dir: Some(dir.clone()),
+        drop_db: drop_db.filter(|_| !c.keep_db),
+        run_dir: Some(dir.clone()).filter(|_| !c.keep_db),
     };
     for i in 0..n {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?

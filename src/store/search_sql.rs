@@ -16,6 +16,13 @@ pub(crate) const CANDIDATES: i64 = 2_000;
 /// chooses how to find the older ones (see `search_cases`).
 pub(crate) const SAMPLE: i64 = 1_000;
 
+/// A search matching at least this many of the workspace's newest SAMPLE documents (5%) is
+/// broad: its matches are listed newest first rather than ranked. Ranking a word in every
+/// twentieth message means little (most documents hold it once), and it is what costs: SQLite's
+/// bm25 counts every document in the index that holds each word, Postgres reads each
+/// candidate's words for ts_rank. Both databases measure the same documents the same way.
+pub(crate) const BROAD: i64 = 50;
+
 /// On Postgres, what reading one match through the word index costs, in documents (of any
 /// workspace) passed by the walk newest first: the matches lie on scattered pages, the walk reads
 /// neighbouring ones. Measured with `baton-bench search` (5 to 10).
@@ -42,26 +49,43 @@ macro_rules! search_sql {
                     return Ok(Vec::new());
                 }
                 let mut qb = QueryBuilder::<$Db>::new("WITH ");
+                // Ranked only when the order asks for it and the search is not broad (BROAD,
+                // `score_sql`).
+                let ranked = query.sort == Sort::Relevance;
                 // `hits`: the candidates as (case_id, doc_id, score), higher scores better;
-                // `best`: the best document of each case.
+                // `best`: the best document of each case, the newest of equals (so an unranked
+                // search shows a case's latest match).
                 match (text.is_empty(), $backend) {
                     (true, _) => {}
                     (false, Backend::Sqlite) => {
                         // The workspace is a rowid range (see migration 0011), read newest
-                        // first. FTS5 computes bm25 only while it scans its own table, so the
-                        // scan is materialized before the grouping reads it. bm25 weighs subject
-                        // 10, customer 4, phone 2, text 1, as Postgres's weights A, B, C, D.
-                        qb.push("hits AS MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score FROM (SELECT rowid, -bm25(search_fts, 10.0, 4.0, 2.0, 1.0) AS score FROM search_fts WHERE search_fts MATCH ")
-                            .push_bind(text.fts5(column))
-                            .push(" AND rowid BETWEEN (SELECT n * 1099511627776 FROM search_spaces WHERE workspace_id = ")
+                        // first. `sample` counts the matches among its newest SAMPLE documents
+                        // (up to BROAD). FTS5 computes bm25 only while it scans its own table,
+                        // so the scan is materialized before the grouping reads it; the CASE
+                        // leaves bm25 uncalled for a broad search, and with it bm25's count of
+                        // every document holding each word. bm25 weighs subject 10, customer 4,
+                        // phone 2, text 1, as Postgres's weights A, B, C, D.
+                        let fts = text.fts5(column);
+                        qb.push("span AS MATERIALIZED (SELECT n * 1099511627776 AS lo, n * 1099511627776 + 1099511627775 AS hi FROM search_spaces WHERE workspace_id = ")
                             .push_bind(workspace_id)
-                            .push(") AND (SELECT n * 1099511627776 + 1099511627775 FROM search_spaces WHERE workspace_id = ")
-                            .push_bind(workspace_id)
-                            .push(") ORDER BY rowid DESC LIMIT ")
+                            .push("), ");
+                        if ranked {
+                            qb.push("sample AS MATERIALIZED (SELECT count(*) AS m FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH ")
+                                .push_bind(fts.clone())
+                                .push(format!(
+                                    " AND rowid BETWEEN COALESCE((SELECT id FROM search_docs WHERE id BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span) ORDER BY id DESC LIMIT 1 OFFSET {}), (SELECT lo FROM span)) \
+                                     AND (SELECT hi FROM span) ORDER BY rowid DESC LIMIT {BROAD})), ",
+                                    SAMPLE - 1
+                                ));
+                        }
+                        let score = score_sql(ranked, "-bm25(search_fts, 10.0, 4.0, 2.0, 1.0)");
+                        qb.push(format!("hits AS MATERIALIZED (SELECT d.case_id, d.id AS doc_id, f.score FROM (SELECT rowid, {score} AS score FROM search_fts WHERE search_fts MATCH "))
+                            .push_bind(fts)
+                            .push(" AND rowid BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span) ORDER BY rowid DESC LIMIT ")
                             .push_bind(CANDIDATES)
                             .push(") f JOIN search_docs d ON d.id = f.rowid WHERE d.workspace_id = ")
                             .push_bind(workspace_id)
-                            .push("), best AS (SELECT case_id, MAX(score) AS score, doc_id FROM hits GROUP BY case_id), ");
+                            .push("), best AS (SELECT case_id, score, doc_id FROM (SELECT case_id, score, doc_id, row_number() OVER (PARTITION BY case_id ORDER BY score DESC, doc_id DESC) AS r FROM hits) b WHERE r = 1), ");
                     }
                     (false, Backend::Postgres) => {
                         // The GIN index has no order, and reading every match of a common word
@@ -105,8 +129,9 @@ macro_rules! search_sql {
                         qb.push("(SELECT id, case_id, tsv FROM search_docs WHERE (SELECT NOT done FROM way) AND workspace_id = ")
                             .push_bind(workspace_id)
                             .push(format!(" AND id + 0 < (SELECT lo FROM way) AND tsv @@ (SELECT q FROM query) ORDER BY id + 0 DESC LIMIT {CANDIDATES}) LIMIT {CANDIDATES}), "));
-                        qb.push("hits AS (SELECT case_id, id AS doc_id, CAST(ts_rank(tsv, (SELECT q FROM query), 1) AS DOUBLE PRECISION) AS score FROM docs), ")
-                            .push("best AS (SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC), ");
+                        let score = score_sql(ranked, "ts_rank(tsv, (SELECT q FROM query), 1)");
+                        qb.push(format!("hits AS (SELECT case_id, id AS doc_id, CAST({score} AS DOUBLE PRECISION) AS score FROM docs), "))
+                            .push("best AS (SELECT DISTINCT ON (case_id) case_id, score, doc_id FROM hits ORDER BY case_id, score DESC, doc_id DESC), ");
                     }
                 }
                 qb.push("found AS (SELECT case_id, MAX(score) AS score, MIN(doc_id) AS doc_id FROM (");
@@ -204,6 +229,16 @@ pub(crate) use search_sql;
 use uuid::Uuid;
 
 use crate::domain::search::{Part, SearchQuery};
+
+/// A candidate's score: `rank` (the engine's, higher better) when the order is by relevance and
+/// the search is not broad (the `sample` CTE found fewer than BROAD matches), else 0 for every
+/// match, so the cases follow their last activity.
+pub(crate) fn score_sql(ranked: bool, rank: &str) -> String {
+    match ranked {
+        true => format!("CASE WHEN (SELECT m FROM sample) >= {BROAD} THEN 0.0 ELSE {rank} END"),
+        false => "0.0".to_string(),
+    }
+}
 use crate::store::{Case, SearchMatch};
 
 /// Where `case` matched: the message or note of its best document with the words marked, else

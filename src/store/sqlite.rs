@@ -18,6 +18,12 @@ pub struct SqliteStore {
     read: SqlitePool,
 }
 
+/// Bytes of the database file each read connection maps into memory: its reads then come from
+/// the kernel's page cache, shared by every connection, rather than each connection's own 2 MB
+/// cache through `read()` (a search of a big workspace touches thousands of index pages).
+/// SQLite caps it at its compile-time limit (2 GB); the file's pages beyond are read as before.
+const READ_MMAP_SIZE: u64 = 1 << 31;
+
 impl SqliteStore {
     pub async fn connect(
         url: &str,
@@ -55,7 +61,11 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options.read_only(true))
+                .connect_with(
+                    options
+                        .read_only(true)
+                        .pragma("mmap_size", READ_MMAP_SIZE.to_string()),
+                )
                 .await?
         };
         Ok(SqliteStore { write, read })
