@@ -152,12 +152,13 @@ impl Conn {
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let kill = self.reg.kill.clone();
+        let tripped = kill.tripped();
         let expiry = session_end(session.expires_at);
-        tokio::pin!(expiry);
+        tokio::pin!(expiry, tripped);
         loop {
             let flow = tokio::select! {
                 () = &mut expiry => Flow::Close(close::SESSION_ENDED, "session expired"),
-                code = kill.tripped() => Flow::Close(code, close_reason(code)),
+                code = &mut tripped => Flow::Close(code, close_reason(code)),
                 out = self.reg.rx.recv() => match out {
                     Some(out) => self.deliver(out).await?,
                     None => Flow::Close(close::GOING_AWAY, close_reason(close::GOING_AWAY)),

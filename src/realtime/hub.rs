@@ -51,14 +51,26 @@ impl KillSwitch {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if first {
-            self.notify.notify_one();
+            self.notify.notify_waiters();
         }
         first
     }
 
+    /// Resolves with the close code once the switch is tripped (at once if it already is).
+    /// Any number of waiters may wait, each for as long as it likes: a connection keeps one
+    /// waiting across its whole loop instead of registering anew for every frame.
     pub async fn tripped(&self) -> u16 {
-        self.notify.notified().await;
-        self.code.load(Ordering::Acquire)
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a trip between the check and the wait is not lost.
+        notified.as_mut().enable();
+        match self.code.load(Ordering::Acquire) {
+            0 => {
+                notified.await;
+                self.code.load(Ordering::Acquire)
+            }
+            code => code,
+        }
     }
 }
 
@@ -414,21 +426,28 @@ impl Hub {
                     None => return,
                 };
                 match hub.store.badges(workspace_id, &wanted).await {
-                    Ok(badges) => hub.each_conn(workspace_id, |conn| {
-                        let Some(badge) = badges.get(&conn.teammate_id) else {
-                            return;
-                        };
-                        let mut last = conn.last_badge.lock().expect("badge lock");
-                        if *last != Some(*badge) {
-                            *last = Some(*badge);
-                            let frame = ServerFrame::Badge {
-                                mine: badge.mine,
-                                unassigned: badge.unassigned,
+                    Ok(badges) => {
+                        // Most teammates share a value (nothing of their own unread): each
+                        // distinct badge is encoded once.
+                        let mut frames = HashMap::new();
+                        hub.each_conn(workspace_id, |conn| {
+                            let Some(badge) = badges.get(&conn.teammate_id) else {
+                                return;
+                            };
+                            let mut last = conn.last_badge.lock().expect("badge lock");
+                            if *last != Some(*badge) {
+                                *last = Some(*badge);
+                                let frame = frames.entry(*badge).or_insert_with(|| {
+                                    let frame = ServerFrame::Badge {
+                                        mine: badge.mine,
+                                        unassigned: badge.unassigned,
+                                    };
+                                    Utf8Bytes::from(frame.to_text())
+                                });
+                                hub.offer(conn, Outbound::Frame(frame.clone()));
                             }
-                            .to_text();
-                            hub.offer(conn, Outbound::Frame(Utf8Bytes::from(frame)));
-                        }
-                    }),
+                        })
+                    }
                     Err(e) => tracing::warn!(error = %e, "badge refresh failed"),
                 }
                 if hub
@@ -489,5 +508,39 @@ fn badge_changes(event: &EventKind) -> Affected {
         EventKind::CaseStatusChanged { assignee_id, .. } => around(*assignee_id, *assignee_id),
         EventKind::CasesBulkReassigned { from_id, to_id, .. } => around(Some(*from_id), *to_id),
         _ => Affected::Teammates(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_waiter_of_a_kill_switch_hears_the_first_trip() {
+        let kill = Arc::new(KillSwitch::default());
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let kill = kill.clone();
+                tokio::spawn(async move { kill.tripped().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(kill.trip(close::RECONNECT_AND_RESUME));
+        assert!(
+            !kill.trip(close::SESSION_ENDED),
+            "only the first trip counts"
+        );
+        for waiter in waiters {
+            let code = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+            assert_eq!(
+                code.expect("woken").expect("joined"),
+                close::RECONNECT_AND_RESUME
+            );
+        }
+        assert_eq!(
+            kill.tripped().await,
+            close::RECONNECT_AND_RESUME,
+            "later waiters too"
+        );
     }
 }

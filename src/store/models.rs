@@ -339,7 +339,7 @@ pub struct Counts {
 
 /// A teammate's unread badge: unread cases they own, and unread unassigned cases if they watch
 /// those.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Badge {
     pub mine: i64,
     pub unassigned: i64,

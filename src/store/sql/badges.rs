@@ -19,69 +19,121 @@ impl SqlStore {
             .unwrap_or_default())
     }
 
+    /// Every asked teammate's badge, from one statement, so each count comes from one
+    /// snapshot: a badge computed from several statements mixes moments and can show counts
+    /// that were never true (negative ones too) while writers commit in between.
+    /// unassigned(t) = open unassigned cases with a customer message, minus those t has read
+    /// to the end (0 for teammates who do not watch unassigned cases); mine(t) = t's open cases
+    /// with an unread customer message.
+    ///
+    /// The statement answers with the parts, not with a row per teammate: the unassigned count
+    /// once, then only the teammates with something of their own to count. A refresh for a
+    /// whole room of a thousand teammates costs what one for ten does.
     pub(super) async fn badges(
         &self,
         workspace_id: Uuid,
         teammates: &[Uuid],
     ) -> Result<std::collections::HashMap<Uuid, Badge>> {
-        // One statement per chunk, so each teammate's counts come from one snapshot: a
-        // badge computed from several statements mixes moments and can show counts that
-        // were never true (negative ones too) while writers commit in between.
-        // unassigned(t) = open unassigned cases with a customer message, minus those t has
-        // read to the end; mine(t) = t's open cases with an unread customer message.
-        let mut out: std::collections::HashMap<Uuid, Badge> =
-            teammates.iter().map(|t| (*t, Badge::default())).collect();
-        for chunk in teammates.chunks(500) {
-            let mut q = QueryBuilder::<Db>::new(
-                "WITH un AS (SELECT COUNT(*) AS n FROM cases WHERE workspace_id = ",
-            );
-            q.push_bind(workspace_id);
-            q.push(format!(
-                " AND assignee_id IS NULL AND status IN {OPEN_SQL} AND inbound_count > 0), \
-                 mine AS (SELECT c.assignee_id AS id, COUNT(*) AS n FROM cases c \
-                 LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = c.assignee_id \
-                 WHERE c.workspace_id = "
-            ));
-            q.push_bind(workspace_id);
-            q.push(format!(
-                " AND c.status IN {OPEN_SQL} AND c.inbound_count > COALESCE(r.seen_inbound, 0) \
-                 AND c.assignee_id IN ("
-            ));
-            push_ids(&mut q, chunk);
-            q.push(
-                ") GROUP BY c.assignee_id), \
-                 seen AS (SELECT r.teammate_id AS id, COUNT(*) AS n FROM reads r \
-                 JOIN cases c ON c.id = r.case_id WHERE c.workspace_id = ",
-            );
-            q.push_bind(workspace_id);
-            q.push(format!(
-                " AND c.assignee_id IS NULL AND c.status IN {OPEN_SQL} AND c.inbound_count > 0 \
-                 AND r.seen_inbound >= c.inbound_count AND r.teammate_id IN ("
-            ));
-            push_ids(&mut q, chunk);
-            q.push(
-                ") GROUP BY r.teammate_id) \
-                 SELECT t.id, COALESCE(mine.n, 0) AS mine, \
-                 CASE WHEN t.notify_unassigned THEN un.n - COALESCE(seen.n, 0) ELSE 0 END \
-                 AS unassigned \
-                 FROM teammates t CROSS JOIN un LEFT JOIN mine ON mine.id = t.id LEFT \
-                 JOIN seen ON seen.id = t.id \
-                 WHERE t.workspace_id = ",
-            );
-            q.push_bind(workspace_id);
-            q.push(" AND t.id IN (");
-            push_ids(&mut q, chunk);
-            q.push(")");
-            for row in q.build().fetch_all(&self.read).await? {
-                out.insert(
-                    row.try_get("id")?,
-                    Badge {
-                        mine: row.try_get("mine")?,
-                        unassigned: row.try_get("unassigned")?,
-                    },
-                );
+        let parts = if teammates.len() <= FEW {
+            self.badge_parts(workspace_id, Some(teammates)).await?
+        } else {
+            self.badge_parts(workspace_id, None).await?
+        };
+        Ok(teammates.iter().map(|t| (*t, parts.badge(*t))).collect())
+    }
+
+    /// The parts of the badges, for these teammates or (`None`) for the whole workspace.
+    async fn badge_parts(&self, workspace_id: Uuid, only: Option<&[Uuid]>) -> Result<BadgeParts> {
+        let only = |q: &mut QueryBuilder<'_, Db>, column: &str| {
+            if let Some(ids) = only {
+                q.push(format!(" AND {column} IN ("));
+                push_ids(q, ids);
+                q.push(")");
+            }
+        };
+        let mut q = QueryBuilder::<Db>::new(format!(
+            "SELECT 'u' AS part, w.id AS id, (SELECT COUNT(*) FROM cases \
+             WHERE workspace_id = w.id AND assignee_id IS NULL AND status IN {OPEN_SQL} \
+             AND inbound_count > 0) AS n FROM workspaces w WHERE w.id = "
+        ));
+        q.push_bind(workspace_id);
+        q.push(
+            " UNION ALL SELECT 'm', c.assignee_id, COUNT(*) FROM cases c \
+             LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = c.assignee_id \
+             WHERE c.workspace_id = ",
+        );
+        q.push_bind(workspace_id);
+        q.push(format!(
+            " AND c.assignee_id IS NOT NULL AND c.status IN {OPEN_SQL} \
+             AND c.inbound_count > COALESCE(r.seen_inbound, 0)"
+        ));
+        only(&mut q, "c.assignee_id");
+        q.push(
+            " GROUP BY c.assignee_id \
+             UNION ALL SELECT 's', r.teammate_id, COUNT(*) FROM reads r \
+             JOIN cases c ON c.id = r.case_id WHERE c.workspace_id = ",
+        );
+        q.push_bind(workspace_id);
+        q.push(format!(
+            " AND c.assignee_id IS NULL AND c.status IN {OPEN_SQL} AND c.inbound_count > 0 \
+             AND r.seen_inbound >= c.inbound_count"
+        ));
+        only(&mut q, "r.teammate_id");
+        q.push(
+            " GROUP BY r.teammate_id \
+             UNION ALL SELECT 'q', t.id, 0 FROM teammates t WHERE t.workspace_id = ",
+        );
+        q.push_bind(workspace_id);
+        q.push(" AND NOT t.notify_unassigned");
+        only(&mut q, "t.id");
+        let mut parts = BadgeParts::default();
+        for row in q.build().fetch_all(&self.read).await? {
+            let part: String = row.try_get("part")?;
+            let id: Uuid = row.try_get("id")?;
+            let n: i64 = row.try_get("n")?;
+            match part.as_str() {
+                "u" => parts.unassigned = n,
+                "m" => {
+                    parts.mine.insert(id, n);
+                }
+                "s" => {
+                    parts.seen.insert(id, n);
+                }
+                _ => {
+                    parts.quiet.insert(id);
+                }
             }
         }
-        Ok(out)
+        Ok(parts)
+    }
+}
+
+/// Up to this many teammates, the badge statement counts only theirs.
+const FEW: usize = 16;
+
+/// What the badges of a workspace are made of, read in one statement.
+#[derive(Debug, Default)]
+struct BadgeParts {
+    /// Open unassigned cases with a customer message.
+    unassigned: i64,
+    /// Per teammate: their open cases with an unread customer message.
+    mine: std::collections::HashMap<Uuid, i64>,
+    /// Per teammate: the unassigned ones they have read to the end.
+    seen: std::collections::HashMap<Uuid, i64>,
+    /// Teammates who do not watch unassigned cases.
+    quiet: std::collections::HashSet<Uuid>,
+}
+
+impl BadgeParts {
+    fn badge(&self, teammate: Uuid) -> Badge {
+        let unassigned = if self.quiet.contains(&teammate) {
+            0
+        } else {
+            self.unassigned - self.seen.get(&teammate).copied().unwrap_or(0)
+        };
+        Badge {
+            mine: self.mine.get(&teammate).copied().unwrap_or(0),
+            unassigned,
+        }
     }
 }
