@@ -8,7 +8,6 @@
 mod error;
 mod models;
 mod postgres;
-pub(crate) mod search_sql;
 mod sqlite;
 
 use async_trait::async_trait;

@@ -26,6 +26,17 @@ pub(super) struct CaseState {
     pub closed_at: Option<i64>,
 }
 
+/// Narrows a newest-first list to the cases older than `after` (last activity in ms, id), where
+/// its next page resumes. Lists and searches by recency share it.
+pub(super) fn push_after(qb: &mut QueryBuilder<'_, Db>, (at, id): (i64, Uuid)) {
+    qb.push(" AND (c.last_message_at < ").push_bind(at);
+    qb.push(" OR (c.last_message_at = ")
+        .push_bind(at)
+        .push(" AND c.id < ")
+        .push_bind(id)
+        .push("))");
+}
+
 /// `WHERE` and the list's conditions: the workspace, the view, the filter and the
 /// narrowing ones (statuses, assignee, channel, dates). Lists and searches share them.
 pub(super) fn push_case_filters(
@@ -229,13 +240,8 @@ impl SqlStore {
         let mut qb = QueryBuilder::<Db>::new(CASE_SELECT.replace("$1", "").trim_end().to_string());
         qb.push_bind(viewer);
         push_case_filters(&mut qb, workspace_id, viewer, &query);
-        if let Some((at, id)) = query.after {
-            qb.push(" AND (c.last_message_at < ").push_bind(at);
-            qb.push(" OR (c.last_message_at = ")
-                .push_bind(at)
-                .push(" AND c.id < ")
-                .push_bind(id)
-                .push("))");
+        if let Some(after) = query.after {
+            push_after(&mut qb, after);
         }
         qb.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ")
             .push_bind(query.limit);

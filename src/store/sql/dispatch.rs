@@ -1,6 +1,6 @@
 //! The `Store` trait for this backend. Each method is written next to its aggregate, as an
 //! inherent method of the same name (which method calls prefer); this file only maps the
-//! trait onto them and onto search, still written as a macro (`store/search_sql.rs`).
+//! trait onto them.
 
 use super::*;
 

@@ -2,11 +2,11 @@
 //! `sqlite.rs` and `postgres.rs` name their database types (`Db`, `DbRow`), their store
 //! (`SqlStore`) and what differs (`BACKEND`, `SKIP_LOCKED`), then include this module. Its files
 //! are plain Rust, one per aggregate or feature, so rustfmt and every other tool read them as
-//! they are; `dispatch.rs` maps the `Store` trait onto them. Only search (`store/search_sql.rs`)
-//! is still a macro, instantiated here so that it sees the same names.
+//! they are; `dispatch.rs` maps the `Store` trait onto them.
 //!
 //! The SQL is portable (`$N` parameters, `RETURNING`, `ON CONFLICT`, times as integer
-//! milliseconds); the few backend-specific bits live in `sqlite.rs` and `postgres.rs`.
+//! milliseconds); the few backend-specific bits live in `sqlite.rs` and `postgres.rs`, except
+//! search's (`search.rs`), which chooses by `BACKEND`.
 //!
 //! Every write transaction starts by touching its workspace row
 //! (`UPDATE workspaces SET last_seq = last_seq … RETURNING`). On Postgres that takes the row lock,
@@ -30,6 +30,7 @@ mod log;
 mod messages;
 mod queue;
 mod reports;
+mod search;
 mod sms;
 mod sso;
 mod status;
@@ -53,7 +54,9 @@ use crate::store::error::{is_unique_violation, Conflict, Input, Result, StoreErr
 use crate::store::*;
 use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
 use badges::push_ids;
-use cases::{case_from_row, case_state_from_row, push_case_filters, CaseState, CASE_SELECT};
+use cases::{
+    case_from_row, case_state_from_row, push_after, push_case_filters, CaseState, CASE_SELECT,
+};
 use email::channel_from_row;
 use log::Log;
 use messages::{message_from_row, MESSAGE_COLUMNS};
@@ -95,5 +98,3 @@ fn now_ms() -> i64 {
 fn format_number(prefix: &str, n: i64) -> String {
     numbers::format(prefix, n)
 }
-
-crate::store::search_sql::search_sql!(SqlStore, Db, DbRow, BACKEND);
