@@ -126,8 +126,7 @@ pub enum EventKind {
     #[serde(rename = "teammate.changed")]
     TeammateChanged {
         teammate_id: Uuid,
-        /// `joined`, `updated` or `removed`.
-        change: String,
+        change: TeammateChange,
         actor_id: Option<Uuid>,
     },
     #[serde(rename = "workspace.changed")]
@@ -223,6 +222,17 @@ impl EventKind {
     }
 }
 
+/// What happened to a teammate in a `teammate.changed` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TeammateChange {
+    Joined,
+    /// Their role, name or routing settings changed: their sessions end, to reconnect with
+    /// their new rights.
+    Updated,
+    Removed,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +253,21 @@ mod tests {
         assert_eq!(kind.name(), "case.assigned");
         let back: EventKind = serde_json::from_value(json).unwrap();
         assert_eq!(back, kind);
+    }
+
+    #[test]
+    fn a_teammate_change_reads_and_writes_the_words_of_the_protocol() {
+        let stored = r#"{"kind":"teammate.changed","teammate_id":"7d0c2f6e-1c4b-4f53-9a55-0d3b7f1e2a10","change":"removed","actor_id":null}"#;
+        let event: EventKind = serde_json::from_str(stored).expect("a logged event");
+        assert!(matches!(
+            event,
+            EventKind::TeammateChanged {
+                change: TeammateChange::Removed,
+                ..
+            }
+        ));
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), stored);
+        let unknown = stored.replace("removed", "promoted");
+        assert!(serde_json::from_str::<EventKind>(&unknown).is_err());
     }
 }

@@ -21,7 +21,7 @@ use super::presence::{Presence, PresenceUpdate};
 use super::protocol::{close, event_frame, ServerFrame};
 use crate::bus::{Broker, BusMessage, Sink};
 use crate::domain::pings;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, TeammateChange};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -353,7 +353,7 @@ impl Hub {
             ..
         } = &event.event
         {
-            if change != "joined" {
+            if *change != TeammateChange::Joined {
                 // A role change or removal ends that teammate's sessions on every instance
                 // (each instance receives this event); they reconnect with their new rights.
                 for conn in room.conns.read().expect("room lock").values() {

@@ -153,7 +153,7 @@ impl SqlStore {
         let mut log = Log::new(id, 0);
         log.push(EventKind::TeammateChanged {
             teammate_id: owner.id,
-            change: "joined".into(),
+            change: TeammateChange::Joined,
             actor_id: None,
         });
         let workspace = Workspace {
@@ -354,7 +354,7 @@ impl SqlStore {
         let mut log = Log::new(workspace_id, locked.last_seq);
         log.push(EventKind::TeammateChanged {
             teammate_id: id,
-            change: "updated".into(),
+            change: TeammateChange::Updated,
             actor_id: Some(actor_id),
         });
         if role.is_some_and(|r| !r.can_be_assigned()) {
@@ -421,7 +421,7 @@ impl SqlStore {
             .await?;
         log.push(EventKind::TeammateChanged {
             teammate_id: target.id,
-            change: "removed".into(),
+            change: TeammateChange::Removed,
             actor_id: Some(actor_id),
         });
         Self::drop_from_rules(&mut tx, &mut log, target.id, actor_id).await?;

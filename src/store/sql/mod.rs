@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, TeammateChange};
 use crate::notify::plan::{plan_for, Plan};
 use crate::store::error::{is_unique_violation, Conflict, Input, Result, StoreError};
 use crate::store::*;

@@ -570,7 +570,7 @@ impl SqlStore {
         let mut log = Log::new(workspace_id, locked.last_seq);
         log.push(EventKind::TeammateChanged {
             teammate_id: id,
-            change: "updated".into(),
+            change: TeammateChange::Updated,
             actor_id: Some(actor_id),
         });
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)

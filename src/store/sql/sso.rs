@@ -193,7 +193,7 @@ impl SqlStore {
         let mut log = Log::new(workspace_id, locked.last_seq);
         log.push(EventKind::TeammateChanged {
             teammate_id: teammate.id,
-            change: "joined".into(),
+            change: TeammateChange::Joined,
             actor_id: None,
         });
         Self::commit(tx, log, teammate).await
