@@ -9,7 +9,7 @@ use web_push::Urgency;
 
 use super::{email, webpush};
 use crate::domain::Status;
-use crate::store::{Job, JobOutcome, StoreError};
+use crate::store::{Job, JobChannel, JobOutcome, StoreError};
 use crate::AppState;
 
 pub const EVERY: Duration = Duration::from_millis(500);
@@ -29,7 +29,7 @@ pub async fn tick(state: &AppState) -> usize {
     };
     let n = jobs.len();
     futures_util::future::join_all(jobs.into_iter().map(|job| async move {
-        if crate::outbound::is_reply(&job.channel) {
+        if job.channel.is_reply() {
             crate::outbound::run(state, job).await
         } else {
             run(state, job).await
@@ -44,11 +44,7 @@ async fn run(state: &AppState, job: Job) {
         Ok(outcome) => outcome,
         Err(e) => retry(state, &job, None, format!("{e}"), MAX_ATTEMPTS),
     };
-    let channel = if job.channel == "push" {
-        "push"
-    } else {
-        "email"
-    };
+    let channel = job.channel.as_str();
     state.metrics.notification_job(channel, outcome.label());
     match &outcome {
         JobOutcome::Failed(why) => {
@@ -152,8 +148,8 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
         ));
     }
     let notifier = &state.notifier;
-    match job.channel.as_str() {
-        "push" => {
+    match job.channel {
+        JobChannel::Push => {
             if !ctx.prefs.web_push {
                 return Ok(JobOutcome::Skipped("web push turned off".into()));
             }
@@ -207,7 +203,7 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
                 },
             )
         }
-        "email" => {
+        JobChannel::Email => {
             if !ctx.prefs.email {
                 return Ok(JobOutcome::Skipped("email turned off".into()));
             }
@@ -252,6 +248,9 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
                 Err(e) => retry(state, job, None, format!("email failed: {e}"), MAX_ATTEMPTS),
             })
         }
-        other => Ok(JobOutcome::Failed(format!("unknown channel {other}"))),
+        // `tick` sends these to `outbound::run`.
+        JobChannel::EmailReply | JobChannel::SmsReply | JobChannel::ApiReply => Ok(
+            JobOutcome::Failed(format!("{} is not a notification", job.channel.as_str())),
+        ),
     }
 }

@@ -15,15 +15,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::store::{Job, JobOutcome, OutboundReply, StoreError};
+use crate::store::{Job, JobChannel, JobOutcome, OutboundReply, StoreError};
 use crate::AppState;
-
-pub use crate::store::{API_REPLY, EMAIL_REPLY, SMS_REPLY};
-
-/// Whether a job is a reply to a customer (run here) rather than a notification.
-pub fn is_reply(job_channel: &str) -> bool {
-    [EMAIL_REPLY, SMS_REPLY, API_REPLY].contains(&job_channel)
-}
 
 /// Attempts before an outbound reply is given up (about an hour with the default backoff).
 pub const MAX_ATTEMPTS: i64 = 14;
@@ -81,19 +74,19 @@ pub fn http_client(server_on_loopback: bool) -> reqwest::Client {
 
 /// Runs one claimed outbound job to its outcome and records it.
 pub async fn run(state: &AppState, job: Job) {
-    let result = match job.channel.as_str() {
-        SMS_REPLY | API_REPLY => attempt_channel(state, &job).await,
-        _ => attempt(state, &job).await,
+    let result = match job.channel {
+        JobChannel::SmsReply | JobChannel::ApiReply => attempt_channel(state, &job).await,
+        JobChannel::EmailReply | JobChannel::Push | JobChannel::Email => attempt(state, &job).await,
     };
     let outcome = match result {
         Ok(()) => JobOutcome::Sent,
         Err(e) if e.permanent => JobOutcome::Failed(e.reason),
         Err(e) => crate::notify::worker::retry(state, &job, None, e.reason, MAX_ATTEMPTS),
     };
-    let kind = match job.channel.as_str() {
-        SMS_REPLY => "sms",
-        API_REPLY => "api",
-        _ => "email",
+    let kind = match job.channel {
+        JobChannel::SmsReply => "sms",
+        JobChannel::ApiReply => "api",
+        JobChannel::EmailReply | JobChannel::Push | JobChannel::Email => "email",
     };
     state.metrics.outbound_job(kind, outcome.label());
     match &outcome {

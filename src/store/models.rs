@@ -586,13 +586,61 @@ pub struct Job {
     pub teammate_id: Uuid,
     pub case_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
-    /// `push` or `email`.
-    pub channel: String,
+    pub channel: JobChannel,
     /// `inbound`, `assigned`, `mention`, `follow_up` or `bulk`.
     pub reason: String,
     pub payload: serde_json::Value,
     /// Including this one.
     pub attempts: i64,
+}
+
+/// How a job of `notification_jobs` leaves: a notification to a teammate (run by
+/// `notify::worker`) or a reply to a customer (run by `outbound`). Stored as `as_str()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobChannel {
+    /// Web Push to one of the teammate's browsers (`subscription_id`).
+    Push,
+    /// An email to the teammate, after their delay.
+    Email,
+    /// A reply sent by email.
+    EmailReply,
+    /// A reply sent as a text through Twilio.
+    SmsReply,
+    /// A reply POSTed to an `api` channel's webhook.
+    ApiReply,
+}
+
+impl JobChannel {
+    pub const ALL: [JobChannel; 5] = [
+        JobChannel::Push,
+        JobChannel::Email,
+        JobChannel::EmailReply,
+        JobChannel::SmsReply,
+        JobChannel::ApiReply,
+    ];
+
+    /// The word in `notification_jobs.channel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobChannel::Push => "push",
+            JobChannel::Email => "email",
+            JobChannel::EmailReply => "email_reply",
+            JobChannel::SmsReply => "sms_reply",
+            JobChannel::ApiReply => "api_reply",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobChannel> {
+        JobChannel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// A reply to a customer (run by `outbound`) rather than a notification to a teammate.
+    pub fn is_reply(self) -> bool {
+        match self {
+            JobChannel::Push | JobChannel::Email => false,
+            JobChannel::EmailReply | JobChannel::SmsReply | JobChannel::ApiReply => true,
+        }
+    }
 }
 
 /// What a job must re-check when it runs: the world may have moved since it was queued.
@@ -773,14 +821,6 @@ pub struct Merge {
     pub case_ids: Vec<Uuid>,
 }
 
-/// The job channel of a reply sent by email.
-pub const EMAIL_REPLY: &str = "email_reply";
-
-/// The job channel of a reply sent as a text through Twilio.
-pub const SMS_REPLY: &str = "sms_reply";
-/// The job channel of a reply POSTed to an `api` channel's webhook.
-pub const API_REPLY: &str = "api_reply";
-
 /// What an `sms_reply` or `api_reply` job sends.
 #[derive(Debug, Clone)]
 pub struct ChannelReply {
@@ -921,4 +961,32 @@ pub struct Attempt {
     pub status_code: Option<i64>,
     pub response_ms: i64,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_channel_is_stored_as_the_words_older_rows_hold() {
+        let words = ["push", "email", "email_reply", "sms_reply", "api_reply"];
+        assert_eq!(JobChannel::ALL.map(JobChannel::as_str), words);
+        for channel in JobChannel::ALL {
+            assert_eq!(JobChannel::parse(channel.as_str()), Some(channel));
+        }
+        assert_eq!(JobChannel::parse("sms"), None);
+        assert_eq!(JobChannel::parse("Push"), None);
+        let replies: Vec<_> = JobChannel::ALL
+            .into_iter()
+            .filter(|c| c.is_reply())
+            .collect();
+        assert_eq!(
+            replies,
+            [
+                JobChannel::EmailReply,
+                JobChannel::SmsReply,
+                JobChannel::ApiReply
+            ]
+        );
+    }
 }

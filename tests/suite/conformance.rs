@@ -10,7 +10,7 @@ use baton::store::*;
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
-use crate::common::{Db, TestDb};
+use crate::common::{sql_exec, Db, TestDb};
 
 fn inbound(email: &str, body: &str) -> Inbound {
     Inbound::email("Customer", email, body)
@@ -239,6 +239,48 @@ async fn accounts_tokens_invites_and_prefs_on(db: Db) {
             .is_none());
     })
     .await;
+}
+
+on_both!(
+    a_job_of_an_unknown_channel_fails_alone,
+    a_job_of_an_unknown_channel_fails_alone_on
+);
+async fn a_job_of_an_unknown_channel_fails_alone_on(db: Db) {
+    let test_db = TestDb::new(db).await;
+    let store = baton::store::connect(&test_db.url).await.expect("connect");
+    let (_, owner) = workspace(&store).await;
+    let new_id = match db {
+        Db::Sqlite => "randomblob(16)",
+        Db::Postgres => "gen_random_uuid()",
+    };
+    // As a newer version might leave them: a channel this one does not know, next to one it does.
+    for (channel, key) in [("fax", "fax:1"), ("email", "email:1")] {
+        let insert = format!(
+            "INSERT INTO notification_jobs (id, workspace_id, teammate_id, channel, reason, \
+             dedupe_key, payload, due_at, created_at) SELECT {new_id}, workspace_id, id, \
+             '{channel}', 'inbound', '{key}', '{{}}', 0, 0 FROM teammates"
+        );
+        assert_eq!(sql_exec(db, &test_db.url, &insert).await, 1);
+    }
+
+    let jobs = store
+        .claim_jobs(Utc::now(), 10, std::time::Duration::from_secs(60))
+        .await
+        .expect("the known job is claimed");
+    assert_eq!(
+        jobs.iter()
+            .map(|j| (j.channel, j.teammate_id))
+            .collect::<Vec<_>>(),
+        [(JobChannel::Email, owner.id)]
+    );
+    let counts = store.job_counts().await.unwrap();
+    assert!(
+        counts.contains(&("fax".into(), "failed".into(), 1)),
+        "{counts:?}"
+    );
+    let why = "UPDATE notification_jobs SET attempts = attempts WHERE channel = 'fax' AND \
+               last_error = 'unknown channel fax'";
+    assert_eq!(sql_exec(db, &test_db.url, why).await, 1);
 }
 
 on_both!(

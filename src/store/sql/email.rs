@@ -78,7 +78,7 @@ impl SqlStore {
         case_id: Uuid,
         author: Uuid,
         message_id: Uuid,
-        job_channel: &str,
+        job_channel: JobChannel,
         now: i64,
     ) -> Result<()> {
         let payload = serde_json::json!({ "message_id": message_id });
@@ -434,7 +434,7 @@ impl SqlStore {
         // The job runs as the retrying teammate: the author may have left since.
         let job_channel = Self::reply_route(&mut tx, case_id)
             .await?
-            .map_or(EMAIL_REPLY, |r| r.0);
+            .map_or(JobChannel::EmailReply, |r| r.0);
         Self::queue_outbound(
             &mut tx,
             workspace_id,

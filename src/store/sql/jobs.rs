@@ -84,7 +84,7 @@ impl SqlStore {
                             teammate,
                             plan.case_id,
                             Some(sub),
-                            "push",
+                            JobChannel::Push,
                             plan.reason,
                             &key,
                             &payload,
@@ -104,7 +104,7 @@ impl SqlStore {
                         teammate,
                         plan.case_id,
                         None,
-                        "email",
+                        JobChannel::Email,
                         plan.reason,
                         &key,
                         &payload,
@@ -124,7 +124,7 @@ impl SqlStore {
         teammate: Uuid,
         case_id: Option<Uuid>,
         sub: Option<Uuid>,
-        channel: &str,
+        channel: JobChannel,
         reason: &str,
         key: &str,
         payload: &serde_json::Value,
@@ -144,7 +144,7 @@ impl SqlStore {
         .bind(teammate)
         .bind(case_id)
         .bind(sub)
-        .bind(channel)
+        .bind(channel.as_str())
         .bind(reason)
         .bind(key)
         .bind(payload.to_string())
@@ -251,21 +251,30 @@ impl SqlStore {
             .bind(limit)
             .fetch_all(&self.write)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Job {
-                    id: r.try_get("id")?,
-                    workspace_id: r.try_get("workspace_id")?,
-                    teammate_id: r.try_get("teammate_id")?,
-                    case_id: r.try_get("case_id")?,
-                    subscription_id: r.try_get("subscription_id")?,
-                    channel: r.try_get("channel")?,
-                    reason: r.try_get("reason")?,
-                    payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+        let mut jobs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = r.try_get("id")?;
+            let channel: String = r.try_get("channel")?;
+            let Some(channel) = JobChannel::parse(&channel) else {
+                // A channel this version does not know (a newer one wrote it) fails its own
+                // job; refusing the whole batch would hold up every job claimed with it.
+                let outcome = JobOutcome::Failed(format!("unknown channel {channel}"));
+                self.finish_job(id, &outcome).await?;
+                continue;
+            };
+            jobs.push(Job {
+                id,
+                workspace_id: r.try_get("workspace_id")?,
+                teammate_id: r.try_get("teammate_id")?,
+                case_id: r.try_get("case_id")?,
+                subscription_id: r.try_get("subscription_id")?,
+                channel,
+                reason: r.try_get("reason")?,
+                payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
+                attempts: r.try_get("attempts")?,
+            });
+        }
+        Ok(jobs)
     }
 
     pub(super) async fn job_context(&self, job: &Job) -> Result<JobContext> {

@@ -13,7 +13,7 @@ impl SqlStore {
     pub(super) async fn reply_route(
         tx: &mut Tx,
         case_id: Uuid,
-    ) -> Result<Option<(&'static str, &'static str)>> {
+    ) -> Result<Option<(JobChannel, &'static str)>> {
         let row = sqlx::query(
             "SELECT ch.kind, cu.email, cu.phone FROM cases c JOIN customers cu \
              ON cu.id = c.customer_id LEFT JOIN channels ch ON ch.id = \
@@ -28,10 +28,12 @@ impl SqlStore {
         let phone: Option<String> = row.try_get("phone")?;
         Ok(match kind.as_deref() {
             Some("sms_twilio") if phone.as_deref().is_some_and(|p| !p.is_empty()) => {
-                Some((SMS_REPLY, "sms"))
+                Some((JobChannel::SmsReply, "sms"))
             }
-            Some("api") => Some((API_REPLY, "api")),
-            _ if email.as_deref().is_some_and(|e| !e.is_empty()) => Some((EMAIL_REPLY, "email")),
+            Some("api") => Some((JobChannel::ApiReply, "api")),
+            _ if email.as_deref().is_some_and(|e| !e.is_empty()) => {
+                Some((JobChannel::EmailReply, "email"))
+            }
             _ => None,
         })
     }
