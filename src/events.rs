@@ -51,8 +51,8 @@ pub enum EventKind {
         case_id: Uuid,
         number: String,
         message_id: Uuid,
-        /// `inbound` (from the customer) or `reply`. (Named so because `kind` tags the event.)
-        message_kind: String,
+        /// Named so because `kind` tags the event.
+        message_kind: MessageKind,
         preview: String,
         author_id: Option<Uuid>,
         /// The case's assignee when the message arrived: who gets pinged.
@@ -233,6 +233,45 @@ pub enum TeammateChange {
     Removed,
 }
 
+/// Who a message is from and who sees it. `message.created` events carry every kind but
+/// `note`: a note is `note.created`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// From the customer.
+    Inbound,
+    /// Mail a machine sent (an auto-reply, a bounce): kept on its case, which it leaves as it
+    /// was; it pings nobody.
+    Automated,
+    /// A teammate's answer to the customer.
+    Reply,
+    /// Internal: the customer never sees it.
+    Note,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::Inbound,
+        MessageKind::Automated,
+        MessageKind::Reply,
+        MessageKind::Note,
+    ];
+
+    /// The word in `messages.kind` and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Inbound => "inbound",
+            MessageKind::Automated => "automated",
+            MessageKind::Reply => "reply",
+            MessageKind::Note => "note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +308,29 @@ mod tests {
         assert_eq!(serde_json::to_string(&event).expect("serializes"), stored);
         let unknown = stored.replace("removed", "promoted");
         assert!(serde_json::from_str::<EventKind>(&unknown).is_err());
+    }
+
+    #[test]
+    fn a_message_kind_reads_and_writes_the_words_of_the_protocol() {
+        let stored = r#"{"kind":"message.created","case_id":"7d0c2f6e-1c4b-4f53-9a55-0d3b7f1e2a10","number":"BT-7","message_id":"7d0c2f6e-1c4b-4f53-9a55-0d3b7f1e2a11","message_kind":"automated","preview":"Out of office","author_id":null,"assignee_id":null}"#;
+        let event: EventKind = serde_json::from_str(stored).expect("a logged event");
+        assert!(matches!(
+            event,
+            EventKind::MessageCreated {
+                message_kind: MessageKind::Automated,
+                ..
+            }
+        ));
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), stored);
+        let unknown = stored.replace("automated", "forwarded");
+        assert!(serde_json::from_str::<EventKind>(&unknown).is_err());
+
+        // The column holds the same words as the wire.
+        for kind in MessageKind::ALL {
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(MessageKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MessageKind::parse("Inbound"), None);
     }
 }

@@ -72,9 +72,10 @@ pub struct StatusBody {
     pub status: Status,
 }
 
+/// What a teammate posts: a reply or a note (the customer's messages arrive by other ways).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum MessageKind {
+pub enum NewMessageKind {
     /// To the customer.
     Reply,
     /// Internal: the customer never sees it. `@mentions` notify teammates.
@@ -84,7 +85,7 @@ pub enum MessageKind {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageBody {
-    pub kind: MessageKind,
+    pub kind: NewMessageKind,
     pub body: String,
     /// Files uploaded with `POST /api/attachments` to go with this message.
     #[serde(default)]
@@ -256,7 +257,7 @@ async fn post_message(
     PathId(id): PathId,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<(StatusCode, Json<Message>)> {
-    let note = body.kind == MessageKind::Note;
+    let note = body.kind == NewMessageKind::Note;
     let message = messages::post(
         &state,
         &auth.teammate,

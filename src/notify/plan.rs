@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::domain::Status;
-use crate::events::EventKind;
+use crate::events::{EventKind, MessageKind};
 
 /// What an event asks of the notification system: who could be pinged and how.
 #[derive(Debug)]
@@ -86,7 +86,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             preview,
             assignee_id,
             ..
-        } if message_kind == "inbound" => Some(base(
+        } if *message_kind == MessageKind::Inbound => Some(base(
             PlanKind::Inbound,
             *case_id,
             *assignee_id,
@@ -194,12 +194,12 @@ mod tests {
         Uuid::now_v7()
     }
 
-    fn message(kind: &str, assignee_id: Option<Uuid>) -> EventKind {
+    fn message(kind: MessageKind, assignee_id: Option<Uuid>) -> EventKind {
         EventKind::MessageCreated {
             case_id: id(),
             number: "BT-7".into(),
             message_id: id(),
-            message_kind: kind.into(),
+            message_kind: kind,
             preview: "Where is my order?".into(),
             author_id: None,
             assignee_id,
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn a_customer_message_pings_the_assignee_and_later_emails() {
         let assignee = id();
-        let event = message("inbound", Some(assignee));
+        let event = message(MessageKind::Inbound, Some(assignee));
         let plan = plan_for(&event).expect("an inbound message is planned");
         assert_eq!(plan.kind, PlanKind::Inbound);
         assert_eq!(plan.case_id, event.case_id());
@@ -236,14 +236,14 @@ mod tests {
         assert_eq!(plan.preview, "Where is my order?");
         assert!(matches!(plan.happening(), Happening::Inbound));
 
-        let unassigned = plan_for(&message("inbound", None)).expect("planned");
+        let unassigned = plan_for(&message(MessageKind::Inbound, None)).expect("planned");
         assert_eq!(unassigned.assignee, None);
     }
 
     #[test]
     fn replies_and_machine_mail_ping_nobody() {
-        assert!(plan_for(&message("reply", Some(id()))).is_none());
-        assert!(plan_for(&message("automated", Some(id()))).is_none());
+        assert!(plan_for(&message(MessageKind::Reply, Some(id()))).is_none());
+        assert!(plan_for(&message(MessageKind::Automated, Some(id()))).is_none());
     }
 
     #[test]
@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn the_payload_names_the_case_and_why() {
-        let event = message("inbound", None);
+        let event = message(MessageKind::Inbound, None);
         let case_id = event.case_id().expect("a case event");
         let payload = plan_for(&event).expect("planned").payload(Some("Ada"));
         assert_eq!(payload["title"], "BT-7 · Ada");

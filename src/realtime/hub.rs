@@ -504,7 +504,9 @@ fn badge_changes(event: &EventKind) -> Affected {
             message_kind,
             assignee_id,
             ..
-        } if message_kind == "inbound" => around(*assignee_id, *assignee_id),
+        } if *message_kind == crate::events::MessageKind::Inbound => {
+            around(*assignee_id, *assignee_id)
+        }
         EventKind::CaseStatusChanged { assignee_id, .. } => around(*assignee_id, *assignee_id),
         EventKind::CasesBulkReassigned { from_id, to_id, .. } => around(Some(*from_id), *to_id),
         _ => Affected::Teammates(Vec::new()),

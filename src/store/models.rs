@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{routing::Rules, Role, Status};
-use crate::events::Event;
+use crate::events::{Event, MessageKind};
 
 /// A write that committed, with the events it appended to the log (to publish after commit,
 /// with `AppState::published`). Dropping one unpublished is a warning, and CI denies warnings.
@@ -196,8 +196,7 @@ pub struct SavedReply {
 pub struct Message {
     pub id: Uuid,
     pub case_id: Uuid,
-    /// `inbound` (customer), `reply` (to the customer) or `note` (internal).
-    pub kind: String,
+    pub kind: MessageKind,
     pub author_id: Option<Uuid>,
     pub channel: String,
     pub body: String,

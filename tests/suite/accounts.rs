@@ -453,6 +453,15 @@ async fn health_openapi_and_errors_without_internals() {
     ] {
         assert!(spec["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(
+        schemas["Message"]["properties"]["kind"]["$ref"],
+        "#/components/schemas/MessageKind"
+    );
+    let kinds = schemas["MessageKind"].to_string();
+    for word in ["inbound", "automated", "reply", "note"] {
+        assert!(kinds.contains(&format!("\"{word}\"")), "{kinds}");
+    }
     let r = client
         .get(format!("{}/api/cases", app.url))
         .send()

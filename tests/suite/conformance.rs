@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use baton::domain::routing::{Mode, Rules};
 use baton::domain::{Role, Status};
-use baton::events::EventKind;
+use baton::events::{EventKind, MessageKind};
 use baton::store::*;
 use chrono::{Duration, Utc};
 use uuid::Uuid;
@@ -314,7 +314,7 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
         assert_eq!(store.badge(ws.id, agent.id).await.unwrap().mine, 1, "a new customer message is unread again");
 
         let reply = store.add_message(ws.id, case_id, agent.id, false, "On it", &[], &[]).await.unwrap();
-        assert_eq!(reply.value.kind, "reply");
+        assert_eq!(reply.value.kind, MessageKind::Reply);
         assert_eq!(store.case(ws.id, agent.id, case_id).await.unwrap().status, Status::AwaitingCustomer);
         let note = store.add_message(ws.id, case_id, agent.id, true, "@olivia fyi", &[owner.id], &[]).await.unwrap();
         assert!(matches!(&note.events[0].event, EventKind::NoteCreated { mentions, .. } if mentions == &vec![owner.id]));

@@ -266,7 +266,7 @@ impl SqlStore {
         let mut in_reply_to = None;
         for r in &earlier {
             let id: String = r.try_get("mail_id")?;
-            if r.try_get::<String, _>("kind")? == "inbound" {
+            if parse_message_kind(&r.try_get::<String, _>("kind")?)? == MessageKind::Inbound {
                 in_reply_to = Some(id.clone());
             }
             references.push(id);

@@ -264,7 +264,11 @@ impl SqlStore {
                 .await?;
         }
         let message_id = Uuid::now_v7();
-        let kind = if automated { "automated" } else { "inbound" };
+        let kind = if automated {
+            MessageKind::Automated
+        } else {
+            MessageKind::Inbound
+        };
         sqlx::query(
             "INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, \
              external_id, mail_id, quoted, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, \
@@ -273,7 +277,7 @@ impl SqlStore {
         .bind(message_id)
         .bind(workspace_id)
         .bind(case.id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(&m.channel)
         .bind(&m.body)
         .bind(&m.external_id)
@@ -306,7 +310,7 @@ impl SqlStore {
             case_id: case.id,
             number: number.clone(),
             message_id,
-            message_kind: kind.into(),
+            message_kind: kind,
             preview,
             author_id: None,
             assignee_id: case.assignee_id,

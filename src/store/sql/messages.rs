@@ -20,7 +20,7 @@ pub(super) fn message_from_row(r: &DbRow) -> Result<Message> {
     Ok(Message {
         id: r.try_get("id")?,
         case_id: r.try_get("case_id")?,
-        kind: r.try_get("kind")?,
+        kind: parse_message_kind(&r.try_get::<String, _>("kind")?)?,
         author_id: r.try_get("author_id")?,
         channel: r.try_get("channel")?,
         body: r.try_get("body")?,
@@ -49,7 +49,11 @@ impl SqlStore {
         let mut log = Log::new(workspace_id, locked.last_seq);
         let now = ms(log.now);
         let number = format_number(&locked.case_prefix, state.number);
-        let kind = if note { "note" } else { "reply" };
+        let kind = if note {
+            MessageKind::Note
+        } else {
+            MessageKind::Reply
+        };
         // A reply leaves by email when the customer has an address: its job is written
         // in this transaction, so the reply and its sending commit together or not at all.
         // The case's channel picks the way out (SMS, an API webhook), else email.
@@ -68,7 +72,7 @@ impl SqlStore {
         let mut message = Message {
             id: Uuid::now_v7(),
             case_id,
-            kind: kind.into(),
+            kind,
             author_id: Some(actor_id),
             channel: channel.into(),
             body: body.into(),
@@ -85,7 +89,7 @@ impl SqlStore {
         .bind(message.id)
         .bind(workspace_id)
         .bind(case_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(actor_id)
         .bind(&message.channel)
         .bind(body)
@@ -134,7 +138,7 @@ impl SqlStore {
                 case_id,
                 number: number.clone(),
                 message_id: message.id,
-                message_kind: "reply".into(),
+                message_kind: MessageKind::Reply,
                 preview,
                 author_id: Some(actor_id),
                 assignee_id: state.assignee_id,

@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
-use crate::events::{Event, EventKind, TeammateChange};
+use crate::events::{Event, EventKind, MessageKind, TeammateChange};
 use crate::notify::plan::{plan_for, Plan};
 use crate::store::error::{is_unique_violation, Conflict, Input, Result, StoreError};
 use crate::store::*;
@@ -72,6 +72,14 @@ fn parse_status(s: &str) -> Result<Status> {
 fn parse_role(s: &str) -> Result<Role> {
     Role::parse(s)
         .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("unknown role {s:?} in the database")))
+}
+
+fn parse_message_kind(s: &str) -> Result<MessageKind> {
+    MessageKind::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown message kind {s:?} in the database"
+        ))
+    })
 }
 
 /// `%term%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards in `term` escaped.

@@ -46,12 +46,14 @@ impl SqlStore {
         // message comes before the assignment the same transaction made.
         let mut cases: BTreeMap<Uuid, Vec<(i64, u8, Happening)>> = BTreeMap::new();
         for r in &messages {
-            let happening = match r.try_get::<String, _>("kind")?.as_str() {
-                "inbound" => Happening::Inbound,
-                _ => match r.try_get::<Option<Uuid>, _>("author_id")? {
-                    Some(author) => Happening::Reply { author },
-                    None => continue,
-                },
+            let happening = match parse_message_kind(&r.try_get::<String, _>("kind")?)? {
+                MessageKind::Inbound => Happening::Inbound,
+                MessageKind::Automated | MessageKind::Reply | MessageKind::Note => {
+                    match r.try_get::<Option<Uuid>, _>("author_id")? {
+                        Some(author) => Happening::Reply { author },
+                        None => continue,
+                    }
+                }
             };
             cases.entry(r.try_get("case_id")?).or_default().push((
                 r.try_get("created_at")?,

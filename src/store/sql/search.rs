@@ -285,7 +285,7 @@ impl SqlStore {
     async fn search_texts(
         &self,
         docs: &[i64],
-    ) -> Result<std::collections::HashMap<i64, (Uuid, String, String)>> {
+    ) -> Result<std::collections::HashMap<i64, (Uuid, MessageKind, String)>> {
         let mut texts = std::collections::HashMap::new();
         if docs.is_empty() {
             return Ok(texts);
@@ -304,7 +304,7 @@ impl SqlStore {
                 row.try_get("id")?,
                 (
                     row.try_get("message_id")?,
-                    row.try_get("kind")?,
+                    parse_message_kind(&row.try_get::<String, _>("kind")?)?,
                     row.try_get("body")?,
                 ),
             );
@@ -329,7 +329,7 @@ fn score_sql(ranked: bool, rank: &str) -> String {
 fn search_match(
     words: &SearchQuery,
     case: &Case,
-    message: Option<&(Uuid, String, String)>,
+    message: Option<&(Uuid, MessageKind, String)>,
 ) -> SearchMatch {
     if let Some((id, kind, body)) = message {
         let snippet = words.snippet(body, SNIPPET_WIDTH).unwrap_or_else(|| {
@@ -338,7 +338,10 @@ fn search_match(
                 mark: false,
             }]
         });
-        let field = if kind == "note" { "note" } else { "message" };
+        let field = match kind {
+            MessageKind::Note => "note",
+            MessageKind::Inbound | MessageKind::Automated | MessageKind::Reply => "message",
+        };
         return SearchMatch {
             field: field.into(),
             message_id: Some(*id),
