@@ -119,7 +119,8 @@ pub struct IdleArgs {
     /// Teammates the sockets are spread over (sockets per teammate are not limited).
     #[arg(long, default_value_t = 10)]
     pub teammates: usize,
-    /// Seconds to hold each step before measuring.
+    /// Seconds to hold each step (and after the sockets closed) before measuring memory, which
+    /// is then read once it has settled.
     #[arg(long, default_value_t = 5.0)]
     pub hold: f64,
     /// Events sent to all sockets at the end of each step (one every 500 ms).

@@ -281,3 +281,25 @@ async fn spawn_peer(c: &Common, http: &reqwest::Client) -> Result<Servers> {
 pub fn sample_servers(s: &Servers) -> Vec<Option<ProcSample>> {
     s.list.iter().map(|x| x.pid.and_then(proc_sample)).collect()
 }
+
+/// The servers' memory once it stops moving: sampled every second until no server's RSS changed
+/// by more than 1 MiB since the last sample, for at most `limit` seconds. An allocator gives
+/// freed pages back over a few seconds, so a single sample right after a burst (account setup,
+/// sockets closing) says more about the burst than about what the server holds.
+pub async fn settled_servers(s: &Servers, limit: f64) -> Vec<Option<ProcSample>> {
+    let started = std::time::Instant::now();
+    let mut last = sample_servers(s);
+    while started.elapsed().as_secs_f64() < limit {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = sample_servers(s);
+        let still = last.iter().zip(&now).all(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => a.rss_kib.abs_diff(b.rss_kib) <= 1024,
+            _ => true,
+        });
+        last = now;
+        if still {
+            break;
+        }
+    }
+    last
+}

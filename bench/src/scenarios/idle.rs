@@ -1,5 +1,7 @@
 //! `idle`: sockets are added step by step and never closed; after each step, the servers'
-//! memory growth per socket, then a few events sent to all of them.
+//! memory growth per socket, then a few events sent to all of them. At the end every socket
+//! closes, and the servers' memory is measured once more against where it started. Memory is
+//! read once it has settled (`settled_servers`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,9 +14,12 @@ use crate::cli::IdleArgs;
 use crate::drive::{drive, measure_step, DriveState};
 use crate::host::machine;
 use crate::http::http_client;
-use crate::servers::{sample_servers, servers};
+use crate::servers::{servers, settled_servers};
 use crate::sockets::ws_url;
 use crate::worker::{all_workers, connect_all, spawn_workers, Conn, ToWorker};
+
+/// How long memory may take to settle before it is read anyway.
+const SETTLE_LIMIT: f64 = 20.0;
 
 pub async fn idle(a: IdleArgs) -> Result<Value> {
     let c = &a.common;
@@ -23,8 +28,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
     let total = *a.sockets.iter().max().unwrap_or(&0);
     let wss = Arc::new(create_workspaces(&http, &srv.list[0].url, 1, a.teammates).await?);
     let mut workers = spawn_workers(c, total)?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let base = sample_servers(&srv);
+    let base = settled_servers(&srv, SETTLE_LIMIT).await;
     let st = Arc::new(Mutex::new(DriveState::new(wss.len())));
     let mut steps = vec![];
     let mut have = 0usize;
@@ -53,7 +57,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
             errors.first()
         );
         tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
-        let now = sample_servers(&srv);
+        let now = settled_servers(&srv, SETTLE_LIMIT).await;
         let cmds = workers.iter().map(|_| ToWorker::Status).collect();
         let statuses = all_workers(&mut workers, cmds).await?;
         let open: u64 = statuses
@@ -64,8 +68,8 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
             .iter()
             .zip(&now)
             .map(|(b, n)| match (b, n) {
-                (Some(b), Some(n)) => json!({"rss_mib": (n.rss_kib as f64 / 1024.0 * 10.0).round() / 10.0,
-                    "growth_mib": ((n.rss_kib as f64 - b.rss_kib as f64) / 1024.0 * 10.0).round() / 10.0}),
+                (Some(b), Some(n)) => json!({"rss_mib": mib(n.rss_kib as f64),
+                    "growth_mib": mib(n.rss_kib as f64 - b.rss_kib as f64)}),
                 _ => Value::Null,
             })
             .collect();
@@ -106,6 +110,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
         eprintln!("{}", step_line(&step));
         steps.push(step);
     }
+    let after_close = close_all(&mut workers, &srv, &base, a.hold).await?;
     Ok(json!({
         "scenario": "idle",
         "machine": machine(),
@@ -114,7 +119,46 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
         "workers": workers.len(),
         "teammates": a.teammates,
         "steps": steps,
+        "after_close": after_close,
     }))
+}
+
+/// Closes every socket, waits for the servers to let go of them, and measures their memory.
+async fn close_all(
+    workers: &mut [crate::worker::Worker],
+    srv: &crate::servers::Servers,
+    base: &[Option<crate::host::ProcSample>],
+    hold: f64,
+) -> Result<Value> {
+    let cmds = workers.iter().map(|_| ToWorker::CloseAll).collect();
+    let replies = all_workers(workers, cmds).await?;
+    let left: u64 = replies
+        .iter()
+        .map(|r| r["open"].as_u64().unwrap_or(0))
+        .sum();
+    tokio::time::sleep(Duration::from_secs_f64(hold)).await;
+    let now = settled_servers(srv, SETTLE_LIMIT).await;
+    let server: Vec<Value> = base
+        .iter()
+        .zip(&now)
+        .map(|(b, n)| match (b, n) {
+            (Some(b), Some(n)) => json!({
+                "rss_mib": mib(n.rss_kib as f64),
+                "growth_mib": mib(n.rss_kib as f64 - b.rss_kib as f64),
+            }),
+            _ => Value::Null,
+        })
+        .collect();
+    let after = json!({ "sockets_left_open": left, "server": server });
+    eprintln!(
+        "idle: all sockets closed ({left} left open): {}",
+        after["server"]
+    );
+    Ok(after)
+}
+
+fn mib(kib: f64) -> f64 {
+    (kib / 1024.0 * 10.0).round() / 10.0
 }
 
 fn step_line(s: &Value) -> String {

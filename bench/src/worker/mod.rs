@@ -37,6 +37,8 @@ pub enum ToWorker {
         concurrency: usize,
     },
     Status,
+    /// Closes every socket this worker opened (each with a close frame) and waits for the ends.
+    CloseAll,
     Catalog,
     Finish {
         finals: Vec<(u32, u64)>,

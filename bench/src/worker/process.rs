@@ -44,12 +44,30 @@ struct WorkerState {
     /// (socket, seq, arrival) for the current step.
     arrivals: Vec<(u32, u64, u64)>,
     catalog: HashMap<(u32, u64), EvInfo>,
+    /// Tells each open socket's reader to close its socket.
+    closers: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Reads one socket until it closes, stamping each event's arrival (and answering the Socket.IO
 /// peer's pings).
-async fn read_socket(mut ws: WsStream, idx: u32, socketio: bool, state: Arc<Mutex<WorkerState>>) {
-    while let Some(m) = ws.next().await {
+async fn read_socket(
+    mut ws: WsStream,
+    idx: u32,
+    socketio: bool,
+    state: Arc<Mutex<WorkerState>>,
+    mut close: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let m = tokio::select! {
+            m = ws.next() => m,
+            _ = &mut close => {
+                let _ = ws.close(None).await;
+                // Read on until the server's close frame (or the end), as a browser would.
+                while let Some(Ok(_)) = ws.next().await {}
+                break;
+            }
+        };
+        let Some(m) = m else { break };
         let t = match m {
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(_)) | Err(_) => break,
@@ -135,7 +153,9 @@ pub async fn worker_main() -> Result<()> {
                                 });
                                 (st.socks.len() - 1) as u32
                             };
-                            tokio::spawn(read_socket(ws, idx, sio.is_some(), state));
+                            let (closer, close) = tokio::sync::oneshot::channel();
+                            state.lock().unwrap().closers.push(closer);
+                            tokio::spawn(read_socket(ws, idx, sio.is_some(), state, close));
                             Ok::<(), anyhow::Error>(())
                         }
                     })
@@ -155,6 +175,24 @@ pub async fn worker_main() -> Result<()> {
                 let st = state.lock().unwrap();
                 let closed = st.socks.iter().filter(|s| s.closed).count();
                 json!({"open": st.socks.len() - closed, "closed": closed})
+            }
+            ToWorker::CloseAll => {
+                let closers = std::mem::take(&mut state.lock().unwrap().closers);
+                let asked = closers.len();
+                for closer in closers {
+                    let _ = closer.send(());
+                }
+                let started = mono_ns();
+                loop {
+                    let open = {
+                        let st = state.lock().unwrap();
+                        st.socks.iter().filter(|s| !s.closed).count()
+                    };
+                    if open == 0 || mono_ns() - started > 30_000_000_000 {
+                        break json!({"asked": asked, "open": open});
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
             }
             ToWorker::Catalog => {
                 let st = state.lock().unwrap();
