@@ -17,7 +17,10 @@ use crate::AppState;
 /// 64 KiB: the largest client frame. Bigger closes the socket with 1009.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Small buffers: at tens of thousands of sockets, the 128 KiB defaults would cost gigabytes.
-const READ_BUFFER: usize = 4 * 1024;
+/// The read buffer is held for the socket's whole life, and clients send short frames (`ping`,
+/// `viewing`, `typing`: well under 200 bytes), so it is small; a longer frame (up to
+/// `MAX_MESSAGE`) makes it grow.
+const READ_BUFFER: usize = 512;
 const WRITE_BUFFER: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 256 * 1024;
 

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc::error::TryRecvError;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use uuid::Uuid;
 
-use super::hub::{Hub, KillSwitch, Outbound, Registration};
+use super::hub::{Hub, Registration};
+use super::link::{KillSwitch, Outbound};
 use super::protocol::{close, event_frame, ClientFrame, ServerFrame};
 use super::sequence::{Emit, OnQueued, Sequence, Step};
 
@@ -139,6 +140,7 @@ impl Conn {
         // the hello's; one more refresh, started now, makes the last badge frame a current one.
         // A refresh that finds the hello's badge unchanged sends nothing.
         self.reg
+            .link
             .last_badge
             .lock()
             .expect("badge lock")
@@ -151,18 +153,15 @@ impl Conn {
         self.flush().await?;
         let mut ping =
             tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-        let kill = self.reg.kill.clone();
-        let tripped = kill.tripped();
+        let link = self.reg.link.clone();
+        let tripped = link.kill.tripped();
         let expiry = session_end(session.expires_at);
         tokio::pin!(expiry, tripped);
         loop {
             let flow = tokio::select! {
                 () = &mut expiry => Flow::Close(close::SESSION_ENDED, "session expired"),
                 code = &mut tripped => Flow::Close(code, close_reason(code)),
-                out = self.reg.rx.recv() => match out {
-                    Some(out) => self.deliver(out).await?,
-                    None => Flow::Close(close::GOING_AWAY, close_reason(close::GOING_AWAY)),
-                },
+                out = link.next() => self.deliver(out).await?,
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => self.receive(message).await?,
                     Some(Err(e)) if too_big(&e) => Flow::Close(close::TOO_BIG, "message too big"),
@@ -187,10 +186,10 @@ impl Conn {
     async fn deliver(&mut self, first: Outbound) -> anyhow::Result<Flow> {
         self.handle(first).await?;
         for _ in 0..BATCH {
-            match self.reg.rx.try_recv() {
-                Ok(out) => self.handle(out).await?,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+            let Some(out) = self.reg.link.try_next() else {
+                break;
+            };
+            self.handle(out).await?;
         }
         self.flush().await?;
         Ok(Flow::Continue)
@@ -231,33 +230,42 @@ impl Conn {
 
     /// Writes what a step of the sequence asks for and reads the log pages it asks for, until
     /// it asks for nothing more. `queued` is the event whose gap is being filled.
-    async fn carry_out(&mut self, mut step: Step, queued: Option<Utf8Bytes>) -> anyhow::Result<()> {
-        let ws = self.reg.workspace_id;
-        let store = self.hub.store.clone();
-        let mut page = Vec::new();
-        loop {
-            for emit in step.emit {
-                let frame = match emit {
-                    Emit::Resync(why) => ServerFrame::Resync {
-                        reason: why.reason(),
-                    }
-                    .to_text()
-                    .into(),
-                    Emit::Resumed { since } => {
-                        self.hub.metrics.resume_replays.increment(1);
-                        ServerFrame::Resumed { since }.to_text().into()
-                    }
-                    Emit::Logged(i) => Utf8Bytes::from(event_frame(&page[i])),
-                    Emit::Queued => queued.clone().expect("the queued event of a gap fill"),
+    ///
+    /// Boxed: resumes and gap fills are rare, and an inline future would make every socket's
+    /// task as big as this path needs, for the socket's whole life.
+    fn carry_out(
+        &mut self,
+        mut step: Step,
+        queued: Option<Utf8Bytes>,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let ws = self.reg.workspace_id;
+            let store = self.hub.store.clone();
+            let mut page = Vec::new();
+            loop {
+                for emit in step.emit {
+                    let frame = match emit {
+                        Emit::Resync(why) => ServerFrame::Resync {
+                            reason: why.reason(),
+                        }
+                        .to_text()
+                        .into(),
+                        Emit::Resumed { since } => {
+                            self.hub.metrics.resume_replays.increment(1);
+                            ServerFrame::Resumed { since }.to_text().into()
+                        }
+                        Emit::Logged(i) => Utf8Bytes::from(event_frame(&page[i])),
+                        Emit::Queued => queued.clone().expect("the queued event of a gap fill"),
+                    };
+                    self.write(frame).await?;
+                }
+                let Some(read) = step.read else {
+                    return Ok(());
                 };
-                self.write(frame).await?;
+                page = store.events_since(ws, read.after, read.limit).await?;
+                step = self.seq.page(page.iter().map(|event| event.seq));
             }
-            let Some(read) = step.read else {
-                return Ok(());
-            };
-            page = store.events_since(ws, read.after, read.limit).await?;
-            step = self.seq.page(page.iter().map(|event| event.seq));
-        }
+        })
     }
 
     async fn receive(&mut self, message: Message) -> anyhow::Result<Flow> {
@@ -296,16 +304,16 @@ impl Conn {
 
     async fn write(&mut self, frame: Utf8Bytes) -> anyhow::Result<()> {
         let io = futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame));
-        bounded(&self.reg.kill, io).await
+        bounded(&self.reg.link.kill, io).await
     }
 
     async fn write_now(&mut self, message: Message) -> anyhow::Result<()> {
-        bounded(&self.reg.kill, self.socket.send(message)).await
+        bounded(&self.reg.link.kill, self.socket.send(message)).await
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
         let io = futures_util::SinkExt::flush(&mut self.socket);
-        bounded(&self.reg.kill, io).await
+        bounded(&self.reg.link.kill, io).await
     }
 }
 

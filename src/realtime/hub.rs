@@ -7,16 +7,16 @@
 //! after its last one leaves, both under the room map's lock so they cannot cross.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
-use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
+use super::link::{Full, Link, Outbound};
 use super::presence::{Presence, PresenceUpdate};
 use super::protocol::{close, event_frame, ServerFrame};
 use crate::bus::{Broker, BusMessage, Sink};
@@ -25,64 +25,11 @@ use crate::events::{Event, EventKind, TeammateChange};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// What the hub hands a connection's writer.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// A workspace event; the connection drops it if it already sent `seq`.
-    Event { seq: i64, frame: Utf8Bytes },
-    /// A frame outside the event log (badge, presence).
-    Frame(Utf8Bytes),
-    /// The bus may have lost events: read the log past the last `seq` sent.
-    CatchUp,
-}
-
-/// Tells a connection to close with a code, from any thread.
-#[derive(Default)]
-pub struct KillSwitch {
-    code: AtomicU16,
-    notify: Notify,
-}
-
-impl KillSwitch {
-    /// Trips the switch with a close code; true the first time only.
-    pub fn trip(&self, code: u16) -> bool {
-        let first = self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if first {
-            self.notify.notify_waiters();
-        }
-        first
-    }
-
-    /// Resolves with the close code once the switch is tripped (at once if it already is).
-    /// Any number of waiters may wait, each for as long as it likes: a connection keeps one
-    /// waiting across its whole loop instead of registering anew for every frame.
-    pub async fn tripped(&self) -> u16 {
-        let notified = self.notify.notified();
-        tokio::pin!(notified);
-        // Registered before the check, so a trip between the check and the wait is not lost.
-        notified.as_mut().enable();
-        match self.code.load(Ordering::Acquire) {
-            0 => {
-                notified.await;
-                self.code.load(Ordering::Acquire)
-            }
-            code => code,
-        }
-    }
-}
-
-#[derive(Clone)]
 struct Conn {
     teammate_id: Uuid,
     /// The session or API token the socket was opened with.
     session_id: Uuid,
-    tx: mpsc::Sender<Outbound>,
-    kill: Arc<KillSwitch>,
-    /// The badge this connection was last sent (none yet: the next refresh sends it).
-    last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>>,
+    link: Arc<Link>,
 }
 
 /// Teammates whose badges a running refresh should compute next; `again`: asked for meanwhile.
@@ -96,15 +43,12 @@ struct Room {
     subscribed: Shared<BoxFuture<'static, ()>>,
 }
 
-/// A registered connection: its queue and kill switch, and its place in the hub.
+/// A registered connection: its place in the hub, and what it shares with the hub.
 pub struct Registration {
     pub id: u64,
     pub workspace_id: Uuid,
     pub teammate_id: Uuid,
-    pub rx: mpsc::Receiver<Outbound>,
-    pub kill: Arc<KillSwitch>,
-    /// The badge this connection was last sent, shared with the hub's refreshes.
-    pub last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>>,
+    pub link: Arc<Link>,
 }
 
 pub struct Hub {
@@ -182,15 +126,11 @@ impl Hub {
         session_id: Uuid,
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.queue_capacity);
-        let kill = Arc::new(KillSwitch::default());
-        let last_badge: Arc<std::sync::Mutex<Option<crate::store::Badge>>> = Default::default();
+        let link = Arc::new(Link::default());
         let conn = Conn {
             teammate_id,
             session_id,
-            tx,
-            kill: kill.clone(),
-            last_badge: last_badge.clone(),
+            link: link.clone(),
         };
         let subscribed = {
             let room = self.rooms.entry(workspace_id).or_insert_with(|| {
@@ -211,9 +151,7 @@ impl Hub {
             id,
             workspace_id,
             teammate_id,
-            rx,
-            kill,
-            last_badge,
+            link,
         }
     }
 
@@ -289,7 +227,7 @@ impl Hub {
                 if conn.teammate_id == teammate_id
                     && session_id.is_none_or(|s| s == conn.session_id)
                 {
-                    conn.kill.trip(close::SESSION_ENDED);
+                    conn.link.kill.trip(close::SESSION_ENDED);
                 }
             }),
             BusMessage::BadgeChanged {
@@ -315,15 +253,14 @@ impl Hub {
     }
 
     fn offer(&self, conn: &Conn, out: Outbound) -> bool {
-        match conn.tx.try_send(out) {
+        match conn.link.offer(out, self.queue_capacity) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if conn.kill.trip(close::RECONNECT_AND_RESUME) {
+            Err(Full) => {
+                if conn.link.kill.trip(close::RECONNECT_AND_RESUME) {
                     self.metrics.socket_queue_overflows.increment(1);
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -358,7 +295,7 @@ impl Hub {
                 // (each instance receives this event); they reconnect with their new rights.
                 for conn in room.conns.read().expect("room lock").values() {
                     if conn.teammate_id == *teammate_id {
-                        conn.kill.trip(close::SESSION_ENDED);
+                        conn.link.kill.trip(close::SESSION_ENDED);
                     }
                 }
             }
@@ -434,7 +371,7 @@ impl Hub {
                             let Some(badge) = badges.get(&conn.teammate_id) else {
                                 return;
                             };
-                            let mut last = conn.last_badge.lock().expect("badge lock");
+                            let mut last = conn.link.last_badge.lock().expect("badge lock");
                             if *last != Some(*badge) {
                                 *last = Some(*badge);
                                 let frame = frames.entry(*badge).or_insert_with(|| {
@@ -467,7 +404,7 @@ impl Hub {
         self.shutting_down.store(true, Ordering::Release);
         for room in self.rooms.iter() {
             for conn in room.conns.read().expect("room lock").values() {
-                conn.kill.trip(close::GOING_AWAY);
+                conn.link.kill.trip(close::GOING_AWAY);
             }
         }
     }
@@ -510,39 +447,5 @@ fn badge_changes(event: &EventKind) -> Affected {
         EventKind::CaseStatusChanged { assignee_id, .. } => around(*assignee_id, *assignee_id),
         EventKind::CasesBulkReassigned { from_id, to_id, .. } => around(Some(*from_id), *to_id),
         _ => Affected::Teammates(Vec::new()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn every_waiter_of_a_kill_switch_hears_the_first_trip() {
-        let kill = Arc::new(KillSwitch::default());
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let kill = kill.clone();
-                tokio::spawn(async move { kill.tripped().await })
-            })
-            .collect();
-        tokio::task::yield_now().await;
-        assert!(kill.trip(close::RECONNECT_AND_RESUME));
-        assert!(
-            !kill.trip(close::SESSION_ENDED),
-            "only the first trip counts"
-        );
-        for waiter in waiters {
-            let code = tokio::time::timeout(Duration::from_secs(5), waiter).await;
-            assert_eq!(
-                code.expect("woken").expect("joined"),
-                close::RECONNECT_AND_RESUME
-            );
-        }
-        assert_eq!(
-            kill.tripped().await,
-            close::RECONNECT_AND_RESUME,
-            "later waiters too"
-        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod hub;
+pub mod link;
 pub mod presence;
 pub mod protocol;
 pub mod sequence;
