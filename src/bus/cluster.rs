@@ -17,11 +17,12 @@ use redis::{PushKind, Value};
 use uuid::Uuid;
 
 use super::subscriptions::{Command, Subscriptions};
-use super::{Broker, BusMessage, RedisConn, Sink};
+use super::{Broker, BusMessage, LocalFirst, RedisConn, Sink};
 use crate::metrics::Metrics;
 
 pub struct ClusterBroker {
     conn: ClusterConnection,
+    local: LocalFirst,
     subscriptions: Subscriptions,
 }
 
@@ -66,18 +67,15 @@ impl ClusterBroker {
         let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
             .await
             .map_err(|_| anyhow::anyhow!("the Redis cluster did not answer within 5 s"))??;
+        let local = LocalFirst::new(sink.clone());
+        let received = local.clone();
         // Push frames are few (one per event per instance) and drained at once.
         tokio::spawn(async move {
             while let Some(push) = rx.recv().await {
                 match push.kind {
                     PushKind::SMessage | PushKind::Message => {
-                        let payload = match push.data.get(1) {
-                            Some(Value::BulkString(bytes)) => bytes.clone(),
-                            _ => continue,
-                        };
-                        match serde_json::from_slice::<BusMessage>(&payload) {
-                            Ok(m) => sink(m),
-                            Err(e) => tracing::warn!(error = %e, "undecodable bus message"),
+                        if let Some(Value::BulkString(payload)) = push.data.get(1) {
+                            received.received(payload);
                         }
                     }
                     PushKind::Disconnection => {
@@ -93,6 +91,7 @@ impl ClusterBroker {
         tokio::spawn(run_subscriptions(conn.clone(), subscriptions.clone(), rx));
         Ok(ClusterBroker {
             conn,
+            local,
             subscriptions,
         })
     }
@@ -102,7 +101,7 @@ impl ClusterBroker {
 impl Broker for ClusterBroker {
     async fn publish(&self, message: BusMessage) -> anyhow::Result<()> {
         RedisConn::Cluster(self.conn.clone())
-            .publish("SPUBLISH", &message)
+            .publish("SPUBLISH", &self.local, message)
             .await
     }
 

@@ -72,6 +72,61 @@ impl BusMessage {
 /// Where a broker delivers what arrives for the workspaces this instance subscribed to.
 pub type Sink = Arc<dyn Fn(BusMessage) + Send + Sync>;
 
+/// A message as Redis carries it: stamped with the process that published it. Readers that do
+/// not look for the stamp decode the message as it is (the field is one they ignore).
+#[derive(Serialize)]
+struct Stamped<'a> {
+    from: &'a str,
+    #[serde(flatten)]
+    message: &'a BusMessage,
+}
+
+/// Local delivery first, for the Redis brokers: a published message goes to this instance's own
+/// sockets at once, without waiting for the round trip through Redis, and its echo is recognised
+/// by the stamp and skipped. Events that reach a socket out of order (one from here before an
+/// earlier one from another instance) are put in order by the socket's gap fill (DESIGN.md §4).
+#[derive(Clone)]
+struct LocalFirst {
+    sink: Sink,
+    /// `{"from":"<this process>",`: how every payload published here begins.
+    prefix: Arc<str>,
+    origin: Arc<str>,
+}
+
+impl LocalFirst {
+    /// The origin is drawn per process: two instances given the same name must not take each
+    /// other's messages for echoes.
+    fn new(sink: Sink) -> Self {
+        let origin = Uuid::new_v4().simple().to_string();
+        LocalFirst {
+            sink,
+            prefix: format!("{{\"from\":\"{origin}\",").into(),
+            origin: origin.into(),
+        }
+    }
+
+    /// Hands the message to this instance, and returns what to send the others.
+    fn publish(&self, message: BusMessage) -> anyhow::Result<Vec<u8>> {
+        let payload = serde_json::to_vec(&Stamped {
+            from: &self.origin,
+            message: &message,
+        })?;
+        (self.sink)(message);
+        Ok(payload)
+    }
+
+    /// A payload from Redis: delivered, unless this process published it.
+    fn received(&self, payload: &[u8]) {
+        if payload.starts_with(self.prefix.as_bytes()) {
+            return;
+        }
+        match serde_json::from_slice::<BusMessage>(payload) {
+            Ok(m) => (self.sink)(m),
+            Err(e) => tracing::warn!(error = %e, "undecodable bus message"),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
     /// Sends to every instance subscribed to the message's workspace, this one included.
@@ -151,15 +206,21 @@ impl ::redis::aio::ConnectionLike for RedisConn {
 }
 
 impl RedisConn {
-    /// Publishes on the message's workspace channel with `command`: `PUBLISH` on one server,
-    /// `SPUBLISH` (sharded) on a cluster.
-    async fn publish(mut self, command: &str, message: &BusMessage) -> anyhow::Result<()> {
+    /// Delivers the message here, then publishes it on its workspace channel with `command`:
+    /// `PUBLISH` on one server, `SPUBLISH` (sharded) on a cluster.
+    async fn publish(
+        mut self,
+        command: &str,
+        local: &LocalFirst,
+        message: BusMessage,
+    ) -> anyhow::Result<()> {
         let Some(workspace_id) = message.workspace_id() else {
             return Ok(());
         };
+        let payload = local.publish(message)?;
         let _: i64 = ::redis::cmd(command)
             .arg(channel(workspace_id))
-            .arg(serde_json::to_vec(message)?)
+            .arg(payload)
             .query_async(&mut self)
             .await?;
         Ok(())
@@ -178,4 +239,70 @@ impl RedisConn {
 
 pub fn channel(workspace_id: Uuid) -> String {
     format!("baton:ws:{workspace_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn recorder() -> (Sink, Arc<Mutex<Vec<BusMessage>>>) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink: Sink = Arc::new({
+            let got = got.clone();
+            move |m| got.lock().unwrap().push(m)
+        });
+        (sink, got)
+    }
+
+    fn badge(workspace_id: Uuid) -> BusMessage {
+        BusMessage::BadgeChanged {
+            workspace_id,
+            teammate_id: Uuid::new_v4(),
+        }
+    }
+
+    #[test]
+    fn a_published_message_is_delivered_here_once_and_its_echo_skipped() {
+        let (sink, got) = recorder();
+        let here = LocalFirst::new(sink);
+        let payload = here.publish(badge(Uuid::new_v4())).unwrap();
+        assert_eq!(got.lock().unwrap().len(), 1, "delivered before it is sent");
+        here.received(&payload);
+        assert_eq!(got.lock().unwrap().len(), 1, "the echo is skipped");
+    }
+
+    #[test]
+    fn another_instance_gets_the_message_even_under_the_same_name() {
+        let (sink_a, _) = recorder();
+        let (sink_b, got_b) = recorder();
+        let (a, b) = (LocalFirst::new(sink_a), LocalFirst::new(sink_b));
+        let workspace_id = Uuid::new_v4();
+        b.received(&a.publish(badge(workspace_id)).unwrap());
+        let got = got_b.lock().unwrap();
+        assert!(
+            matches!(got.as_slice(), [BusMessage::BadgeChanged { workspace_id: w, .. }] if *w == workspace_id)
+        );
+    }
+
+    #[test]
+    fn a_stamped_event_reads_as_the_plain_message() {
+        let (sink, _) = recorder();
+        let here = LocalFirst::new(sink);
+        let event = Event {
+            workspace_id: Uuid::new_v4(),
+            seq: 7,
+            at: chrono::Utc::now(),
+            event: crate::events::EventKind::RulesChanged {
+                actor_id: Uuid::new_v4(),
+            },
+        };
+        let payload = here.publish(BusMessage::Event(event.clone())).unwrap();
+        assert!(payload.starts_with(here.prefix.as_bytes()));
+        match serde_json::from_slice::<BusMessage>(&payload).unwrap() {
+            BusMessage::Event(read) => assert_eq!(read, event),
+            other => panic!("read back as {other:?}"),
+        }
+    }
 }

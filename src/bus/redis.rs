@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::subscriptions::{Command, Subscriptions};
-use super::{Broker, BusMessage, Sink};
+use super::{Broker, BusMessage, LocalFirst, Sink};
 use crate::metrics::Metrics;
 
 const PROBE_EVERY: Duration = Duration::from_secs(3);
@@ -27,6 +27,7 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(10);
 
 pub struct RedisBroker {
     publisher: ConnectionManager,
+    local: LocalFirst,
     subscriptions: Subscriptions,
     connected: watch::Receiver<bool>,
 }
@@ -52,11 +53,12 @@ impl RedisBroker {
         let probe = format!("baton:probe:{instance}");
         let (subscriptions, rx) = Subscriptions::new([probe.clone()]);
         let (connected_tx, connected) = watch::channel(false);
+        let local = LocalFirst::new(sink);
         tokio::spawn(subscriber(
             client,
             rx,
             subscriptions.clone(),
-            sink,
+            local.clone(),
             metrics,
             connected_tx,
             probe.clone(),
@@ -74,6 +76,7 @@ impl RedisBroker {
         });
         let broker = RedisBroker {
             publisher,
+            local,
             subscriptions,
             connected,
         };
@@ -87,7 +90,7 @@ impl RedisBroker {
 impl Broker for RedisBroker {
     async fn publish(&self, message: BusMessage) -> anyhow::Result<()> {
         super::RedisConn::Single(self.publisher.clone())
-            .publish("PUBLISH", &message)
+            .publish("PUBLISH", &self.local, message)
             .await
     }
 
@@ -117,7 +120,7 @@ async fn subscriber(
     client: redis::Client,
     mut commands: mpsc::UnboundedReceiver<Command>,
     subscriptions: Subscriptions,
-    sink: Sink,
+    local: LocalFirst,
     metrics: Arc<Metrics>,
     connected: watch::Sender<bool>,
     probe: String,
@@ -150,7 +153,7 @@ async fn subscriber(
         if !first {
             metrics.redis_reconnects.increment(1);
             tracing::info!("Redis subscriber reconnected; local clients resume from the log");
-            sink(BusMessage::LinkRestored);
+            (local.sink)(BusMessage::LinkRestored);
         }
         first = false;
         loop {
@@ -160,10 +163,7 @@ async fn subscriber(
                         if msg.get_channel_name() == probe {
                             continue;
                         }
-                        match serde_json::from_slice::<BusMessage>(msg.get_payload_bytes()) {
-                            Ok(m) => sink(m),
-                            Err(e) => tracing::warn!(error = %e, "undecodable bus message"),
-                        }
+                        local.received(msg.get_payload_bytes());
                     }
                     Ok(None) => {
                         tracing::warn!("Redis subscriber connection closed");
