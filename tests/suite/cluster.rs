@@ -230,6 +230,48 @@ async fn restarting_redis_mid_stream_loses_no_event() {
     drop((one, two));
 }
 
+/// An instance hands its own events to its own sockets before it sends them to Redis: with
+/// Redis down they still arrive there, while the other instance's sockets get them from the log
+/// once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_the_acting_instance_still_tells_its_own_sockets() {
+    if !cluster_ready().await {
+        return;
+    }
+    let port = free_port();
+    let mut redis = OwnRedis::start(port);
+    let db = TestDb::new(Db::Postgres).await;
+    let one = Process::start(&db.url, Some(&redis.url()), "one").await;
+    let two = Process::start(&db.url, Some(&redis.url()), "two").await;
+    let app = one.as_app(Db::Postgres);
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let mut here = Ws::connect(&one.url, &owner.api_token().await, None)
+        .await
+        .unwrap();
+    let mut there = Ws::connect(&two.url, &owner.api_token().await, None)
+        .await
+        .unwrap();
+    assert_eq!(here.next(WAIT).await.unwrap()["instance"], "one");
+    assert_eq!(there.next(WAIT).await.unwrap()["instance"], "two");
+    redis.stop();
+
+    let case = app
+        .customer_writes(&owner.ingest_token, "c@example.com", "hello")
+        .await;
+    let created = here.expect("case.created", WAIT).await;
+    assert_eq!(created["event"]["case_id"], case["case_id"]);
+    assert_eq!(
+        there.drain_events(Duration::from_millis(500)).await,
+        Vec::<Value>::new(),
+        "instance two hears of it through Redis only"
+    );
+
+    let _redis = OwnRedis::start(port);
+    let caught_up = there.expect("case.created", Duration::from_secs(20)).await;
+    assert_eq!(caught_up["event"]["case_id"], case["case_id"]);
+    drop((one, two));
+}
+
 /// A three-node Redis Cluster of throwaway servers.
 struct RedisCluster {
     ports: Vec<u16>,
