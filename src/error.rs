@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::store::{Conflict, Input, StoreError};
+use crate::store::{Conflict, Input, Refusal, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -104,15 +104,15 @@ impl Error {
     }
 }
 
-/// The store's failures as the API shows them: the status and code of each, and the request field
-/// each refused input comes from.
+/// The store's failures as the API shows them: the status and code of each, the request field
+/// each refused input comes from, and the words for why it was refused.
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Error::NotFound,
             StoreError::Unavailable => Error::Unavailable,
             StoreError::Internal(e) => Error::Internal(e),
-            StoreError::Invalid { input, message } => Error::invalid(field(input), message),
+            StoreError::Invalid { input, reason } => Error::invalid(field(input), refusal(reason)),
             StoreError::Conflict(conflict) => match conflict {
                 Conflict::CaseVersion {
                     expected,
@@ -162,6 +162,32 @@ fn field(input: Input) -> &'static str {
         Input::MaxOpen => "max_open",
         Input::ResentDelivery => "delivery_id",
         Input::SnoozeUntil => "until",
+    }
+}
+
+/// The words a client reads for each reason the store refuses an input. No `_` arm: a new
+/// refusal does not compile until it has its words here.
+fn refusal(reason: Refusal) -> String {
+    match reason {
+        Refusal::NoSuchTeammate => "no such teammate in this workspace".into(),
+        Refusal::TeammateRemoved => "this teammate was removed from the workspace".into(),
+        Refusal::ViewerNotAssignable => "viewers cannot be assigned cases".into(),
+        Refusal::ReassignToSelf => "must differ from `from`".into(),
+        Refusal::LastOwnerDemoted => "the workspace needs at least one owner".into(),
+        Refusal::OwnsOpenCases { open } => format!(
+            "this teammate owns {open} open cases; reassign them before making them a viewer"
+        ),
+        Refusal::LastOwnerRemoved => "the last owner cannot be removed".into(),
+        Refusal::SuccessorIsLeaving => "cannot hand cases to the teammate who is leaving".into(),
+        Refusal::NoSuchCustomer => "no such customer in this workspace".into(),
+        Refusal::MergeIntoSelf => "that is the same customer".into(),
+        Refusal::CustomerErased => "an erased customer cannot be merged".into(),
+        Refusal::ReplyNotFailed => "only a reply whose delivery failed can be retried".into(),
+        Refusal::NotAnUpload => "names no file you uploaded for this reply".into(),
+        Refusal::CaseNotOpen => "only open cases can be snoozed".into(),
+        Refusal::AwayEndsBeforeStart => "must be after away_from".into(),
+        Refusal::OutOfRange { min, max } => format!("must be between {min} and {max}"),
+        Refusal::DeliveryRetrying => "this delivery is being retried already".into(),
     }
 }
 
@@ -216,14 +242,174 @@ mod tests {
         (e.status(), e.code(), e.to_string())
     }
 
+    /// Every input the store can refuse, with the request field that carries it.
+    const INPUTS: [(Input, &str); 16] = [
+        (Input::Assignee, "assignee_id"),
+        (Input::Role, "role"),
+        (Input::Departing, "teammate"),
+        (Input::Successor, "reassign_to"),
+        (Input::ReassignFrom, "from"),
+        (Input::ReassignTo, "to"),
+        (Input::RulePool, "pool"),
+        (Input::RuleCategories, "categories"),
+        (Input::RuleFallback, "fallback"),
+        (Input::MergeInto, "into_id"),
+        (Input::RetriedReply, "message_id"),
+        (Input::Attachments, "attachment_ids"),
+        (Input::AwayUntil, "away_until"),
+        (Input::MaxOpen, "max_open"),
+        (Input::ResentDelivery, "delivery_id"),
+        (Input::SnoozeUntil, "until"),
+    ];
+
+    /// Every reason the store refuses an input, with the words a client reads for it.
+    const REFUSALS: [(Refusal, &str); 17] = [
+        (
+            Refusal::NoSuchTeammate,
+            "no such teammate in this workspace",
+        ),
+        (
+            Refusal::TeammateRemoved,
+            "this teammate was removed from the workspace",
+        ),
+        (
+            Refusal::ViewerNotAssignable,
+            "viewers cannot be assigned cases",
+        ),
+        (Refusal::ReassignToSelf, "must differ from `from`"),
+        (
+            Refusal::LastOwnerDemoted,
+            "the workspace needs at least one owner",
+        ),
+        (
+            Refusal::OwnsOpenCases { open: 3 },
+            "this teammate owns 3 open cases; reassign them before making them a viewer",
+        ),
+        (
+            Refusal::LastOwnerRemoved,
+            "the last owner cannot be removed",
+        ),
+        (
+            Refusal::SuccessorIsLeaving,
+            "cannot hand cases to the teammate who is leaving",
+        ),
+        (
+            Refusal::NoSuchCustomer,
+            "no such customer in this workspace",
+        ),
+        (Refusal::MergeIntoSelf, "that is the same customer"),
+        (
+            Refusal::CustomerErased,
+            "an erased customer cannot be merged",
+        ),
+        (
+            Refusal::ReplyNotFailed,
+            "only a reply whose delivery failed can be retried",
+        ),
+        (
+            Refusal::NotAnUpload,
+            "names no file you uploaded for this reply",
+        ),
+        (Refusal::CaseNotOpen, "only open cases can be snoozed"),
+        (Refusal::AwayEndsBeforeStart, "must be after away_from"),
+        (
+            Refusal::OutOfRange {
+                min: 0,
+                max: 100_000,
+            },
+            "must be between 0 and 100000",
+        ),
+        (
+            Refusal::DeliveryRetrying,
+            "this delivery is being retried already",
+        ),
+    ];
+
+    /// Where each input has its row in `INPUTS`. No `_` arm: a new input does not compile until
+    /// it has a row.
+    fn input_row(input: Input) -> usize {
+        match input {
+            Input::Assignee => 0,
+            Input::Role => 1,
+            Input::Departing => 2,
+            Input::Successor => 3,
+            Input::ReassignFrom => 4,
+            Input::ReassignTo => 5,
+            Input::RulePool => 6,
+            Input::RuleCategories => 7,
+            Input::RuleFallback => 8,
+            Input::MergeInto => 9,
+            Input::RetriedReply => 10,
+            Input::Attachments => 11,
+            Input::AwayUntil => 12,
+            Input::MaxOpen => 13,
+            Input::ResentDelivery => 14,
+            Input::SnoozeUntil => 15,
+        }
+    }
+
+    /// Where each refusal has its row in `REFUSALS`. No `_` arm: a new refusal does not compile
+    /// until it has a row, and with it the words it must answer with.
+    fn refusal_row(reason: Refusal) -> usize {
+        match reason {
+            Refusal::NoSuchTeammate => 0,
+            Refusal::TeammateRemoved => 1,
+            Refusal::ViewerNotAssignable => 2,
+            Refusal::ReassignToSelf => 3,
+            Refusal::LastOwnerDemoted => 4,
+            Refusal::OwnsOpenCases { .. } => 5,
+            Refusal::LastOwnerRemoved => 6,
+            Refusal::SuccessorIsLeaving => 7,
+            Refusal::NoSuchCustomer => 8,
+            Refusal::MergeIntoSelf => 9,
+            Refusal::CustomerErased => 10,
+            Refusal::ReplyNotFailed => 11,
+            Refusal::NotAnUpload => 12,
+            Refusal::CaseNotOpen => 13,
+            Refusal::AwayEndsBeforeStart => 14,
+            Refusal::OutOfRange { .. } => 15,
+            Refusal::DeliveryRetrying => 16,
+        }
+    }
+
+    /// Every refused input, for every reason, answers 422 `invalid` with the input's field and
+    /// the reason's words: the same answers the API gave when the store still wrote the words.
+    #[test]
+    fn every_refusal_answers_with_its_field_and_words() {
+        for (row, (input, _)) in INPUTS.iter().enumerate() {
+            assert_eq!(
+                input_row(*input),
+                row,
+                "{input:?} has its own row, in order"
+            );
+        }
+        for (row, (reason, _)) in REFUSALS.iter().enumerate() {
+            assert_eq!(
+                refusal_row(*reason),
+                row,
+                "{reason:?} has its own row, in order"
+            );
+        }
+        for (input, field) in INPUTS {
+            for (reason, message) in REFUSALS {
+                let e = Error::from(StoreError::invalid(input, reason));
+                assert_eq!(
+                    (e.status(), e.code()),
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+                );
+                assert!(
+                    matches!(
+                        e,
+                        Error::Invalid { field: ref f, message: ref m } if f == field && m == message
+                    ),
+                    "{input:?} {reason:?}: {e:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn store_errors_answer_with_their_status_code_and_field() {
-        let refused = StoreError::invalid(Input::Assignee, "viewers cannot be assigned cases");
-        assert!(matches!(
-            Error::from(refused),
-            Error::Invalid { ref field, ref message }
-                if field == "assignee_id" && message == "viewers cannot be assigned cases"
-        ));
         assert_eq!(
             answer(StoreError::NotFound),
             (StatusCode::NOT_FOUND, "not_found", "not found".into())

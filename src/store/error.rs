@@ -1,6 +1,6 @@
-//! How a store call fails, in the store's own terms. The store knows which input a write refused
-//! and what it conflicts with, not how an API shows that: `crate::error` maps each case to its
-//! HTTP status, error code and request field.
+//! How a store call fails, in the store's own terms. The store knows which input a write refused,
+//! why, and what it conflicts with, not how an API shows that: `crate::error` maps each case to
+//! its HTTP status, error code, request field and the words a client reads.
 
 use super::Case;
 
@@ -18,8 +18,8 @@ pub enum StoreError {
     #[error("service unavailable")]
     Unavailable,
     /// The data refuses one of the inputs: which one, and why.
-    #[error("{input:?}: {message}")]
-    Invalid { input: Input, message: String },
+    #[error("{input:?}: {reason:?}")]
+    Invalid { input: Input, reason: Refusal },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -93,12 +93,50 @@ pub enum Input {
     SnoozeUntil,
 }
 
+/// Why the data refuses an input. One reason can meet several inputs (an unknown teammate as the
+/// assignee, the successor or in a rule's pool): `Input` says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The id names no teammate of this workspace (a teammate of another workspace included).
+    NoSuchTeammate,
+    /// The teammate was removed from the workspace and can no longer take cases.
+    TeammateRemoved,
+    /// A viewer is named to own cases: as an assignee, a successor or in the assignment rules.
+    ViewerNotAssignable,
+    /// A bulk reassignment moves a teammate's cases to that same teammate.
+    ReassignToSelf,
+    /// A role change would take the workspace's only owner away.
+    LastOwnerDemoted,
+    /// A teammate who owns open cases would become a viewer, who cannot own them: `open` cases
+    /// need another assignee first.
+    OwnsOpenCases { open: i64 },
+    /// The workspace's only owner would be removed.
+    LastOwnerRemoved,
+    /// A departing teammate's open cases would go to that same teammate.
+    SuccessorIsLeaving,
+    /// A merge target names no customer of this workspace.
+    NoSuchCustomer,
+    /// A customer would be merged into itself.
+    MergeIntoSelf,
+    /// One of the customers of a merge is erased.
+    CustomerErased,
+    /// A reply's delivery is retried while it has not failed.
+    ReplyNotFailed,
+    /// An attachment id names no upload of the reply's author that no message carries yet.
+    NotAnUpload,
+    /// A case that is not open would be snoozed.
+    CaseNotOpen,
+    /// A teammate's time away would end before it starts.
+    AwayEndsBeforeStart,
+    /// A number outside the range the store keeps (a teammate's open-case limit).
+    OutOfRange { min: i64, max: i64 },
+    /// A webhook delivery is sent again while it waits for its retry already.
+    DeliveryRetrying,
+}
+
 impl StoreError {
-    pub fn invalid(input: Input, message: impl Into<String>) -> Self {
-        StoreError::Invalid {
-            input,
-            message: message.into(),
-        }
+    pub fn invalid(input: Input, reason: Refusal) -> Self {
+        StoreError::Invalid { input, reason }
     }
 }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use error::{Conflict, Input, StoreError};
+pub use error::{Conflict, Input, Refusal, StoreError};
 pub use models::*;
 
 use crate::config::SqliteSynchronous;

@@ -198,7 +198,7 @@ async fn accounts_tokens_invites_and_prefs_on(db: Db) {
                     .await,
                 Err(StoreError::Invalid {
                     input: Input::Role,
-                    ..
+                    reason: Refusal::LastOwnerDemoted,
                 })
             ),
             "last owner stays"
@@ -362,7 +362,7 @@ async fn rules_bulk_departures_follow_ups_and_the_log_on(db: Db) {
                 bad,
                 Err(StoreError::Invalid {
                     input: Input::RulePool,
-                    ..
+                    reason: Refusal::ViewerNotAssignable,
                 })
             ),
             "viewers cannot be in the pool"
@@ -412,7 +412,7 @@ async fn rules_bulk_departures_follow_ups_and_the_log_on(db: Db) {
             store.bulk_reassign(ws.id, owner.id, a.id, Some(v.id)).await,
             Err(StoreError::Invalid {
                 input: Input::ReassignTo,
-                ..
+                reason: Refusal::ViewerNotAssignable,
             })
         ));
 

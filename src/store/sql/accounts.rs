@@ -316,10 +316,7 @@ impl SqlStore {
         if let Some(role) = role {
             let owners = team.iter().filter(|t| t.role == Role::Owner).count();
             if target.role == Role::Owner && role != Role::Owner && owners <= 1 {
-                return Err(StoreError::invalid(
-                    Input::Role,
-                    "the workspace needs at least one owner",
-                ));
+                return Err(StoreError::invalid(Input::Role, Refusal::LastOwnerDemoted));
             }
             if !role.can_be_assigned() {
                 let sql = format!(
@@ -334,10 +331,7 @@ impl SqlStore {
                 if open > 0 {
                     return Err(StoreError::invalid(
                         Input::Role,
-                        format!(
-                            "this teammate owns {open} open cases; reassign them before making \
-                             them a viewer"
-                        ),
+                        Refusal::OwnsOpenCases { open },
                     ));
                 }
             }
@@ -388,14 +382,14 @@ impl SqlStore {
         {
             return Err(StoreError::invalid(
                 Input::Departing,
-                "the last owner cannot be removed",
+                Refusal::LastOwnerRemoved,
             ));
         }
         if let Some(to) = departure.reassign_to {
             if to == target.id {
                 return Err(StoreError::invalid(
                     Input::Successor,
-                    "cannot hand cases to the teammate who is leaving",
+                    Refusal::SuccessorIsLeaving,
                 ));
             }
             Self::check_assignable(&mut tx, workspace_id, to, Input::Successor).await?;

@@ -20,24 +20,13 @@ impl SqlStore {
             .await?;
         let t = match row {
             Some(row) => teammate_from_row(&row)?,
-            None => {
-                return Err(StoreError::invalid(
-                    input,
-                    "no such teammate in this workspace",
-                ))
-            }
+            None => return Err(StoreError::invalid(input, Refusal::NoSuchTeammate)),
         };
         if !t.active {
-            return Err(StoreError::invalid(
-                input,
-                "this teammate was removed from the workspace",
-            ));
+            return Err(StoreError::invalid(input, Refusal::TeammateRemoved));
         }
         if !t.role.can_be_assigned() {
-            return Err(StoreError::invalid(
-                input,
-                "viewers cannot be assigned cases",
-            ));
+            return Err(StoreError::invalid(input, Refusal::ViewerNotAssignable));
         }
         Ok(t)
     }
@@ -235,14 +224,14 @@ impl SqlStore {
         if known == 0 {
             return Err(StoreError::invalid(
                 Input::ReassignFrom,
-                "no such teammate in this workspace",
+                Refusal::NoSuchTeammate,
             ));
         }
         if let Some(to) = to {
             if to == from {
                 return Err(StoreError::invalid(
                     Input::ReassignTo,
-                    "must differ from `from`",
+                    Refusal::ReassignToSelf,
                 ));
             }
             Self::check_assignable(&mut tx, workspace_id, to, Input::ReassignTo).await?;

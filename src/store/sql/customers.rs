@@ -176,7 +176,7 @@ impl SqlStore {
             .await
             .map_err(|e| {
                 if matches!(e, StoreError::NotFound) {
-                    StoreError::invalid(Input::MergeInto, "no such customer in this workspace")
+                    StoreError::invalid(Input::MergeInto, Refusal::NoSuchCustomer)
                 } else {
                     e
                 }
@@ -184,7 +184,7 @@ impl SqlStore {
         if from == into {
             return Err(StoreError::invalid(
                 Input::MergeInto,
-                "that is the same customer",
+                Refusal::MergeIntoSelf,
             ));
         }
         let erased: i64 = sqlx::query_scalar(
@@ -197,7 +197,7 @@ impl SqlStore {
         if erased > 0 {
             return Err(StoreError::invalid(
                 Input::MergeInto,
-                "an erased customer cannot be merged",
+                Refusal::CustomerErased,
             ));
         }
         let case_ids: Vec<Uuid> = sqlx::query_scalar(

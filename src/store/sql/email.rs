@@ -425,7 +425,7 @@ impl SqlStore {
         {
             return Err(StoreError::invalid(
                 Input::RetriedReply,
-                "only a reply whose delivery failed can be retried",
+                Refusal::ReplyNotFailed,
             ));
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
@@ -637,7 +637,7 @@ impl SqlStore {
             if done.rows_affected() == 0 {
                 return Err(StoreError::invalid(
                     Input::Attachments,
-                    "names no file you uploaded for this reply",
+                    Refusal::NotAnUpload,
                 ));
             }
             let r = sqlx::query(

@@ -50,7 +50,7 @@ use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
 use crate::events::{Event, EventKind, MessageKind, TeammateChange};
 use crate::notify::plan::{plan_for, Plan};
-use crate::store::error::{is_unique_violation, Conflict, Input, Result, StoreError};
+use crate::store::error::{is_unique_violation, Conflict, Input, Refusal, Result, StoreError};
 use crate::store::*;
 use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
 use badges::push_ids;

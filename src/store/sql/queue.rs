@@ -5,6 +5,9 @@
 
 use super::*;
 
+/// The highest open-case limit a teammate can have.
+const MAX_OPEN_LIMIT: i64 = 100_000;
+
 impl SqlStore {
     /// Can take one more case now: here, may hold cases, not away, and under their limit.
     /// With `online_only`, also connected now (`online` is then the set of who is).
@@ -534,15 +537,18 @@ impl SqlStore {
             if until <= from {
                 return Err(StoreError::invalid(
                     Input::AwayUntil,
-                    "must be after away_from",
+                    Refusal::AwayEndsBeforeStart,
                 ));
             }
         }
         let max_open = patch.max_open.unwrap_or(target.max_open);
-        if max_open.is_some_and(|m| !(0..=100_000).contains(&m)) {
+        if max_open.is_some_and(|m| !(0..=MAX_OPEN_LIMIT).contains(&m)) {
             return Err(StoreError::invalid(
                 Input::MaxOpen,
-                "must be between 0 and 100000",
+                Refusal::OutOfRange {
+                    min: 0,
+                    max: MAX_OPEN_LIMIT,
+                },
             ));
         }
         // A start date makes the range the whole story: a flag left from before goes.

@@ -174,7 +174,7 @@ impl SqlStore {
         {
             return Err(StoreError::invalid(
                 Input::ResentDelivery,
-                "this delivery is being retried already",
+                Refusal::DeliveryRetrying,
             ));
         }
         // Re-activating a switched-off endpoint is what "send again" asks for too.

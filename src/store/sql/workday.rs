@@ -496,7 +496,7 @@ impl SqlStore {
         if !state.status.is_open() {
             return Err(StoreError::invalid(
                 Input::SnoozeUntil,
-                "only open cases can be snoozed",
+                Refusal::CaseNotOpen,
             ));
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
