@@ -216,6 +216,15 @@ pub enum Command {
         /// The archive to write (`.tar.gz`).
         file: PathBuf,
     },
+    /// Create workspaces of teammates for a load test, each teammate with an API token, and
+    /// print them as JSON. No one can sign in to them with a password.
+    LoadTestAccounts {
+        #[arg(long, default_value_t = 1)]
+        workspaces: usize,
+        /// Teammates per workspace, the owner included.
+        #[arg(long, default_value_t = 5)]
+        teammates: usize,
+    },
     /// Restore a backup into the configured database and data dir. Refuses while a server
     /// runs on the data dir.
     Restore {

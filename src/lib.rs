@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod imap;
+pub mod load_test;
 pub mod mail;
 pub mod metrics;
 pub mod notify;

@@ -50,6 +50,14 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(baton::config::Command::LoadTestAccounts {
+            workspaces,
+            teammates,
+        }) => {
+            let accounts = baton::load_test::accounts(&config, workspaces, teammates).await?;
+            println!("{accounts}");
+            Ok(())
+        }
         Some(baton::config::Command::Restore { file, force }) => {
             baton::backup::restore(&config, &file, force).await?;
             println!(

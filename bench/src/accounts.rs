@@ -145,6 +145,40 @@ pub async fn create_workspaces(
     Ok(out.into_iter().map(|(_, w)| w).collect())
 }
 
+/// `count` workspaces of `teammates` each, written into the spawned servers' database by
+/// `baton load-test-accounts`: seconds for thousands of teammates, where the API spends a
+/// password hash on each.
+pub async fn bulk_workspaces(
+    bin: &std::path::Path,
+    db_url: &str,
+    count: usize,
+    teammates: usize,
+) -> Result<Vec<Workspace>> {
+    let started = mono_ns();
+    let out = tokio::process::Command::new(bin)
+        .arg("load-test-accounts")
+        .arg("--workspaces")
+        .arg(count.to_string())
+        .arg("--teammates")
+        .arg(teammates.to_string())
+        .env("BATON_DATABASE_URL", db_url)
+        .env("BATON_LOG", "warn")
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "baton load-test-accounts failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let list = workspaces_from(serde_json::from_slice(&out.stdout)?)?;
+    eprintln!(
+        "setup (bulk): {count} workspace(s) x {teammates} teammate(s) in {:.1} s",
+        (mono_ns() - started) as f64 / 1e9
+    );
+    Ok(list)
+}
+
 /// `count` workspaces of `teammates` each on a peer (`--server socketio` or `bare`), which
 /// creates them and their tokens in one request: the peers have no sign-up to measure.
 pub async fn peer_workspaces(
@@ -153,24 +187,29 @@ pub async fn peer_workspaces(
     count: usize,
     teammates: usize,
 ) -> Result<Vec<Workspace>> {
-    #[derive(serde::Deserialize)]
-    struct PeerMate {
-        id: String,
-        token: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct PeerWorkspace {
-        id: String,
-        ingest: String,
-        mates: Vec<PeerMate>,
-    }
     let r = http
         .post(format!("{url}/bench/setup"))
         .json(&json!({ "workspaces": count, "teammates": teammates }))
         .send()
         .await?;
-    let v = ok_json(r, "POST /bench/setup").await?;
-    let list: Vec<PeerWorkspace> = serde_json::from_value(v)?;
+    workspaces_from(ok_json(r, "POST /bench/setup").await?)
+}
+
+/// Workspaces as `load-test-accounts` and the peers' setup answer them:
+/// `[{id, ingest, mates: [{id, token}]}]`.
+fn workspaces_from(v: serde_json::Value) -> Result<Vec<Workspace>> {
+    #[derive(serde::Deserialize)]
+    struct ListedMate {
+        id: String,
+        token: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct ListedWorkspace {
+        id: String,
+        ingest: String,
+        mates: Vec<ListedMate>,
+    }
+    let list: Vec<ListedWorkspace> = serde_json::from_value(v)?;
     Ok(list
         .into_iter()
         .map(|w| Workspace {

@@ -174,11 +174,7 @@ pub async fn servers_with(
             "sqlite".to_string(),
         )
     };
-    // Absolute, since each server runs in its own data directory.
-    let bin = match &c.server_bin {
-        Some(b) => std::path::absolute(b)?,
-        None => std::env::current_exe()?.with_file_name("baton"),
-    };
+    let bin = baton_bin(c)?;
     if c.keep_db {
         eprintln!("keeping the database: {db_url}");
     }
@@ -278,6 +274,14 @@ async fn spawn_peer(c: &Common, http: &reqwest::Client) -> Result<Servers> {
 }
 
 /// CPU and memory of each server process whose pid is known.
+/// The `baton` binary to spawn: absolute, since each server runs in its own data directory.
+pub fn baton_bin(c: &Common) -> Result<std::path::PathBuf> {
+    Ok(match &c.server_bin {
+        Some(b) => std::path::absolute(b)?,
+        None => std::env::current_exe()?.with_file_name("baton"),
+    })
+}
+
 pub fn sample_servers(s: &Servers) -> Vec<Option<ProcSample>> {
     s.list.iter().map(|x| x.pid.and_then(proc_sample)).collect()
 }

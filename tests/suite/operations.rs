@@ -288,3 +288,78 @@ async fn postgres_down_means_clean_503s_and_back_without_a_restart() {
         200
     );
 }
+
+/// `baton load-test-accounts` sets up many teammates without a password hash each: every token
+/// it prints works for the API and a socket, in its own workspace, and no account it made can be
+/// signed into with a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_test_accounts_come_with_working_tokens_and_no_password() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let args = [
+        "load-test-accounts",
+        "--workspaces",
+        "2",
+        "--teammates",
+        "3",
+    ];
+    let out = baton(&args, &[("BATON_DATABASE_URL", &db.url)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let workspaces = listed.as_array().expect("a list");
+    assert_eq!(workspaces.len(), 2);
+
+    let server = Process::start(&db.url, None, "load-test").await;
+    let http = reqwest::Client::new();
+    for workspace in workspaces {
+        let mates = workspace["mates"].as_array().expect("mates");
+        assert_eq!(mates.len(), 3, "the owner and two more");
+        for (i, mate) in mates.iter().enumerate() {
+            let token = mate["token"].as_str().unwrap();
+            let me: serde_json::Value = http
+                .get(format!("{}/api/me", server.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(me["teammate"]["id"], mate["id"]);
+            assert_eq!(me["workspace"]["id"], workspace["id"]);
+            assert_eq!(
+                me["teammate"]["role"],
+                if i == 0 { "owner" } else { "agent" }
+            );
+            let email = me["teammate"]["email"].as_str().unwrap();
+            for password in ["", "password", token] {
+                let signed_in = http
+                    .post(format!("{}/api/session", server.url))
+                    .header("origin", &server.url)
+                    .json(&serde_json::json!({ "email": email, "password": password }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    signed_in.status().is_client_error(),
+                    "{email} signed in with {password:?}"
+                );
+            }
+        }
+        let owner_token = mates[0]["token"].as_str().unwrap();
+        let mut ws = Ws::connect(&server.url, owner_token, None).await.unwrap();
+        let hello = ws.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(hello["workspace_id"], workspace["id"]);
+        let case = http
+            .post(format!("{}/api/inbound", server.url))
+            .bearer_auth(workspace["ingest"].as_str().unwrap())
+            .json(&serde_json::json!({ "channel": "web", "from": { "name": "C", "email": "c@example.com" }, "body": "hello" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(case.status().is_success(), "the ingest token works");
+    }
+}

@@ -10,12 +10,12 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
-use crate::accounts::{create_workspaces, peer_workspaces};
+use crate::accounts::{bulk_workspaces, create_workspaces, peer_workspaces};
 use crate::cli::{DriveArgs, ServerKind};
 use crate::drive::{drive, measure_step, DriveState};
 use crate::host::{cpu_seconds, load_average, machine, sum_cpu};
 use crate::http::http_client;
-use crate::servers::{sample_servers, servers};
+use crate::servers::{baton_bin, sample_servers, servers};
 use crate::sockets::{stuck_crowd, ws_url};
 use crate::worker::{connect_all, sample_workers, spawn_workers, Conn};
 
@@ -36,7 +36,11 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     };
     let per_ws_sockets = a.sockets.unwrap_or(nmates);
     let wss = Arc::new(match c.server {
-        ServerKind::Baton => create_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
+        ServerKind::Baton => match (c.bulk_accounts, &srv.db_url) {
+            (true, Some(db_url)) => bulk_workspaces(&baton_bin(c)?, db_url, nws, nmates).await?,
+            (true, None) => bail!("--bulk-accounts needs --spawn"),
+            (false, _) => create_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
+        },
         _ => peer_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
     });
     let total = nws * per_ws_sockets;
