@@ -63,9 +63,9 @@ pub struct Common {
     /// it with `npm ci`).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/socketio/server.js"))]
     pub socketio_script: PathBuf,
-    /// With --spawn and Baton: create the accounts with `baton load-test-accounts` (API tokens,
-    /// no passwords) instead of signing up and inviting through the API, where every teammate
-    /// costs a password hash.
+    /// With --spawn and Baton (`fanout`, `teams`, `cluster`): create the accounts with `baton
+    /// load-test-accounts` before the servers start (API tokens, no passwords) instead of
+    /// signing up and inviting through the API, where every teammate costs a password hash.
     #[arg(long)]
     pub bulk_accounts: bool,
     /// Server base URL(s) (loopback only); repeat for several instances. Ignored with --spawn.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::accounts::{bulk_workspaces, Workspace};
 use crate::cli::{Common, ServerKind};
 use crate::host::{proc_sample, ProcSample};
 
@@ -48,6 +49,8 @@ pub struct Servers {
     drop_db: Option<(String, String)>,
     /// The spawned servers' SQLite file and data directories, removed with them.
     run_dir: Option<std::path::PathBuf>,
+    /// Accounts written before the servers started (`servers_with_accounts`).
+    pub accounts: Option<Vec<Workspace>>,
 }
 
 impl Drop for Servers {
@@ -112,6 +115,33 @@ pub async fn servers_with(
     http: &reqwest::Client,
     env: &[(&str, &str)],
 ) -> Result<Servers> {
+    spawn_baton(c, default_instances, http, env, None).await
+}
+
+/// `servers`, spawning Baton on a database that already holds `workspaces` workspaces of
+/// `teammates` each, written by `baton load-test-accounts` before the servers start (SQLite
+/// takes no second writer while a server runs). They are in `Servers::accounts`.
+pub async fn servers_with_accounts(
+    c: &Common,
+    default_instances: usize,
+    http: &reqwest::Client,
+    workspaces: usize,
+    teammates: usize,
+) -> Result<Servers> {
+    if !c.spawn || c.server != ServerKind::Baton {
+        bail!("--bulk-accounts needs --spawn and --server baton");
+    }
+    let seed = Some((workspaces, teammates));
+    spawn_baton(c, default_instances, http, &[], seed).await
+}
+
+async fn spawn_baton(
+    c: &Common,
+    default_instances: usize,
+    http: &reqwest::Client,
+    env: &[(&str, &str)],
+    seed: Option<(usize, usize)>,
+) -> Result<Servers> {
     if !c.spawn {
         if c.urls.is_empty() {
             bail!("give --url (and --pid) or --spawn");
@@ -135,6 +165,7 @@ pub async fn servers_with(
             db_desc: "external".into(),
             drop_db: None,
             run_dir: None,
+            accounts: None,
         });
     }
     let n = c.instances.unwrap_or(default_instances).max(1);
@@ -178,12 +209,19 @@ pub async fn servers_with(
     if c.keep_db {
         eprintln!("keeping the database: {db_url}");
     }
+    let accounts = match seed {
+        Some((workspaces, teammates)) => {
+            Some(bulk_workspaces(&bin, &db_url, workspaces, teammates).await?)
+        }
+        None => None,
+    };
     let mut out = Servers {
         list: vec![],
         db_url: Some(db_url.clone()),
         db_desc,
         drop_db: drop_db.filter(|_| !c.keep_db),
         run_dir: Some(dir.clone()).filter(|_| !c.keep_db),
+        accounts,
     };
     for i in 0..n {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -268,6 +306,7 @@ async fn spawn_peer(c: &Common, http: &reqwest::Client) -> Result<Servers> {
         db_desc: db_desc.into(),
         drop_db: None,
         run_dir: Some(dir),
+        accounts: None,
     };
     wait_ready(http, &url).await?;
     Ok(out)

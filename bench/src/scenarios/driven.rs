@@ -10,12 +10,12 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
-use crate::accounts::{bulk_workspaces, create_workspaces, peer_workspaces};
+use crate::accounts::{create_workspaces, peer_workspaces};
 use crate::cli::{DriveArgs, ServerKind};
 use crate::drive::{drive, measure_step, DriveState};
 use crate::host::{cpu_seconds, load_average, machine, sum_cpu};
 use crate::http::http_client;
-use crate::servers::{baton_bin, sample_servers, servers};
+use crate::servers::{sample_servers, servers, servers_with_accounts};
 use crate::sockets::{stuck_crowd, ws_url};
 use crate::worker::{connect_all, sample_workers, spawn_workers, Conn};
 
@@ -29,17 +29,20 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     }
     let http = http_client()?;
     let default_instances = if scenario == "cluster" { 2 } else { 1 };
-    let srv = servers(c, default_instances, &http).await?;
     let (nws, nmates) = match scenario {
         "teams" => (a.workspaces.unwrap_or(200), a.teammates.unwrap_or(5)),
         _ => (a.workspaces.unwrap_or(1), a.teammates.unwrap_or(100)),
     };
+    let mut srv = if c.bulk_accounts {
+        servers_with_accounts(c, default_instances, &http, nws, nmates).await?
+    } else {
+        servers(c, default_instances, &http).await?
+    };
     let per_ws_sockets = a.sockets.unwrap_or(nmates);
     let wss = Arc::new(match c.server {
-        ServerKind::Baton => match (c.bulk_accounts, &srv.db_url) {
-            (true, Some(db_url)) => bulk_workspaces(&baton_bin(c)?, db_url, nws, nmates).await?,
-            (true, None) => bail!("--bulk-accounts needs --spawn"),
-            (false, _) => create_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
+        ServerKind::Baton => match srv.accounts.take() {
+            Some(accounts) => accounts,
+            None => create_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
         },
         _ => peer_workspaces(&http, &srv.list[0].url, nws, nmates).await?,
     });
