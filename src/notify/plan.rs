@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::Status;
 use crate::events::{EventKind, MessageKind};
+use crate::store::JobReason;
 
 /// What an event asks of the notification system: who could be pinged and how.
 #[derive(Debug)]
@@ -13,7 +14,7 @@ pub(crate) struct Plan {
     pub case_id: Option<Uuid>,
     pub assignee: Option<Uuid>,
     pub actor: Option<Uuid>,
-    pub reason: &'static str,
+    pub reason: JobReason,
     /// Also an email after the teammate's delay (customer messages and due follow-ups).
     pub emails: bool,
     pub number: Option<String>,
@@ -45,12 +46,13 @@ impl Plan {
         let number = self.number.clone().unwrap_or_default();
         let who = customer.unwrap_or("A customer");
         let title = match self.reason {
-            "inbound" => format!("{number} · {who}"),
-            "assigned" => format!("{number} is yours now"),
-            "mention" => format!("You were mentioned on {number}"),
-            "follow_up" => format!("Follow-up due: {number}"),
-            "snooze_ended" => format!("{number} is back from snooze"),
-            _ => "Cases were moved to you".to_string(),
+            JobReason::Inbound => format!("{number} · {who}"),
+            JobReason::Assigned => format!("{number} is yours now"),
+            JobReason::Mention => format!("You were mentioned on {number}"),
+            JobReason::FollowUp => format!("Follow-up due: {number}"),
+            JobReason::SnoozeEnded => format!("{number} is back from snooze"),
+            // No event plans a `Reply`: replies are queued with the message.
+            JobReason::Bulk | JobReason::Reply => "Cases were moved to you".to_string(),
         };
         let preview: String = self.preview.chars().take(300).collect();
         serde_json::json!({
@@ -91,7 +93,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             *case_id,
             *assignee_id,
             None,
-            "inbound",
+            JobReason::Inbound,
             true,
             number,
             preview,
@@ -107,7 +109,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             *case_id,
             Some(*to),
             *actor_id,
-            "assigned",
+            JobReason::Assigned,
             false,
             number,
             "",
@@ -126,7 +128,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
                 *case_id,
                 None,
                 Some(*author_id),
-                "mention",
+                JobReason::Mention,
                 false,
                 number,
                 preview,
@@ -144,7 +146,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             *case_id,
             *assignee_id,
             None,
-            "follow_up",
+            JobReason::FollowUp,
             true,
             number,
             "",
@@ -160,7 +162,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             *case_id,
             *assignee_id,
             None,
-            "snooze_ended",
+            JobReason::SnoozeEnded,
             true,
             number,
             "",
@@ -175,7 +177,7 @@ pub(crate) fn plan_for(event: &EventKind) -> Option<Plan> {
             case_id: None,
             assignee: Some(*to),
             actor: Some(*actor_id),
-            reason: "bulk",
+            reason: JobReason::Bulk,
             emails: false,
             number: None,
             preview: format!("{} cases were moved to you", case_ids.len()),
@@ -230,7 +232,7 @@ mod tests {
         assert_eq!(plan.case_id, event.case_id());
         assert_eq!(plan.assignee, Some(assignee));
         assert_eq!(plan.actor, None);
-        assert_eq!(plan.reason, "inbound");
+        assert_eq!(plan.reason, JobReason::Inbound);
         assert!(plan.emails);
         assert_eq!(plan.number.as_deref(), Some("BT-7"));
         assert_eq!(plan.preview, "Where is my order?");
@@ -261,7 +263,7 @@ mod tests {
         assert_eq!(plan.case_id, event.case_id());
         assert_eq!(plan.assignee, Some(to));
         assert_eq!(plan.actor, Some(actor));
-        assert_eq!(plan.reason, "assigned");
+        assert_eq!(plan.reason, JobReason::Assigned);
         assert!(!plan.emails);
         assert_eq!(plan.preview, "");
         assert!(matches!(plan.happening(), Happening::Assigned));
@@ -301,7 +303,7 @@ mod tests {
         assert_eq!(plan.mentions, vec![mentioned]);
         assert_eq!(plan.assignee, None);
         assert_eq!(plan.actor, Some(author));
-        assert_eq!(plan.reason, "mention");
+        assert_eq!(plan.reason, JobReason::Mention);
         assert!(!plan.emails);
         assert_eq!(plan.preview, "@Sam can you look?");
         assert!(matches!(plan.happening(), Happening::Mentioned(ids) if ids == [mentioned]));
@@ -317,7 +319,7 @@ mod tests {
         assert_eq!(plan.kind, PlanKind::FollowUp);
         assert_eq!(plan.assignee, Some(assignee));
         assert_eq!(plan.actor, None);
-        assert_eq!(plan.reason, "follow_up");
+        assert_eq!(plan.reason, JobReason::FollowUp);
         assert!(plan.emails);
         assert!(matches!(plan.happening(), Happening::FollowUpDue));
 
@@ -345,7 +347,7 @@ mod tests {
         let plan = plan_for(&woke("time")).expect("a snooze running out is planned");
         assert_eq!(plan.kind, PlanKind::FollowUp);
         assert_eq!(plan.assignee, Some(assignee));
-        assert_eq!(plan.reason, "snooze_ended");
+        assert_eq!(plan.reason, JobReason::SnoozeEnded);
         assert!(plan.emails);
 
         // The customer's own message is what pings then.
@@ -367,7 +369,7 @@ mod tests {
         assert_eq!(plan.number, None);
         assert_eq!(plan.assignee, Some(to));
         assert_eq!(plan.actor, Some(actor));
-        assert_eq!(plan.reason, "bulk");
+        assert_eq!(plan.reason, JobReason::Bulk);
         assert!(!plan.emails);
         assert_eq!(plan.preview, "3 cases were moved to you");
 

@@ -9,7 +9,7 @@ use web_push::Urgency;
 
 use super::{email, webpush};
 use crate::domain::Status;
-use crate::store::{Job, JobChannel, JobOutcome, StoreError};
+use crate::store::{Job, JobChannel, JobOutcome, JobReason, StoreError};
 use crate::AppState;
 
 pub const EVERY: Duration = Duration::from_millis(500);
@@ -125,12 +125,12 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
         return Ok(JobOutcome::Cancelled("teammate removed".into()));
     }
     // The pings rules, as of now: a reassign since the job was queued cancels it.
-    let still_pinged = match job.reason.as_str() {
-        "inbound" | "follow_up" | "snooze_ended" => {
+    let still_pinged = match job.reason {
+        JobReason::Inbound | JobReason::FollowUp | JobReason::SnoozeEnded => {
             ctx.case_assignee == Some(me) || (ctx.case_assignee.is_none() && ctx.prefs.unassigned)
         }
-        "assigned" => ctx.case_assignee == Some(me),
-        _ => true,
+        JobReason::Assigned => ctx.case_assignee == Some(me),
+        JobReason::Mention | JobReason::Bulk | JobReason::Reply => true,
     };
     if !still_pinged {
         return Ok(JobOutcome::Cancelled(
@@ -168,7 +168,7 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
                 );
                 body = p.to_string();
             }
-            let urgency = if job.reason == "inbound" {
+            let urgency = if job.reason == JobReason::Inbound {
                 Urgency::High
             } else {
                 Urgency::Normal
@@ -207,27 +207,32 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
             if !ctx.prefs.email {
                 return Ok(JobOutcome::Skipped("email turned off".into()));
             }
-            if job.reason == "inbound" && !ctx.case_unread {
+            if job.reason == JobReason::Inbound && !ctx.case_unread {
                 return Ok(JobOutcome::Skipped("read in time".into()));
             }
-            if job.reason == "follow_up" && ctx.case_status != Some(Status::FollowUpDue) {
+            if job.reason == JobReason::FollowUp && ctx.case_status != Some(Status::FollowUpDue) {
                 return Ok(JobOutcome::Skipped("follow-up already handled".into()));
             }
             let p = &job.payload;
             let number = p["number"].as_str().unwrap_or("");
             let customer = p["customer"].as_str().unwrap_or("A customer");
-            let (subject, lead) = match job.reason.as_str() {
-                "follow_up" => (
+            let (subject, lead) = match job.reason {
+                JobReason::FollowUp => (
                     format!("[{number}] Follow-up due: {customer}"),
                     format!("The follow-up on {number} with {customer} is due."),
                 ),
-                "snooze_ended" => (
+                JobReason::SnoozeEnded => (
                     format!("[{number}] Back from snooze: {customer}"),
                     format!(
                         "{number} with {customer} was snoozed until now: it is back in your inbox."
                     ),
                 ),
-                _ => (
+                // Only customer messages, due follow-ups and snoozes running out send email.
+                JobReason::Inbound
+                | JobReason::Assigned
+                | JobReason::Mention
+                | JobReason::Bulk
+                | JobReason::Reply => (
                     format!("[{number}] New message from {customer}"),
                     format!("{customer} wrote on {number}, and it is still unread."),
                 ),

@@ -586,8 +586,7 @@ pub struct Job {
     pub case_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
     pub channel: JobChannel,
-    /// `inbound`, `assigned`, `mention`, `follow_up` or `bulk`.
-    pub reason: String,
+    pub reason: JobReason,
     pub payload: serde_json::Value,
     /// Including this one.
     pub attempts: i64,
@@ -639,6 +638,56 @@ impl JobChannel {
             JobChannel::Push | JobChannel::Email => false,
             JobChannel::EmailReply | JobChannel::SmsReply | JobChannel::ApiReply => true,
         }
+    }
+}
+
+/// Why a job of `notification_jobs` was queued: what happened (a notification) or `Reply`.
+/// Stored as `as_str()`, and the same word is the `reason` of the push payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobReason {
+    /// The customer wrote.
+    Inbound,
+    /// The case was assigned to the teammate.
+    Assigned,
+    /// A note mentioned the teammate.
+    Mention,
+    /// A follow-up fell due on its own.
+    FollowUp,
+    /// A snooze ran out.
+    SnoozeEnded,
+    /// Cases were moved to the teammate at once.
+    Bulk,
+    /// A teammate's reply to the customer (the job channel says how it leaves).
+    Reply,
+}
+
+impl JobReason {
+    pub const ALL: [JobReason; 7] = [
+        JobReason::Inbound,
+        JobReason::Assigned,
+        JobReason::Mention,
+        JobReason::FollowUp,
+        JobReason::SnoozeEnded,
+        JobReason::Bulk,
+        JobReason::Reply,
+    ];
+
+    /// The word in `notification_jobs.reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobReason::Inbound => "inbound",
+            JobReason::Assigned => "assigned",
+            JobReason::Mention => "mention",
+            JobReason::FollowUp => "follow_up",
+            JobReason::SnoozeEnded => "snooze_ended",
+            JobReason::Bulk => "bulk",
+            JobReason::Reply => "reply",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobReason> {
+        JobReason::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -987,5 +1036,26 @@ mod tests {
                 JobChannel::ApiReply
             ]
         );
+    }
+
+    #[test]
+    fn a_job_reason_is_stored_and_pushed_as_the_words_older_rows_hold() {
+        let words = [
+            "inbound",
+            "assigned",
+            "mention",
+            "follow_up",
+            "snooze_ended",
+            "bulk",
+            "reply",
+        ];
+        assert_eq!(JobReason::ALL.map(JobReason::as_str), words);
+        for reason in JobReason::ALL {
+            assert_eq!(JobReason::parse(reason.as_str()), Some(reason));
+            let json = serde_json::to_string(&reason).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+        assert_eq!(JobReason::parse("followup"), None);
+        assert_eq!(JobReason::parse("Inbound"), None);
     }
 }

@@ -242,10 +242,10 @@ async fn accounts_tokens_invites_and_prefs_on(db: Db) {
 }
 
 on_both!(
-    a_job_of_an_unknown_channel_fails_alone,
-    a_job_of_an_unknown_channel_fails_alone_on
+    a_job_of_an_unknown_channel_or_reason_fails_alone,
+    a_job_of_an_unknown_channel_or_reason_fails_alone_on
 );
-async fn a_job_of_an_unknown_channel_fails_alone_on(db: Db) {
+async fn a_job_of_an_unknown_channel_or_reason_fails_alone_on(db: Db) {
     let test_db = TestDb::new(db).await;
     let store = baton::store::connect(&test_db.url).await.expect("connect");
     let (_, owner) = workspace(&store).await;
@@ -253,12 +253,17 @@ async fn a_job_of_an_unknown_channel_fails_alone_on(db: Db) {
         Db::Sqlite => "randomblob(16)",
         Db::Postgres => "gen_random_uuid()",
     };
-    // As a newer version might leave them: a channel this one does not know, next to one it does.
-    for (channel, key) in [("fax", "fax:1"), ("email", "email:1")] {
+    // As a newer version might leave them: a channel or a reason this one does not know, next
+    // to a job it does.
+    for (channel, reason, key) in [
+        ("fax", "inbound", "fax:1"),
+        ("push", "digest", "digest:1"),
+        ("email", "inbound", "email:1"),
+    ] {
         let insert = format!(
             "INSERT INTO notification_jobs (id, workspace_id, teammate_id, channel, reason, \
              dedupe_key, payload, due_at, created_at) SELECT {new_id}, workspace_id, id, \
-             '{channel}', 'inbound', '{key}', '{{}}', 0, 0 FROM teammates"
+             '{channel}', '{reason}', '{key}', '{{}}', 0, 0 FROM teammates"
         );
         assert_eq!(sql_exec(db, &test_db.url, &insert).await, 1);
     }
@@ -269,18 +274,24 @@ async fn a_job_of_an_unknown_channel_fails_alone_on(db: Db) {
         .expect("the known job is claimed");
     assert_eq!(
         jobs.iter()
-            .map(|j| (j.channel, j.teammate_id))
+            .map(|j| (j.channel, j.reason, j.teammate_id))
             .collect::<Vec<_>>(),
-        [(JobChannel::Email, owner.id)]
+        [(JobChannel::Email, JobReason::Inbound, owner.id)]
     );
     let counts = store.job_counts().await.unwrap();
-    assert!(
-        counts.contains(&("fax".into(), "failed".into(), 1)),
-        "{counts:?}"
-    );
-    let why = "UPDATE notification_jobs SET attempts = attempts WHERE channel = 'fax' AND \
-               last_error = 'unknown channel fax'";
-    assert_eq!(sql_exec(db, &test_db.url, why).await, 1);
+    for channel in ["fax", "push"] {
+        assert!(
+            counts.contains(&(channel.into(), "failed".into(), 1)),
+            "{counts:?}"
+        );
+    }
+    for why in [
+        "channel = 'fax' AND last_error = 'unknown channel fax'",
+        "channel = 'push' AND last_error = 'unknown reason digest'",
+    ] {
+        let which = format!("UPDATE notification_jobs SET attempts = attempts WHERE {why}");
+        assert_eq!(sql_exec(db, &test_db.url, &which).await, 1, "{why}");
+    }
 }
 
 on_both!(

@@ -90,7 +90,7 @@ impl SqlStore {
             Some(case_id),
             None,
             job_channel,
-            "reply",
+            JobReason::Reply,
             &key,
             &payload,
             now,

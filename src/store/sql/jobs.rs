@@ -125,7 +125,7 @@ impl SqlStore {
         case_id: Option<Uuid>,
         sub: Option<Uuid>,
         channel: JobChannel,
-        reason: &str,
+        reason: JobReason,
         key: &str,
         payload: &serde_json::Value,
         due_at: i64,
@@ -145,7 +145,7 @@ impl SqlStore {
         .bind(case_id)
         .bind(sub)
         .bind(channel.as_str())
-        .bind(reason)
+        .bind(reason.as_str())
         .bind(key)
         .bind(payload.to_string())
         .bind(due_at)
@@ -255,12 +255,19 @@ impl SqlStore {
         for r in &rows {
             let id = r.try_get("id")?;
             let channel: String = r.try_get("channel")?;
-            let Some(channel) = JobChannel::parse(&channel) else {
-                // A channel this version does not know (a newer one wrote it) fails its own
-                // job; refusing the whole batch would hold up every job claimed with it.
-                let outcome = JobOutcome::Failed(format!("unknown channel {channel}"));
-                self.finish_job(id, &outcome).await?;
-                continue;
+            let reason: String = r.try_get("reason")?;
+            // A channel or reason this version does not know (a newer one wrote it) fails its
+            // own job; refusing the whole batch would hold up every job claimed with it.
+            let (channel, reason) = match (JobChannel::parse(&channel), JobReason::parse(&reason)) {
+                (Some(channel), Some(reason)) => (channel, reason),
+                (known, _) => {
+                    let why = match known {
+                        None => format!("unknown channel {channel}"),
+                        Some(_) => format!("unknown reason {reason}"),
+                    };
+                    self.finish_job(id, &JobOutcome::Failed(why)).await?;
+                    continue;
+                }
             };
             jobs.push(Job {
                 id,
@@ -269,7 +276,7 @@ impl SqlStore {
                 case_id: r.try_get("case_id")?,
                 subscription_id: r.try_get("subscription_id")?,
                 channel,
-                reason: r.try_get("reason")?,
+                reason,
                 payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
                 attempts: r.try_get("attempts")?,
             });
