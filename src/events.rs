@@ -171,7 +171,7 @@ pub enum EventKind {
     MessageDelivery {
         case_id: Uuid,
         message_id: Uuid,
-        state: String,
+        state: DeliveryState,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         error: Option<String>,
     },
@@ -272,6 +272,43 @@ impl MessageKind {
     }
 }
 
+/// Where an outbound message (a reply) is on its way to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting to be sent, or retrying after an error.
+    Queued,
+    /// The mail server or the provider took it.
+    Sent,
+    /// The provider reports it reached the customer.
+    Delivered,
+    /// Given up, bounced or refused (the delivery's `error` says why).
+    Failed,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] = [
+        DeliveryState::Queued,
+        DeliveryState::Sent,
+        DeliveryState::Delivered,
+        DeliveryState::Failed,
+    ];
+
+    /// The word in `messages.delivery_state` and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +369,32 @@ mod tests {
             assert_eq!(MessageKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(MessageKind::parse("Inbound"), None);
+    }
+
+    #[test]
+    fn a_delivery_state_reads_and_writes_the_words_of_the_protocol() {
+        let stored = r#"{"kind":"message.delivery","case_id":"7d0c2f6e-1c4b-4f53-9a55-0d3b7f1e2a10","message_id":"7d0c2f6e-1c4b-4f53-9a55-0d3b7f1e2a11","state":"failed","error":"bounced: 550 user unknown"}"#;
+        let event: EventKind = serde_json::from_str(stored).expect("a logged event");
+        assert!(matches!(
+            event,
+            EventKind::MessageDelivery {
+                state: DeliveryState::Failed,
+                ..
+            }
+        ));
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), stored);
+        let unknown = stored.replace("failed", "lost");
+        assert!(serde_json::from_str::<EventKind>(&unknown).is_err());
+
+        // The column holds the same words as the wire.
+        let words = ["queued", "sent", "delivered", "failed"];
+        assert_eq!(DeliveryState::ALL.map(DeliveryState::as_str), words);
+        for state in DeliveryState::ALL {
+            let json = serde_json::to_string(&state).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(DeliveryState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(DeliveryState::parse("pending"), None);
+        assert_eq!(DeliveryState::parse("Sent"), None);
     }
 }

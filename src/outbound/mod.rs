@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::events::DeliveryState;
 use crate::store::{Job, JobChannel, JobOutcome, OutboundReply, StoreError};
 use crate::AppState;
 
@@ -117,11 +118,13 @@ async fn attempt(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
             )))
         }
     };
-    if reply.delivery_state.as_deref() != Some("queued") {
+    if reply.delivery_state != Some(DeliveryState::Queued) {
         // A bounce or a second run already settled it.
+        let settled = reply
+            .delivery_state
+            .map_or("unknown", DeliveryState::as_str);
         return Err(DeliveryError::permanent(format!(
-            "delivery already {}",
-            reply.delivery_state.as_deref().unwrap_or("unknown")
+            "delivery already {settled}"
         )));
     }
     sender.deliver(&reply).await
@@ -143,10 +146,12 @@ async fn attempt_channel(state: &AppState, job: &Job) -> Result<(), DeliveryErro
             )))
         }
     };
-    if reply.delivery_state.as_deref() != Some("queued") {
+    if reply.delivery_state != Some(DeliveryState::Queued) {
+        let settled = reply
+            .delivery_state
+            .map_or("unknown", DeliveryState::as_str);
         return Err(DeliveryError::permanent(format!(
-            "delivery already {}",
-            reply.delivery_state.as_deref().unwrap_or("unknown")
+            "delivery already {settled}"
         )));
     }
     let http = &state.outbound.http;

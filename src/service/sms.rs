@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::attachments::StoredFile;
 
 use crate::error::{Error, Result};
+use crate::events::DeliveryState;
 use crate::service::channels::{inbound_url, sms_twilio::e164};
 use crate::state::AppState;
 use crate::store::{Channel, EmailMeta, Inbound, InboundOutcome, StoreError};
@@ -277,7 +278,7 @@ pub async fn status(
     let Some(delivery) = delivery_state(raw) else {
         return Ok(());
     };
-    let error = (delivery == "failed").then(|| match param(params, "ErrorCode") {
+    let error = (delivery == DeliveryState::Failed).then(|| match param(params, "ErrorCode") {
         Some(code) if !code.is_empty() => format!("Twilio: {raw} (error {code})"),
         _ => format!("Twilio: {raw}"),
     });
@@ -290,11 +291,11 @@ pub async fn status(
 }
 
 /// Twilio's message states as Baton's delivery states; the in-between ones change nothing.
-pub fn delivery_state(twilio: &str) -> Option<&'static str> {
+pub fn delivery_state(twilio: &str) -> Option<DeliveryState> {
     match twilio {
-        "sent" => Some("sent"),
-        "delivered" | "read" => Some("delivered"),
-        "undelivered" | "failed" => Some("failed"),
+        "sent" => Some(DeliveryState::Sent),
+        "delivered" | "read" => Some(DeliveryState::Delivered),
+        "undelivered" | "failed" => Some(DeliveryState::Failed),
         _ => None,
     }
 }

@@ -19,7 +19,7 @@ pub use models::*;
 
 use crate::config::SqliteSynchronous;
 use crate::domain::{routing::Rules, Role, Status};
-use crate::events::Event;
+use crate::events::{DeliveryState, Event};
 use error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -473,7 +473,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         workspace_id: Uuid,
         provider_id: &str,
-        state: &str,
+        state: DeliveryState,
         error: Option<&str>,
     ) -> Result<Committed<bool>>;
 

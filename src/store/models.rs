@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{routing::Rules, Role, Status};
-use crate::events::{Event, MessageKind};
+use crate::events::{DeliveryState, Event, MessageKind};
 
 /// A write that committed, with the events it appended to the log (to publish after commit,
 /// with `AppState::published`). Dropping one unpublished is a warning, and CI denies warnings.
@@ -232,7 +232,7 @@ pub struct AttachmentFile {
 /// it), `delivered`, or `failed` with the reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Delivery {
-    pub state: String,
+    pub state: DeliveryState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub at: DateTime<Utc>,
@@ -773,7 +773,7 @@ pub struct OutboundReply {
     pub in_reply_to: Option<String>,
     /// Every Message-ID of the case before this reply, oldest first.
     pub references: Vec<String>,
-    pub delivery_state: Option<String>,
+    pub delivery_state: Option<DeliveryState>,
     /// The files the teammate attached (their bytes: `crate::attachments::read`).
     pub attachments: Vec<AttachmentFile>,
 }
@@ -886,7 +886,7 @@ pub struct ChannelReply {
     pub channel_kind: String,
     /// With its secrets: this never leaves the server.
     pub channel_settings: serde_json::Value,
-    pub delivery_state: Option<String>,
+    pub delivery_state: Option<DeliveryState>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -454,13 +454,30 @@ async fn health_openapi_and_errors_without_internals() {
         assert!(spec["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
     let schemas = &spec["components"]["schemas"];
-    assert_eq!(
-        schemas["Message"]["properties"]["kind"]["$ref"],
-        "#/components/schemas/MessageKind"
-    );
-    let kinds = schemas["MessageKind"].to_string();
-    for word in ["inbound", "automated", "reply", "note"] {
-        assert!(kinds.contains(&format!("\"{word}\"")), "{kinds}");
+    // A field that holds one of a fixed set of words names its enum, which lists them.
+    for (schema, field, set, words) in [
+        (
+            "Message",
+            "kind",
+            "MessageKind",
+            &["inbound", "automated", "reply", "note"][..],
+        ),
+        (
+            "Delivery",
+            "state",
+            "DeliveryState",
+            &["queued", "sent", "delivered", "failed"],
+        ),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["$ref"],
+            format!("#/components/schemas/{set}"),
+            "{schema}.{field}"
+        );
+        let listed = schemas[set].to_string();
+        for word in words {
+            assert!(listed.contains(&format!("\"{word}\"")), "{listed}");
+        }
     }
     let r = client
         .get(format!("{}/api/cases", app.url))

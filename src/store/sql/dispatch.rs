@@ -797,7 +797,7 @@ impl Store for SqlStore {
         &self,
         workspace_id: Uuid,
         provider_id: &str,
-        state: &str,
+        state: DeliveryState,
         error: Option<&str>,
     ) -> Result<Committed<bool>> {
         self.provider_status(workspace_id, provider_id, state, error)

@@ -305,7 +305,7 @@ impl SqlStore {
             mail_id,
             in_reply_to,
             references,
-            delivery_state: row.try_get("delivery_state")?,
+            delivery_state: delivery_state(&row)?,
             attachments,
         })
     }
@@ -315,9 +315,9 @@ impl SqlStore {
         tx: &mut Tx,
         log: &mut Log,
         message_id: Uuid,
-        state: &str,
+        state: DeliveryState,
         error: Option<&str>,
-        from: &[&str],
+        from: &[DeliveryState],
     ) -> Result<Option<Uuid>> {
         let row = sqlx::query(
             "SELECT case_id, delivery_state FROM messages WHERE id = $1 AND workspace_id = $2",
@@ -327,8 +327,7 @@ impl SqlStore {
         .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let current: Option<String> = row.try_get("delivery_state")?;
-        if !current.as_deref().is_some_and(|c| from.contains(&c)) {
+        if !delivery_state(&row)?.is_some_and(|c| from.contains(&c)) {
             return Ok(None);
         }
         let case_id: Uuid = row.try_get("case_id")?;
@@ -337,7 +336,7 @@ impl SqlStore {
              $4 WHERE id = $1",
         )
         .bind(message_id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(error)
         .bind(ms(log.now))
         .execute(&mut **tx)
@@ -345,7 +344,7 @@ impl SqlStore {
         log.push(EventKind::MessageDelivery {
             case_id,
             message_id,
-            state: state.into(),
+            state,
             error: error.map(str::to_string),
         });
         Ok(Some(case_id))
@@ -363,11 +362,16 @@ impl SqlStore {
         let locked = Self::lock(&mut tx, job.workspace_id).await?;
         let mut log = Log::new(job.workspace_id, locked.last_seq);
         let now = ms(log.now);
-        let (state, error, due) = match outcome {
-            JobOutcome::Sent => ("sent", None, None),
-            JobOutcome::Retry { at, error } => ("pending", Some(error.clone()), Some(ms(*at))),
+        let (state, delivery, error, due) = match outcome {
+            JobOutcome::Sent => ("sent", DeliveryState::Sent, None, None),
+            JobOutcome::Retry { at, error } => (
+                "pending",
+                DeliveryState::Queued,
+                Some(error.clone()),
+                Some(ms(*at)),
+            ),
             JobOutcome::Skipped(why) | JobOutcome::Cancelled(why) | JobOutcome::Failed(why) => {
-                ("failed", Some(why.clone()), None)
+                ("failed", DeliveryState::Failed, Some(why.clone()), None)
             }
         };
         sqlx::query(
@@ -385,14 +389,13 @@ impl SqlStore {
         .await?;
         if let Some(message_id) = message_id {
             // A bounce may have marked it failed already: `sent` never overwrites that.
-            let delivery = if state == "pending" { "queued" } else { state };
             Self::set_delivery(
                 &mut tx,
                 &mut log,
                 message_id,
                 delivery,
                 error.as_deref(),
-                &["queued"],
+                &[DeliveryState::Queued],
             )
             .await?;
         }
@@ -418,11 +421,7 @@ impl SqlStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        if row
-            .try_get::<Option<String>, _>("delivery_state")?
-            .as_deref()
-            != Some("failed")
-        {
+        if delivery_state(&row)? != Some(DeliveryState::Failed) {
             return Err(StoreError::invalid(
                 Input::RetriedReply,
                 Refusal::ReplyNotFailed,
@@ -430,7 +429,15 @@ impl SqlStore {
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         let now = ms(log.now);
-        Self::set_delivery(&mut tx, &mut log, message_id, "queued", None, &["failed"]).await?;
+        Self::set_delivery(
+            &mut tx,
+            &mut log,
+            message_id,
+            DeliveryState::Queued,
+            None,
+            &[DeliveryState::Failed],
+        )
+        .await?;
         // The job runs as the retrying teammate: the author may have left since.
         let job_channel = Self::reply_route(&mut tx, case_id)
             .await?
@@ -483,9 +490,13 @@ impl SqlStore {
             &mut tx,
             &mut log,
             message_id,
-            "failed",
+            DeliveryState::Failed,
             Some(&error),
-            &["queued", "sent", "delivered"],
+            &[
+                DeliveryState::Queued,
+                DeliveryState::Sent,
+                DeliveryState::Delivered,
+            ],
         )
         .await?;
         let row = sqlx::query(

@@ -6,7 +6,7 @@ pub(super) const MESSAGE_COLUMNS: &str = "id, case_id, kind, author_id, channel,
                                           delivery_state, delivery_error, delivery_at, created_at";
 
 pub(super) fn message_from_row(r: &DbRow) -> Result<Message> {
-    let delivery = match r.try_get::<Option<String>, _>("delivery_state")? {
+    let delivery = match delivery_state(r)? {
         Some(state) => Some(Delivery {
             state,
             error: r.try_get("delivery_error")?,
@@ -63,8 +63,8 @@ impl SqlStore {
             Self::reply_route(&mut tx, case_id).await?
         };
         let emailed = route.is_some();
-        let delivery = emailed.then(|| Delivery {
-            state: "queued".into(),
+        let delivery = emailed.then_some(Delivery {
+            state: DeliveryState::Queued,
             error: None,
             at: log.now,
         });
@@ -93,7 +93,7 @@ impl SqlStore {
         .bind(actor_id)
         .bind(&message.channel)
         .bind(body)
-        .bind(emailed.then_some("queued"))
+        .bind(emailed.then_some(DeliveryState::Queued.as_str()))
         .bind(emailed.then_some(now))
         .bind(now)
         .execute(&mut *tx)

@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
-use crate::events::{Event, EventKind, MessageKind, TeammateChange};
+use crate::events::{DeliveryState, Event, EventKind, MessageKind, TeammateChange};
 use crate::notify::plan::{plan_for, Plan};
 use crate::store::error::{is_unique_violation, Conflict, Input, Refusal, Result, StoreError};
 use crate::store::*;
@@ -78,6 +78,18 @@ fn parse_message_kind(s: &str) -> Result<MessageKind> {
     MessageKind::parse(s).ok_or_else(|| {
         StoreError::Internal(anyhow::anyhow!(
             "unknown message kind {s:?} in the database"
+        ))
+    })
+}
+
+/// A message's `delivery_state` (none for what was not sent: customer messages, notes).
+fn delivery_state(r: &DbRow) -> Result<Option<DeliveryState>> {
+    let Some(s) = r.try_get::<Option<String>, _>("delivery_state")? else {
+        return Ok(None);
+    };
+    DeliveryState::parse(&s).map(Some).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown delivery state {s:?} in the database"
         ))
     })
 }

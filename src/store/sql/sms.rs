@@ -84,7 +84,7 @@ impl SqlStore {
             channel_id: row.try_get("channel_id")?,
             channel_kind: row.try_get("channel_kind")?,
             channel_settings: serde_json::from_str(&row.try_get::<String, _>("channel_settings")?)?,
-            delivery_state: row.try_get("delivery_state")?,
+            delivery_state: delivery_state(&row)?,
             created_at: from_ms(row.try_get("created_at")?),
         })
     }
@@ -102,7 +102,7 @@ impl SqlStore {
         &self,
         workspace_id: Uuid,
         provider_id: &str,
-        state: &str,
+        state: DeliveryState,
         error: Option<&str>,
     ) -> Result<Committed<bool>> {
         let mut tx = self.begin().await?;
@@ -123,9 +123,11 @@ impl SqlStore {
         };
         let mut log = Log::new(workspace_id, locked.last_seq);
         // States only move forward: a late `sent` never hides `delivered` or `failed`.
-        let from: &[&str] = match state {
-            "sent" => &["queued"],
-            _ => &["queued", "sent"],
+        let from: &[DeliveryState] = match state {
+            DeliveryState::Sent => &[DeliveryState::Queued],
+            DeliveryState::Queued | DeliveryState::Delivered | DeliveryState::Failed => {
+                &[DeliveryState::Queued, DeliveryState::Sent]
+            }
         };
         let moved = Self::set_delivery(&mut tx, &mut log, message_id, state, error, from).await?;
         Self::commit(tx, log, moved.is_some()).await
