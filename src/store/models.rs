@@ -989,8 +989,7 @@ pub struct WebhookDelivery {
     pub id: Uuid,
     pub seq: i64,
     pub kind: String,
-    /// `pending` (failing, retried), `delivered`, `resend` (queued again by an admin).
-    pub state: String,
+    pub state: WebhookDeliveryState,
     pub attempts: i64,
     /// The endpoint's last HTTP status, if it answered.
     pub status_code: Option<i64>,
@@ -998,6 +997,40 @@ pub struct WebhookDelivery {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Where one event stands with one endpoint. Stored as `as_str()`, the word the API shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookDeliveryState {
+    /// The endpoint failed it; it is retried.
+    Pending,
+    Delivered,
+    /// Queued again by an admin ("send again").
+    Resend,
+}
+
+impl WebhookDeliveryState {
+    pub const ALL: [WebhookDeliveryState; 3] = [
+        WebhookDeliveryState::Pending,
+        WebhookDeliveryState::Delivered,
+        WebhookDeliveryState::Resend,
+    ];
+
+    /// The word in `webhook_deliveries.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookDeliveryState::Pending => "pending",
+            WebhookDeliveryState::Delivered => "delivered",
+            WebhookDeliveryState::Resend => "resend",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WebhookDeliveryState> {
+        WebhookDeliveryState::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
 }
 
 /// The outcome of one attempt, for the log.
@@ -1057,5 +1090,21 @@ mod tests {
         }
         assert_eq!(JobReason::parse("followup"), None);
         assert_eq!(JobReason::parse("Inbound"), None);
+    }
+
+    #[test]
+    fn a_webhook_delivery_state_is_stored_and_shown_as_the_same_word() {
+        let words = ["pending", "delivered", "resend"];
+        assert_eq!(
+            WebhookDeliveryState::ALL.map(WebhookDeliveryState::as_str),
+            words
+        );
+        for state in WebhookDeliveryState::ALL {
+            assert_eq!(WebhookDeliveryState::parse(state.as_str()), Some(state));
+            let json = serde_json::to_string(&state).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+        }
+        assert_eq!(WebhookDeliveryState::parse("queued"), None);
+        assert_eq!(WebhookDeliveryState::parse("Delivered"), None);
     }
 }

@@ -468,6 +468,12 @@ async fn health_openapi_and_errors_without_internals() {
             "DeliveryState",
             &["queued", "sent", "delivered", "failed"],
         ),
+        (
+            "WebhookDelivery",
+            "state",
+            "WebhookDeliveryState",
+            &["pending", "delivered", "resend"],
+        ),
     ] {
         assert_eq!(
             schemas[schema]["properties"][field]["$ref"],

@@ -22,13 +22,22 @@ fn delivery_from_row(r: &DbRow) -> Result<crate::store::WebhookDelivery> {
         id: r.try_get("id")?,
         seq: r.try_get("seq")?,
         kind: r.try_get("kind")?,
-        state: r.try_get("state")?,
+        state: webhook_delivery_state(r)?,
         attempts: r.try_get("attempts")?,
         status_code: r.try_get("status_code")?,
         response_ms: r.try_get("response_ms")?,
         error: r.try_get("error")?,
         created_at: from_ms(r.try_get("created_at")?),
         delivered_at: r.try_get::<Option<i64>, _>("delivered_at")?.map(from_ms),
+    })
+}
+
+fn webhook_delivery_state(r: &DbRow) -> Result<WebhookDeliveryState> {
+    let s: String = r.try_get("state")?;
+    WebhookDeliveryState::parse(&s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown webhook delivery state {s:?} in the database"
+        ))
     })
 }
 
@@ -169,7 +178,7 @@ impl SqlStore {
         // A pending delivery of a switched-off endpoint is sent again by switching it on:
         // it resumes from that delivery.
         if done.rows_affected() == 0
-            && row.try_get::<String, _>("state")? == "pending"
+            && webhook_delivery_state(&row)? == WebhookDeliveryState::Pending
             && active != 0
         {
             return Err(StoreError::invalid(
@@ -244,7 +253,11 @@ impl SqlStore {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let now = now_ms();
-        let state = if a.ok { "delivered" } else { "pending" };
+        let state = if a.ok {
+            WebhookDeliveryState::Delivered
+        } else {
+            WebhookDeliveryState::Pending
+        };
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, webhook_id, seq, kind, state, attempts, \
              status_code, response_ms, error, created_at, delivered_at) \
@@ -259,7 +272,7 @@ impl SqlStore {
         .bind(id)
         .bind(a.seq)
         .bind(&a.kind)
-        .bind(state)
+        .bind(state.as_str())
         .bind(a.status_code)
         .bind(a.response_ms)
         .bind(&a.error)
