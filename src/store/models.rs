@@ -486,8 +486,7 @@ pub struct ClientInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     pub id: Uuid,
-    /// `session` (a browser's sign-in) or `api` (a personal API token).
-    pub kind: String,
+    pub kind: TokenKind,
     pub created_at: DateTime<Utc>,
     /// Updated at most once a minute.
     pub last_used_at: Option<DateTime<Utc>>,
@@ -550,18 +549,29 @@ pub struct AuditQuery {
     pub until: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a token of `tokens` is. Stored as `as_str()`, the word the sessions list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenKind {
+    /// A browser's sign-in.
     Session,
+    /// A personal API token.
     Api,
 }
 
 impl TokenKind {
+    pub const ALL: [TokenKind; 2] = [TokenKind::Session, TokenKind::Api];
+
+    /// The word in `tokens.kind`.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenKind::Session => "session",
             TokenKind::Api => "api",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        TokenKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -1090,6 +1100,18 @@ mod tests {
         }
         assert_eq!(JobReason::parse("followup"), None);
         assert_eq!(JobReason::parse("Inbound"), None);
+    }
+
+    #[test]
+    fn a_token_kind_is_stored_and_shown_as_the_same_word() {
+        assert_eq!(TokenKind::ALL.map(TokenKind::as_str), ["session", "api"]);
+        for kind in TokenKind::ALL {
+            assert_eq!(TokenKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(TokenKind::parse("API"), None);
+        assert_eq!(TokenKind::parse("browser"), None);
     }
 
     #[test]

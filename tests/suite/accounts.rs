@@ -474,6 +474,7 @@ async fn health_openapi_and_errors_without_internals() {
             "WebhookDeliveryState",
             &["pending", "delivered", "resend"],
         ),
+        ("SessionInfo", "kind", "TokenKind", &["session", "api"]),
     ] {
         assert_eq!(
             schemas[schema]["properties"][field]["$ref"],

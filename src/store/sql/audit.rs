@@ -17,7 +17,7 @@ impl SqlStore {
             .map(|r| {
                 Ok(SessionInfo {
                     id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
+                    kind: parse_token_kind(&r.try_get::<String, _>("kind")?)?,
                     created_at: from_ms(r.try_get("created_at")?),
                     last_used_at: opt_ms(r.try_get("last_used_at")?),
                     expires_at: opt_ms(r.try_get("expires_at")?),

@@ -82,6 +82,12 @@ fn parse_message_kind(s: &str) -> Result<MessageKind> {
     })
 }
 
+fn parse_token_kind(s: &str) -> Result<TokenKind> {
+    TokenKind::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!("unknown token kind {s:?} in the database"))
+    })
+}
+
 /// A message's `delivery_state` (none for what was not sent: customer messages, notes).
 fn delivery_state(r: &DbRow) -> Result<Option<DeliveryState>> {
     let Some(s) = r.try_get::<Option<String>, _>("delivery_state")? else {

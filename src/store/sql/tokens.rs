@@ -46,15 +46,10 @@ impl SqlStore {
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| {
-            let kind = if r.try_get::<String, _>("token_kind")? == "api" {
-                TokenKind::Api
-            } else {
-                TokenKind::Session
-            };
             Ok(TokenOwner {
                 teammate: teammate_from_row(&r)?,
                 id: r.try_get("token_id")?,
-                kind,
+                kind: parse_token_kind(&r.try_get::<String, _>("token_kind")?)?,
                 expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
                 last_used_at: opt_ms(r.try_get("last_used_at")?),
                 totp_pending: r.try_get("totp_pending")?,
