@@ -839,9 +839,27 @@ pub struct SsoLogin {
 /// One way to reach a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Address {
-    /// `email` or `phone`.
-    pub kind: String,
+    pub kind: AddressKind,
     pub value: String,
+}
+
+/// How a customer is reached. `as_str()` is also the column of `customers` the address is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressKind {
+    Email,
+    Phone,
+}
+
+impl AddressKind {
+    pub const ALL: [AddressKind; 2] = [AddressKind::Email, AddressKind::Phone];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressKind::Email => "email",
+            AddressKind::Phone => "phone",
+        }
+    }
 }
 
 /// A case as the customer page lists it.
@@ -1112,6 +1130,18 @@ mod tests {
         }
         assert_eq!(TokenKind::parse("API"), None);
         assert_eq!(TokenKind::parse("browser"), None);
+    }
+
+    #[test]
+    fn an_address_kind_is_shown_as_the_name_of_its_column() {
+        assert_eq!(
+            AddressKind::ALL.map(AddressKind::as_str),
+            ["email", "phone"]
+        );
+        for kind in AddressKind::ALL {
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
     }
 
     #[test]

@@ -475,6 +475,7 @@ async fn health_openapi_and_errors_without_internals() {
             &["pending", "delivered", "resend"],
         ),
         ("SessionInfo", "kind", "TokenKind", &["session", "api"]),
+        ("Address", "kind", "AddressKind", &["email", "phone"]),
     ] {
         assert_eq!(
             schemas[schema]["properties"][field]["$ref"],

@@ -50,12 +50,9 @@ impl SqlStore {
             .ok_or(StoreError::NotFound)?;
         let mut addresses: Vec<Address> = Vec::new();
         for r in &rows {
-            for kind in ["email", "phone"] {
-                if let Some(value) = r.try_get::<Option<String>, _>(kind)? {
-                    let address = Address {
-                        kind: kind.to_owned(),
-                        value,
-                    };
+            for kind in AddressKind::ALL {
+                if let Some(value) = r.try_get::<Option<String>, _>(kind.as_str())? {
+                    let address = Address { kind, value };
                     if !addresses.contains(&address) {
                         addresses.push(address);
                     }
