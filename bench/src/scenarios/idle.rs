@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::accounts::create_workspaces;
 use crate::cli::IdleArgs;
 use crate::drive::{drive, measure_step, DriveState};
-use crate::host::machine;
+use crate::host::{machine, ProcSample};
 use crate::http::http_client;
 use crate::servers::{servers, settled_servers};
 use crate::sockets::ws_url;
@@ -64,15 +64,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
             .iter()
             .map(|s| s["open"].as_u64().unwrap_or(0))
             .sum();
-        let rss: Vec<Value> = base
-            .iter()
-            .zip(&now)
-            .map(|(b, n)| match (b, n) {
-                (Some(b), Some(n)) => json!({"rss_mib": mib(n.rss_kib as f64),
-                    "growth_mib": mib(n.rss_kib as f64 - b.rss_kib as f64)}),
-                _ => Value::Null,
-            })
-            .collect();
+        let rss = memory(&base, &now);
         let growth_kib: Option<f64> = base
             .iter()
             .zip(&now)
@@ -127,7 +119,7 @@ pub async fn idle(a: IdleArgs) -> Result<Value> {
 async fn close_all(
     workers: &mut [crate::worker::Worker],
     srv: &crate::servers::Servers,
-    base: &[Option<crate::host::ProcSample>],
+    base: &[Option<ProcSample>],
     hold: f64,
 ) -> Result<Value> {
     let cmds = workers.iter().map(|_| ToWorker::CloseAll).collect();
@@ -138,9 +130,19 @@ async fn close_all(
         .sum();
     tokio::time::sleep(Duration::from_secs_f64(hold)).await;
     let now = settled_servers(srv, SETTLE_LIMIT).await;
-    let server: Vec<Value> = base
-        .iter()
-        .zip(&now)
+    let server = memory(base, &now);
+    let after = json!({ "sockets_left_open": left, "server": server });
+    eprintln!(
+        "idle: all sockets closed ({left} left open): {}",
+        after["server"]
+    );
+    Ok(after)
+}
+
+/// Each server's memory now and its growth since `base`, in MiB.
+fn memory(base: &[Option<ProcSample>], now: &[Option<ProcSample>]) -> Vec<Value> {
+    base.iter()
+        .zip(now)
         .map(|(b, n)| match (b, n) {
             (Some(b), Some(n)) => json!({
                 "rss_mib": mib(n.rss_kib as f64),
@@ -148,13 +150,7 @@ async fn close_all(
             }),
             _ => Value::Null,
         })
-        .collect();
-    let after = json!({ "sockets_left_open": left, "server": server });
-    eprintln!(
-        "idle: all sockets closed ({left} left open): {}",
-        after["server"]
-    );
-    Ok(after)
+        .collect()
 }
 
 fn mib(kib: f64) -> f64 {
