@@ -115,7 +115,7 @@ pub async fn servers_with(
     http: &reqwest::Client,
     env: &[(&str, &str)],
 ) -> Result<Servers> {
-    spawn_baton(c, default_instances, http, env, None).await
+    open_servers(c, default_instances, http, env, None).await
 }
 
 /// `servers`, spawning Baton on a database that already holds `workspaces` workspaces of
@@ -132,10 +132,12 @@ pub async fn servers_with_accounts(
         bail!("--bulk-accounts needs --spawn and --server baton");
     }
     let seed = Some((workspaces, teammates));
-    spawn_baton(c, default_instances, http, &[], seed).await
+    open_servers(c, default_instances, http, &[], seed).await
 }
 
-async fn spawn_baton(
+/// The servers of a run: the ones given by URL, a spawned peer, or spawned Baton instances on a
+/// fresh database, holding `seed` accounts (workspaces, teammates each) written before they start.
+async fn open_servers(
     c: &Common,
     default_instances: usize,
     http: &reqwest::Client,
@@ -314,7 +316,7 @@ async fn spawn_peer(c: &Common, http: &reqwest::Client) -> Result<Servers> {
 
 /// CPU and memory of each server process whose pid is known.
 /// The `baton` binary to spawn: absolute, since each server runs in its own data directory.
-pub fn baton_bin(c: &Common) -> Result<std::path::PathBuf> {
+fn baton_bin(c: &Common) -> Result<std::path::PathBuf> {
     Ok(match &c.server_bin {
         Some(b) => std::path::absolute(b)?,
         None => std::env::current_exe()?.with_file_name("baton"),
@@ -326,12 +328,13 @@ pub fn sample_servers(s: &Servers) -> Vec<Option<ProcSample>> {
 }
 
 /// The servers' memory once it stops moving: sampled every second until no server's RSS changed
-/// by more than 1 MiB since the last sample, for at most `limit` seconds. An allocator gives
+/// by more than 1 MiB over three samples in a row, for at most `limit` seconds. An allocator gives
 /// freed pages back over a few seconds, so a single sample right after a burst (account setup,
 /// sockets closing) says more about the burst than about what the server holds.
 pub async fn settled_servers(s: &Servers, limit: f64) -> Vec<Option<ProcSample>> {
     let started = std::time::Instant::now();
     let mut last = sample_servers(s);
+    let mut still_for = 0;
     while started.elapsed().as_secs_f64() < limit {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let now = sample_servers(s);
@@ -340,7 +343,8 @@ pub async fn settled_servers(s: &Servers, limit: f64) -> Vec<Option<ProcSample>>
             _ => true,
         });
         last = now;
-        if still {
+        still_for = if still { still_for + 1 } else { 0 };
+        if still_for == 3 {
             break;
         }
     }
