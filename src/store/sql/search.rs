@@ -19,12 +19,19 @@ const CANDIDATES: i64 = 2_000;
 /// chooses how to find the older ones (see `search_cases`).
 const SAMPLE: i64 = 1_000;
 
-/// A search matching at least this many of the workspace's newest SAMPLE documents (5%) is
+/// A search matching at least this many of the workspace's newest SAMPLE documents (1%) is
 /// broad: its matches are listed newest first rather than ranked. Ranking a word in every
-/// twentieth message means little (most documents hold it once), and it is what costs: SQLite's
-/// bm25 counts every document in the index that holds each word, Postgres reads each
-/// candidate's words for ts_rank. Both databases measure the same documents the same way.
-const BROAD: i64 = 50;
+/// hundredth message means little (most documents hold it once, and the newest are what a
+/// teammate looks for), and it is what costs: SQLite's bm25 counts every document in the index
+/// that holds each word, Postgres reads every match to find the newest. Both databases measure
+/// the same documents the same way.
+const BROAD: i64 = 10;
+
+/// On Postgres, a broad search walks the workspace's cases newest first, as the case list does,
+/// and keeps those with a matching document (`walk_cases`), so it reads about as many cases as
+/// the page needs: a word in 1% of the documents is in one case of 17 (six documents each). At
+/// most this many cases are walked; a page not filled by then is found by the candidates.
+const WALK: i64 = 2_000;
 
 /// On Postgres, what reading one match through the word index costs, in documents (of any
 /// workspace) passed by the walk newest first: the matches lie on scattered pages, the walk reads
@@ -52,6 +59,17 @@ impl SqlStore {
         };
         if text.is_empty() && number.is_none() {
             return Ok(Vec::new());
+        }
+        if BACKEND == Backend::Postgres
+            && number.is_none()
+            && self.is_broad(workspace_id, &text).await?
+        {
+            let rows = self.walk_cases(workspace_id, viewer, &text, query).await?;
+            if rows.len() as i64 >= query.limit
+                || self.walk_is_whole(workspace_id, viewer, query).await?
+            {
+                return self.with_matches(&words, &rows).await;
+            }
         }
         let mut qb = QueryBuilder::<Db>::new("WITH ");
         // Ranked only when the order asks for it and the search is not broad (BROAD,
@@ -214,10 +232,17 @@ impl SqlStore {
         // Postgres reads each found case by its key (a lateral subquery); joined plainly it
         // would rather read every case of the workspace and hash them.
         let lateral = BACKEND == Backend::Postgres;
+        // Ranked on Postgres, the found cases are read best first, so the page's sort stops
+        // reading them once the page is full and the scores after it are lower (an incremental
+        // sort on the score): a word in 2,000 documents reads the 30 or so best cases, not 2,000.
         qb.push(
             "ranked AS (SELECT found.case_id, found.score, found.doc_id, c.last_message_at \
-             FROM found ",
+             FROM ",
         );
+        qb.push(match lateral && query.sort == Sort::Relevance {
+            true => "(SELECT * FROM found ORDER BY score DESC) found ",
+            false => "found ",
+        });
         qb.push(match lateral {
             true => "CROSS JOIN LATERAL (SELECT c.id, c.last_message_at FROM cases c ",
             false => "JOIN cases c ON c.id = found.case_id ",
@@ -243,19 +268,8 @@ impl SqlStore {
                 .replace("last_message_at", "c.last_message_at")
                 .replace("case_id", "c.id"),
         );
-        qb.push(" LIMIT ").push_bind(query.limit);
-        if query.sort == Sort::Relevance {
-            qb.push(" OFFSET ").push_bind(query.offset);
-        }
-        qb.push(") ");
-        let select = CASE_SELECT
-            .replacen(
-                " FROM cases c ",
-                ", ranked.doc_id AS search_doc FROM ranked JOIN cases c ON c.id = ranked.case_id ",
-                1,
-            )
-            .replace("$1", "");
-        qb.push(select.trim_end()).push_bind(viewer);
+        qb.push(" LIMIT ");
+        push_page(&mut qb, query, viewer, "ranked");
         qb.push(
             order
                 .replace("score", "ranked.score")
@@ -263,9 +277,15 @@ impl SqlStore {
                 .replace("case_id", "ranked.case_id"),
         );
         let rows = qb.build().fetch_all(&self.read).await?;
+        self.with_matches(&words, &rows).await
+    }
+
+    /// The cases of a search's rows (each with its best document's id as `search_doc`), with
+    /// where each matched.
+    async fn with_matches(&self, words: &SearchQuery, rows: &[DbRow]) -> Result<Vec<Case>> {
         let mut cases = Vec::with_capacity(rows.len());
         let mut docs = Vec::new();
-        for row in &rows {
+        for row in rows {
             let doc: Option<i64> = row.try_get("search_doc")?;
             docs.extend(doc);
             cases.push((case_from_row(row)?, doc));
@@ -274,10 +294,70 @@ impl SqlStore {
         Ok(cases
             .into_iter()
             .map(|(mut case, doc)| {
-                case.search = Some(search_match(&words, &case, doc.and_then(|d| texts.get(&d))));
+                case.search = Some(search_match(words, &case, doc.and_then(|d| texts.get(&d))));
                 case
             })
             .collect())
+    }
+
+    /// Postgres: whether `text` is broad (BROAD), from the workspace's newest SAMPLE documents,
+    /// as the candidates' `sample` counts them.
+    async fn is_broad(&self, workspace_id: Uuid, text: &SearchQuery) -> Result<bool> {
+        let matches: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT tsv FROM search_docs WHERE workspace_id = $1 \
+             ORDER BY id DESC LIMIT {SAMPLE}) s WHERE tsv @@ to_tsquery('baton_search', $2)"
+        ))
+        .bind(workspace_id)
+        .bind(text.tsquery(None))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(matches >= BROAD)
+    }
+
+    /// Postgres, a broad search: the workspace's cases in the list's order (newest activity
+    /// first, on the list's own index, under the list's conditions and cursor), each kept when
+    /// one of its documents matches (`search_docs_by_case`, migration 0019), its newest
+    /// matching document being its snippet. It stops when the page is full, or after WALK
+    /// cases.
+    async fn walk_cases(
+        &self,
+        workspace_id: Uuid,
+        viewer: Uuid,
+        text: &SearchQuery,
+        query: &CaseQuery,
+    ) -> Result<Vec<DbRow>> {
+        let mut qb = QueryBuilder::<Db>::new(
+            "WITH query AS MATERIALIZED (SELECT to_tsquery('baton_search', ",
+        );
+        qb.push_bind(text.tsquery(None)).push(") AS q), ");
+        qb.push(
+            "walked AS (SELECT c.id AS case_id, c.last_message_at, m.doc AS doc_id FROM (SELECT ",
+        );
+        push_walked(&mut qb, workspace_id, viewer, query);
+        qb.push(format!(
+            "{WALK}) c \
+             CROSS JOIN LATERAL (SELECT max(d.id) AS doc FROM search_docs d \
+             WHERE d.case_id = c.id AND d.tsv @@ (SELECT q FROM query)) m \
+             WHERE m.doc IS NOT NULL ORDER BY c.last_message_at DESC, c.id DESC LIMIT "
+        ));
+        push_page(&mut qb, query, viewer, "walked");
+        qb.push(" ORDER BY walked.last_message_at DESC, walked.case_id DESC");
+        Ok(qb.build().fetch_all(&self.read).await?)
+    }
+
+    /// Whether the walk of a search read every case the list holds (at most WALK), so that a
+    /// page it left short is the whole answer.
+    async fn walk_is_whole(
+        &self,
+        workspace_id: Uuid,
+        viewer: Uuid,
+        query: &CaseQuery,
+    ) -> Result<bool> {
+        let mut qb = QueryBuilder::<Db>::new("SELECT count(*) FROM (SELECT ");
+        push_walked(&mut qb, workspace_id, viewer, query);
+        qb.push(format!("{}) s", WALK + 1));
+        let cases: i64 = qb.build_query_scalar().fetch_one(&self.read).await?;
+        Ok(cases <= WALK)
     }
 
     /// The message or note behind each document id that is one (`(message_id, kind,
@@ -311,6 +391,42 @@ impl SqlStore {
         }
         Ok(texts)
     }
+}
+
+/// The cases a broad search walks, after `SELECT `: the list's, in its order, up to `LIMIT`
+/// (the caller writes how many).
+fn push_walked(qb: &mut QueryBuilder<'_, Db>, workspace_id: Uuid, viewer: Uuid, query: &CaseQuery) {
+    qb.push(
+        "c.id, c.last_message_at FROM cases c \
+         LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = ",
+    )
+    .push_bind(viewer);
+    push_case_filters(qb, workspace_id, viewer, query);
+    if let (Sort::Recent, Some(after)) = (query.sort, query.after) {
+        push_after(qb, after);
+    }
+    qb.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ");
+}
+
+/// Ends a search's page (`page`, a CTE of `case_id`, `doc_id`…, written up to its `LIMIT`) with
+/// its size and, on a ranked page, its offset, then selects its cases in full, each with its
+/// snippet's document as `search_doc`.
+fn push_page(qb: &mut QueryBuilder<'_, Db>, query: &CaseQuery, viewer: Uuid, page: &str) {
+    qb.push_bind(query.limit);
+    if query.sort == Sort::Relevance {
+        qb.push(" OFFSET ").push_bind(query.offset);
+    }
+    qb.push(") ");
+    let select = CASE_SELECT
+        .replacen(
+            " FROM cases c ",
+            &format!(
+                ", {page}.doc_id AS search_doc FROM {page} JOIN cases c ON c.id = {page}.case_id "
+            ),
+            1,
+        )
+        .replace("$1", "");
+    qb.push(select.trim_end()).push_bind(viewer);
 }
 
 /// A candidate's score: `rank` (the engine's, higher better) when the order is by relevance and
