@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::state::AppState;
-use crate::store::{EmailMeta, Inbound, InboundOutcome};
+use crate::store::{ChannelKind, EmailMeta, Inbound, InboundOutcome};
 
 /// Files one checked customer message in its workspace (idempotent on `external_id`).
 pub async fn receive(
@@ -15,7 +15,7 @@ pub async fn receive(
 ) -> Result<InboundOutcome> {
     if let Some(id) = message.channel_id {
         let known = state.store.channels(workspace_id).await?;
-        if !known.iter().any(|c| c.id == id && c.kind == "api") {
+        if !known.iter().any(|c| c.id == id && c.kind == ChannelKind::Api) {
             return Err(crate::error::Error::invalid(
                 "channel_id",
                 "must be an api channel of this workspace",
@@ -57,7 +57,7 @@ async fn addressed_channel(
     Ok(recipients.iter().find_map(|to| {
         channels.iter().find_map(|c| {
             let address = c.settings["from_address"].as_str()?;
-            (c.kind == "email" && address.eq_ignore_ascii_case(to)).then_some(c.id)
+            (c.kind == ChannelKind::Email && address.eq_ignore_ascii_case(to)).then_some(c.id)
         })
     }))
 }

@@ -9,19 +9,10 @@ use super::allow;
 use crate::domain::{input, templates};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{SavedReply, Teammate};
+use crate::store::{SavedReply, Scope, Teammate};
 
 /// The longest saved reply text, in characters.
 pub const MAX_BODY: usize = 20_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Everyone in the workspace sees it; admins and owners manage it.
-    Workspace,
-    /// Only its author sees it.
-    Personal,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

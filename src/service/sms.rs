@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::events::DeliveryState;
 use crate::service::channels::{inbound_url, sms_twilio::e164};
 use crate::state::AppState;
-use crate::store::{Channel, EmailMeta, Inbound, InboundOutcome, StoreError};
+use crate::store::{Channel, ChannelKind, EmailMeta, Inbound, InboundOutcome, StoreError};
 
 /// The channel named in the URL, if the request is signed with its auth token.
 async fn verified(
@@ -23,7 +23,7 @@ async fn verified(
     params: &[(String, String)],
 ) -> Result<(Uuid, Channel)> {
     let (workspace_id, channel) = match state.store.channel_by_id(channel_id).await {
-        Ok(found) if found.1.kind == "sms_twilio" => found,
+        Ok(found) if found.1.kind == ChannelKind::SmsTwilio => found,
         Ok(_) | Err(StoreError::NotFound) => return Err(Error::NotFound),
         Err(e) => return Err(e.into()),
     };

@@ -138,15 +138,53 @@ pub struct Case {
 /// Where a search found a case: the best-matching message or note, or the case's own fields.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchMatch {
-    /// `message` (from or to the customer), `note`, `subject`, `customer` (the name),
-    /// `email`, `phone` or `number`.
-    pub field: String,
+    pub field: SearchField,
     /// The message or note that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<Uuid>,
     /// The matched text (a window of it for long messages), in parts: render each as text,
     /// the parts with `mark: true` emphasised.
     pub snippet: Vec<crate::domain::search::Part>,
+}
+
+/// What part of a case a search matched. Shown as `as_str()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchField {
+    /// A message from or to the customer.
+    Message,
+    Note,
+    Subject,
+    /// The customer's name.
+    Customer,
+    Email,
+    Phone,
+    /// The case's number (the search named it).
+    Number,
+}
+
+impl SearchField {
+    pub const ALL: [SearchField; 7] = [
+        SearchField::Message,
+        SearchField::Note,
+        SearchField::Subject,
+        SearchField::Customer,
+        SearchField::Email,
+        SearchField::Phone,
+        SearchField::Number,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchField::Message => "message",
+            SearchField::Note => "note",
+            SearchField::Subject => "subject",
+            SearchField::Customer => "customer",
+            SearchField::Email => "email",
+            SearchField::Phone => "phone",
+            SearchField::Number => "number",
+        }
+    }
 }
 
 /// A label on cases, with the colour it is shown in.
@@ -185,11 +223,39 @@ pub struct SavedReply {
     /// The text, with `{{customer.first_name}}`, `{{customer.name}}`, `{{teammate.name}}` or
     /// `{{case.number}}` where the case's values go.
     pub body: String,
-    /// `workspace` or `personal`.
-    pub scope: String,
+    pub scope: Scope,
     pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Whose a saved reply is. Not stored: a reply with an owner is personal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everyone in the workspace sees it; admins and owners manage it.
+    Workspace,
+    /// Only its author sees it.
+    Personal,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::Workspace, Scope::Personal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Workspace => "workspace",
+            Scope::Personal => "personal",
+        }
+    }
+
+    /// The scope of a reply with this owner.
+    pub fn of(owner_id: Option<Uuid>) -> Scope {
+        match owner_id {
+            Some(_) => Scope::Personal,
+            None => Scope::Workspace,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -241,14 +307,80 @@ pub struct Delivery {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TimelineEntry {
     pub id: Uuid,
-    /// `created`, `assigned`, `status`, `reopened`, `follow_up_set`, `follow_up_due`.
-    pub kind: String,
+    pub kind: TimelineKind,
     /// None when the system acted (a rule, a due follow-up, a customer's message).
     pub actor_id: Option<Uuid>,
     pub from_id: Option<Uuid>,
     pub to_id: Option<Uuid>,
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
+}
+
+/// What a timeline entry records. Stored as `as_str()`, the word the API shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// The case was opened by a customer's message.
+    Created,
+    /// The assignee changed (`from_id` → `to_id`), by a teammate or by the rules.
+    Assigned,
+    /// The status changed (`detail: {from, to}`).
+    Status,
+    /// A closed case reopened because its customer wrote again.
+    Reopened,
+    FollowUpSet,
+    FollowUpDue,
+    /// The first-response target passed with nobody having answered.
+    Breached,
+    /// The customer's data was erased.
+    Erased,
+    /// Another customer's cases were merged into this case's customer.
+    CustomerMerged,
+    Tagged,
+    Untagged,
+    Snoozed,
+    Woke,
+}
+
+impl TimelineKind {
+    pub const ALL: [TimelineKind; 13] = [
+        TimelineKind::Created,
+        TimelineKind::Assigned,
+        TimelineKind::Status,
+        TimelineKind::Reopened,
+        TimelineKind::FollowUpSet,
+        TimelineKind::FollowUpDue,
+        TimelineKind::Breached,
+        TimelineKind::Erased,
+        TimelineKind::CustomerMerged,
+        TimelineKind::Tagged,
+        TimelineKind::Untagged,
+        TimelineKind::Snoozed,
+        TimelineKind::Woke,
+    ];
+
+    /// The word in `timeline.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::Created => "created",
+            TimelineKind::Assigned => "assigned",
+            TimelineKind::Status => "status",
+            TimelineKind::Reopened => "reopened",
+            TimelineKind::FollowUpSet => "follow_up_set",
+            TimelineKind::FollowUpDue => "follow_up_due",
+            TimelineKind::Breached => "breached",
+            TimelineKind::Erased => "erased",
+            TimelineKind::CustomerMerged => "customer_merged",
+            TimelineKind::Tagged => "tagged",
+            TimelineKind::Untagged => "untagged",
+            TimelineKind::Snoozed => "snoozed",
+            TimelineKind::Woke => "woke",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TimelineKind> {
+        TimelineKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -742,7 +874,7 @@ impl JobOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Channel {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -751,11 +883,41 @@ pub struct Channel {
     pub inbound_url: Option<String>,
 }
 
+/// The kinds of channel: each checks its own settings (`service::channels`) and has its own way
+/// out for replies (`outbound`). Stored as `as_str()`, the word the API shows and takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// A sending identity, and optionally a mailbox read over IMAP.
+    Email,
+    /// A Twilio number.
+    SmsTwilio,
+    /// Anything else: messages come in by `POST /api/inbound`, replies go to its webhook.
+    Api,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 3] = [ChannelKind::Email, ChannelKind::SmsTwilio, ChannelKind::Api];
+
+    /// The word in `channels.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+            ChannelKind::SmsTwilio => "sms_twilio",
+            ChannelKind::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        ChannelKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// A channel to create (`id: None`) or replace.
 #[derive(Debug, Clone)]
 pub struct ChannelWrite {
     pub id: Option<Uuid>,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
     /// The lower-cased address mail to this channel arrives at.
@@ -911,7 +1073,7 @@ pub struct ChannelReply {
     pub customer_email: Option<String>,
     pub customer_phone: Option<String>,
     pub channel_id: Uuid,
-    pub channel_kind: String,
+    pub channel_kind: ChannelKind,
     /// With its secrets: this never leaves the server.
     pub channel_settings: serde_json::Value,
     pub delivery_state: Option<DeliveryState>,
@@ -1141,6 +1303,73 @@ mod tests {
         for kind in AddressKind::ALL {
             let json = serde_json::to_string(&kind).expect("serializes");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_timeline_kind_is_stored_and_shown_as_the_words_older_rows_hold() {
+        let words = [
+            "created",
+            "assigned",
+            "status",
+            "reopened",
+            "follow_up_set",
+            "follow_up_due",
+            "breached",
+            "erased",
+            "customer_merged",
+            "tagged",
+            "untagged",
+            "snoozed",
+            "woke",
+        ];
+        assert_eq!(TimelineKind::ALL.map(TimelineKind::as_str), words);
+        for kind in TimelineKind::ALL {
+            assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(TimelineKind::parse("followup_set"), None);
+        assert_eq!(TimelineKind::parse("Created"), None);
+    }
+
+    #[test]
+    fn a_channel_kind_is_stored_shown_and_taken_as_the_same_word() {
+        assert_eq!(
+            ChannelKind::ALL.map(ChannelKind::as_str),
+            ["email", "sms_twilio", "api"]
+        );
+        for kind in ChannelKind::ALL {
+            assert_eq!(ChannelKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            let back: ChannelKind = serde_json::from_str(&json).expect("deserializes");
+            assert_eq!(back, kind);
+        }
+        assert_eq!(ChannelKind::parse("sms"), None);
+        assert_eq!(ChannelKind::parse("Email"), None);
+    }
+
+    #[test]
+    fn a_saved_reply_scope_follows_its_owner() {
+        assert_eq!(Scope::ALL.map(Scope::as_str), ["workspace", "personal"]);
+        for scope in Scope::ALL {
+            let json = serde_json::to_string(&scope).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", scope.as_str()));
+        }
+        assert_eq!(Scope::of(None), Scope::Workspace);
+        assert_eq!(Scope::of(Some(Uuid::nil())), Scope::Personal);
+    }
+
+    #[test]
+    fn a_search_field_is_shown_as_its_word() {
+        let words = [
+            "message", "note", "subject", "customer", "email", "phone", "number",
+        ];
+        assert_eq!(SearchField::ALL.map(SearchField::as_str), words);
+        for field in SearchField::ALL {
+            let json = serde_json::to_string(&field).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", field.as_str()));
         }
     }
 

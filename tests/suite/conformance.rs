@@ -332,7 +332,7 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
 
         let detail = store.case_detail(ws.id, owner.id, case_id).await.unwrap();
         assert_eq!(detail.messages.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), ["inbound", "inbound", "reply", "note"]);
-        assert!(detail.timeline.iter().any(|t| t.kind == "assigned" && t.to_id == Some(agent.id) && t.actor_id == Some(owner.id)));
+        assert!(detail.timeline.iter().any(|t| t.kind == TimelineKind::Assigned && t.to_id == Some(agent.id) && t.actor_id == Some(owner.id)));
 
         let closed = store.set_status(ws.id, case_id, agent.id, Status::Won).await.unwrap();
         assert!(closed.value.closed_at.is_some());

@@ -17,7 +17,7 @@ use super::audit::{self, Action};
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{Channel, ChannelWrite, Teammate};
+use crate::store::{Channel, ChannelKind, ChannelWrite, Teammate};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,42 +50,43 @@ pub struct Checked {
     pub secret: Option<String>,
 }
 
-/// Checks `settings` for a channel of `kind`. `current` is what is stored when a channel is
-/// being changed, so a kind can keep a secret the admin did not send again.
+/// Checks `settings` for a channel of `kind` (`None`: a word that names no kind, refused after
+/// the settings' shape). `current` is what is stored when a channel is being changed, so a kind
+/// can keep a secret the admin did not send again.
 fn check(
-    kind: &str,
+    kind: Option<ChannelKind>,
     settings: &serde_json::Value,
     current: Option<&serde_json::Value>,
     server_on_loopback: bool,
-) -> Result<Checked> {
+) -> Result<(ChannelKind, Checked)> {
     let obj = settings
         .as_object()
         .ok_or_else(|| Error::invalid("settings", "must be an object"))?;
-    match kind {
-        "email" => email::check(obj, current),
-        "sms_twilio" => sms_twilio::check(obj, current, server_on_loopback),
-        "api" => api::check(obj, current, server_on_loopback),
-        _ => Err(Error::invalid("kind", "must be email, sms_twilio or api")),
-    }
+    let kind = kind.ok_or_else(|| Error::invalid("kind", "must be email, sms_twilio or api"))?;
+    let checked = match kind {
+        ChannelKind::Email => email::check(obj, current),
+        ChannelKind::SmsTwilio => sms_twilio::check(obj, current, server_on_loopback),
+        ChannelKind::Api => api::check(obj, current, server_on_loopback),
+    }?;
+    Ok((kind, checked))
 }
 
 /// The settings' paths that hold secrets, per kind: stored, never shown again.
-fn secret_paths(kind: &str) -> &'static [&'static [&'static str]] {
+fn secret_paths(kind: ChannelKind) -> &'static [&'static [&'static str]] {
     match kind {
-        "email" => email::SECRETS,
-        "sms_twilio" => sms_twilio::SECRETS,
-        "api" => api::SECRETS,
-        _ => &[],
+        ChannelKind::Email => email::SECRETS,
+        ChannelKind::SmsTwilio => sms_twilio::SECRETS,
+        ChannelKind::Api => api::SECRETS,
     }
 }
 
 /// A channel as teammates may see it: every secret removed from its settings, and where a
 /// provider must send its webhooks.
 pub fn public(state: &AppState, mut channel: Channel) -> Channel {
-    for path in secret_paths(&channel.kind) {
+    for path in secret_paths(channel.kind) {
         remove_path(&mut channel.settings, path);
     }
-    if channel.kind == "sms_twilio" {
+    if channel.kind == ChannelKind::SmsTwilio {
         channel.inbound_url = Some(inbound_url(state, channel.id));
     }
     channel
@@ -144,8 +145,8 @@ const ADMINS_ONLY: &str = "only admins manage channels";
 
 pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) -> Result<Created> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    let kind = body.kind.trim().to_ascii_lowercase();
-    let checked = check(&kind, &body.settings, None, state.on_loopback())?;
+    let kind = ChannelKind::parse(&body.kind.trim().to_ascii_lowercase());
+    let (kind, checked) = check(kind, &body.settings, None, state.on_loopback())?;
     let write = ChannelWrite {
         id: None,
         kind,
@@ -192,8 +193,8 @@ pub async fn update(
         .into_iter()
         .find(|c| c.id == id)
         .ok_or(Error::NotFound)?;
-    let checked = check(
-        &current.kind,
+    let (_, checked) = check(
+        Some(current.kind),
         body.settings.as_ref().unwrap_or(&current.settings),
         Some(&current.settings),
         state.on_loopback(),

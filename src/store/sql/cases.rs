@@ -192,7 +192,7 @@ impl SqlStore {
         tx: &mut Tx,
         workspace_id: Uuid,
         case_id: Uuid,
-        kind: &str,
+        kind: TimelineKind,
         actor: Option<Uuid>,
         from: Option<Uuid>,
         to: Option<Uuid>,
@@ -206,7 +206,7 @@ impl SqlStore {
         .bind(Uuid::now_v7())
         .bind(workspace_id)
         .bind(case_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(actor)
         .bind(from)
         .bind(to)
@@ -346,7 +346,7 @@ impl SqlStore {
         .map(|r| {
             Ok(TimelineEntry {
                 id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
+                kind: parse_timeline_kind(&r.try_get::<String, _>("kind")?)?,
                 actor_id: r.try_get("actor_id")?,
                 from_id: r.try_get("from_id")?,
                 to_id: r.try_get("to_id")?,

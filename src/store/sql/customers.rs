@@ -242,7 +242,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 *case_id,
-                "customer_merged",
+                TimelineKind::CustomerMerged,
                 Some(actor_id),
                 None,
                 None,

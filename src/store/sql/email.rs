@@ -8,7 +8,7 @@ use super::*;
 pub(super) fn channel_from_row(r: &DbRow) -> Result<Channel> {
     Ok(Channel {
         id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
+        kind: parse_channel_kind(&r.try_get::<String, _>("kind")?)?,
         name: r.try_get("name")?,
         settings: serde_json::from_str(&r.try_get::<String, _>("settings")?)?,
         created_at: from_ms(r.try_get("created_at")?),
@@ -128,7 +128,7 @@ impl SqlStore {
                 )
                 .bind(Uuid::now_v7())
                 .bind(workspace_id)
-                .bind(&c.kind)
+                .bind(c.kind.as_str())
                 .bind(&c.name)
                 .bind(&settings)
                 .bind(&c.address)

@@ -292,7 +292,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 *case_id,
-                "erased",
+                TimelineKind::Erased,
                 Some(actor_id),
                 None,
                 None,

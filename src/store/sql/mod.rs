@@ -88,6 +88,22 @@ fn parse_token_kind(s: &str) -> Result<TokenKind> {
     })
 }
 
+fn parse_timeline_kind(s: &str) -> Result<TimelineKind> {
+    TimelineKind::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown timeline kind {s:?} in the database"
+        ))
+    })
+}
+
+fn parse_channel_kind(s: &str) -> Result<ChannelKind> {
+    ChannelKind::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown channel kind {s:?} in the database"
+        ))
+    })
+}
+
 /// A message's `delivery_state` (none for what was not sent: customer messages, notes).
 fn delivery_state(r: &DbRow) -> Result<Option<DeliveryState>> {
     let Some(s) = r.try_get::<Option<String>, _>("delivery_state")? else {

@@ -62,7 +62,7 @@ impl SqlStore {
             ));
         }
         for r in &timeline {
-            let happening = if r.try_get::<String, _>("kind")? == "assigned" {
+            let happening = if parse_timeline_kind(&r.try_get::<String, _>("kind")?)? == TimelineKind::Assigned {
                 Happening::Assigned {
                     to: r.try_get("to_id")?,
                 }

@@ -339,32 +339,34 @@ fn search_match(
             }]
         });
         let field = match kind {
-            MessageKind::Note => "note",
-            MessageKind::Inbound | MessageKind::Automated | MessageKind::Reply => "message",
+            MessageKind::Note => SearchField::Note,
+            MessageKind::Inbound | MessageKind::Automated | MessageKind::Reply => {
+                SearchField::Message
+            }
         };
         return SearchMatch {
-            field: field.into(),
+            field,
             message_id: Some(*id),
             snippet,
         };
     }
-    let own = |field: &str, snippet: Vec<Part>| SearchMatch {
-        field: field.into(),
+    let own = |field: SearchField, snippet: Vec<Part>| SearchMatch {
+        field,
         message_id: None,
         snippet,
     };
     // The field holding the most matched words (the first of equals): `marcus@shop.example`
     // matched the email even though the name holds `marcus` too.
     let fields = [
-        ("subject", case.subject.as_deref()),
-        ("customer", Some(case.customer.name.as_str())),
-        ("email", case.customer.email.as_deref()),
+        (SearchField::Subject, case.subject.as_deref()),
+        (SearchField::Customer, Some(case.customer.name.as_str())),
+        (SearchField::Email, case.customer.email.as_deref()),
     ];
     let best = fields
         .into_iter()
         .filter_map(|(field, text)| Some((field, words.snippet(text?, SNIPPET_WIDTH)?)))
         .fold(
-            None::<(&str, Vec<Part>, usize)>,
+            None::<(SearchField, Vec<Part>, usize)>,
             |best, (field, snippet)| {
                 let marks = snippet.iter().filter(|p| p.mark).count();
                 match best {
@@ -379,11 +381,11 @@ fn search_match(
     if let Some(phone) = case.customer.phone.as_deref() {
         let parts = words.highlight_phone(phone);
         if parts.iter().any(|p| p.mark) {
-            return own("phone", parts);
+            return own(SearchField::Phone, parts);
         }
     }
     own(
-        "number",
+        SearchField::Number,
         vec![Part {
             text: case.number.clone(),
             mark: true,

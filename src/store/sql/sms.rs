@@ -82,7 +82,7 @@ impl SqlStore {
             customer_email: row.try_get("customer_email")?,
             customer_phone: row.try_get("customer_phone")?,
             channel_id: row.try_get("channel_id")?,
-            channel_kind: row.try_get("channel_kind")?,
+            channel_kind: parse_channel_kind(&row.try_get::<String, _>("channel_kind")?)?,
             channel_settings: serde_json::from_str(&row.try_get::<String, _>("channel_settings")?)?,
             delivery_state: delivery_state(&row)?,
             created_at: from_ms(row.try_get("created_at")?),

@@ -10,12 +10,7 @@ fn saved_reply_from_row(r: &DbRow) -> Result<SavedReply> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         body: r.try_get("body")?,
-        scope: if owner_id.is_some() {
-            "personal"
-        } else {
-            "workspace"
-        }
-        .into(),
+        scope: Scope::of(owner_id),
         owner_id,
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
@@ -438,7 +433,11 @@ impl SqlStore {
             .bind(state.id)
             .execute(&mut **tx)
             .await?;
-        let kind = if on { "tagged" } else { "untagged" };
+        let kind = if on {
+            TimelineKind::Tagged
+        } else {
+            TimelineKind::Untagged
+        };
         let detail = serde_json::json!({ "tag_id": tag.id, "name": tag.name, "color": tag.color });
         Self::timeline(
             tx,
@@ -513,7 +512,7 @@ impl SqlStore {
             &mut tx,
             workspace_id,
             case_id,
-            "snoozed",
+            TimelineKind::Snoozed,
             Some(actor_id),
             None,
             None,
@@ -584,7 +583,7 @@ impl SqlStore {
             tx,
             log.workspace_id,
             state.id,
-            "woke",
+            TimelineKind::Woke,
             actor_id,
             None,
             None,
