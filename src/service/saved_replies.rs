@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow;
+use crate::domain::ids::{CaseId, SavedReplyId};
 use crate::domain::{input, templates};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -100,7 +100,7 @@ pub async fn create(state: &AppState, actor: &Teammate, new: NewSavedReply) -> R
 pub async fn update(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: SavedReplyId,
     changes: SavedReplyChanges,
 ) -> Result<SavedReply> {
     let reply = state
@@ -120,7 +120,7 @@ pub async fn update(
         .await?)
 }
 
-pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+pub async fn delete(state: &AppState, actor: &Teammate, id: SavedReplyId) -> Result<()> {
     let reply = state
         .store
         .saved_reply(actor.workspace_id, actor.id, id)
@@ -136,8 +136,8 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
 pub async fn render(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
-    reply_id: Uuid,
+    case_id: CaseId,
+    reply_id: SavedReplyId,
 ) -> Result<Rendered> {
     let case = state
         .store

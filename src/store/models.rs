@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::ids::{
+    AttachmentId, CaseId, ChannelId, CustomerId, JobId, MessageId, SavedReplyId, TagId, TeammateId,
+    WebhookId, WorkspaceId,
+};
 use crate::domain::{routing::Rules, Role, Status};
 use crate::events::{DeliveryState, Event, MessageKind};
 
@@ -21,7 +25,7 @@ pub struct Committed<T> {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Workspace {
-    pub id: Uuid,
+    pub id: WorkspaceId,
     pub name: String,
     pub case_prefix: String,
     /// A closed case reopens when its customer writes again within this many days.
@@ -50,8 +54,8 @@ pub struct WorkspacePatch {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Teammate {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub id: TeammateId,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     pub email: String,
     pub role: Role,
@@ -90,7 +94,7 @@ impl NotificationPrefs {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Customer {
-    pub id: Uuid,
+    pub id: CustomerId,
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -98,11 +102,11 @@ pub struct Customer {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Case {
-    pub id: Uuid,
+    pub id: CaseId,
     /// `{PREFIX}-{000123}`.
     pub number: String,
     pub status: Status,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     /// Bumped by every change; send it back as `if_version` to refuse a stale change.
     pub version: i64,
     pub category: Option<String>,
@@ -118,7 +122,7 @@ pub struct Case {
     /// The caller has not read the latest customer message.
     pub unread: bool,
     /// The channel the customer last wrote on (SMS, API): replies go out there.
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     /// When the customer's wait passes the first-response target (none: no target running).
     pub response_due_at: Option<DateTime<Utc>>,
     /// When it passed it with nobody having answered (cleared by a reply).
@@ -141,7 +145,7 @@ pub struct SearchMatch {
     pub field: SearchField,
     /// The message or note that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<Uuid>,
+    pub message_id: Option<MessageId>,
     /// The matched text (a window of it for long messages), in parts: render each as text,
     /// the parts with `mark: true` emphasised.
     pub snippet: Vec<crate::domain::search::Part>,
@@ -190,7 +194,7 @@ impl SearchField {
 /// A label on cases, with the colour it is shown in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Tag {
-    pub id: Uuid,
+    pub id: TagId,
     pub name: String,
     /// `#rrggbb`.
     pub color: String,
@@ -217,14 +221,14 @@ pub struct TagCounts {
 /// teammate's own (only they see it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SavedReply {
-    pub id: Uuid,
+    pub id: SavedReplyId,
     /// What the composer's `/` menu matches.
     pub name: String,
     /// The text, with `{{customer.first_name}}`, `{{customer.name}}`, `{{teammate.name}}` or
     /// `{{case.number}}` where the case's values go.
     pub body: String,
     pub scope: Scope,
-    pub owner_id: Option<Uuid>,
+    pub owner_id: Option<TeammateId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -250,7 +254,7 @@ impl Scope {
     }
 
     /// The scope of a reply with this owner.
-    pub fn of(owner_id: Option<Uuid>) -> Scope {
+    pub fn of(owner_id: Option<TeammateId>) -> Scope {
         match owner_id {
             Some(_) => Scope::Personal,
             None => Scope::Workspace,
@@ -260,10 +264,10 @@ impl Scope {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Message {
-    pub id: Uuid,
-    pub case_id: Uuid,
+    pub id: MessageId,
+    pub case_id: CaseId,
     pub kind: MessageKind,
-    pub author_id: Option<Uuid>,
+    pub author_id: Option<TeammateId>,
     pub channel: String,
     pub body: String,
     /// The earlier conversation an email quoted, folded away from `body`.
@@ -281,7 +285,7 @@ pub struct Message {
 /// A file on a message, as listed; its bytes are served by `GET /api/attachments/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Attachment {
-    pub id: Uuid,
+    pub id: AttachmentId,
     pub filename: String,
     pub content_type: String,
     pub size: i64,
@@ -309,9 +313,9 @@ pub struct TimelineEntry {
     pub id: Uuid,
     pub kind: TimelineKind,
     /// None when the system acted (a rule, a due follow-up, a customer's message).
-    pub actor_id: Option<Uuid>,
-    pub from_id: Option<Uuid>,
-    pub to_id: Option<Uuid>,
+    pub actor_id: Option<TeammateId>,
+    pub from_id: Option<TeammateId>,
+    pub to_id: Option<TeammateId>,
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -429,17 +433,17 @@ pub struct CaseQuery {
     pub filter: Filter,
     pub q: Option<String>,
     /// Resume after this (last_message_at in ms, id) position.
-    pub after: Option<(i64, Uuid)>,
+    pub after: Option<(i64, CaseId)>,
     /// Ranked pages resume this many results in.
     pub offset: i64,
     pub limit: i64,
     /// Only cases with this tag.
-    pub tag: Option<Uuid>,
+    pub tag: Option<TagId>,
     pub sort: Sort,
     /// Only these statuses (empty: any the filter allows).
     pub statuses: Vec<Status>,
-    pub assignee_id: Option<Uuid>,
-    pub channel_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
+    pub channel_id: Option<ChannelId>,
     /// Last activity at or after / before these times (ms).
     pub since: Option<i64>,
     pub until: Option<i64>,
@@ -488,7 +492,7 @@ pub struct Inbound {
     pub category: Option<String>,
     pub external_id: Option<String>,
     /// The channel it came in on, when it names one: the case's replies go out there.
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     /// What an email adds: the ids that thread it, whether a machine sent it.
     pub mail: Option<Box<EmailMeta>>,
 }
@@ -499,7 +503,7 @@ pub struct EmailMeta {
     /// Its Message-ID (stored, so that replies to it thread).
     pub mail_id: Option<String>,
     /// The case a verified reply token names: it wins over every other threading rule.
-    pub token_case: Option<Uuid>,
+    pub token_case: Option<CaseId>,
     /// In-Reply-To and References, newest first: the first stored one names the case.
     pub thread_ids: Vec<String>,
     pub quoted: Option<String>,
@@ -530,11 +534,11 @@ impl Inbound {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InboundOutcome {
-    pub case_id: Uuid,
+    pub case_id: CaseId,
     pub number: String,
     pub created: bool,
     pub reopened: bool,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     /// The same `external_id` had been delivered before: nothing was written.
     pub duplicate: bool,
 }
@@ -564,11 +568,11 @@ pub struct Credentials {
 /// An invitation waiting to be accepted.
 #[derive(Debug, Clone)]
 pub struct NewInvite {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub email: String,
     pub name: String,
     pub role: Role,
-    pub invited_by: Uuid,
+    pub invited_by: TeammateId,
     pub token_hash: String,
     pub expires_at: DateTime<Utc>,
 }
@@ -576,7 +580,7 @@ pub struct NewInvite {
 /// An invitation as its link shows it, before it is accepted.
 #[derive(Debug, Clone)]
 pub struct PendingInvite {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub workspace_name: String,
     pub email: String,
     pub name: String,
@@ -587,8 +591,8 @@ pub struct PendingInvite {
 /// What happens to a departing teammate's open cases.
 #[derive(Debug, Clone, Copy)]
 pub struct Departure {
-    pub teammate_id: Uuid,
-    pub reassign_to: Option<Uuid>,
+    pub teammate_id: TeammateId,
+    pub reassign_to: Option<TeammateId>,
 }
 
 /// Whom a valid token belongs to, and until when it is valid.
@@ -636,8 +640,8 @@ pub struct SessionInfo {
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
     /// None for a sign-in attempt with an email no account has.
-    pub workspace_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub workspace_id: Option<WorkspaceId>,
+    pub actor_id: Option<TeammateId>,
     /// The actor's email, or the one a failed sign-in tried.
     pub email: Option<String>,
     pub action: &'static str,
@@ -657,7 +661,7 @@ pub struct AuditEntry {
     /// `sign_in.succeeded`, `teammate.updated`, `rules.changed`, … (see docs/design.md).
     pub action: String,
     /// Who did it (none for a failed sign-in).
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<TeammateId>,
     pub actor_name: Option<String>,
     /// The actor's email, or the one a failed sign-in tried.
     pub email: Option<String>,
@@ -675,7 +679,7 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     pub before: Option<i64>,
     pub limit: i64,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<TeammateId>,
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -711,7 +715,7 @@ impl TokenKind {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PushSubscription {
     pub id: Uuid,
-    pub teammate_id: Uuid,
+    pub teammate_id: TeammateId,
     pub endpoint: String,
     /// The browser's P-256 ECDH public key, base64url.
     pub p256dh: String,
@@ -722,10 +726,10 @@ pub struct PushSubscription {
 /// A claimed notification job.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub teammate_id: Uuid,
-    pub case_id: Option<Uuid>,
+    pub id: JobId,
+    pub workspace_id: WorkspaceId,
+    pub teammate_id: TeammateId,
+    pub case_id: Option<CaseId>,
     pub subscription_id: Option<Uuid>,
     pub channel: JobChannel,
     pub reason: JobReason,
@@ -838,7 +842,7 @@ impl JobReason {
 pub struct JobContext {
     pub teammate: Teammate,
     pub prefs: NotificationPrefs,
-    pub case_assignee: Option<Uuid>,
+    pub case_assignee: Option<TeammateId>,
     pub case_status: Option<crate::domain::Status>,
     /// The teammate has not read the case's latest customer message.
     pub case_unread: bool,
@@ -873,7 +877,7 @@ impl JobOutcome {
 /// A channel of a workspace (DESIGN.md §7). For `email`: `settings = {from_name, from_address}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Channel {
-    pub id: Uuid,
+    pub id: ChannelId,
     pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
@@ -897,7 +901,8 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 3] = [ChannelKind::Email, ChannelKind::SmsTwilio, ChannelKind::Api];
+    pub const ALL: [ChannelKind; 3] =
+        [ChannelKind::Email, ChannelKind::SmsTwilio, ChannelKind::Api];
 
     /// The word in `channels.kind`.
     pub fn as_str(self) -> &'static str {
@@ -916,7 +921,7 @@ impl ChannelKind {
 /// A channel to create (`id: None`) or replace.
 #[derive(Debug, Clone)]
 pub struct ChannelWrite {
-    pub id: Option<Uuid>,
+    pub id: Option<ChannelId>,
     pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
@@ -927,9 +932,9 @@ pub struct ChannelWrite {
 /// Everything sending one reply needs, read when its job runs.
 #[derive(Debug, Clone)]
 pub struct OutboundReply {
-    pub workspace_id: Uuid,
-    pub case_id: Uuid,
-    pub message_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub case_id: CaseId,
+    pub message_id: MessageId,
     pub workspace_name: String,
     pub number: String,
     pub subject: Option<String>,
@@ -977,7 +982,7 @@ pub struct ImapCursor {
 /// A workspace's identity provider, as stored (the secret included: only the sign-in reads it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SsoConfig {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
@@ -993,7 +998,7 @@ pub struct SsoConfig {
 /// A sign-in sent to the identity provider, taken back by its `state`.
 #[derive(Debug, Clone)]
 pub struct SsoLogin {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub nonce: String,
     pub pkce_verifier: String,
 }
@@ -1027,13 +1032,13 @@ impl AddressKind {
 /// A case as the customer page lists it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CustomerCase {
-    pub id: Uuid,
+    pub id: CaseId,
     pub number: String,
     pub status: Status,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     pub subject: Option<String>,
     pub preview: String,
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     pub created_at: DateTime<Utc>,
     pub last_message_at: DateTime<Utc>,
 }
@@ -1054,17 +1059,17 @@ pub struct CustomerProfile {
 /// What a merge did: `customer_id`'s cases now belong to `into_id`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Merge {
-    pub customer_id: Uuid,
-    pub into_id: Uuid,
-    pub case_ids: Vec<Uuid>,
+    pub customer_id: CustomerId,
+    pub into_id: CustomerId,
+    pub case_ids: Vec<CaseId>,
 }
 
 /// What an `sms_reply` or `api_reply` job sends.
 #[derive(Debug, Clone)]
 pub struct ChannelReply {
-    pub workspace_id: Uuid,
-    pub case_id: Uuid,
-    pub message_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub case_id: CaseId,
+    pub message_id: MessageId,
     /// `CASE-12`.
     pub number: String,
     pub body: String,
@@ -1072,7 +1077,7 @@ pub struct ChannelReply {
     pub customer_name: String,
     pub customer_email: Option<String>,
     pub customer_phone: Option<String>,
-    pub channel_id: Uuid,
+    pub channel_id: ChannelId,
     pub channel_kind: ChannelKind,
     /// With its secrets: this never leaves the server.
     pub channel_settings: serde_json::Value,
@@ -1130,9 +1135,9 @@ pub struct ExportRow {
 /// What an erasure did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Erasure {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The customer's cases: they stay, for statistics, under "Erased customer".
-    pub case_ids: Vec<Uuid>,
+    pub case_ids: Vec<CaseId>,
     /// Messages and notes whose text was removed.
     pub messages: i64,
     /// Attachment rows deleted.
@@ -1150,7 +1155,7 @@ pub const ERASED_NAME: &str = "Erased customer";
 /// An endpoint as admins see it (the secret is shown once, when it is made).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Webhook {
-    pub id: Uuid,
+    pub id: WebhookId,
     pub url: String,
     pub events: Vec<String>,
     /// False once switched off after a day of failures.
@@ -1163,8 +1168,8 @@ pub struct Webhook {
 /// What the delivery worker needs of a claimed endpoint.
 #[derive(Debug, Clone)]
 pub struct WebhookTarget {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub id: WebhookId,
+    pub workspace_id: WorkspaceId,
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
@@ -1358,7 +1363,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", scope.as_str()));
         }
         assert_eq!(Scope::of(None), Scope::Workspace);
-        assert_eq!(Scope::of(Some(Uuid::nil())), Scope::Personal);
+        assert_eq!(Scope::of(Some(TeammateId::new())), Scope::Personal);
     }
 
     #[test]

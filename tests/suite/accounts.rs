@@ -480,15 +480,29 @@ async fn health_openapi_and_errors_without_internals() {
             "TimelineEntry",
             "kind",
             "TimelineKind",
-            &["created", "assigned", "status", "follow_up_due", "customer_merged", "woke"],
+            &[
+                "created",
+                "assigned",
+                "status",
+                "follow_up_due",
+                "customer_merged",
+                "woke",
+            ],
         ),
-        ("Channel", "kind", "ChannelKind", &["email", "sms_twilio", "api"]),
+        (
+            "Channel",
+            "kind",
+            "ChannelKind",
+            &["email", "sms_twilio", "api"],
+        ),
         ("SavedReply", "scope", "Scope", &["workspace", "personal"]),
         (
             "SearchMatch",
             "field",
             "SearchField",
-            &["message", "note", "subject", "customer", "email", "phone", "number"],
+            &[
+                "message", "note", "subject", "customer", "email", "phone", "number",
+            ],
         ),
     ] {
         assert_eq!(

@@ -10,10 +10,10 @@ pub use email::ImapSettings;
 
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow;
 use super::audit::{self, Action};
+use crate::domain::ids::ChannelId;
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -94,7 +94,7 @@ pub fn public(state: &AppState, mut channel: Channel) -> Channel {
 
 /// Where Twilio posts the texts of an `sms_twilio` channel (and, under `/status`, the delivery
 /// status of its replies): the URL its signatures are computed over.
-pub fn inbound_url(state: &AppState, id: Uuid) -> String {
+pub fn inbound_url(state: &AppState, id: ChannelId) -> String {
     format!("{}/hooks/twilio/{id}", state.origin)
 }
 
@@ -166,7 +166,7 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
         state,
         actor,
         Action::ChannelCreated,
-        Some(channel.id),
+        Some(channel.id.into()),
         changes,
     )
     .await;
@@ -181,7 +181,7 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
 pub async fn update(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: ChannelId,
     body: ChannelPatchBody,
 ) -> Result<Channel> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
@@ -214,11 +214,18 @@ pub async fn update(
     let after = public(state, state.published(committed).await);
     state.mailboxes_changed();
     let changes = audit::diff(&before, &after);
-    audit::record(state, actor, Action::ChannelUpdated, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::ChannelUpdated,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     Ok(after)
 }
 
-pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+pub async fn delete(state: &AppState, actor: &Teammate, id: ChannelId) -> Result<()> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     let gone = state
         .store
@@ -235,7 +242,14 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
         Some(c) => serde_json::json!({ "kind": c.kind, "name": c.name }),
         None => serde_json::json!({}),
     };
-    audit::record(state, actor, Action::ChannelDeleted, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::ChannelDeleted,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     state.mailboxes_changed();
     Ok(())
 }

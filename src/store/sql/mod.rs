@@ -47,6 +47,7 @@ use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
+use crate::domain::ids::*;
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
 use crate::events::{DeliveryState, Event, EventKind, MessageKind, TeammateChange};
 use crate::notify::plan::{plan_for, Plan};

@@ -36,8 +36,8 @@ impl SqlStore {
     /// match first (or newest first with `Sort::Recent`), each with its snippet.
     pub(super) async fn search_cases(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
         prefix: &str,
         q: &str,
         query: &CaseQuery,
@@ -285,7 +285,7 @@ impl SqlStore {
     async fn search_texts(
         &self,
         docs: &[i64],
-    ) -> Result<std::collections::HashMap<i64, (Uuid, MessageKind, String)>> {
+    ) -> Result<std::collections::HashMap<i64, (MessageId, MessageKind, String)>> {
         let mut texts = std::collections::HashMap::new();
         if docs.is_empty() {
             return Ok(texts);
@@ -329,7 +329,7 @@ fn score_sql(ranked: bool, rank: &str) -> String {
 fn search_match(
     words: &SearchQuery,
     case: &Case,
-    message: Option<&(Uuid, MessageKind, String)>,
+    message: Option<&(MessageId, MessageKind, String)>,
 ) -> SearchMatch {
     if let Some((id, kind, body)) = message {
         let snippet = words.snippet(body, SNIPPET_WIDTH).unwrap_or_else(|| {
