@@ -121,7 +121,7 @@ async fn feed(state: AppState, team: Vec<Teammate>) {
 /// One thing happens: a customer writes, or a teammate hands a case to another.
 async fn step(
     state: &AppState,
-    workspace_id: uuid::Uuid,
+    workspace_id: crate::domain::ids::WorkspaceId,
     workers: &[&Teammate],
     rng: &mut StdRng,
 ) -> crate::error::Result<()> {

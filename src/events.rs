@@ -4,14 +4,16 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
+use crate::domain::ids::{
+    CaseId, CustomerId, MessageId, TagId, TeammateId, WebhookId, WorkspaceId,
+};
 use crate::domain::Status;
 
 /// An event as committed: its workspace, its place in the workspace's log, when, and what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub event: EventKind,
@@ -22,146 +24,146 @@ pub struct Event {
 pub enum EventKind {
     #[serde(rename = "case.created")]
     CaseCreated {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        assignee_id: Option<Uuid>,
+        assignee_id: Option<TeammateId>,
         customer_name: String,
         category: Option<String>,
     },
     #[serde(rename = "case.assigned")]
     CaseAssigned {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        assignee_id: Option<Uuid>,
-        previous_assignee_id: Option<Uuid>,
+        assignee_id: Option<TeammateId>,
+        previous_assignee_id: Option<TeammateId>,
         /// None when a rule (the system) assigned it.
-        actor_id: Option<Uuid>,
+        actor_id: Option<TeammateId>,
     },
     #[serde(rename = "case.status_changed")]
     CaseStatusChanged {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
         status: Status,
         previous_status: Status,
-        actor_id: Option<Uuid>,
-        assignee_id: Option<Uuid>,
+        actor_id: Option<TeammateId>,
+        assignee_id: Option<TeammateId>,
     },
     #[serde(rename = "message.created")]
     MessageCreated {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        message_id: Uuid,
+        message_id: MessageId,
         /// Named so because `kind` tags the event.
         message_kind: MessageKind,
         preview: String,
-        author_id: Option<Uuid>,
+        author_id: Option<TeammateId>,
         /// The case's assignee when the message arrived: who gets pinged.
-        assignee_id: Option<Uuid>,
+        assignee_id: Option<TeammateId>,
     },
     #[serde(rename = "note.created")]
     NoteCreated {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        message_id: Uuid,
+        message_id: MessageId,
         preview: String,
-        author_id: Uuid,
-        mentions: Vec<Uuid>,
+        author_id: TeammateId,
+        mentions: Vec<TeammateId>,
     },
     #[serde(rename = "case.follow_up_set")]
     FollowUpSet {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
         due_at: Option<DateTime<Utc>>,
-        actor_id: Uuid,
+        actor_id: TeammateId,
     },
     /// A case passed its first-response target with nobody having answered.
     #[serde(rename = "case.breached")]
     CaseBreached {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        assignee_id: Option<Uuid>,
+        assignee_id: Option<TeammateId>,
         due_at: DateTime<Utc>,
     },
     /// A tag was put on a case (`case.tagged`) or taken off it (`case.untagged`).
     #[serde(rename = "case.tagged")]
     CaseTagged {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        tag_id: Uuid,
+        tag_id: TagId,
         name: String,
         color: String,
-        actor_id: Uuid,
+        actor_id: TeammateId,
     },
     #[serde(rename = "case.untagged")]
     CaseUntagged {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
-        tag_id: Uuid,
+        tag_id: TagId,
         name: String,
         color: String,
-        actor_id: Uuid,
+        actor_id: TeammateId,
     },
     /// The workspace's tag list changed: a tag was created, renamed, recoloured or deleted.
     #[serde(rename = "tags.changed")]
-    TagsChanged { tag_id: Uuid, actor_id: Uuid },
+    TagsChanged { tag_id: TagId, actor_id: TeammateId },
     /// A case is out of the lists until `until`.
     #[serde(rename = "case.snoozed")]
     CaseSnoozed {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
         until: DateTime<Utc>,
-        assignee_id: Option<Uuid>,
-        actor_id: Uuid,
+        assignee_id: Option<TeammateId>,
+        actor_id: TeammateId,
     },
     /// A snoozed case is back: `reason` is `time` (its snooze ended), `customer` (the customer
     /// wrote) or `teammate` (woken by hand, `actor_id`).
     #[serde(rename = "case.woke")]
     CaseWoke {
-        case_id: Uuid,
+        case_id: CaseId,
         number: String,
         reason: String,
-        assignee_id: Option<Uuid>,
-        actor_id: Option<Uuid>,
+        assignee_id: Option<TeammateId>,
+        actor_id: Option<TeammateId>,
     },
     #[serde(rename = "teammate.changed")]
     TeammateChanged {
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         change: TeammateChange,
-        actor_id: Option<Uuid>,
+        actor_id: Option<TeammateId>,
     },
     #[serde(rename = "workspace.changed")]
-    WorkspaceChanged { actor_id: Uuid },
+    WorkspaceChanged { actor_id: TeammateId },
     #[serde(rename = "rules.changed")]
-    RulesChanged { actor_id: Uuid },
+    RulesChanged { actor_id: TeammateId },
     #[serde(rename = "cases.bulk_reassigned")]
     CasesBulkReassigned {
-        from_id: Uuid,
-        to_id: Option<Uuid>,
-        case_ids: Vec<Uuid>,
-        actor_id: Uuid,
+        from_id: TeammateId,
+        to_id: Option<TeammateId>,
+        case_ids: Vec<CaseId>,
+        actor_id: TeammateId,
     },
     /// A customer's name, addresses and the text of their cases were erased; the cases stay,
     /// under "Erased customer". Clients drop what they show of those cases and load them again.
     #[serde(rename = "customer.erased")]
     CustomerErased {
-        customer_id: Uuid,
-        case_ids: Vec<Uuid>,
-        actor_id: Uuid,
+        customer_id: CustomerId,
+        case_ids: Vec<CaseId>,
+        actor_id: TeammateId,
     },
     /// Two customers became one: `customer_id`'s cases (`case_ids`) now belong to `into_id`.
     /// Clients load those cases again.
     #[serde(rename = "customer.merged")]
     CustomerMerged {
-        customer_id: Uuid,
-        into_id: Uuid,
-        case_ids: Vec<Uuid>,
-        actor_id: Uuid,
+        customer_id: CustomerId,
+        into_id: CustomerId,
+        case_ids: Vec<CaseId>,
+        actor_id: TeammateId,
     },
     /// An outgoing webhook endpoint failed for a day and was switched off; admins are emailed.
     /// "Send again" on one of its deliveries switches it back on.
     #[serde(rename = "webhook.switched_off")]
     WebhookSwitchedOff {
-        webhook_id: Uuid,
+        webhook_id: WebhookId,
         url: String,
         failing_since: DateTime<Utc>,
     },
@@ -169,8 +171,8 @@ pub enum EventKind {
     /// `sent`, `delivered` or `failed` (with `error`).
     #[serde(rename = "message.delivery")]
     MessageDelivery {
-        case_id: Uuid,
-        message_id: Uuid,
+        case_id: CaseId,
+        message_id: MessageId,
         state: DeliveryState,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         error: Option<String>,
@@ -203,7 +205,7 @@ impl EventKind {
         }
     }
 
-    pub fn case_id(&self) -> Option<Uuid> {
+    pub fn case_id(&self) -> Option<CaseId> {
         match self {
             EventKind::CaseCreated { case_id, .. }
             | EventKind::CaseAssigned { case_id, .. }
@@ -315,11 +317,10 @@ mod tests {
 
     #[test]
     fn kinds_are_tagged_as_the_protocol_names_them() {
-        let id = Uuid::now_v7();
         let kind = EventKind::CaseAssigned {
-            case_id: id,
+            case_id: CaseId::new(),
             number: "BT-000001".into(),
-            assignee_id: Some(id),
+            assignee_id: Some(TeammateId::new()),
             previous_assignee_id: None,
             actor_id: None,
         };

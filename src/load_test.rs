@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::credentials::{hash_password, hash_token, new_token};
+use crate::domain::ids::TeammateId;
 use crate::domain::Role;
 use crate::store::{ClientInfo, NewInvite, Store, TokenKind};
 
@@ -79,7 +80,7 @@ async fn workspace(
     Ok(json!({ "id": workspace.id, "ingest": ingest, "mates": mates }))
 }
 
-async fn api_token(store: &dyn Store, teammate_id: Uuid) -> anyhow::Result<String> {
+async fn api_token(store: &dyn Store, teammate_id: TeammateId) -> anyhow::Result<String> {
     let token = new_token("btk_");
     let client = ClientInfo {
         ip: None,

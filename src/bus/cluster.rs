@@ -14,10 +14,10 @@ use futures_util::future::BoxFuture;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{PushKind, Value};
-use uuid::Uuid;
 
 use super::subscriptions::{Command, Subscriptions};
 use super::{Broker, BusMessage, LocalFirst, RedisConn, Sink};
+use crate::domain::ids::WorkspaceId;
 use crate::metrics::Metrics;
 
 pub struct ClusterBroker {
@@ -105,11 +105,11 @@ impl Broker for ClusterBroker {
             .await
     }
 
-    fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
+    fn subscribe(&self, workspace_id: WorkspaceId) -> BoxFuture<'static, ()> {
         self.subscriptions.subscribe(workspace_id)
     }
 
-    fn unsubscribe(&self, workspace_id: Uuid) {
+    fn unsubscribe(&self, workspace_id: WorkspaceId) {
         self.subscriptions.unsubscribe(workspace_id)
     }
 

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
-use uuid::Uuid;
 
 use super::{Broker, BusMessage, Sink};
+use crate::domain::ids::WorkspaceId;
 
 pub struct LocalBroker {
     sink: Sink,
@@ -23,11 +23,11 @@ impl Broker for LocalBroker {
         Ok(())
     }
 
-    fn subscribe(&self, _workspace_id: Uuid) -> BoxFuture<'static, ()> {
+    fn subscribe(&self, _workspace_id: WorkspaceId) -> BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
 
-    fn unsubscribe(&self, _workspace_id: Uuid) {}
+    fn unsubscribe(&self, _workspace_id: WorkspaceId) {}
 
     async fn healthy(&self) -> bool {
         true

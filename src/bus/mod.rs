@@ -20,17 +20,18 @@ use crate::metrics::Metrics;
 pub use self::cluster::ClusterBroker;
 pub use self::local::LocalBroker;
 pub use self::redis::RedisBroker;
+use crate::domain::ids::{CaseId, TeammateId, WorkspaceId};
 
 /// A teammate's presence as one instance announces it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PresenceUpdate {
-    pub workspace_id: Uuid,
-    pub teammate_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub teammate_id: TeammateId,
     pub instance: String,
     /// Online on any instance.
     pub online: bool,
-    pub viewing: Option<Uuid>,
-    pub typing: Option<Uuid>,
+    pub viewing: Option<CaseId>,
+    pub typing: Option<CaseId>,
 }
 
 /// What travels on a workspace's channel.
@@ -42,15 +43,15 @@ pub enum BusMessage {
     /// Close this teammate's sockets everywhere: those opened with one session or API token
     /// (sign-out, a revoked session), or all of them (`session_id: None`).
     Disconnect {
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         #[serde(default)]
         session_id: Option<Uuid>,
     },
     /// This teammate's badge may have changed without a workspace event (they read a case).
     BadgeChanged {
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
     },
     /// Never published: the broker tells its own instance that the link to the other instances
     /// was down, so local clients must resume to catch what they missed.
@@ -58,7 +59,7 @@ pub enum BusMessage {
 }
 
 impl BusMessage {
-    pub fn workspace_id(&self) -> Option<Uuid> {
+    pub fn workspace_id(&self) -> Option<WorkspaceId> {
         match self {
             BusMessage::Event(e) => Some(e.workspace_id),
             BusMessage::Presence(p) => Some(p.workspace_id),
@@ -134,9 +135,9 @@ pub trait Broker: Send + Sync + 'static {
     /// Called on a workspace's first local socket. The request is made before this returns (so
     /// the hub can order it against `unsubscribe` under its own lock); the future resolves once
     /// the subscription is live, after which reading the log cannot miss a published event.
-    fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()>;
+    fn subscribe(&self, workspace_id: WorkspaceId) -> BoxFuture<'static, ()>;
     /// Called after a workspace's last local socket closed.
-    fn unsubscribe(&self, workspace_id: Uuid);
+    fn unsubscribe(&self, workspace_id: WorkspaceId);
     /// Whether the bus is usable now (for `/readyz`).
     async fn healthy(&self) -> bool;
     /// A Redis connection for cluster-wide state (presence), when there is one.
@@ -237,7 +238,7 @@ impl RedisConn {
     }
 }
 
-pub fn channel(workspace_id: Uuid) -> String {
+pub fn channel(workspace_id: WorkspaceId) -> String {
     format!("baton:ws:{workspace_id}")
 }
 
@@ -256,10 +257,10 @@ mod tests {
         (sink, got)
     }
 
-    fn badge(workspace_id: Uuid) -> BusMessage {
+    fn badge(workspace_id: WorkspaceId) -> BusMessage {
         BusMessage::BadgeChanged {
             workspace_id,
-            teammate_id: Uuid::new_v4(),
+            teammate_id: TeammateId::new(),
         }
     }
 
@@ -267,7 +268,7 @@ mod tests {
     fn a_published_message_is_delivered_here_once_and_its_echo_skipped() {
         let (sink, got) = recorder();
         let here = LocalFirst::new(sink);
-        let payload = here.publish(badge(Uuid::new_v4())).unwrap();
+        let payload = here.publish(badge(WorkspaceId::new())).unwrap();
         assert_eq!(got.lock().unwrap().len(), 1, "delivered before it is sent");
         here.received(&payload);
         assert_eq!(got.lock().unwrap().len(), 1, "the echo is skipped");
@@ -278,7 +279,7 @@ mod tests {
         let (sink_a, _) = recorder();
         let (sink_b, got_b) = recorder();
         let (a, b) = (LocalFirst::new(sink_a), LocalFirst::new(sink_b));
-        let workspace_id = Uuid::new_v4();
+        let workspace_id = WorkspaceId::new();
         b.received(&a.publish(badge(workspace_id)).unwrap());
         let got = got_b.lock().unwrap();
         assert!(
@@ -291,11 +292,11 @@ mod tests {
         let (sink, _) = recorder();
         let here = LocalFirst::new(sink);
         let event = Event {
-            workspace_id: Uuid::new_v4(),
+            workspace_id: WorkspaceId::new(),
             seq: 7,
             at: chrono::Utc::now(),
             event: crate::events::EventKind::RulesChanged {
-                actor_id: Uuid::new_v4(),
+                actor_id: TeammateId::new(),
             },
         };
         let payload = here.publish(BusMessage::Event(event.clone())).unwrap();

@@ -15,10 +15,10 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, watch};
-use uuid::Uuid;
 
 use super::subscriptions::{Command, Subscriptions};
 use super::{Broker, BusMessage, LocalFirst, Sink};
+use crate::domain::ids::WorkspaceId;
 use crate::metrics::Metrics;
 
 const PROBE_EVERY: Duration = Duration::from_secs(3);
@@ -94,11 +94,11 @@ impl Broker for RedisBroker {
             .await
     }
 
-    fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
+    fn subscribe(&self, workspace_id: WorkspaceId) -> BoxFuture<'static, ()> {
         self.subscriptions.subscribe(workspace_id)
     }
 
-    fn unsubscribe(&self, workspace_id: Uuid) {
+    fn unsubscribe(&self, workspace_id: WorkspaceId) {
         self.subscriptions.unsubscribe(workspace_id)
     }
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use super::channel;
+use crate::domain::ids::WorkspaceId;
 
 pub enum Command {
     /// Answered once Redis confirmed the subscription, so that a caller reading the log after
@@ -43,7 +43,7 @@ impl Subscriptions {
     /// Records the channel as wanted and queues its subscription (in call order, which the hub
     /// keeps under its room lock); the future resolves when it is live, or after 2 s: if the
     /// link is down, the subscription happens on reconnect, followed by a catch-up.
-    pub fn subscribe(&self, workspace_id: Uuid) -> BoxFuture<'static, ()> {
+    pub fn subscribe(&self, workspace_id: WorkspaceId) -> BoxFuture<'static, ()> {
         let ch = channel(workspace_id);
         self.wanted.lock().expect("wanted lock").insert(ch.clone());
         let (done, confirmed) = oneshot::channel();
@@ -53,7 +53,7 @@ impl Subscriptions {
         })
     }
 
-    pub fn unsubscribe(&self, workspace_id: Uuid) {
+    pub fn unsubscribe(&self, workspace_id: WorkspaceId) {
         let ch = channel(workspace_id);
         if self.wanted.lock().expect("wanted lock").remove(&ch) {
             let _ = self.commands.send(Command::Unsubscribe(ch));

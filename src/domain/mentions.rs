@@ -2,15 +2,15 @@
 //! local part (`@dana.k`), their name without spaces (`@DanaKim`) or their first name (`@dana`)
 //! when no other teammate shares it. Matching is case-insensitive.
 
-use uuid::Uuid;
+use crate::domain::ids::TeammateId;
 
 pub struct Mentionable<'a> {
-    pub id: Uuid,
+    pub id: TeammateId,
     pub name: &'a str,
     pub email: &'a str,
 }
 
-pub fn find(body: &str, team: &[Mentionable<'_>]) -> Vec<Uuid> {
+pub fn find(body: &str, team: &[Mentionable<'_>]) -> Vec<TeammateId> {
     let handles = body.split('@').skip(1).filter_map(|rest| {
         let handle: String = rest
             .chars()
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn finds_mentions_by_handle_full_name_or_unique_first_name() {
-        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let ids: Vec<TeammateId> = (0..3).map(|_| TeammateId::new()).collect();
         let team = [
             Mentionable {
                 id: ids[0],

@@ -2,6 +2,7 @@
 //! mentions and input parsing. Everything here is unit-tested without a database or a socket.
 
 pub mod hours;
+pub mod ids;
 pub mod input;
 pub mod mentions;
 pub mod numbers;

@@ -7,12 +7,12 @@
 //! - A note pings the teammates it mentions.
 //! - Never the actor of the event.
 
-use uuid::Uuid;
+use crate::domain::ids::TeammateId;
 
 /// A teammate who could be pinged, with what the rules need to know about them.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate {
-    pub id: Uuid,
+    pub id: TeammateId,
     /// Still in the workspace (removed teammates are never pinged).
     pub active: bool,
     /// Opted in to pings for unassigned cases.
@@ -29,17 +29,17 @@ pub enum Happening<'a> {
     /// A follow-up fell due.
     FollowUpDue,
     /// An internal note mentioned these teammates.
-    Mentioned(&'a [Uuid]),
+    Mentioned(&'a [TeammateId]),
 }
 
 pub fn recipients(
     happening: Happening<'_>,
-    assignee: Option<Uuid>,
-    actor: Option<Uuid>,
+    assignee: Option<TeammateId>,
+    actor: Option<TeammateId>,
     team: &[Candidate],
-) -> Vec<Uuid> {
-    let active = |id: Uuid| team.iter().any(|c| c.id == id && c.active);
-    let mut out: Vec<Uuid> = match happening {
+) -> Vec<TeammateId> {
+    let active = |id: TeammateId| team.iter().any(|c| c.id == id && c.active);
+    let mut out: Vec<TeammateId> = match happening {
         Happening::Mentioned(ids) => ids.iter().copied().filter(|id| active(*id)).collect(),
         Happening::Assigned => assignee.filter(|id| active(*id)).into_iter().collect(),
         Happening::Inbound | Happening::FollowUpDue => match assignee {
@@ -59,8 +59,12 @@ pub fn recipients(
 
 /// Whose unread badge can change when a case with these assignees (before and after) changes:
 /// both assignees, and when either side is "unassigned", everyone who watches unassigned cases.
-pub fn badge_audience(before: Option<Uuid>, after: Option<Uuid>, team: &[Candidate]) -> Vec<Uuid> {
-    let mut out: Vec<Uuid> = before.into_iter().chain(after).collect();
+pub fn badge_audience(
+    before: Option<TeammateId>,
+    after: Option<TeammateId>,
+    team: &[Candidate],
+) -> Vec<TeammateId> {
+    let mut out: Vec<TeammateId> = before.into_iter().chain(after).collect();
     if before.is_none() || after.is_none() {
         out.extend(
             team.iter()
@@ -77,12 +81,12 @@ pub fn badge_audience(before: Option<Uuid>, after: Option<Uuid>, team: &[Candida
 mod tests {
     use super::*;
 
-    fn team() -> (Vec<Candidate>, [Uuid; 4]) {
+    fn team() -> (Vec<Candidate>, [TeammateId; 4]) {
         let ids = [
-            Uuid::now_v7(),
-            Uuid::now_v7(),
-            Uuid::now_v7(),
-            Uuid::now_v7(),
+            TeammateId::new(),
+            TeammateId::new(),
+            TeammateId::new(),
+            TeammateId::new(),
         ];
         let [owner, agent, other, gone] = ids;
         let team = vec![

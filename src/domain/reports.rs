@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::domain::ids::{CaseId, TeammateId};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -31,17 +32,17 @@ pub enum Happening {
     /// A message from the customer.
     Inbound,
     /// A reply to the customer by a teammate.
-    Reply { author: Uuid },
+    Reply { author: TeammateId },
     /// The case changed hands (to nobody when `to` is None).
-    Assigned { to: Option<Uuid> },
+    Assigned { to: Option<TeammateId> },
     /// The case was closed (won, lost or archived) by `actor` (None: the system).
-    Closed { actor: Option<Uuid> },
+    Closed { actor: Option<TeammateId> },
 }
 
 /// A case's history in the order it happened.
 #[derive(Debug, Clone)]
 pub struct History {
-    pub case_id: Uuid,
+    pub case_id: CaseId,
     pub items: Vec<(DateTime<Utc>, Happening)>,
 }
 
@@ -137,14 +138,14 @@ pub struct Stats {
 pub struct WeekRow {
     /// The Monday that starts the week.
     pub week: NaiveDate,
-    pub teammate_id: Option<Uuid>,
+    pub teammate_id: Option<TeammateId>,
     #[serde(flatten)]
     pub stats: Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TeammateRow {
-    pub teammate_id: Uuid,
+    pub teammate_id: TeammateId,
     #[serde(flatten)]
     pub stats: Stats,
 }
@@ -168,7 +169,7 @@ struct Tally {
     first_response: Vec<i64>,
     resolution: Vec<i64>,
     replies: usize,
-    cases: BTreeSet<Uuid>,
+    cases: BTreeSet<CaseId>,
 }
 
 impl Tally {
@@ -191,10 +192,10 @@ impl Tally {
 
 /// Counts the window's figures from the histories of the cases it touches.
 pub fn report(histories: &[History], window: &Window) -> Report {
-    let mut tallies: BTreeMap<(NaiveDate, Uuid), Tally> = BTreeMap::new();
+    let mut tallies: BTreeMap<(NaiveDate, TeammateId), Tally> = BTreeMap::new();
     let mut busiest_hours = [[0u32; 24]; 7];
     for history in histories {
-        let mut owner: Option<Uuid> = None;
+        let mut owner: Option<TeammateId> = None;
         let mut started: Option<DateTime<Utc>> = None;
         let mut answered = false;
         for &(at, happening) in &history.items {
@@ -241,7 +242,7 @@ pub fn report(histories: &[History], window: &Window) -> Report {
     }
 
     let mut team = Tally::default();
-    let mut by_teammate: BTreeMap<Uuid, Tally> = BTreeMap::new();
+    let mut by_teammate: BTreeMap<TeammateId, Tally> = BTreeMap::new();
     let mut by_week: BTreeMap<NaiveDate, Tally> = BTreeMap::new();
     let mut teammate_weeks = Vec::with_capacity(tallies.len());
     for ((week, who), tally) in &tallies {
@@ -272,8 +273,11 @@ pub fn report(histories: &[History], window: &Window) -> Report {
         .into_iter()
         .map(|(week, tally)| {
             let mut stats = tally.stats();
-            let cases: BTreeSet<&Uuid> = tallies
-                .range((week, Uuid::nil())..=(week, Uuid::max()))
+            let cases: BTreeSet<&CaseId> = tallies
+                .range(
+                    (week, TeammateId::from_uuid(Uuid::nil()))
+                        ..=(week, TeammateId::from_uuid(Uuid::max())),
+                )
                 .flat_map(|(_, t)| t.cases.iter())
                 .collect();
             stats.cases_handled = cases.len();
@@ -300,7 +304,7 @@ pub fn report(histories: &[History], window: &Window) -> Report {
 }
 
 /// The CSV export: one row per week for the team, then one per teammate and week.
-pub fn csv(report: &Report, names: &HashMap<Uuid, String>) -> String {
+pub fn csv(report: &Report, names: &HashMap<TeammateId, String>) -> String {
     let mut out = String::from(
         "week,teammate,replies,cases_handled,first_responses,first_response_median_seconds,first_response_p90_seconds,resolutions,resolution_median_seconds,resolution_p90_seconds\r\n",
     );
@@ -363,8 +367,8 @@ mod tests {
         }
     }
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
+    fn id<T: From<Uuid>>(n: u128) -> T {
+        Uuid::from_u128(n).into()
     }
 
     const ANA: u128 = 1;

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::ids::TeammateId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -38,13 +38,13 @@ pub struct Rules {
     pub mode: Mode,
     /// Round-robin rotates through these teammates in this order.
     #[serde(default)]
-    pub pool: Vec<Uuid>,
+    pub pool: Vec<TeammateId>,
     /// By category: category → teammate.
     #[serde(default)]
-    pub categories: BTreeMap<String, Uuid>,
+    pub categories: BTreeMap<String, TeammateId>,
     /// By category: who gets a case whose category has no rule (none: it stays unassigned).
     #[serde(default)]
-    pub fallback: Option<Uuid>,
+    pub fallback: Option<TeammateId>,
     /// Default limit of open cases per teammate (a teammate's own `max_open` wins); none: no limit.
     #[serde(default)]
     pub capacity: Option<u32>,
@@ -71,7 +71,7 @@ impl Rules {
     /// and the fallback (a category that named them falls to the fallback). A teammate who left
     /// or became a viewer cannot take a case, and rules that still named them could not be
     /// saved back as shown.
-    pub fn without(&self, member: Uuid) -> Rules {
+    pub fn without(&self, member: TeammateId) -> Rules {
         let mut rules = self.clone();
         rules.pool.retain(|t| *t != member);
         rules.categories.retain(|_, t| *t != member);
@@ -85,7 +85,11 @@ impl Rules {
 /// Where round-robin resumes once `member` leaves `pool`: if they were picked last, the one
 /// before them counts as last, so the one after them is next and nobody is skipped or served
 /// twice in a row.
-pub fn last_without(pool: &[Uuid], last: Option<Uuid>, member: Uuid) -> Option<Uuid> {
+pub fn last_without(
+    pool: &[TeammateId],
+    last: Option<TeammateId>,
+    member: TeammateId,
+) -> Option<TeammateId> {
     if last != Some(member) {
         return last;
     }
@@ -204,9 +208,9 @@ pub fn has_room(open: u32, own_limit: Option<u32>, default_limit: Option<u32>) -
 pub fn pick(
     rules: &Rules,
     category: Option<&str>,
-    last: Option<Uuid>,
-    eligible: impl Fn(Uuid) -> bool,
-) -> Option<Uuid> {
+    last: Option<TeammateId>,
+    eligible: impl Fn(TeammateId) -> bool,
+) -> Option<TeammateId> {
     match rules.mode {
         Mode::Unassigned => None,
         Mode::ByCategory => category
@@ -246,8 +250,8 @@ pub fn detect_category(keywords: &BTreeMap<String, Vec<String>>, text: &str) -> 
 mod tests {
     use super::*;
 
-    fn ids(n: usize) -> Vec<Uuid> {
-        (0..n).map(|_| Uuid::now_v7()).collect()
+    fn ids(n: usize) -> Vec<TeammateId> {
+        (0..n).map(|_| TeammateId::new()).collect()
     }
 
     #[test]
@@ -283,7 +287,7 @@ mod tests {
         assert_eq!(pick(&rules, None, None, |_| false), None);
         // The last pick was removed from the pool since: start from the top.
         assert_eq!(
-            pick(&rules, None, Some(Uuid::now_v7()), |_| true),
+            pick(&rules, None, Some(TeammateId::new()), |_| true),
             Some(pool[0])
         );
     }
@@ -371,7 +375,7 @@ mod tests {
             "the category falls to the (now empty) fallback"
         );
         assert_eq!(
-            rules.without(Uuid::now_v7()),
+            rules.without(TeammateId::new()),
             rules,
             "a stranger changes nothing"
         );
@@ -572,7 +576,8 @@ mod tests {
                 behaviour in behaviour(),
                 round_robin in any::<bool>(),
             ) {
-                let ids: Vec<Uuid> = (0..TEAM).map(|i| Uuid::from_u128(i as u128 + 1)).collect();
+                let ids: Vec<TeammateId> =
+                    (0..TEAM).map(|i| uuid::Uuid::from_u128(i as u128 + 1).into()).collect();
                 let mut owners = [Owner { active: true, assignable: true, away: false }; TEAM];
                 let mut cases = [Case { open: false, assignee: None }; CASES];
                 let rules = Rules {
@@ -597,7 +602,7 @@ mod tests {
                                 OnCustomerMessage::Reroute(_) => true,
                             };
                             if reroute {
-                                let eligible = |id: Uuid| {
+                                let eligible = |id: TeammateId| {
                                     let o = owners[ids.iter().position(|i| *i == id).unwrap()];
                                     o.active && o.assignable && !o.away
                                 };

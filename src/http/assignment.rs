@@ -5,9 +5,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::extract::{ApiJson, Auth, PathId};
+use crate::domain::ids::{CaseId, TeammateId};
 use crate::domain::routing::Rules;
 use crate::error::Result;
 use crate::service::{assignment, rules};
@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct AssigneeBody {
     /// The new assignee; `null` unassigns (back to the pool).
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     /// The case `version` the caller saw; a stale one gets 409 and the current case.
     pub if_version: Option<i64>,
 }
@@ -33,9 +33,9 @@ pub struct AssigneeBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
-    pub from: Uuid,
+    pub from: TeammateId,
     /// `null` returns the cases to the pool.
-    pub to: Option<Uuid>,
+    pub to: Option<TeammateId>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -50,7 +50,7 @@ pub struct BulkResult {
 async fn set_assignee(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
     ApiJson(body): ApiJson<AssigneeBody>,
 ) -> Result<Json<Case>> {
     let case = assignment::assign(

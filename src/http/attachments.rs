@@ -12,6 +12,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ApiQuery, Auth, PathId};
+use crate::domain::ids::AttachmentId;
 use crate::error::Result;
 use crate::store::Attachment;
 use crate::AppState;
@@ -63,7 +64,7 @@ async fn upload(
 async fn download(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<AttachmentId>,
 ) -> Result<Response> {
     let file = state
         .store

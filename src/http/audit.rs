@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::extract::{ApiQuery, Auth};
+use crate::domain::ids::TeammateId;
 use crate::error::Result;
 use crate::service::audit;
 use crate::store::AuditEntry;
@@ -27,7 +27,7 @@ pub struct AuditParams {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Only what this teammate did.
-    pub actor: Option<Uuid>,
+    pub actor: Option<TeammateId>,
     /// Only this action (`sign_in.failed`, `teammate.updated`, …).
     pub action: Option<String>,
     /// Only entries at or after this time (RFC 3339).

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, Auth, PathId};
+use crate::domain::ids::{AttachmentId, CaseId, ChannelId, TagId, TeammateId};
 use crate::domain::Status;
 use crate::error::{Error, Result};
 use crate::service::snooze::{self, SnoozeBody};
@@ -46,15 +46,15 @@ pub struct ListQuery {
     /// matched, with the matched words marked.
     pub q: Option<String>,
     /// Only cases with this tag (its id).
-    pub tag: Option<Uuid>,
+    pub tag: Option<TagId>,
     /// With `q`: `relevance` (default, best match first) or `recent` (newest activity first).
     pub sort: Option<Sort>,
     /// Only these statuses, comma-separated (`needs_reply,on_hold`), within `filter`.
     pub status: Option<String>,
     /// Only cases assigned to this teammate.
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     /// Only cases of this channel.
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     /// Only cases with activity at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
     /// Only cases whose last activity is before this time (RFC 3339).
@@ -89,7 +89,7 @@ pub struct MessageBody {
     pub body: String,
     /// Files uploaded with `POST /api/attachments` to go with this message.
     #[serde(default)]
-    pub attachment_ids: Vec<Uuid>,
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -103,7 +103,7 @@ pub struct FollowUpBody {
 /// (ranked searches, whose order is not by a column).
 #[derive(Debug, PartialEq, Eq)]
 enum Cursor {
-    After(i64, Uuid),
+    After(i64, CaseId),
     Ranked(i64),
 }
 
@@ -225,7 +225,7 @@ async fn counts(State(state): State<AppState>, auth: Auth) -> Result<Json<Counts
 async fn get_case(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
 ) -> Result<Json<CaseDetail>> {
     Ok(Json(
         state
@@ -241,7 +241,7 @@ async fn get_case(
 async fn set_status(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<Case>> {
     let case = cases::set_status(&state, &auth.teammate, id, body.status).await?;
@@ -254,7 +254,7 @@ async fn set_status(
 async fn post_message(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<(StatusCode, Json<Message>)> {
     let note = body.kind == NewMessageKind::Note;
@@ -275,7 +275,7 @@ async fn post_message(
 async fn mark_read(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
 ) -> Result<StatusCode> {
     cases::mark_read(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -288,7 +288,7 @@ async fn mark_read(
 async fn set_follow_up(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
     ApiJson(body): ApiJson<FollowUpBody>,
 ) -> Result<Json<Case>> {
     let case = cases::set_follow_up(&state, &auth.teammate, id, body.due_at).await?;
@@ -302,7 +302,7 @@ async fn set_follow_up(
 async fn snooze_case(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
     ApiJson(body): ApiJson<SnoozeBody>,
 ) -> Result<Json<Case>> {
     Ok(Json(
@@ -316,7 +316,7 @@ async fn snooze_case(
 async fn wake_case(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
 ) -> Result<Json<Case>> {
     Ok(Json(snooze::wake(&state, &auth.teammate, id).await?))
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ApiJson, Auth, PathId};
+use crate::domain::ids::ChannelId;
 use crate::error::Result;
 use crate::service::channels::{self, ChannelPatchBody, NewChannelBody};
 use crate::store::Channel;
@@ -65,7 +66,7 @@ async fn create_channel(
 async fn patch_channel(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<ChannelId>,
     ApiJson(body): ApiJson<ChannelPatchBody>,
 ) -> Result<Json<ChannelBody>> {
     let channel = channels::update(&state, &auth.teammate, id, body).await?;
@@ -81,7 +82,7 @@ async fn patch_channel(
 async fn delete_channel(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<ChannelId>,
 ) -> Result<StatusCode> {
     channels::delete(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)

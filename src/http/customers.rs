@@ -7,9 +7,9 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, Auth, PathId};
+use crate::domain::ids::CustomerId;
 use crate::error::Result;
 use crate::service::customers;
 use crate::store::{Customer, CustomerProfile, Erasure};
@@ -52,7 +52,7 @@ async fn find(
 async fn profile(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CustomerId>,
 ) -> Result<Json<CustomerProfile>> {
     Ok(Json(customers::profile(&state, &auth.teammate, id).await?))
 }
@@ -71,7 +71,7 @@ pub struct CustomerChanges {
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CustomerId>,
     ApiJson(body): ApiJson<CustomerChanges>,
 ) -> Result<Json<CustomerProfile>> {
     Ok(Json(
@@ -84,7 +84,7 @@ async fn update(
 pub struct MergeBody {
     /// The customer this one becomes: they keep their name; this one's cases, notes and
     /// addresses join them.
-    pub into_id: Uuid,
+    pub into_id: CustomerId,
 }
 
 /// Merge this customer into another (agents and up): the same person wrote from two addresses.
@@ -96,7 +96,7 @@ pub struct MergeBody {
 async fn merge(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CustomerId>,
     ApiJson(body): ApiJson<MergeBody>,
 ) -> Result<Json<CustomerProfile>> {
     Ok(Json(
@@ -113,7 +113,7 @@ async fn merge(
 async fn erase(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CustomerId>,
 ) -> Result<Json<Erasure>> {
     Ok(Json(
         crate::service::customers::erase(&state, &auth.teammate, id).await?,

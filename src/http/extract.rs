@@ -1,6 +1,8 @@
 //! Extractors: who is calling (`Auth`), and request bodies and queries that fail with a 400/422
 //! naming the field instead of axum's plain-text rejections.
 
+use std::str::FromStr;
+
 use crate::credentials::hash_token;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -219,10 +221,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// A path id that is not a UUID names nothing that exists: 404, like any unknown id.
-pub struct PathId(pub uuid::Uuid);
+/// A path id that is not a UUID names nothing that exists: 404, like any unknown id. `T` says
+/// what kind of id it is (`PathId<CaseId>`).
+pub struct PathId<T = uuid::Uuid>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathId {
+impl<S: Send + Sync, T: FromStr> FromRequestParts<S> for PathId<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
@@ -235,9 +238,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 }
 
 /// Two path ids (a case and something on it); either not a UUID is a 404, as for `PathId`.
-pub struct PathIds(pub uuid::Uuid, pub uuid::Uuid);
+pub struct PathIds<A, B>(pub A, pub B);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+impl<S: Send + Sync, A: FromStr, B: FromStr> FromRequestParts<S> for PathIds<A, B> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {

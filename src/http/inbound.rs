@@ -38,7 +38,7 @@ pub struct InboundBody {
     /// The channel's own message id: delivering the same one twice makes one message.
     pub external_id: Option<String>,
     /// An `api` channel of the workspace: the case's replies are POSTed to its webhook.
-    pub channel_id: Option<uuid::Uuid>,
+    pub channel_id: Option<crate::domain::ids::ChannelId>,
 }
 
 /// Decodes and checks one webhook body: exactly what `POST /api/inbound` does with the bytes it

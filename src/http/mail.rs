@@ -7,10 +7,10 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::extract::Auth;
 use super::inbound::IngestWorkspace;
+use crate::domain::ids::{CaseId, MessageId};
 use crate::error::{Error, Result};
 use crate::store::{InboundOutcome, Message};
 use crate::AppState;
@@ -71,7 +71,8 @@ async fn retry_delivery(
     auth: Auth,
     Path((case_id, message_id)): Path<(String, String)>,
 ) -> Result<Json<Message>> {
-    let (Ok(case_id), Ok(message_id)) = (case_id.parse::<Uuid>(), message_id.parse::<Uuid>())
+    let (Ok(case_id), Ok(message_id)) =
+        (case_id.parse::<CaseId>(), message_id.parse::<MessageId>())
     else {
         return Err(Error::NotFound);
     };

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ApiJson, Auth, PathId, PathIds};
+use crate::domain::ids::{CaseId, SavedReplyId};
 use crate::error::Result;
 use crate::service::saved_replies::{self, NewSavedReply, Rendered, SavedReplyChanges};
 use crate::store::SavedReply;
@@ -54,7 +55,7 @@ async fn create_saved_reply(
 async fn update_saved_reply(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<SavedReplyId>,
     ApiJson(body): ApiJson<SavedReplyChanges>,
 ) -> Result<Json<SavedReply>> {
     Ok(Json(
@@ -68,7 +69,7 @@ async fn update_saved_reply(
 async fn delete_saved_reply(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<SavedReplyId>,
 ) -> Result<StatusCode> {
     saved_replies::delete(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -82,7 +83,7 @@ async fn delete_saved_reply(
 async fn render_saved_reply(
     State(state): State<AppState>,
     auth: Auth,
-    PathIds(case_id, reply_id): PathIds,
+    PathIds(case_id, reply_id): PathIds<CaseId, SavedReplyId>,
 ) -> Result<Json<Rendered>> {
     Ok(Json(
         saved_replies::render(&state, &auth.teammate, case_id, reply_id).await?,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ApiJson, Auth, PathId, PathIds};
+use crate::domain::ids::{CaseId, TagId};
 use crate::error::Result;
 use crate::service::tags::{self, NewTag, TagChanges};
 use crate::store::{Case, ListedTag, Tag};
@@ -59,7 +60,7 @@ async fn create_tag(
 async fn update_tag(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<TagId>,
     ApiJson(body): ApiJson<TagChanges>,
 ) -> Result<Json<Tag>> {
     Ok(Json(tags::update(&state, &auth.teammate, id, body).await?))
@@ -71,7 +72,7 @@ async fn update_tag(
 async fn delete_tag(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<TagId>,
 ) -> Result<StatusCode> {
     tags::delete(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -84,7 +85,7 @@ async fn delete_tag(
 async fn tag_case(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<CaseId>,
     ApiJson(body): ApiJson<NewTag>,
 ) -> Result<Json<Case>> {
     Ok(Json(
@@ -99,7 +100,7 @@ async fn tag_case(
 async fn untag_case(
     State(state): State<AppState>,
     auth: Auth,
-    PathIds(case_id, tag_id): PathIds,
+    PathIds(case_id, tag_id): PathIds<CaseId, TagId>,
 ) -> Result<Json<Case>> {
     Ok(Json(
         tags::untag_case(&state, &auth.teammate, case_id, tag_id).await?,

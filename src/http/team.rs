@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiQuery, Auth, PathId};
+use crate::domain::ids::TeammateId;
 use crate::domain::Role;
 use crate::error::Result;
 use crate::service::team;
@@ -41,7 +41,7 @@ pub struct TeammateList {
     pub teammates: Vec<Teammate>,
     /// Open cases per teammate holding any, to show against `max_open`.
     #[serde(default)]
-    pub open_cases: std::collections::HashMap<Uuid, i64>,
+    pub open_cases: std::collections::HashMap<TeammateId, i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,7 +78,7 @@ where
 #[serde(deny_unknown_fields)]
 pub struct RemoveBody {
     /// Who takes the departing teammate's open cases; `null` returns them to the pool.
-    pub reassign_to: Option<Uuid>,
+    pub reassign_to: Option<TeammateId>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -136,7 +136,7 @@ async fn list_teammates(
 async fn update_teammate(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<TeammateId>,
     ApiJson(body): ApiJson<TeammatePatch>,
 ) -> Result<Json<Teammate>> {
     let routing = RoutingPatch {
@@ -154,7 +154,7 @@ async fn update_teammate(
 async fn remove_teammate(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<TeammateId>,
     ApiJson(body): ApiJson<RemoveBody>,
 ) -> Result<Json<RemovedBody>> {
     let moved = team::remove(&state, &auth.teammate, id, body.reassign_to).await?;

@@ -8,7 +8,6 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
-use uuid::Uuid;
 
 use crate::error::Result;
 use crate::AppState;
@@ -31,7 +30,7 @@ fn signature(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-fn parse_id(raw: &str) -> Result<Uuid> {
+fn parse_id(raw: &str) -> Result<crate::domain::ids::ChannelId> {
     raw.parse().map_err(|_| crate::error::Error::NotFound)
 }
 

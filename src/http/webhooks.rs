@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ApiJson, Auth, PathId};
+use crate::domain::ids::WebhookId;
 use crate::error::Result;
 use crate::service::webhooks::{self, NewWebhookBody};
 use crate::store::{Webhook, WebhookDelivery};
@@ -66,7 +67,7 @@ async fn create_webhook(
 async fn delete_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<WebhookId>,
 ) -> Result<StatusCode> {
     webhooks::delete(&state, &auth.teammate, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -78,7 +79,7 @@ async fn delete_webhook(
 async fn list_deliveries(
     State(state): State<AppState>,
     auth: Auth,
-    PathId(id): PathId,
+    PathId(id): PathId<WebhookId>,
 ) -> Result<Json<DeliveryList>> {
     let deliveries = webhooks::deliveries(&state, &auth.teammate, id).await?;
     Ok(Json(DeliveryList { deliveries }))
@@ -94,7 +95,7 @@ async fn resend_delivery(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<WebhookDelivery>> {
     // Ids that cannot be ids name nothing: a JSON 404, like every other path.
-    let (Ok(id), Ok(delivery_id)) = (id.parse::<uuid::Uuid>(), delivery_id.parse::<uuid::Uuid>())
+    let (Ok(id), Ok(delivery_id)) = (id.parse::<WebhookId>(), delivery_id.parse::<uuid::Uuid>())
     else {
         return Err(crate::error::Error::NotFound);
     };

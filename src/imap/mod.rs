@@ -28,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::domain::ids::{ChannelId, WorkspaceId};
 use crate::error::Error;
 use crate::service::channels::ImapSettings;
 use crate::service::inbound::FromMailbox;
@@ -222,7 +223,7 @@ struct Running {
 async fn supervise(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     // Unique per run: a restarted instance does not mistake the old run's lease for its own.
     let holder = format!("{}/{}", state.instance, Uuid::new_v4().simple());
-    let mut running: HashMap<Uuid, Running> = HashMap::new();
+    let mut running: HashMap<ChannelId, Running> = HashMap::new();
     loop {
         scan(&state, &holder, &mut running).await;
         tokio::select! {
@@ -240,7 +241,7 @@ async fn supervise(state: AppState, mut stopped: tokio::sync::watch::Receiver<bo
     }
 }
 
-async fn scan(state: &AppState, holder: &str, running: &mut HashMap<Uuid, Running>) {
+async fn scan(state: &AppState, holder: &str, running: &mut HashMap<ChannelId, Running>) {
     let channels = match state.store.all_email_channels().await {
         Ok(channels) => channels,
         Err(e) => {
@@ -256,7 +257,7 @@ async fn scan(state: &AppState, holder: &str, running: &mut HashMap<Uuid, Runnin
             return;
         }
     };
-    let wanted: HashMap<Uuid, (Uuid, ImapSettings)> = channels
+    let wanted: HashMap<ChannelId, (WorkspaceId, ImapSettings)> = channels
         .into_iter()
         .filter_map(|(ws, c)| Some((c.id, (ws, ImapSettings::of(&c.settings)?))))
         .collect();
@@ -301,7 +302,12 @@ async fn scan(state: &AppState, holder: &str, running: &mut HashMap<Uuid, Runnin
 }
 
 /// Reads one channel's mailbox until aborted, reconnecting with backoff.
-async fn poll(state: AppState, workspace_id: Uuid, channel_id: Uuid, settings: ImapSettings) {
+async fn poll(
+    state: AppState,
+    workspace_id: WorkspaceId,
+    channel_id: ChannelId,
+    settings: ImapSettings,
+) {
     let mut backoff = BACKOFF_FIRST;
     loop {
         let mut connected = false;
@@ -326,8 +332,8 @@ async fn poll(state: AppState, workspace_id: Uuid, channel_id: Uuid, settings: I
 /// One connection's life: log in, open the folder, take what is new, wait, again.
 async fn read_mailbox(
     state: &AppState,
-    workspace_id: Uuid,
-    channel_id: Uuid,
+    workspace_id: WorkspaceId,
+    channel_id: ChannelId,
     settings: &ImapSettings,
     connected: &mut bool,
 ) -> Result<Infallible, ImapError> {
@@ -387,8 +393,8 @@ async fn read_mailbox(
 
 /// Where a poller is in its mailbox.
 struct Place {
-    channel_id: Uuid,
-    workspace_id: Uuid,
+    channel_id: ChannelId,
+    workspace_id: WorkspaceId,
     mailbox: String,
     uid_validity: i64,
     last_uid: i64,

@@ -3,9 +3,9 @@
 //! if the tag holds for the workspace the mail arrived at: an altered or invented token, or one
 //! from another workspace, names no case.
 
+use crate::domain::ids::{CaseId, WorkspaceId};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use uuid::Uuid;
 
 /// Hex characters of the tag kept: 80 bits, and the local part stays within RFC 5321's 64.
 const TAG_HEX: usize = 20;
@@ -20,11 +20,11 @@ impl ReplyTokens {
         ReplyTokens { key: key.to_vec() }
     }
 
-    fn tag(&self, workspace_id: Uuid, case_id: Uuid) -> String {
+    fn tag(&self, workspace_id: WorkspaceId, case_id: CaseId) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(b"reply-address:");
-        mac.update(workspace_id.as_bytes());
-        mac.update(case_id.as_bytes());
+        mac.update(workspace_id.as_uuid().as_bytes());
+        mac.update(case_id.as_uuid().as_bytes());
         let bytes = mac.finalize().into_bytes();
         let mut hex = String::with_capacity(TAG_HEX);
         for b in bytes.iter().take(TAG_HEX / 2) {
@@ -34,19 +34,23 @@ impl ReplyTokens {
     }
 
     /// The token (lower case only: some mail systems fold the case of local parts).
-    pub fn issue(&self, workspace_id: Uuid, case_id: Uuid) -> String {
-        format!("{}-{}", case_id.simple(), self.tag(workspace_id, case_id))
+    pub fn issue(&self, workspace_id: WorkspaceId, case_id: CaseId) -> String {
+        format!(
+            "{}-{}",
+            case_id.as_uuid().simple(),
+            self.tag(workspace_id, case_id)
+        )
     }
 
-    pub fn address(&self, workspace_id: Uuid, case_id: Uuid, domain: &str) -> String {
+    pub fn address(&self, workspace_id: WorkspaceId, case_id: CaseId, domain: &str) -> String {
         format!("reply+{}@{domain}", self.issue(workspace_id, case_id))
     }
 
     /// The case a token names, if its tag holds for `workspace_id`.
-    pub fn verify(&self, workspace_id: Uuid, token: &str) -> Option<Uuid> {
+    pub fn verify(&self, workspace_id: WorkspaceId, token: &str) -> Option<CaseId> {
         let token = token.to_ascii_lowercase();
         let (case, tag) = token.split_once('-')?;
-        let case_id = Uuid::try_parse(case).ok()?;
+        let case_id: CaseId = case.parse().ok()?;
         let want = self.tag(workspace_id, case_id);
         // Compared in constant time, so that timing tells nothing about a guessed tag.
         let equal = tag.len() == want.len()
@@ -59,7 +63,12 @@ impl ReplyTokens {
     }
 
     /// The first verified reply token among `recipients` (`reply+…@domain`, any letter case).
-    pub fn find(&self, workspace_id: Uuid, recipients: &[String], domain: &str) -> Option<Uuid> {
+    pub fn find(
+        &self,
+        workspace_id: WorkspaceId,
+        recipients: &[String],
+        domain: &str,
+    ) -> Option<CaseId> {
         recipients.iter().find_map(|address| {
             let (local, host) = address.rsplit_once('@')?;
             if !host.eq_ignore_ascii_case(domain) {
@@ -85,14 +94,14 @@ mod tests {
     #[test]
     fn a_token_names_its_case_only_in_its_workspace() {
         let tokens = ReplyTokens::new(b"secret");
-        let (ws, other_ws, case) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (ws, other_ws, case) = (WorkspaceId::new(), WorkspaceId::new(), CaseId::new());
         let token = tokens.issue(ws, case);
         assert!(token.len() + "reply+".len() <= 64, "{token}");
         assert_eq!(tokens.verify(ws, &token), Some(case));
         assert_eq!(tokens.verify(ws, &token.to_uppercase()), Some(case));
         assert_eq!(tokens.verify(other_ws, &token), None, "another workspace");
         // Another case id with the same tag, a flipped tag character, a short tag.
-        let forged = format!("{}-{}", Uuid::now_v7().simple(), &token[33..]);
+        let forged = format!("{}-{}", uuid::Uuid::now_v7().simple(), &token[33..]);
         assert_eq!(tokens.verify(ws, &forged), None);
         let mut flipped = token.clone().into_bytes();
         let last = flipped.len() - 1;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use uuid::Uuid;
 
 use crate::config::Config;
+use crate::domain::ids::TeammateId;
 use crate::store::Store;
 
 /// What the worker needs to send: the VAPID key, the mailer, the signing secret for
@@ -50,29 +50,29 @@ impl Notifier {
         }))
     }
 
-    fn mac(&self, teammate: Uuid) -> Hmac<Sha256> {
+    fn mac(&self, teammate: TeammateId) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.unsubscribe_secret)
             .expect("HMAC takes any key length");
         mac.update(b"unsubscribe-email:");
-        mac.update(teammate.as_bytes());
+        mac.update(teammate.as_uuid().as_bytes());
         mac
     }
 
     /// A token that turns email off for one teammate without a login (RFC 8058 one-click).
-    pub fn unsubscribe_token(&self, teammate: Uuid) -> String {
+    pub fn unsubscribe_token(&self, teammate: TeammateId) -> String {
         use base64::Engine;
         let tag = self.mac(teammate).finalize().into_bytes();
         format!(
             "{}.{}",
-            teammate.simple(),
+            teammate.as_uuid().simple(),
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
         )
     }
 
-    pub fn verify_unsubscribe(&self, token: &str) -> Option<Uuid> {
+    pub fn verify_unsubscribe(&self, token: &str) -> Option<TeammateId> {
         use base64::Engine;
         let (id, tag) = token.split_once('.')?;
-        let teammate = Uuid::parse_str(id).ok()?;
+        let teammate: TeammateId = id.parse().ok()?;
         let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(tag)
             .ok()?;
@@ -80,7 +80,7 @@ impl Notifier {
         Some(teammate)
     }
 
-    pub fn unsubscribe_url(&self, teammate: Uuid) -> String {
+    pub fn unsubscribe_url(&self, teammate: TeammateId) -> String {
         format!(
             "{}/unsubscribe?t={}",
             self.origin,

@@ -1,8 +1,7 @@
 //! Which events call for a notification, and what it says: plain data the store turns into
 //! push and email jobs inside the transaction that wrote the events.
 
-use uuid::Uuid;
-
+use crate::domain::ids::{CaseId, TeammateId};
 use crate::domain::Status;
 use crate::events::{EventKind, MessageKind};
 use crate::store::JobReason;
@@ -11,15 +10,15 @@ use crate::store::JobReason;
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub kind: PlanKind,
-    pub case_id: Option<Uuid>,
-    pub assignee: Option<Uuid>,
-    pub actor: Option<Uuid>,
+    pub case_id: Option<CaseId>,
+    pub assignee: Option<TeammateId>,
+    pub actor: Option<TeammateId>,
     pub reason: JobReason,
     /// Also an email after the teammate's delay (customer messages and due follow-ups).
     pub emails: bool,
     pub number: Option<String>,
     pub preview: String,
-    pub mentions: Vec<Uuid>,
+    pub mentions: Vec<TeammateId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,11 +191,11 @@ mod tests {
     use super::*;
     use crate::domain::pings::Happening;
 
-    fn id() -> Uuid {
-        Uuid::now_v7()
+    fn id<T: From<uuid::Uuid>>() -> T {
+        uuid::Uuid::now_v7().into()
     }
 
-    fn message(kind: MessageKind, assignee_id: Option<Uuid>) -> EventKind {
+    fn message(kind: MessageKind, assignee_id: Option<TeammateId>) -> EventKind {
         EventKind::MessageCreated {
             case_id: id(),
             number: "BT-7".into(),
@@ -210,8 +209,8 @@ mod tests {
 
     fn status_changed(
         status: Status,
-        actor_id: Option<Uuid>,
-        assignee_id: Option<Uuid>,
+        actor_id: Option<TeammateId>,
+        assignee_id: Option<TeammateId>,
     ) -> EventKind {
         EventKind::CaseStatusChanged {
             case_id: id(),
@@ -290,7 +289,7 @@ mod tests {
     #[test]
     fn a_note_pings_only_when_it_mentions_someone() {
         let (author, mentioned) = (id(), id());
-        let note = |mentions: Vec<Uuid>| EventKind::NoteCreated {
+        let note = |mentions: Vec<TeammateId>| EventKind::NoteCreated {
             case_id: id(),
             number: "BT-3".into(),
             message_id: id(),

@@ -28,7 +28,7 @@ pub async fn deliver(http: &reqwest::Client, reply: &ChannelReply) -> Result<(),
         }
     }))
     .map_err(|e| DeliveryError::permanent(e.to_string()))?;
-    let id = format!("msg_{}", reply.message_id.simple());
+    let id = format!("msg_{}", reply.message_id.as_uuid().simple());
     let headers =
         crate::signing::standard_headers(secret, &id, chrono::Utc::now().timestamp(), &body)
             .map_err(DeliveryError::permanent)?;

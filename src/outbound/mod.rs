@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::events::DeliveryState;
-use crate::store::{Job, JobChannel, JobOutcome, OutboundReply, StoreError};
+use crate::store::{ChannelKind, Job, JobChannel, JobOutcome, OutboundReply, StoreError};
 use crate::AppState;
 
 /// Attempts before an outbound reply is given up (about an hour with the default backoff).
@@ -155,8 +155,8 @@ async fn attempt_channel(state: &AppState, job: &Job) -> Result<(), DeliveryErro
         )));
     }
     let http = &state.outbound.http;
-    match reply.channel_kind.as_str() {
-        "sms_twilio" => {
+    match reply.channel_kind {
+        ChannelKind::SmsTwilio => {
             let callback = format!(
                 "{}/status",
                 crate::service::channels::inbound_url(state, reply.channel_id)
@@ -172,9 +172,9 @@ async fn attempt_channel(state: &AppState, job: &Job) -> Result<(), DeliveryErro
             }
             Ok(())
         }
-        "api" => api::deliver(http, &reply).await,
-        other => Err(DeliveryError::permanent(format!(
-            "a reply cannot leave by a {other} channel"
-        ))),
+        ChannelKind::Api => api::deliver(http, &reply).await,
+        ChannelKind::Email => Err(DeliveryError::permanent(
+            "a reply cannot leave by a email channel",
+        )),
     }
 }

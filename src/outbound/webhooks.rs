@@ -37,7 +37,11 @@ pub async fn tick(state: &AppState) {
 
 /// The id a receiver dedupes on: one event, one id, on every attempt.
 pub fn message_id(event: &Event) -> String {
-    format!("evt_{}_{}", event.workspace_id.simple(), event.seq)
+    format!(
+        "evt_{}_{}",
+        event.workspace_id.as_uuid().simple(),
+        event.seq
+    )
 }
 
 /// The body of a delivery: `{type, seq, at, data}`.

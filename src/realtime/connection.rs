@@ -17,6 +17,7 @@ use super::hub::{Hub, Registration};
 use super::link::{KillSwitch, Outbound};
 use super::protocol::{close, event_frame, ClientFrame, ServerFrame};
 use super::sequence::{Emit, OnQueued, Sequence, Step};
+use crate::domain::ids::{TeammateId, WorkspaceId};
 
 pub const PING_EVERY: Duration = Duration::from_secs(20);
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
@@ -29,8 +30,8 @@ const CLIENT_BURST: u32 = 60;
 const CLIENT_RATE: u32 = 20;
 
 pub struct Session {
-    pub workspace_id: Uuid,
-    pub teammate_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub teammate_id: TeammateId,
     /// The session or API token it was opened with: revoking that one closes the socket.
     pub session_id: Uuid,
     /// Resume from here right after `hello` (the `?since=` of the handshake).

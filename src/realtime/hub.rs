@@ -20,13 +20,14 @@ use super::link::{Full, Link, Outbound};
 use super::presence::{Presence, PresenceUpdate};
 use super::protocol::{close, event_frame, ServerFrame};
 use crate::bus::{Broker, BusMessage, Sink};
+use crate::domain::ids::{CaseId, TeammateId, WorkspaceId};
 use crate::domain::pings;
 use crate::events::{Event, EventKind, TeammateChange};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
 struct Conn {
-    teammate_id: Uuid,
+    teammate_id: TeammateId,
     /// The session or API token the socket was opened with.
     session_id: Uuid,
     link: Arc<Link>,
@@ -35,7 +36,7 @@ struct Conn {
 /// Teammates whose badges a running refresh should compute next; `again`: asked for meanwhile.
 struct PendingBadges {
     again: bool,
-    teammates: std::collections::HashSet<Uuid>,
+    teammates: std::collections::HashSet<TeammateId>,
 }
 
 struct Room {
@@ -46,8 +47,8 @@ struct Room {
 /// A registered connection: its place in the hub, and what it shares with the hub.
 pub struct Registration {
     pub id: u64,
-    pub workspace_id: Uuid,
-    pub teammate_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub teammate_id: TeammateId,
     pub link: Arc<Link>,
 }
 
@@ -58,11 +59,11 @@ pub struct Hub {
     pub retention: Duration,
     queue_capacity: usize,
     broker: OnceLock<Arc<dyn Broker>>,
-    rooms: DashMap<Uuid, Arc<Room>>,
+    rooms: DashMap<WorkspaceId, Arc<Room>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     /// Workspaces with a badge refresh running, and what it should do next.
-    badge_pending: DashMap<Uuid, PendingBadges>,
+    badge_pending: DashMap<WorkspaceId, PendingBadges>,
     me: Weak<Hub>,
 }
 
@@ -121,8 +122,8 @@ impl Hub {
     /// Adds a connection; resolves once this instance receives the workspace's bus messages.
     pub async fn register(
         &self,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         session_id: Uuid,
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -156,7 +157,7 @@ impl Hub {
     }
 
     /// Removes a connection by its own id, so a stale disconnect never removes a newer one.
-    pub async fn unregister(&self, workspace_id: Uuid, teammate_id: Uuid, id: u64) {
+    pub async fn unregister(&self, workspace_id: WorkspaceId, teammate_id: TeammateId, id: u64) {
         let removed = self
             .rooms
             .get(&workspace_id)
@@ -177,7 +178,7 @@ impl Hub {
     }
 
     /// Publishes this teammate's presence as seen from here (cluster-wide when Redis is there).
-    pub async fn announce(&self, workspace_id: Uuid, teammate_id: Uuid) {
+    pub async fn announce(&self, workspace_id: WorkspaceId, teammate_id: TeammateId) {
         let update = self.presence.update_for(workspace_id, teammate_id).await;
         if let Err(e) = self.broker().publish(BusMessage::Presence(update)).await {
             tracing::debug!(error = %e, "presence publish failed");
@@ -186,10 +187,10 @@ impl Hub {
 
     pub async fn set_viewing(
         &self,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         conn: u64,
-        case_id: Option<Uuid>,
+        case_id: Option<CaseId>,
     ) {
         if self
             .presence
@@ -201,10 +202,10 @@ impl Hub {
 
     pub async fn set_typing(
         &self,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         conn: u64,
-        case_id: Uuid,
+        case_id: CaseId,
     ) {
         if self
             .presence
@@ -244,7 +245,7 @@ impl Hub {
         }
     }
 
-    fn each_conn(&self, workspace_id: Uuid, mut f: impl FnMut(&Conn)) {
+    fn each_conn(&self, workspace_id: WorkspaceId, mut f: impl FnMut(&Conn)) {
         if let Some(room) = self.rooms.get(&workspace_id) {
             for conn in room.conns.read().expect("room lock").values() {
                 f(conn);
@@ -306,7 +307,7 @@ impl Hub {
         }
         here.sort();
         here.dedup();
-        let targets: Vec<Uuid> = match affected {
+        let targets: Vec<TeammateId> = match affected {
             Affected::Teammates(ids) => here.into_iter().filter(|t| ids.contains(t)).collect(),
             Affected::Everyone => here,
         };
@@ -331,7 +332,7 @@ impl Hub {
     /// Recomputes these teammates' badges and sends each connection its own when it changed.
     /// Refreshes are coalesced per workspace and never overlap: one runs at a time, with every
     /// teammate asked for meanwhile, in a fixed number of queries and one pass over the room.
-    pub fn refresh_badges(&self, workspace_id: Uuid, teammates: Vec<Uuid>) {
+    pub fn refresh_badges(&self, workspace_id: WorkspaceId, teammates: Vec<TeammateId>) {
         if teammates.is_empty() {
             return;
         }
@@ -355,7 +356,7 @@ impl Hub {
         let Some(hub) = self.me.upgrade() else { return };
         tokio::spawn(async move {
             loop {
-                let wanted: Vec<Uuid> = match hub.badge_pending.get_mut(&workspace_id) {
+                let wanted: Vec<TeammateId> = match hub.badge_pending.get_mut(&workspace_id) {
                     Some(mut p) => {
                         p.again = false;
                         std::mem::take(&mut p.teammates).into_iter().collect()
@@ -411,7 +412,7 @@ impl Hub {
 }
 
 enum Affected {
-    Teammates(Vec<Uuid>),
+    Teammates(Vec<TeammateId>),
     Everyone,
 }
 
@@ -424,7 +425,7 @@ impl Affected {
 /// Whose unread badge an event can change (DESIGN.md §2; the rules are in `domain::pings`).
 /// Watchers of unassigned cases are among "everyone" here; the store applies their opt-in.
 fn badge_changes(event: &EventKind) -> Affected {
-    let around = |before: Option<Uuid>, after: Option<Uuid>| {
+    let around = |before: Option<TeammateId>, after: Option<TeammateId>| {
         if before.is_none() || after.is_none() {
             Affected::Everyone
         } else {

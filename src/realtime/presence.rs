@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::bus::Broker;
 pub use crate::bus::PresenceUpdate;
+use crate::domain::ids::{CaseId, TeammateId, WorkspaceId};
 
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
@@ -26,37 +26,37 @@ pub const TYPING_FOR: Duration = Duration::from_secs(6);
 /// One line of `GET /api/presence`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TeammatePresence {
-    pub teammate_id: Uuid,
-    pub viewing: Option<Uuid>,
-    pub typing: Option<Uuid>,
+    pub teammate_id: TeammateId,
+    pub viewing: Option<CaseId>,
+    pub typing: Option<CaseId>,
     /// The instances holding this teammate's sockets.
     pub instances: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Activity {
-    viewing: Option<Uuid>,
-    typing: Option<Uuid>,
+    viewing: Option<CaseId>,
+    typing: Option<CaseId>,
 }
 
 #[derive(Default)]
 struct ConnState {
-    viewing: Option<Uuid>,
-    typing: Option<(Uuid, Instant)>,
+    viewing: Option<CaseId>,
+    typing: Option<(CaseId, Instant)>,
     touched: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct InstanceEntry {
     at: i64,
-    teammates: HashMap<Uuid, Activity>,
+    teammates: HashMap<TeammateId, Activity>,
 }
 
 pub struct Presence {
     instance: OnceLock<String>,
     broker: OnceLock<Arc<dyn Broker>>,
     /// (workspace, teammate) → this instance's connections of theirs.
-    local: DashMap<(Uuid, Uuid), HashMap<u64, ConnState>>,
+    local: DashMap<(WorkspaceId, TeammateId), HashMap<u64, ConnState>>,
     clock: std::sync::atomic::AtomicU64,
 }
 
@@ -94,7 +94,7 @@ impl Presence {
     }
 
     /// Returns true if this is the teammate's first socket here.
-    pub fn connected(&self, ws: Uuid, teammate: Uuid, conn: u64) -> bool {
+    pub fn connected(&self, ws: WorkspaceId, teammate: TeammateId, conn: u64) -> bool {
         let touched = self.tick();
         let mut entry = self.local.entry((ws, teammate)).or_default();
         entry.insert(
@@ -109,7 +109,7 @@ impl Presence {
 
     /// Returns true if the teammate's presence here changed (last socket gone, or what they
     /// viewed went with it).
-    pub fn disconnected(&self, ws: Uuid, teammate: Uuid, conn: u64) -> bool {
+    pub fn disconnected(&self, ws: WorkspaceId, teammate: TeammateId, conn: u64) -> bool {
         let before = self.activity(ws, teammate);
         let gone = match self.local.get_mut(&(ws, teammate)) {
             Some(mut conns) => {
@@ -127,7 +127,13 @@ impl Presence {
     }
 
     /// Returns true if what the teammate is viewing changed.
-    pub fn viewing(&self, ws: Uuid, teammate: Uuid, conn: u64, case_id: Option<Uuid>) -> bool {
+    pub fn viewing(
+        &self,
+        ws: WorkspaceId,
+        teammate: TeammateId,
+        conn: u64,
+        case_id: Option<CaseId>,
+    ) -> bool {
         let before = self.activity(ws, teammate);
         let touched = self.tick();
         if let Some(mut conns) = self.local.get_mut(&(ws, teammate)) {
@@ -143,7 +149,13 @@ impl Presence {
     }
 
     /// Returns true if the teammate was not already typing on this case.
-    pub fn typing(&self, ws: Uuid, teammate: Uuid, conn: u64, case_id: Uuid) -> bool {
+    pub fn typing(
+        &self,
+        ws: WorkspaceId,
+        teammate: TeammateId,
+        conn: u64,
+        case_id: CaseId,
+    ) -> bool {
         let before = self.activity(ws, teammate);
         if let Some(mut conns) = self.local.get_mut(&(ws, teammate)) {
             if let Some(state) = conns.get_mut(&conn) {
@@ -154,7 +166,11 @@ impl Presence {
     }
 
     /// What this instance knows the teammate is doing: the most recently active socket wins.
-    fn activity(&self, ws: Uuid, teammate: Uuid) -> Option<(Option<Uuid>, Option<Uuid>)> {
+    fn activity(
+        &self,
+        ws: WorkspaceId,
+        teammate: TeammateId,
+    ) -> Option<(Option<CaseId>, Option<CaseId>)> {
         let conns = self.local.get(&(ws, teammate))?;
         let latest = conns.values().max_by_key(|c| c.touched)?;
         let typing = conns
@@ -167,11 +183,11 @@ impl Presence {
     }
 
     /// (workspace, teammate) of every live socket on this instance.
-    pub fn local_teammates(&self) -> Vec<(Uuid, Uuid)> {
+    pub fn local_teammates(&self) -> Vec<(WorkspaceId, TeammateId)> {
         self.local.iter().map(|e| *e.key()).collect()
     }
 
-    fn local_workspace(&self, ws: Uuid) -> HashMap<Uuid, Activity> {
+    fn local_workspace(&self, ws: WorkspaceId) -> HashMap<TeammateId, Activity> {
         self.local
             .iter()
             .filter(|e| e.key().0 == ws)
@@ -185,7 +201,7 @@ impl Presence {
     }
 
     /// Writes this instance's view of a workspace to Redis (no-op without Redis).
-    async fn write_own(&self, ws: Uuid) -> Option<crate::bus::RedisConn> {
+    async fn write_own(&self, ws: WorkspaceId) -> Option<crate::bus::RedisConn> {
         let mut conn = self.broker.get()?.redis()?;
         let entry = InstanceEntry {
             at: chrono::Utc::now().timestamp_millis(),
@@ -204,7 +220,7 @@ impl Presence {
     }
 
     /// Other instances' fresh entries for a workspace.
-    async fn others(&self, ws: Uuid) -> Vec<(String, InstanceEntry)> {
+    async fn others(&self, ws: WorkspaceId) -> Vec<(String, InstanceEntry)> {
         let Some(mut conn) = self.broker.get().and_then(|b| b.redis()) else {
             return Vec::new();
         };
@@ -226,7 +242,7 @@ impl Presence {
     }
 
     /// The teammate's presence, cluster-wide, to announce after a local change.
-    pub async fn update_for(&self, ws: Uuid, teammate: Uuid) -> PresenceUpdate {
+    pub async fn update_for(&self, ws: WorkspaceId, teammate: TeammateId) -> PresenceUpdate {
         self.write_own(ws).await;
         let here = self.activity(ws, teammate);
         let (online, viewing, typing) = match here {
@@ -252,7 +268,7 @@ impl Presence {
     }
 
     /// Whether the teammate has a live socket on any instance.
-    pub async fn online_anywhere(&self, ws: Uuid, teammate: Uuid) -> bool {
+    pub async fn online_anywhere(&self, ws: WorkspaceId, teammate: TeammateId) -> bool {
         self.local.contains_key(&(ws, teammate))
             || self
                 .others(ws)
@@ -262,9 +278,9 @@ impl Presence {
     }
 
     /// Everyone online in a workspace, cluster-wide.
-    pub async fn list(&self, ws: Uuid) -> Vec<TeammatePresence> {
-        let mut by_teammate: HashMap<Uuid, TeammatePresence> = HashMap::new();
-        let mut add = |instance: &str, teammate: Uuid, a: &Activity| {
+    pub async fn list(&self, ws: WorkspaceId) -> Vec<TeammatePresence> {
+        let mut by_teammate: HashMap<TeammateId, TeammatePresence> = HashMap::new();
+        let mut add = |instance: &str, teammate: TeammateId, a: &Activity| {
             let p = by_teammate
                 .entry(teammate)
                 .or_insert_with(|| TeammatePresence {
@@ -292,8 +308,8 @@ impl Presence {
 
     /// Heartbeat: refresh this instance's entries; remove instances that stopped beating and
     /// return the presence of the teammates they held (now offline unless seen elsewhere).
-    pub async fn heartbeat(&self) -> Vec<(Uuid, Uuid)> {
-        let mut workspaces: Vec<Uuid> = self.local.iter().map(|e| e.key().0).collect();
+    pub async fn heartbeat(&self) -> Vec<(WorkspaceId, TeammateId)> {
+        let mut workspaces: Vec<WorkspaceId> = self.local.iter().map(|e| e.key().0).collect();
         workspaces.sort();
         workspaces.dedup();
         let mut orphans = Vec::new();

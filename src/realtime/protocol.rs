@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::domain::ids::{CaseId, TeammateId, WorkspaceId};
 use crate::events::{Event, EventKind};
 use crate::store::Badge;
 
@@ -25,8 +25,8 @@ pub mod close {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
     Hello {
-        teammate_id: Uuid,
-        workspace_id: Uuid,
+        teammate_id: TeammateId,
+        workspace_id: WorkspaceId,
         seq: i64,
         badge: Badge,
         instance: &'a str,
@@ -41,10 +41,10 @@ pub enum ServerFrame<'a> {
         unassigned: i64,
     },
     Presence {
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         online: bool,
-        viewing: Option<Uuid>,
-        typing: Option<Uuid>,
+        viewing: Option<CaseId>,
+        typing: Option<CaseId>,
     },
     /// Answers `resume`: every event after `since` follows, in order, exactly once.
     Resumed {
@@ -75,8 +75,8 @@ pub fn event_frame(event: &Event) -> String {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     Resume { since: i64 },
-    Viewing { case_id: Option<Uuid> },
-    Typing { case_id: Uuid },
+    Viewing { case_id: Option<CaseId> },
+    Typing { case_id: CaseId },
     Ping,
 }
 
@@ -120,11 +120,11 @@ mod tests {
     #[test]
     fn event_frames_carry_seq_and_kind() {
         let event = Event {
-            workspace_id: Uuid::now_v7(),
+            workspace_id: WorkspaceId::new(),
             seq: 7,
             at: Utc::now(),
             event: EventKind::RulesChanged {
-                actor_id: Uuid::now_v7(),
+                actor_id: TeammateId::new(),
             },
         };
         let v: serde_json::Value = serde_json::from_str(&event_frame(&event)).unwrap();

@@ -1,8 +1,7 @@
 //! Assign, reassign, unassign; move a whole queue.
 
-use uuid::Uuid;
-
 use super::{allow, allow_on_case};
+use crate::domain::ids::{CaseId, TeammateId};
 use crate::error::Result;
 use crate::state::AppState;
 use crate::store::{AssignRequest, Case, Teammate};
@@ -11,8 +10,8 @@ use crate::store::{AssignRequest, Case, Teammate};
 pub async fn assign(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
-    assignee_id: Option<Uuid>,
+    case_id: CaseId,
+    assignee_id: Option<TeammateId>,
     if_version: Option<i64>,
 ) -> Result<Case> {
     let what = "viewers cannot assign cases";
@@ -31,8 +30,8 @@ pub async fn assign(
 pub async fn bulk_reassign(
     state: &AppState,
     actor: &Teammate,
-    from: Uuid,
-    to: Option<Uuid>,
+    from: TeammateId,
+    to: Option<TeammateId>,
 ) -> Result<usize> {
     let what = "only managers and up move a whole queue";
     allow(actor, actor.role.can_bulk_reassign(), what)?;

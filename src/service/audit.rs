@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::allow;
+use crate::domain::ids::{TeammateId, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{AuditEntry, AuditQuery, ClientInfo, NewAuditEntry, Teammate};
@@ -181,7 +182,7 @@ pub async fn record_sign_in(
 /// vouched for, if it got that far.
 pub async fn record_sign_in_refused(
     state: &AppState,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     email: &str,
     reason: &str,
 ) {
@@ -239,7 +240,7 @@ pub const MAX_PAGE: i64 = 200;
 pub struct Filter {
     pub before: Option<String>,
     pub limit: Option<i64>,
-    pub actor: Option<Uuid>,
+    pub actor: Option<TeammateId>,
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,

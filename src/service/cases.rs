@@ -1,9 +1,9 @@
 //! A case's status, read markers and follow-ups.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::{allow_on_case, badge_changed};
+use crate::domain::ids::CaseId;
 use crate::domain::Status;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -12,7 +12,7 @@ use crate::store::{Case, Teammate};
 pub async fn set_status(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
+    case_id: CaseId,
     status: Status,
 ) -> Result<Case> {
     let what = "viewers cannot change cases";
@@ -25,7 +25,7 @@ pub async fn set_status(
 }
 
 /// Marks the case read for the actor: their badge and unread counts drop.
-pub async fn mark_read(state: &AppState, actor: &Teammate, case_id: Uuid) -> Result<()> {
+pub async fn mark_read(state: &AppState, actor: &Teammate, case_id: CaseId) -> Result<()> {
     state
         .store
         .mark_read(actor.workspace_id, case_id, actor.id)
@@ -38,7 +38,7 @@ pub async fn mark_read(state: &AppState, actor: &Teammate, case_id: Uuid) -> Res
 pub async fn set_follow_up(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
+    case_id: CaseId,
     due_at: Option<DateTime<Utc>>,
 ) -> Result<Case> {
     let what = "viewers cannot schedule follow-ups";

@@ -5,9 +5,8 @@
 //! the cases' shape (status, owner, times, who replied when) so that statistics still count
 //! them. See docs/design.md, "Export, erasure, backup", for what is erased and why.
 
-use uuid::Uuid;
-
 use super::allow;
+use crate::domain::ids::CustomerId;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{Customer, CustomerProfile, Erasure, Merge, Teammate};
@@ -21,7 +20,11 @@ const FOUND_MAX: i64 = 20;
 
 /// A customer's page, for everyone on the team; an id merged away answers the customer it was
 /// merged into.
-pub async fn profile(state: &AppState, actor: &Teammate, id: Uuid) -> Result<CustomerProfile> {
+pub async fn profile(
+    state: &AppState,
+    actor: &Teammate,
+    id: CustomerId,
+) -> Result<CustomerProfile> {
     Ok(state.store.customer_profile(actor.workspace_id, id).await?)
 }
 
@@ -41,7 +44,7 @@ pub async fn find(state: &AppState, actor: &Teammate, q: &str) -> Result<Vec<Cus
 pub async fn set_notes(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: CustomerId,
     notes: &str,
 ) -> Result<CustomerProfile> {
     let profile = state.store.customer_profile(actor.workspace_id, id).await?;
@@ -69,8 +72,8 @@ pub async fn set_notes(
 pub async fn merge(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
-    into_id: Uuid,
+    id: CustomerId,
+    into_id: CustomerId,
 ) -> Result<CustomerProfile> {
     state.store.customer(actor.workspace_id, id).await?;
     allow(
@@ -98,7 +101,7 @@ pub async fn merge(
         state,
         actor,
         super::audit::Action::CustomerMerged,
-        Some(merge.customer_id),
+        Some(merge.customer_id.into()),
         serde_json::json!({ "into_id": merge.into_id, "cases": merge.case_ids.len() }),
     )
     .await;
@@ -110,7 +113,7 @@ pub async fn merge(
 
 /// Erases a customer of the actor's workspace (admins and the owner).
 /// An id merged away erases the customer it was merged into, with every address.
-pub async fn erase(state: &AppState, actor: &Teammate, customer_id: Uuid) -> Result<Erasure> {
+pub async fn erase(state: &AppState, actor: &Teammate, customer_id: CustomerId) -> Result<Erasure> {
     // A customer of another workspace is a 404 for every role, like one that does not exist.
     let customer_id = state
         .store
@@ -159,7 +162,7 @@ async fn record_erasure(state: &AppState, actor: &Teammate, erasure: &Erasure) {
         state,
         actor,
         super::audit::Action::CustomerErased,
-        Some(erasure.customer_id),
+        Some(erasure.customer_id.into()),
         changes,
     )
     .await;

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use uuid::Uuid;
 
 use super::allow;
+use crate::domain::ids::{TeammateId, WorkspaceId};
 use crate::domain::Role;
 use crate::error::Result;
 use crate::state::AppState;
@@ -40,9 +40,9 @@ pub struct Export {
 
 /// What is read up front: small, and needed whole (secrets already removed).
 struct Head {
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     manifest_workspace: serde_json::Value,
-    exported_by: Uuid,
+    exported_by: TeammateId,
     until: DateTime<Utc>,
     teammates: Vec<Teammate>,
     channels: Vec<Channel>,

@@ -1,21 +1,23 @@
 //! A customer writes: a new case, a message on their open case, or a reopened one; by the
 //! ingest webhook's JSON or as one raw email (`POST /api/inbound/email`, the SMTP listener).
 
-use uuid::Uuid;
-
+use crate::domain::ids::{ChannelId, WorkspaceId};
 use crate::error::Result;
 use crate::state::AppState;
-use crate::store::{EmailMeta, Inbound, InboundOutcome};
+use crate::store::{ChannelKind, EmailMeta, Inbound, InboundOutcome};
 
 /// Files one checked customer message in its workspace (idempotent on `external_id`).
 pub async fn receive(
     state: &AppState,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     message: Inbound,
 ) -> Result<InboundOutcome> {
     if let Some(id) = message.channel_id {
         let known = state.store.channels(workspace_id).await?;
-        if !known.iter().any(|c| c.id == id && c.kind == "api") {
+        if !known
+            .iter()
+            .any(|c| c.id == id && c.kind == ChannelKind::Api)
+        {
             return Err(crate::error::Error::invalid(
                 "channel_id",
                 "must be an api channel of this workspace",
@@ -28,7 +30,7 @@ pub async fn receive(
 /// Files a message whose channel is already known to be the workspace's.
 pub(crate) async fn file(
     state: &AppState,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     message: Inbound,
 ) -> Result<InboundOutcome> {
     let committed = state.store.inbound(workspace_id, message).await?;
@@ -40,7 +42,7 @@ pub(crate) async fn file(
 /// customer rules of `receive`.
 pub async fn receive_email(
     state: &AppState,
-    workspace_id: uuid::Uuid,
+    workspace_id: WorkspaceId,
     raw: &[u8],
 ) -> Result<InboundOutcome> {
     receive_email_from(state, workspace_id, raw, None).await
@@ -50,21 +52,21 @@ pub async fn receive_email(
 /// first): the case remembers it, and replies leave from that address.
 async fn addressed_channel(
     state: &AppState,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     recipients: &[String],
-) -> Result<Option<Uuid>> {
+) -> Result<Option<ChannelId>> {
     let channels = state.store.channels(workspace_id).await?;
     Ok(recipients.iter().find_map(|to| {
         channels.iter().find_map(|c| {
             let address = c.settings["from_address"].as_str()?;
-            (c.kind == "email" && address.eq_ignore_ascii_case(to)).then_some(c.id)
+            (c.kind == ChannelKind::Email && address.eq_ignore_ascii_case(to)).then_some(c.id)
         })
     }))
 }
 
 /// The email channel whose IMAP mailbox a message was read from.
 pub struct FromMailbox {
-    pub channel_id: Uuid,
+    pub channel_id: ChannelId,
     /// The message's place in the mailbox (`{channel}:{uidvalidity}:{uid}`): what makes a
     /// message without a Message-ID one message however often it is read.
     pub uid_key: String,
@@ -74,7 +76,7 @@ pub struct FromMailbox {
 /// the channel.
 pub async fn receive_email_from(
     state: &AppState,
-    workspace_id: uuid::Uuid,
+    workspace_id: WorkspaceId,
     raw: &[u8],
     mailbox: Option<&FromMailbox>,
 ) -> Result<InboundOutcome> {

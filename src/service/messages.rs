@@ -1,8 +1,7 @@
 //! Replies to the customer and internal notes.
 
-use uuid::Uuid;
-
 use super::{allow_on_case, badge_changed};
+use crate::domain::ids::{AttachmentId, CaseId, MessageId};
 use crate::domain::{input, mentions};
 use crate::error::Result;
 use crate::state::AppState;
@@ -16,10 +15,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub async fn post(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
+    case_id: CaseId,
     note: bool,
     body: &str,
-    attachments: &[Uuid],
+    attachments: &[AttachmentId],
 ) -> Result<Message> {
     let what = "viewers cannot write on cases";
     allow_on_case(state, actor, case_id, actor.role.can_work_cases(), what).await?;
@@ -62,8 +61,8 @@ pub async fn post(
 pub async fn retry_delivery(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
-    message_id: Uuid,
+    case_id: CaseId,
+    message_id: MessageId,
 ) -> Result<Message> {
     let what = "viewers cannot send replies";
     allow_on_case(state, actor, case_id, actor.role.can_work_cases(), what).await?;

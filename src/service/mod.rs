@@ -28,8 +28,7 @@ pub mod totp;
 pub mod webhooks;
 pub mod workspace;
 
-use uuid::Uuid;
-
+use crate::domain::ids::CaseId;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::Teammate;
@@ -48,7 +47,7 @@ pub fn allow(actor: &Teammate, allowed: bool, what: &'static str) -> Result<()> 
 pub async fn allow_on_case(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
+    case_id: CaseId,
     allowed: bool,
     what: &'static str,
 ) -> Result<()> {

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow;
+use crate::domain::ids::TeammateId;
 use crate::domain::reports::{self, Report, Stats, WeekRow, Window};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -28,7 +28,7 @@ const DEFAULT_DAYS: i64 = 28;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TeammateFigures {
-    pub teammate_id: Uuid,
+    pub teammate_id: TeammateId,
     pub name: String,
     /// False for a teammate removed since: their work still counts.
     pub active: bool,
@@ -112,7 +112,7 @@ pub async fn team_report(state: &AppState, actor: &Teammate, ask: &Ask) -> Resul
         .await?
         .capacity
         .map(i64::from);
-    let mut stats: HashMap<Uuid, Stats> = report
+    let mut stats: HashMap<TeammateId, Stats> = report
         .teammates
         .into_iter()
         .map(|r| (r.teammate_id, r.stats))
@@ -149,7 +149,7 @@ pub async fn team_report_csv(
     ask: &Ask,
 ) -> Result<(Window, String)> {
     let (window, report, team) = count(state, actor, ask).await?;
-    let names: HashMap<Uuid, String> = team.into_iter().map(|t| (t.id, t.name)).collect();
+    let names: HashMap<TeammateId, String> = team.into_iter().map(|t| (t.id, t.name)).collect();
     Ok((window, reports::csv(&report, &names)))
 }
 

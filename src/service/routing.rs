@@ -1,6 +1,7 @@
 //! Routing that runs by itself: waiting cases handed out when away ends by its date, and
 //! cases past their first-response target flagged (and taken back if the rules say so).
 
+use crate::domain::ids::{TeammateId, WorkspaceId};
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -33,8 +34,8 @@ pub fn online_for() -> chrono::Duration {
 /// only to connected teammates.
 pub async fn came_online(
     state: &AppState,
-    workspace_id: uuid::Uuid,
-    teammate_id: uuid::Uuid,
+    workspace_id: WorkspaceId,
+    teammate_id: TeammateId,
 ) -> Result<()> {
     let until = chrono::Utc::now() + online_for();
     let committed = state

@@ -3,25 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow;
+use crate::domain::ids::{CaseId, SavedReplyId};
 use crate::domain::{input, templates};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{SavedReply, Teammate};
+use crate::store::{SavedReply, Scope, Teammate};
 
 /// The longest saved reply text, in characters.
 pub const MAX_BODY: usize = 20_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Everyone in the workspace sees it; admins and owners manage it.
-    Workspace,
-    /// Only its author sees it.
-    Personal,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +100,7 @@ pub async fn create(state: &AppState, actor: &Teammate, new: NewSavedReply) -> R
 pub async fn update(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: SavedReplyId,
     changes: SavedReplyChanges,
 ) -> Result<SavedReply> {
     let reply = state
@@ -129,7 +120,7 @@ pub async fn update(
         .await?)
 }
 
-pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+pub async fn delete(state: &AppState, actor: &Teammate, id: SavedReplyId) -> Result<()> {
     let reply = state
         .store
         .saved_reply(actor.workspace_id, actor.id, id)
@@ -145,8 +136,8 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
 pub async fn render(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
-    reply_id: Uuid,
+    case_id: CaseId,
+    reply_id: SavedReplyId,
 ) -> Result<Rendered> {
     let case = state
         .store

@@ -4,26 +4,25 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use crate::attachments::StoredFile;
 
+use crate::domain::ids::{ChannelId, WorkspaceId};
 use crate::error::{Error, Result};
 use crate::events::DeliveryState;
 use crate::service::channels::{inbound_url, sms_twilio::e164};
 use crate::state::AppState;
-use crate::store::{Channel, EmailMeta, Inbound, InboundOutcome, StoreError};
+use crate::store::{Channel, ChannelKind, EmailMeta, Inbound, InboundOutcome, StoreError};
 
 /// The channel named in the URL, if the request is signed with its auth token.
 async fn verified(
     state: &AppState,
-    channel_id: Uuid,
+    channel_id: ChannelId,
     url: &str,
     signature: Option<&str>,
     params: &[(String, String)],
-) -> Result<(Uuid, Channel)> {
+) -> Result<(WorkspaceId, Channel)> {
     let (workspace_id, channel) = match state.store.channel_by_id(channel_id).await {
-        Ok(found) if found.1.kind == "sms_twilio" => found,
+        Ok(found) if found.1.kind == ChannelKind::SmsTwilio => found,
         Ok(_) | Err(StoreError::NotFound) => return Err(Error::NotFound),
         Err(e) => return Err(e.into()),
     };
@@ -50,7 +49,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// one message.
 pub async fn receive_text(
     state: &AppState,
-    channel_id: Uuid,
+    channel_id: ChannelId,
     signature: Option<&str>,
     params: &[(String, String)],
 ) -> Result<InboundOutcome> {
@@ -263,7 +262,7 @@ fn media_filename(url: &str, message_sid: &str, index: usize, content_type: &str
 /// Twilio's `MessageStatus` for one of our replies moves its delivery state forward.
 pub async fn status(
     state: &AppState,
-    channel_id: Uuid,
+    channel_id: ChannelId,
     signature: Option<&str>,
     params: &[(String, String)],
 ) -> Result<()> {

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow_on_case;
+use crate::domain::ids::CaseId;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{Case, Teammate};
@@ -23,7 +23,7 @@ pub struct SnoozeBody {
 pub async fn snooze(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
+    case_id: CaseId,
     until: DateTime<Utc>,
 ) -> Result<Case> {
     allow_on_case(state, actor, case_id, actor.role.can_work_cases(), WHAT).await?;
@@ -41,7 +41,7 @@ pub async fn snooze(
     Ok(state.published(committed).await)
 }
 
-pub async fn wake(state: &AppState, actor: &Teammate, case_id: Uuid) -> Result<Case> {
+pub async fn wake(state: &AppState, actor: &Teammate, case_id: CaseId) -> Result<Case> {
     allow_on_case(state, actor, case_id, actor.role.can_work_cases(), WHAT).await?;
     let committed = state
         .store

@@ -19,11 +19,11 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow;
 use super::audit::{self, Action};
 use crate::credentials::hash_token;
+use crate::domain::ids::WorkspaceId;
 use crate::domain::{input, Role};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -205,7 +205,11 @@ pub async fn password_refused(state: &AppState, teammate: &Teammate) -> Result<b
 
 /// Whether someone of `role` in the workspace signs in through its provider only, without a
 /// password (never the owner).
-pub async fn passwords_off(state: &AppState, workspace_id: Uuid, role: Role) -> Result<bool> {
+pub async fn passwords_off(
+    state: &AppState,
+    workspace_id: WorkspaceId,
+    role: Role,
+) -> Result<bool> {
     if role == Role::Owner {
         return Ok(false);
     }

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::{allow, allow_on_case};
+use crate::domain::ids::{CaseId, TagId};
 use crate::domain::tags;
 use crate::error::Result;
 use crate::state::AppState;
@@ -63,7 +63,7 @@ pub async fn create(state: &AppState, actor: &Teammate, new: NewTag) -> Result<T
 pub async fn update(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: TagId,
     changes: TagChanges,
 ) -> Result<Tag> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
@@ -90,7 +90,7 @@ pub async fn update(
     Ok(state.published(committed).await)
 }
 
-pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+pub async fn delete(state: &AppState, actor: &Teammate, id: TagId) -> Result<()> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     let committed = state
         .store
@@ -104,7 +104,7 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
 pub async fn tag_case(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
+    case_id: CaseId,
     new: NewTag,
 ) -> Result<Case> {
     allow_on_case(
@@ -133,8 +133,8 @@ pub async fn tag_case(
 pub async fn untag_case(
     state: &AppState,
     actor: &Teammate,
-    case_id: Uuid,
-    tag_id: Uuid,
+    case_id: CaseId,
+    tag_id: TagId,
 ) -> Result<Case> {
     allow_on_case(
         state,

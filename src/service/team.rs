@@ -1,12 +1,11 @@
 //! The team: roles and away, removals, invitations.
 
-use uuid::Uuid;
-
 use serde_json::json;
 
 use super::allow;
 use super::audit::{self, Action};
 use crate::credentials::{hash_token, new_token};
+use crate::domain::ids::TeammateId;
 use crate::domain::{input, Role};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -17,7 +16,7 @@ const INVITE_DAYS: i64 = 7;
 
 /// The active teammate `id` of the actor's workspace; anyone else is a 404 for every role, so a
 /// role is refused only on teammates it can see.
-async fn active_teammate(state: &AppState, actor: &Teammate, id: Uuid) -> Result<Teammate> {
+async fn active_teammate(state: &AppState, actor: &Teammate, id: TeammateId) -> Result<Teammate> {
     let target = state.store.teammate(actor.workspace_id, id).await?;
     if !target.active {
         return Err(Error::NotFound);
@@ -29,7 +28,7 @@ async fn active_teammate(state: &AppState, actor: &Teammate, id: Uuid) -> Result
 pub async fn update(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: TeammateId,
     role: Option<Role>,
     away: Option<bool>,
     routing: RoutingPatch,
@@ -90,7 +89,14 @@ pub async fn update(
     if id != actor.id || role.is_some() || limit_changed {
         let changes = audit::diff(&target, &updated);
         if changes.as_object().is_some_and(|c| !c.is_empty()) {
-            audit::record(state, actor, Action::TeammateUpdated, Some(id), changes).await;
+            audit::record(
+                state,
+                actor,
+                Action::TeammateUpdated,
+                Some(id.into()),
+                changes,
+            )
+            .await;
         }
     }
     Ok(updated)
@@ -101,8 +107,8 @@ pub async fn update(
 pub async fn remove(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
-    reassign_to: Option<Uuid>,
+    id: TeammateId,
+    reassign_to: Option<TeammateId>,
 ) -> Result<usize> {
     let target = active_teammate(state, actor, id).await?;
     allow(
@@ -128,7 +134,14 @@ pub async fn remove(
         "name": target.name, "email": target.email, "role": target.role,
         "reassign_to": reassign_to, "cases_moved": moved,
     });
-    audit::record(state, actor, Action::TeammateRemoved, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::TeammateRemoved,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     Ok(moved)
 }
 

@@ -105,7 +105,14 @@ pub async fn confirm(state: &AppState, actor: &Teammate, code: &str) -> Result<V
     state.store.confirm_totp(actor.id, step, &hashes).await?;
     tracing::info!(teammate = %actor.id, "two-factor sign-in turned on");
     let changes = serde_json::json!({});
-    audit::record(state, actor, Action::TotpEnabled, Some(actor.id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::TotpEnabled,
+        Some(actor.id.into()),
+        changes,
+    )
+    .await;
     Ok(codes)
 }
 
@@ -131,7 +138,14 @@ pub async fn disable(state: &AppState, actor: &Teammate, code: &str) -> Result<(
     state.store.delete_totp(actor.id).await?;
     tracing::info!(teammate = %actor.id, "two-factor sign-in turned off");
     let changes = serde_json::json!({});
-    audit::record(state, actor, Action::TotpDisabled, Some(actor.id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::TotpDisabled,
+        Some(actor.id.into()),
+        changes,
+    )
+    .await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::allow;
 use super::audit::{self, Action};
+use crate::domain::ids::WebhookId;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{Teammate, Webhook, WebhookDelivery};
@@ -78,7 +79,7 @@ pub async fn create(
         state,
         actor,
         Action::WebhookCreated,
-        Some(webhook.id),
+        Some(webhook.id.into()),
         changes,
     )
     .await;
@@ -90,18 +91,25 @@ pub async fn list(state: &AppState, actor: &Teammate) -> Result<Vec<Webhook>> {
     Ok(state.store.webhooks(actor.workspace_id).await?)
 }
 
-pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+pub async fn delete(state: &AppState, actor: &Teammate, id: WebhookId) -> Result<()> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     state.store.delete_webhook(actor.workspace_id, id).await?;
     let changes = serde_json::json!({});
-    audit::record(state, actor, Action::WebhookDeleted, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::WebhookDeleted,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     Ok(())
 }
 
 pub async fn deliveries(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: WebhookId,
 ) -> Result<Vec<WebhookDelivery>> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     Ok(state
@@ -113,7 +121,7 @@ pub async fn deliveries(
 pub async fn resend(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: WebhookId,
     delivery_id: Uuid,
 ) -> Result<WebhookDelivery> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
@@ -122,6 +130,13 @@ pub async fn resend(
         .resend_webhook_delivery(actor.workspace_id, id, delivery_id)
         .await?;
     let changes = serde_json::json!({ "delivery_id": delivery_id });
-    audit::record(state, actor, Action::WebhookResent, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::WebhookResent,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     Ok(delivery)
 }

@@ -11,9 +11,9 @@
 
 use std::time::Duration;
 
+use crate::domain::ids::{CaseId, WorkspaceId};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use uuid::Uuid;
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -46,7 +46,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
 
 struct Envelope {
     /// (recipient as given, its workspace)
-    recipients: Vec<(String, Uuid)>,
+    recipients: Vec<(String, WorkspaceId)>,
 }
 
 async fn session<R, W>(
@@ -163,7 +163,7 @@ async fn recipient_workspace(
     state: &AppState,
     domain: &str,
     address: &str,
-) -> crate::error::Result<Option<Uuid>> {
+) -> crate::error::Result<Option<WorkspaceId>> {
     let address = address.trim().to_ascii_lowercase();
     let Some((local, host)) = address.rsplit_once('@') else {
         return Ok(None);
@@ -172,7 +172,7 @@ async fn recipient_workspace(
         if let Some(token) = local.strip_prefix("reply+") {
             let Some(case_id) = token
                 .split_once('-')
-                .and_then(|(c, _)| Uuid::try_parse(c).ok())
+                .and_then(|(c, _)| c.parse::<CaseId>().ok())
             else {
                 return Ok(None);
             };
@@ -187,7 +187,7 @@ async fn recipient_workspace(
 
 /// Hands the message to each workspace it is for, with its envelope recipients prepended.
 async fn deliver(state: &AppState, env: &Envelope, raw: &[u8]) -> &'static str {
-    let mut workspaces: Vec<Uuid> = env.recipients.iter().map(|(_, w)| *w).collect();
+    let mut workspaces: Vec<WorkspaceId> = env.recipients.iter().map(|(_, w)| *w).collect();
     workspaces.dedup();
     workspaces.sort();
     workspaces.dedup();

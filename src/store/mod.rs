@@ -18,6 +18,10 @@ pub use error::{Conflict, Input, Refusal, StoreError};
 pub use models::*;
 
 use crate::config::SqliteSynchronous;
+use crate::domain::ids::{
+    AttachmentId, CaseId, ChannelId, CustomerId, JobId, MessageId, SavedReplyId, TagId, TeammateId,
+    WebhookId, WorkspaceId,
+};
 use crate::domain::{routing::Rules, Role, Status};
 use crate::events::{DeliveryState, Event};
 use error::Result;
@@ -31,10 +35,10 @@ pub enum Backend {
 /// The assignee change a caller asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct AssignRequest {
-    pub case_id: Uuid,
-    pub assignee_id: Option<Uuid>,
+    pub case_id: CaseId,
+    pub assignee_id: Option<TeammateId>,
     pub if_version: Option<i64>,
-    pub actor_id: Uuid,
+    pub actor_id: TeammateId,
 }
 
 /// Which teammates a listing includes.
@@ -66,46 +70,46 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         ingest_token: &str,
     ) -> Result<Committed<(Workspace, Teammate)>>;
-    async fn workspace(&self, id: Uuid) -> Result<Workspace>;
+    async fn workspace(&self, id: WorkspaceId) -> Result<Workspace>;
     async fn workspace_by_ingest_token(&self, token: &str) -> Result<Option<Workspace>>;
     async fn update_workspace(
         &self,
-        id: Uuid,
-        actor_id: Uuid,
+        id: WorkspaceId,
+        actor_id: TeammateId,
         patch: WorkspacePatch,
     ) -> Result<Committed<Workspace>>;
-    async fn set_ingest_token(&self, id: Uuid, token: &str) -> Result<()>;
+    async fn set_ingest_token(&self, id: WorkspaceId, token: &str) -> Result<()>;
     async fn credentials(&self, email: &str) -> Result<Option<Credentials>>;
-    async fn teammate(&self, workspace_id: Uuid, id: Uuid) -> Result<Teammate>;
+    async fn teammate(&self, workspace_id: WorkspaceId, id: TeammateId) -> Result<Teammate>;
     /// The workspace's teammates by name, matching `q` (name or email) if given.
     async fn teammates(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: Option<&str>,
         which: Which,
     ) -> Result<Vec<Teammate>>;
     async fn update_teammate(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+        actor_id: TeammateId,
         role: Option<Role>,
         away: Option<bool>,
     ) -> Result<Committed<Teammate>>;
     /// Removes a teammate and, in the same transaction, moves their open cases as decided.
     async fn remove_teammate(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         departure: Departure,
     ) -> Result<Committed<usize>>;
-    async fn prefs(&self, teammate_id: Uuid) -> Result<NotificationPrefs>;
-    async fn set_prefs(&self, teammate_id: Uuid, prefs: NotificationPrefs) -> Result<()>;
+    async fn prefs(&self, teammate_id: TeammateId) -> Result<NotificationPrefs>;
+    async fn set_prefs(&self, teammate_id: TeammateId, prefs: NotificationPrefs) -> Result<()>;
 
     // Sessions, API tokens, invites. Tokens are stored as SHA-256 hashes only.
     async fn create_token(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         token_hash: &str,
         kind: TokenKind,
         expires_at: Option<DateTime<Utc>>,
@@ -128,20 +132,35 @@ pub trait Store: Send + Sync + 'static {
     // Cases.
     async fn inbound(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         message: Inbound,
     ) -> Result<Committed<InboundOutcome>>;
-    async fn cases(&self, workspace_id: Uuid, viewer: Uuid, query: CaseQuery) -> Result<Vec<Case>>;
-    async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts>;
-    async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case>;
-    async fn case_detail(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<CaseDetail>;
+    async fn cases(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        query: CaseQuery,
+    ) -> Result<Vec<Case>>;
+    async fn counts(&self, workspace_id: WorkspaceId, viewer: TeammateId) -> Result<Counts>;
+    async fn case(&self, workspace_id: WorkspaceId, viewer: TeammateId, id: CaseId)
+        -> Result<Case>;
+    async fn case_detail(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: CaseId,
+    ) -> Result<CaseDetail>;
     /// Assign, reassign or unassign. A stale `if_version` fails with `Conflict::CaseVersion`.
-    async fn assign(&self, workspace_id: Uuid, request: AssignRequest) -> Result<Committed<Case>>;
+    async fn assign(
+        &self,
+        workspace_id: WorkspaceId,
+        request: AssignRequest,
+    ) -> Result<Committed<Case>>;
     async fn set_status(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         status: Status,
     ) -> Result<Committed<Case>>;
     /// A reply to the customer (`note == false`) or an internal note mentioning `mentions`, with
@@ -149,20 +168,25 @@ pub trait Store: Send + Sync + 'static {
     #[allow(clippy::too_many_arguments)] // what one message is made of
     async fn add_message(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         note: bool,
         body: &str,
-        mentions: &[Uuid],
-        attachments: &[Uuid],
+        mentions: &[TeammateId],
+        attachments: &[AttachmentId],
     ) -> Result<Committed<Message>>;
-    async fn mark_read(&self, workspace_id: Uuid, case_id: Uuid, teammate_id: Uuid) -> Result<()>;
+    async fn mark_read(
+        &self,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        teammate_id: TeammateId,
+    ) -> Result<()>;
     async fn set_follow_up(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         due_at: Option<DateTime<Utc>>,
     ) -> Result<Committed<Case>>;
     /// Turns every follow-up due by `now` into `follow_up_due` (an event and a timeline entry
@@ -171,36 +195,40 @@ pub trait Store: Send + Sync + 'static {
     /// Moves all open cases of `from` to `to` (or back to the pool).
     async fn bulk_reassign(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        from: Uuid,
-        to: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        from: TeammateId,
+        to: Option<TeammateId>,
     ) -> Result<Committed<usize>>;
-    async fn rules(&self, workspace_id: Uuid) -> Result<Rules>;
+    async fn rules(&self, workspace_id: WorkspaceId) -> Result<Rules>;
     async fn set_rules(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         rules: Rules,
     ) -> Result<Committed<Rules>>;
-    async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge>;
+    async fn badge(&self, workspace_id: WorkspaceId, teammate_id: TeammateId) -> Result<Badge>;
     /// The badges of several teammates of one workspace, in a fixed number of queries however
     /// many there are (the hub refreshes a whole room's badges after an event).
     async fn badges(
         &self,
-        workspace_id: Uuid,
-        teammates: &[Uuid],
-    ) -> Result<std::collections::HashMap<Uuid, Badge>>;
+        workspace_id: WorkspaceId,
+        teammates: &[TeammateId],
+    ) -> Result<std::collections::HashMap<TeammateId, Badge>>;
 
     // Notifications: jobs are queued by the writes above, in their transactions.
     async fn add_push_subscription(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         endpoint: &str,
         p256dh: &str,
         auth: &str,
     ) -> Result<PushSubscription>;
-    async fn remove_push_subscription(&self, teammate_id: Uuid, endpoint: &str) -> Result<bool>;
+    async fn remove_push_subscription(
+        &self,
+        teammate_id: TeammateId,
+        endpoint: &str,
+    ) -> Result<bool>;
     async fn push_subscription(&self, id: Uuid) -> Result<Option<PushSubscription>>;
     async fn delete_push_subscription(&self, id: Uuid) -> Result<()>;
     /// Claims up to `limit` due jobs for `lease` (a crashed worker's jobs come back after it).
@@ -211,7 +239,7 @@ pub trait Store: Send + Sync + 'static {
         lease: std::time::Duration,
     ) -> Result<Vec<Job>>;
     async fn job_context(&self, job: &Job) -> Result<JobContext>;
-    async fn finish_job(&self, id: Uuid, outcome: &JobOutcome) -> Result<()>;
+    async fn finish_job(&self, id: JobId, outcome: &JobOutcome) -> Result<()>;
     /// Jobs by channel and state (for metrics and tests).
     async fn job_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// A server-wide secret, created with `value` the first time it is asked for.
@@ -222,16 +250,16 @@ pub trait Store: Send + Sync + 'static {
     /// customer message, a reply or a status change in `[start, end)`, each up to `end`.
     async fn report_histories(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::reports::History>>;
 
     // Sessions and the audit log (`store/sql/audit.rs`).
     /// The teammate's live sessions and API tokens, most recently used first.
-    async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>>;
+    async fn sessions(&self, teammate_id: TeammateId) -> Result<Vec<SessionInfo>>;
     /// Ends one of the teammate's sessions or tokens: false when they have none with that id.
-    async fn delete_session(&self, teammate_id: Uuid, id: Uuid) -> Result<bool>;
+    async fn delete_session(&self, teammate_id: TeammateId, id: Uuid) -> Result<bool>;
     /// Notes a token's use (when, from where, which browser) if it was last noted before
     /// `stale_before`.
     async fn touch_token(
@@ -244,7 +272,7 @@ pub trait Store: Send + Sync + 'static {
     /// A page of the workspace's audit log, newest first.
     async fn audit_entries(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         query: &AuditQuery,
     ) -> Result<Vec<AuditEntry>>;
     /// Deletes audit entries older than `before`.
@@ -252,14 +280,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Single sign-on (`store/sql/sso.rs`).
     /// The workspace's identity provider, if it has one.
-    async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>>;
+    async fn sso_config(&self, workspace_id: WorkspaceId) -> Result<Option<SsoConfig>>;
     /// The identity provider of the workspace that `domain` (lower-cased) signs in to.
     async fn sso_config_for_domain(&self, domain: &str) -> Result<Option<SsoConfig>>;
     /// Creates or replaces the workspace's provider and its domains; `Duplicate` when another
     /// workspace has one of the domains.
     async fn put_sso_config(&self, config: &SsoConfig) -> Result<()>;
     /// Removes it (and the sign-ins under way); false when there was none.
-    async fn delete_sso_config(&self, workspace_id: Uuid) -> Result<bool>;
+    async fn delete_sso_config(&self, workspace_id: WorkspaceId) -> Result<bool>;
     /// A sign-in sent to the provider, found again by the hash of its `state`.
     async fn create_sso_login(
         &self,
@@ -272,11 +300,11 @@ pub trait Store: Send + Sync + 'static {
     /// The active teammate with this email, password or not.
     async fn teammate_by_email(&self, email: &str) -> Result<Option<Teammate>>;
     /// Whether someone with this email was removed from the workspace (and not invited back).
-    async fn was_removed(&self, workspace_id: Uuid, email: &str) -> Result<bool>;
+    async fn was_removed(&self, workspace_id: WorkspaceId, email: &str) -> Result<bool>;
     /// Someone of an allowed domain joins the workspace without a password.
     async fn join_by_sso(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         name: &str,
         email: &str,
         role: Role,
@@ -284,100 +312,109 @@ pub trait Store: Send + Sync + 'static {
 
     // Two-factor sign-in (`store/sql/totp.rs`).
     /// The teammate's TOTP enrolment, confirmed or not.
-    async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>>;
+    async fn totp(&self, teammate_id: TeammateId) -> Result<Option<Totp>>;
     /// Starts (or restarts) an enrolment with a new secret. `Duplicate` once one is confirmed.
-    async fn begin_totp(&self, teammate_id: Uuid, secret: &str) -> Result<()>;
+    async fn begin_totp(&self, teammate_id: TeammateId, secret: &str) -> Result<()>;
     /// Confirms the enrolment with the step of its first code; replaces the recovery codes.
     async fn confirm_totp(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         step: i64,
         recovery_hashes: &[String],
     ) -> Result<()>;
     /// Accepts a code's time step once: false when it, or a later one, was used already.
-    async fn use_totp_step(&self, teammate_id: Uuid, step: i64) -> Result<bool>;
+    async fn use_totp_step(&self, teammate_id: TeammateId, step: i64) -> Result<bool>;
     /// Spends a recovery code: false when it is unknown or used.
-    async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool>;
+    async fn use_recovery_code(&self, teammate_id: TeammateId, code_hash: &str) -> Result<bool>;
     /// Turns two-factor off: the secret and every recovery code are deleted.
-    async fn delete_totp(&self, teammate_id: Uuid) -> Result<()>;
+    async fn delete_totp(&self, teammate_id: TeammateId) -> Result<()>;
     // Saved replies, tags and snooze (`store/sql/workday.rs`).
     /// The workspace's saved replies and the viewer's own, by name.
-    async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>>;
+    async fn saved_replies(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+    ) -> Result<Vec<SavedReply>>;
     /// One saved reply the viewer can see (another teammate's own is `NotFound`).
-    async fn saved_reply(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<SavedReply>;
+    async fn saved_reply(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: SavedReplyId,
+    ) -> Result<SavedReply>;
     /// A workspace reply (`owner_id: None`) or a teammate's own.
     async fn create_saved_reply(
         &self,
-        workspace_id: Uuid,
-        owner_id: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        owner_id: Option<TeammateId>,
         name: &str,
         body: &str,
     ) -> Result<SavedReply>;
     async fn update_saved_reply(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: SavedReplyId,
         name: Option<&str>,
         body: Option<&str>,
     ) -> Result<SavedReply>;
-    async fn delete_saved_reply(&self, workspace_id: Uuid, id: Uuid) -> Result<()>;
+    async fn delete_saved_reply(&self, workspace_id: WorkspaceId, id: SavedReplyId) -> Result<()>;
     /// The workspace's tags with their open cases per view (`mine` is the viewer's).
-    async fn tags(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<ListedTag>>;
+    async fn tags(&self, workspace_id: WorkspaceId, viewer: TeammateId) -> Result<Vec<ListedTag>>;
     /// A new tag; `Forbidden` when the list is locked and the actor is not `admin`.
     async fn create_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
     ) -> Result<Committed<Tag>>;
     async fn update_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: TagId,
         name: Option<&str>,
         color: Option<&str>,
     ) -> Result<Committed<Tag>>;
     async fn delete_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: TagId,
     ) -> Result<Committed<()>>;
     /// Puts the tag of that name on a case, adding it to the list when allowed (see
     /// `create_tag`). Already there: nothing changes.
     #[allow(clippy::too_many_arguments)] // the case, who, and the tag
     async fn tag_case(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
     ) -> Result<Committed<Case>>;
     async fn untag_case(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
-        tag_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
+        tag_id: TagId,
     ) -> Result<Committed<Case>>;
     async fn snooze(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         until: DateTime<Utc>,
     ) -> Result<Committed<Case>>;
     /// Wakes a snoozed case by hand (not snoozed: nothing changes).
     async fn wake(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
     ) -> Result<Committed<Case>>;
     /// Wakes every case whose snooze ended by `now`, each once across instances.
     async fn wake_due(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
@@ -386,43 +423,50 @@ pub trait Store: Send + Sync + 'static {
     /// Sets `away_from`, `away_until` and `max_open` (each `None` leaves it, `Some(None)` clears).
     async fn update_teammate_routing(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+        actor_id: TeammateId,
         patch: RoutingPatch,
     ) -> Result<Committed<Teammate>>;
     /// Hands out waiting cases in up to `limit` workspaces (each under its lock); answers the
     /// committed events. For what frees room without a write: away that ends by its date.
     async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>>;
     /// Open cases per teammate who holds any (Settings → Team shows them against the limit).
-    async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>>;
+    async fn open_cases(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<std::collections::HashMap<TeammateId, i64>>;
     /// Flags the open cases past their first-response target (each once, across instances)
     /// and, where the rules say `take_back`, runs the rules again without the owner.
     async fn fire_breaches(&self, now: DateTime<Utc>) -> Result<Vec<Event>>;
     /// Renews "online until" for (workspace, teammate) pairs with a live socket here.
-    async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()>;
+    async fn mark_online(
+        &self,
+        present: &[(WorkspaceId, TeammateId)],
+        until: DateTime<Utc>,
+    ) -> Result<()>;
     /// A teammate connected: online until `until`, and the queue handed out (under the lock).
     async fn came_online(
         &self,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         until: DateTime<Utc>,
     ) -> Result<Committed<()>>;
 
     // Email (`store/sql/email.rs`): channels, outbound replies and their delivery, bounces.
-    async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>>;
+    async fn channels(&self, workspace_id: WorkspaceId) -> Result<Vec<Channel>>;
     /// Creates (`id: None`) or replaces a channel. An address already taken is `Duplicate`.
     async fn save_channel(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         channel: ChannelWrite,
     ) -> Result<Committed<Channel>>;
     async fn delete_channel(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: ChannelId,
     ) -> Result<Committed<()>>;
     /// What an `email_reply` job sends. Fixes the reply's Message-ID (in `mail_domain`) before
     /// the first attempt, so that every attempt sends the same one.
@@ -433,45 +477,49 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a failed reply again.
     async fn retry_delivery(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        message_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        message_id: MessageId,
+        actor_id: TeammateId,
     ) -> Result<Committed<Message>>;
     /// A bounce of the reply whose Message-ID is `mail_id`: that reply becomes `failed`.
     /// None when no reply of this workspace has that id.
     async fn bounce(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>>;
     /// The workspace of a channel address (lower case), for the SMTP listener's RCPT check.
-    async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>>;
+    async fn workspace_of_address(&self, address: &str) -> Result<Option<WorkspaceId>>;
     /// The workspace a case belongs to (to verify a reply token at RCPT).
-    async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>>;
+    async fn workspace_of_case(&self, case_id: CaseId) -> Result<Option<WorkspaceId>>;
     /// One attachment of this workspace (`NotFound` for another workspace's).
-    async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile>;
+    async fn attachment(
+        &self,
+        workspace_id: WorkspaceId,
+        id: AttachmentId,
+    ) -> Result<AttachmentFile>;
     /// A file a teammate uploaded for their next reply or note (bound by `add_message`).
     async fn upload_attachment(
         &self,
-        workspace_id: Uuid,
-        uploader: Uuid,
+        workspace_id: WorkspaceId,
+        uploader: TeammateId,
         file: &crate::attachments::StoredFile,
     ) -> Result<Attachment>;
 
     // SMS and API channels (`store/sql/sms.rs`).
     /// A channel by id alone, with its workspace (for provider webhooks, which name only it).
-    async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)>;
+    async fn channel_by_id(&self, id: ChannelId) -> Result<(WorkspaceId, Channel)>;
     /// What an `sms_reply` or `api_reply` job sends.
     async fn channel_reply(&self, job: &Job) -> Result<ChannelReply>;
     /// Remembers the provider's id of a sent reply (Twilio's MessageSid).
-    async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()>;
+    async fn set_provider_id(&self, message_id: MessageId, provider_id: &str) -> Result<()>;
     /// A provider's status callback: moves the delivery of the reply it names forward (never
     /// back). False when no reply of the workspace has that id.
     async fn provider_status(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         provider_id: &str,
         state: DeliveryState,
         error: Option<&str>,
@@ -481,25 +529,25 @@ pub trait Store: Send + Sync + 'static {
     /// A new endpoint, following events from the workspace's latest `seq` on.
     async fn create_webhook(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         url: &str,
         events: &[String],
         secret: &str,
     ) -> Result<Webhook>;
-    async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<Webhook>>;
-    async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()>;
+    async fn webhooks(&self, workspace_id: WorkspaceId) -> Result<Vec<Webhook>>;
+    async fn delete_webhook(&self, workspace_id: WorkspaceId, id: WebhookId) -> Result<()>;
     /// The newest deliveries of an endpoint, at most `limit`.
     async fn webhook_deliveries(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         limit: i64,
     ) -> Result<Vec<WebhookDelivery>>;
     /// Queues a delivered event to be sent again (and switches the endpoint back on).
     async fn resend_webhook_delivery(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         delivery_id: Uuid,
     ) -> Result<WebhookDelivery>;
     /// Leases the endpoints that are due, so one instance at a time delivers to each.
@@ -509,18 +557,18 @@ pub trait Store: Send + Sync + 'static {
         lease: std::time::Duration,
     ) -> Result<Vec<WebhookTarget>>;
     /// Events an admin asked to send again: (seq, kind), oldest first.
-    async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>>;
+    async fn webhook_resends(&self, id: WebhookId) -> Result<Vec<(i64, String)>>;
     /// Logs one attempt; `advance` moves the endpoint's cursor to its `seq`.
     async fn record_webhook_attempt(
         &self,
-        id: Uuid,
+        id: WebhookId,
         attempt: &Attempt,
         advance: bool,
     ) -> Result<()>;
     /// Ends a lease: the cursor reached, when to come back, whether it is still on.
     async fn release_webhook(
         &self,
-        id: Uuid,
+        id: WebhookId,
         cursor: i64,
         next_at: DateTime<Utc>,
         failing_since: Option<DateTime<Utc>>,
@@ -531,8 +579,8 @@ pub trait Store: Send + Sync + 'static {
     /// `webhook.switched_off` event in the log; no event if it was already off.
     async fn switch_off_webhook(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         cursor: i64,
         failing_since: DateTime<Utc>,
     ) -> Result<Committed<()>>;
@@ -542,82 +590,96 @@ pub trait Store: Send + Sync + 'static {
     /// by `until` (keyset paging: each page is one indexed query however far the export is).
     async fn export_page(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         kind: ExportKind,
         after: Option<Uuid>,
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ExportRow>>;
     /// One customer of this workspace (`NotFound` for another workspace's).
-    async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer>;
+    async fn customer(&self, workspace_id: WorkspaceId, id: CustomerId) -> Result<Customer>;
     /// A customer's page: addresses, notes and cases (an alias id answers its target).
-    async fn customer_profile(&self, workspace_id: Uuid, id: Uuid) -> Result<CustomerProfile>;
-    async fn set_customer_notes(&self, workspace_id: Uuid, id: Uuid, notes: &str) -> Result<()>;
+    async fn customer_profile(
+        &self,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
+    ) -> Result<CustomerProfile>;
+    async fn set_customer_notes(
+        &self,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
+        notes: &str,
+    ) -> Result<()>;
     /// Customers (not merged away, not erased) whose name, email or phone holds `q`.
     async fn find_customers(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: &str,
         limit: i64,
     ) -> Result<Vec<Customer>>;
     /// Merges `from` into `into`: its cases move, its notes join, its row stays as an alias.
     async fn merge_customers(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        from: Uuid,
-        into: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        from: CustomerId,
+        into: CustomerId,
     ) -> Result<Committed<Merge>>;
     /// Erases a customer in one transaction: name and addresses, the text of every message on
     /// their cases, their attachment rows, pending jobs and the event log's copies of the text.
     /// The bytes no row names any more are listed for the caller to delete after the commit.
     async fn erase_customer(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        customer_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        customer_id: CustomerId,
     ) -> Result<Committed<Erasure>>;
     /// Whether any attachment row still names these bytes.
     async fn attachment_bytes_in_use(&self, sha256: &str) -> Result<bool>;
     // Reading mailboxes over IMAP (`store/sql/imap.rs`).
     /// Every email channel of every workspace, with its workspace (the pollers pick those with
     /// `imap` settings).
-    async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>>;
+    async fn all_email_channels(&self) -> Result<Vec<(WorkspaceId, Channel)>>;
     /// Takes or renews the lease on polling a channel's mailbox for `holder`: true while it is
     /// `holder`'s (free, expired or already its own), false while another instance holds it or
     /// the channel is gone.
     async fn lease_imap(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         holder: &str,
         lease: std::time::Duration,
     ) -> Result<bool>;
     /// Gives a lease up (at shutdown, or when the channel stops reading a mailbox).
-    async fn release_imap(&self, channel_id: Uuid, holder: &str) -> Result<()>;
-    async fn imap_cursor(&self, channel_id: Uuid) -> Result<ImapCursor>;
+    async fn release_imap(&self, channel_id: ChannelId, holder: &str) -> Result<()>;
+    async fn imap_cursor(&self, channel_id: ChannelId) -> Result<ImapCursor>;
     /// Starts the cursor over for `mailbox` at `uid_validity` (a new mailbox, or its UIDs were
     /// renumbered): every message there is read again, and Message-IDs keep what was taken.
     async fn reset_imap_cursor(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         mailbox: &str,
         uid_validity: i64,
     ) -> Result<()>;
     /// Records that the message with `uid` has been taken (the cursor never moves back).
     async fn advance_imap_cursor(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         mailbox: &str,
         uid_validity: i64,
         uid: i64,
     ) -> Result<()>;
 
     // The event log.
-    async fn last_seq(&self, workspace_id: Uuid) -> Result<i64>;
+    async fn last_seq(&self, workspace_id: WorkspaceId) -> Result<i64>;
     /// Events with `seq > since`, oldest first, at most `limit`.
-    async fn events_since(&self, workspace_id: Uuid, since: i64, limit: i64) -> Result<Vec<Event>>;
+    async fn events_since(
+        &self,
+        workspace_id: WorkspaceId,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>>;
     /// The oldest `seq` still in the log (None if the log is empty).
-    async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>>;
+    async fn first_retained_seq(&self, workspace_id: WorkspaceId) -> Result<Option<i64>>;
     /// Deletes events older than `before`, always keeping each workspace's latest one.
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64>;
 }

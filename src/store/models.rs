@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::ids::{
+    AttachmentId, CaseId, ChannelId, CustomerId, JobId, MessageId, SavedReplyId, TagId, TeammateId,
+    WebhookId, WorkspaceId,
+};
 use crate::domain::{routing::Rules, Role, Status};
 use crate::events::{DeliveryState, Event, MessageKind};
 
@@ -21,7 +25,7 @@ pub struct Committed<T> {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Workspace {
-    pub id: Uuid,
+    pub id: WorkspaceId,
     pub name: String,
     pub case_prefix: String,
     /// A closed case reopens when its customer writes again within this many days.
@@ -50,8 +54,8 @@ pub struct WorkspacePatch {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Teammate {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub id: TeammateId,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     pub email: String,
     pub role: Role,
@@ -90,7 +94,7 @@ impl NotificationPrefs {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Customer {
-    pub id: Uuid,
+    pub id: CustomerId,
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -98,11 +102,11 @@ pub struct Customer {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Case {
-    pub id: Uuid,
+    pub id: CaseId,
     /// `{PREFIX}-{000123}`.
     pub number: String,
     pub status: Status,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     /// Bumped by every change; send it back as `if_version` to refuse a stale change.
     pub version: i64,
     pub category: Option<String>,
@@ -118,7 +122,7 @@ pub struct Case {
     /// The caller has not read the latest customer message.
     pub unread: bool,
     /// The channel the customer last wrote on (SMS, API): replies go out there.
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     /// When the customer's wait passes the first-response target (none: no target running).
     pub response_due_at: Option<DateTime<Utc>>,
     /// When it passed it with nobody having answered (cleared by a reply).
@@ -138,21 +142,59 @@ pub struct Case {
 /// Where a search found a case: the best-matching message or note, or the case's own fields.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchMatch {
-    /// `message` (from or to the customer), `note`, `subject`, `customer` (the name),
-    /// `email`, `phone` or `number`.
-    pub field: String,
+    pub field: SearchField,
     /// The message or note that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<Uuid>,
+    pub message_id: Option<MessageId>,
     /// The matched text (a window of it for long messages), in parts: render each as text,
     /// the parts with `mark: true` emphasised.
     pub snippet: Vec<crate::domain::search::Part>,
 }
 
+/// What part of a case a search matched. Shown as `as_str()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchField {
+    /// A message from or to the customer.
+    Message,
+    Note,
+    Subject,
+    /// The customer's name.
+    Customer,
+    Email,
+    Phone,
+    /// The case's number (the search named it).
+    Number,
+}
+
+impl SearchField {
+    pub const ALL: [SearchField; 7] = [
+        SearchField::Message,
+        SearchField::Note,
+        SearchField::Subject,
+        SearchField::Customer,
+        SearchField::Email,
+        SearchField::Phone,
+        SearchField::Number,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchField::Message => "message",
+            SearchField::Note => "note",
+            SearchField::Subject => "subject",
+            SearchField::Customer => "customer",
+            SearchField::Email => "email",
+            SearchField::Phone => "phone",
+            SearchField::Number => "number",
+        }
+    }
+}
+
 /// A label on cases, with the colour it is shown in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Tag {
-    pub id: Uuid,
+    pub id: TagId,
     pub name: String,
     /// `#rrggbb`.
     pub color: String,
@@ -179,25 +221,53 @@ pub struct TagCounts {
 /// teammate's own (only they see it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SavedReply {
-    pub id: Uuid,
+    pub id: SavedReplyId,
     /// What the composer's `/` menu matches.
     pub name: String,
     /// The text, with `{{customer.first_name}}`, `{{customer.name}}`, `{{teammate.name}}` or
     /// `{{case.number}}` where the case's values go.
     pub body: String,
-    /// `workspace` or `personal`.
-    pub scope: String,
-    pub owner_id: Option<Uuid>,
+    pub scope: Scope,
+    pub owner_id: Option<TeammateId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Whose a saved reply is. Not stored: a reply with an owner is personal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everyone in the workspace sees it; admins and owners manage it.
+    Workspace,
+    /// Only its author sees it.
+    Personal,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::Workspace, Scope::Personal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Workspace => "workspace",
+            Scope::Personal => "personal",
+        }
+    }
+
+    /// The scope of a reply with this owner.
+    pub fn of(owner_id: Option<TeammateId>) -> Scope {
+        match owner_id {
+            Some(_) => Scope::Personal,
+            None => Scope::Workspace,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Message {
-    pub id: Uuid,
-    pub case_id: Uuid,
+    pub id: MessageId,
+    pub case_id: CaseId,
     pub kind: MessageKind,
-    pub author_id: Option<Uuid>,
+    pub author_id: Option<TeammateId>,
     pub channel: String,
     pub body: String,
     /// The earlier conversation an email quoted, folded away from `body`.
@@ -215,7 +285,7 @@ pub struct Message {
 /// A file on a message, as listed; its bytes are served by `GET /api/attachments/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Attachment {
-    pub id: Uuid,
+    pub id: AttachmentId,
     pub filename: String,
     pub content_type: String,
     pub size: i64,
@@ -241,14 +311,80 @@ pub struct Delivery {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TimelineEntry {
     pub id: Uuid,
-    /// `created`, `assigned`, `status`, `reopened`, `follow_up_set`, `follow_up_due`.
-    pub kind: String,
+    pub kind: TimelineKind,
     /// None when the system acted (a rule, a due follow-up, a customer's message).
-    pub actor_id: Option<Uuid>,
-    pub from_id: Option<Uuid>,
-    pub to_id: Option<Uuid>,
+    pub actor_id: Option<TeammateId>,
+    pub from_id: Option<TeammateId>,
+    pub to_id: Option<TeammateId>,
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
+}
+
+/// What a timeline entry records. Stored as `as_str()`, the word the API shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// The case was opened by a customer's message.
+    Created,
+    /// The assignee changed (`from_id` → `to_id`), by a teammate or by the rules.
+    Assigned,
+    /// The status changed (`detail: {from, to}`).
+    Status,
+    /// A closed case reopened because its customer wrote again.
+    Reopened,
+    FollowUpSet,
+    FollowUpDue,
+    /// The first-response target passed with nobody having answered.
+    Breached,
+    /// The customer's data was erased.
+    Erased,
+    /// Another customer's cases were merged into this case's customer.
+    CustomerMerged,
+    Tagged,
+    Untagged,
+    Snoozed,
+    Woke,
+}
+
+impl TimelineKind {
+    pub const ALL: [TimelineKind; 13] = [
+        TimelineKind::Created,
+        TimelineKind::Assigned,
+        TimelineKind::Status,
+        TimelineKind::Reopened,
+        TimelineKind::FollowUpSet,
+        TimelineKind::FollowUpDue,
+        TimelineKind::Breached,
+        TimelineKind::Erased,
+        TimelineKind::CustomerMerged,
+        TimelineKind::Tagged,
+        TimelineKind::Untagged,
+        TimelineKind::Snoozed,
+        TimelineKind::Woke,
+    ];
+
+    /// The word in `timeline.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::Created => "created",
+            TimelineKind::Assigned => "assigned",
+            TimelineKind::Status => "status",
+            TimelineKind::Reopened => "reopened",
+            TimelineKind::FollowUpSet => "follow_up_set",
+            TimelineKind::FollowUpDue => "follow_up_due",
+            TimelineKind::Breached => "breached",
+            TimelineKind::Erased => "erased",
+            TimelineKind::CustomerMerged => "customer_merged",
+            TimelineKind::Tagged => "tagged",
+            TimelineKind::Untagged => "untagged",
+            TimelineKind::Snoozed => "snoozed",
+            TimelineKind::Woke => "woke",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TimelineKind> {
+        TimelineKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -297,17 +433,17 @@ pub struct CaseQuery {
     pub filter: Filter,
     pub q: Option<String>,
     /// Resume after this (last_message_at in ms, id) position.
-    pub after: Option<(i64, Uuid)>,
+    pub after: Option<(i64, CaseId)>,
     /// Ranked pages resume this many results in.
     pub offset: i64,
     pub limit: i64,
     /// Only cases with this tag.
-    pub tag: Option<Uuid>,
+    pub tag: Option<TagId>,
     pub sort: Sort,
     /// Only these statuses (empty: any the filter allows).
     pub statuses: Vec<Status>,
-    pub assignee_id: Option<Uuid>,
-    pub channel_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
+    pub channel_id: Option<ChannelId>,
     /// Last activity at or after / before these times (ms).
     pub since: Option<i64>,
     pub until: Option<i64>,
@@ -356,7 +492,7 @@ pub struct Inbound {
     pub category: Option<String>,
     pub external_id: Option<String>,
     /// The channel it came in on, when it names one: the case's replies go out there.
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     /// What an email adds: the ids that thread it, whether a machine sent it.
     pub mail: Option<Box<EmailMeta>>,
 }
@@ -367,7 +503,7 @@ pub struct EmailMeta {
     /// Its Message-ID (stored, so that replies to it thread).
     pub mail_id: Option<String>,
     /// The case a verified reply token names: it wins over every other threading rule.
-    pub token_case: Option<Uuid>,
+    pub token_case: Option<CaseId>,
     /// In-Reply-To and References, newest first: the first stored one names the case.
     pub thread_ids: Vec<String>,
     pub quoted: Option<String>,
@@ -398,11 +534,11 @@ impl Inbound {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InboundOutcome {
-    pub case_id: Uuid,
+    pub case_id: CaseId,
     pub number: String,
     pub created: bool,
     pub reopened: bool,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     /// The same `external_id` had been delivered before: nothing was written.
     pub duplicate: bool,
 }
@@ -432,11 +568,11 @@ pub struct Credentials {
 /// An invitation waiting to be accepted.
 #[derive(Debug, Clone)]
 pub struct NewInvite {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub email: String,
     pub name: String,
     pub role: Role,
-    pub invited_by: Uuid,
+    pub invited_by: TeammateId,
     pub token_hash: String,
     pub expires_at: DateTime<Utc>,
 }
@@ -444,7 +580,7 @@ pub struct NewInvite {
 /// An invitation as its link shows it, before it is accepted.
 #[derive(Debug, Clone)]
 pub struct PendingInvite {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub workspace_name: String,
     pub email: String,
     pub name: String,
@@ -455,8 +591,8 @@ pub struct PendingInvite {
 /// What happens to a departing teammate's open cases.
 #[derive(Debug, Clone, Copy)]
 pub struct Departure {
-    pub teammate_id: Uuid,
-    pub reassign_to: Option<Uuid>,
+    pub teammate_id: TeammateId,
+    pub reassign_to: Option<TeammateId>,
 }
 
 /// Whom a valid token belongs to, and until when it is valid.
@@ -504,8 +640,8 @@ pub struct SessionInfo {
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
     /// None for a sign-in attempt with an email no account has.
-    pub workspace_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub workspace_id: Option<WorkspaceId>,
+    pub actor_id: Option<TeammateId>,
     /// The actor's email, or the one a failed sign-in tried.
     pub email: Option<String>,
     pub action: &'static str,
@@ -525,7 +661,7 @@ pub struct AuditEntry {
     /// `sign_in.succeeded`, `teammate.updated`, `rules.changed`, … (see docs/design.md).
     pub action: String,
     /// Who did it (none for a failed sign-in).
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<TeammateId>,
     pub actor_name: Option<String>,
     /// The actor's email, or the one a failed sign-in tried.
     pub email: Option<String>,
@@ -543,7 +679,7 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     pub before: Option<i64>,
     pub limit: i64,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<TeammateId>,
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -579,7 +715,7 @@ impl TokenKind {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PushSubscription {
     pub id: Uuid,
-    pub teammate_id: Uuid,
+    pub teammate_id: TeammateId,
     pub endpoint: String,
     /// The browser's P-256 ECDH public key, base64url.
     pub p256dh: String,
@@ -590,10 +726,10 @@ pub struct PushSubscription {
 /// A claimed notification job.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub teammate_id: Uuid,
-    pub case_id: Option<Uuid>,
+    pub id: JobId,
+    pub workspace_id: WorkspaceId,
+    pub teammate_id: TeammateId,
+    pub case_id: Option<CaseId>,
     pub subscription_id: Option<Uuid>,
     pub channel: JobChannel,
     pub reason: JobReason,
@@ -706,7 +842,7 @@ impl JobReason {
 pub struct JobContext {
     pub teammate: Teammate,
     pub prefs: NotificationPrefs,
-    pub case_assignee: Option<Uuid>,
+    pub case_assignee: Option<TeammateId>,
     pub case_status: Option<crate::domain::Status>,
     /// The teammate has not read the case's latest customer message.
     pub case_unread: bool,
@@ -741,8 +877,8 @@ impl JobOutcome {
 /// A channel of a workspace (DESIGN.md §7). For `email`: `settings = {from_name, from_address}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Channel {
-    pub id: Uuid,
-    pub kind: String,
+    pub id: ChannelId,
+    pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -751,11 +887,42 @@ pub struct Channel {
     pub inbound_url: Option<String>,
 }
 
+/// The kinds of channel: each checks its own settings (`service::channels`) and has its own way
+/// out for replies (`outbound`). Stored as `as_str()`, the word the API shows and takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// A sending identity, and optionally a mailbox read over IMAP.
+    Email,
+    /// A Twilio number.
+    SmsTwilio,
+    /// Anything else: messages come in by `POST /api/inbound`, replies go to its webhook.
+    Api,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 3] =
+        [ChannelKind::Email, ChannelKind::SmsTwilio, ChannelKind::Api];
+
+    /// The word in `channels.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+            ChannelKind::SmsTwilio => "sms_twilio",
+            ChannelKind::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        ChannelKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// A channel to create (`id: None`) or replace.
 #[derive(Debug, Clone)]
 pub struct ChannelWrite {
-    pub id: Option<Uuid>,
-    pub kind: String,
+    pub id: Option<ChannelId>,
+    pub kind: ChannelKind,
     pub name: String,
     pub settings: serde_json::Value,
     /// The lower-cased address mail to this channel arrives at.
@@ -765,9 +932,9 @@ pub struct ChannelWrite {
 /// Everything sending one reply needs, read when its job runs.
 #[derive(Debug, Clone)]
 pub struct OutboundReply {
-    pub workspace_id: Uuid,
-    pub case_id: Uuid,
-    pub message_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub case_id: CaseId,
+    pub message_id: MessageId,
     pub workspace_name: String,
     pub number: String,
     pub subject: Option<String>,
@@ -815,7 +982,7 @@ pub struct ImapCursor {
 /// A workspace's identity provider, as stored (the secret included: only the sign-in reads it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SsoConfig {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
@@ -831,7 +998,7 @@ pub struct SsoConfig {
 /// A sign-in sent to the identity provider, taken back by its `state`.
 #[derive(Debug, Clone)]
 pub struct SsoLogin {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub nonce: String,
     pub pkce_verifier: String,
 }
@@ -865,13 +1032,13 @@ impl AddressKind {
 /// A case as the customer page lists it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CustomerCase {
-    pub id: Uuid,
+    pub id: CaseId,
     pub number: String,
     pub status: Status,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     pub subject: Option<String>,
     pub preview: String,
-    pub channel_id: Option<Uuid>,
+    pub channel_id: Option<ChannelId>,
     pub created_at: DateTime<Utc>,
     pub last_message_at: DateTime<Utc>,
 }
@@ -892,17 +1059,17 @@ pub struct CustomerProfile {
 /// What a merge did: `customer_id`'s cases now belong to `into_id`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Merge {
-    pub customer_id: Uuid,
-    pub into_id: Uuid,
-    pub case_ids: Vec<Uuid>,
+    pub customer_id: CustomerId,
+    pub into_id: CustomerId,
+    pub case_ids: Vec<CaseId>,
 }
 
 /// What an `sms_reply` or `api_reply` job sends.
 #[derive(Debug, Clone)]
 pub struct ChannelReply {
-    pub workspace_id: Uuid,
-    pub case_id: Uuid,
-    pub message_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub case_id: CaseId,
+    pub message_id: MessageId,
     /// `CASE-12`.
     pub number: String,
     pub body: String,
@@ -910,8 +1077,8 @@ pub struct ChannelReply {
     pub customer_name: String,
     pub customer_email: Option<String>,
     pub customer_phone: Option<String>,
-    pub channel_id: Uuid,
-    pub channel_kind: String,
+    pub channel_id: ChannelId,
+    pub channel_kind: ChannelKind,
     /// With its secrets: this never leaves the server.
     pub channel_settings: serde_json::Value,
     pub delivery_state: Option<DeliveryState>,
@@ -968,9 +1135,9 @@ pub struct ExportRow {
 /// What an erasure did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Erasure {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The customer's cases: they stay, for statistics, under "Erased customer".
-    pub case_ids: Vec<Uuid>,
+    pub case_ids: Vec<CaseId>,
     /// Messages and notes whose text was removed.
     pub messages: i64,
     /// Attachment rows deleted.
@@ -988,7 +1155,7 @@ pub const ERASED_NAME: &str = "Erased customer";
 /// An endpoint as admins see it (the secret is shown once, when it is made).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Webhook {
-    pub id: Uuid,
+    pub id: WebhookId,
     pub url: String,
     pub events: Vec<String>,
     /// False once switched off after a day of failures.
@@ -1001,8 +1168,8 @@ pub struct Webhook {
 /// What the delivery worker needs of a claimed endpoint.
 #[derive(Debug, Clone)]
 pub struct WebhookTarget {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub id: WebhookId,
+    pub workspace_id: WorkspaceId,
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
@@ -1141,6 +1308,73 @@ mod tests {
         for kind in AddressKind::ALL {
             let json = serde_json::to_string(&kind).expect("serializes");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_timeline_kind_is_stored_and_shown_as_the_words_older_rows_hold() {
+        let words = [
+            "created",
+            "assigned",
+            "status",
+            "reopened",
+            "follow_up_set",
+            "follow_up_due",
+            "breached",
+            "erased",
+            "customer_merged",
+            "tagged",
+            "untagged",
+            "snoozed",
+            "woke",
+        ];
+        assert_eq!(TimelineKind::ALL.map(TimelineKind::as_str), words);
+        for kind in TimelineKind::ALL {
+            assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(TimelineKind::parse("followup_set"), None);
+        assert_eq!(TimelineKind::parse("Created"), None);
+    }
+
+    #[test]
+    fn a_channel_kind_is_stored_shown_and_taken_as_the_same_word() {
+        assert_eq!(
+            ChannelKind::ALL.map(ChannelKind::as_str),
+            ["email", "sms_twilio", "api"]
+        );
+        for kind in ChannelKind::ALL {
+            assert_eq!(ChannelKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            let back: ChannelKind = serde_json::from_str(&json).expect("deserializes");
+            assert_eq!(back, kind);
+        }
+        assert_eq!(ChannelKind::parse("sms"), None);
+        assert_eq!(ChannelKind::parse("Email"), None);
+    }
+
+    #[test]
+    fn a_saved_reply_scope_follows_its_owner() {
+        assert_eq!(Scope::ALL.map(Scope::as_str), ["workspace", "personal"]);
+        for scope in Scope::ALL {
+            let json = serde_json::to_string(&scope).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", scope.as_str()));
+        }
+        assert_eq!(Scope::of(None), Scope::Workspace);
+        assert_eq!(Scope::of(Some(TeammateId::new())), Scope::Personal);
+    }
+
+    #[test]
+    fn a_search_field_is_shown_as_its_word() {
+        let words = [
+            "message", "note", "subject", "customer", "email", "phone", "number",
+        ];
+        assert_eq!(SearchField::ALL.map(SearchField::as_str), words);
+        for field in SearchField::ALL {
+            let json = serde_json::to_string(&field).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", field.as_str()));
         }
     }
 

@@ -476,6 +476,34 @@ async fn health_openapi_and_errors_without_internals() {
         ),
         ("SessionInfo", "kind", "TokenKind", &["session", "api"]),
         ("Address", "kind", "AddressKind", &["email", "phone"]),
+        (
+            "TimelineEntry",
+            "kind",
+            "TimelineKind",
+            &[
+                "created",
+                "assigned",
+                "status",
+                "follow_up_due",
+                "customer_merged",
+                "woke",
+            ],
+        ),
+        (
+            "Channel",
+            "kind",
+            "ChannelKind",
+            &["email", "sms_twilio", "api"],
+        ),
+        ("SavedReply", "scope", "Scope", &["workspace", "personal"]),
+        (
+            "SearchMatch",
+            "field",
+            "SearchField",
+            &[
+                "message", "note", "subject", "customer", "email", "phone", "number",
+            ],
+        ),
     ] {
         assert_eq!(
             schemas[schema]["properties"][field]["$ref"],

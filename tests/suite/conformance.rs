@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use baton::domain::ids::{CaseId, TeammateId, WorkspaceId};
 use baton::domain::routing::{Mode, Rules};
 use baton::domain::{Role, Status};
 use baton::events::{EventKind, MessageKind};
@@ -41,7 +42,13 @@ async fn workspace(store: &Arc<dyn Store>) -> (Workspace, Teammate) {
         .value
 }
 
-async fn member(store: &Arc<dyn Store>, ws: Uuid, by: Uuid, name: &str, role: Role) -> Teammate {
+async fn member(
+    store: &Arc<dyn Store>,
+    ws: WorkspaceId,
+    by: TeammateId,
+    name: &str,
+    role: Role,
+) -> Teammate {
     let token = Uuid::new_v4().to_string();
     store
         .create_invite(NewInvite {
@@ -332,7 +339,7 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
 
         let detail = store.case_detail(ws.id, owner.id, case_id).await.unwrap();
         assert_eq!(detail.messages.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), ["inbound", "inbound", "reply", "note"]);
-        assert!(detail.timeline.iter().any(|t| t.kind == "assigned" && t.to_id == Some(agent.id) && t.actor_id == Some(owner.id)));
+        assert!(detail.timeline.iter().any(|t| t.kind == TimelineKind::Assigned && t.to_id == Some(agent.id) && t.actor_id == Some(owner.id)));
 
         let closed = store.set_status(ws.id, case_id, agent.id, Status::Won).await.unwrap();
         assert!(closed.value.closed_at.is_some());
@@ -340,7 +347,7 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
         assert_eq!(counts.mine, FilterCounts { open: 0, unread: 0, closed: 1, breached: 0 });
         let found = store.cases(ws.id, agent.id, CaseQuery { view: View::Mine, filter: Filter::Closed, q: Some("price".into()), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), vec![case_id]);
-        assert!(matches!(store.case(ws.id, agent.id, Uuid::now_v7()).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.case(ws.id, agent.id, CaseId::new()).await, Err(StoreError::NotFound)));
         let (other, _) = workspace(&store).await;
         assert!(matches!(store.case(other.id, owner.id, case_id).await, Err(StoreError::NotFound)), "no crossing workspaces");
     })

@@ -670,7 +670,8 @@ async fn two_instances_hand_out_a_200_case_queue_exactly_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Exactly once: one rules assignment per case, 200 in all.
-    let mut per_case: std::collections::HashMap<uuid::Uuid, usize> = Default::default();
+    let mut per_case: std::collections::HashMap<baton::domain::ids::CaseId, usize> =
+        Default::default();
     for e in store.events_since(ws, 0, 100_000).await.unwrap() {
         if let baton::events::EventKind::CaseAssigned {
             case_id,

@@ -10,14 +10,14 @@ pub use email::ImapSettings;
 
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::allow;
 use super::audit::{self, Action};
+use crate::domain::ids::ChannelId;
 use crate::domain::input;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{Channel, ChannelWrite, Teammate};
+use crate::store::{Channel, ChannelKind, ChannelWrite, Teammate};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,42 +50,43 @@ pub struct Checked {
     pub secret: Option<String>,
 }
 
-/// Checks `settings` for a channel of `kind`. `current` is what is stored when a channel is
-/// being changed, so a kind can keep a secret the admin did not send again.
+/// Checks `settings` for a channel of `kind` (`None`: a word that names no kind, refused after
+/// the settings' shape). `current` is what is stored when a channel is being changed, so a kind
+/// can keep a secret the admin did not send again.
 fn check(
-    kind: &str,
+    kind: Option<ChannelKind>,
     settings: &serde_json::Value,
     current: Option<&serde_json::Value>,
     server_on_loopback: bool,
-) -> Result<Checked> {
+) -> Result<(ChannelKind, Checked)> {
     let obj = settings
         .as_object()
         .ok_or_else(|| Error::invalid("settings", "must be an object"))?;
-    match kind {
-        "email" => email::check(obj, current),
-        "sms_twilio" => sms_twilio::check(obj, current, server_on_loopback),
-        "api" => api::check(obj, current, server_on_loopback),
-        _ => Err(Error::invalid("kind", "must be email, sms_twilio or api")),
-    }
+    let kind = kind.ok_or_else(|| Error::invalid("kind", "must be email, sms_twilio or api"))?;
+    let checked = match kind {
+        ChannelKind::Email => email::check(obj, current),
+        ChannelKind::SmsTwilio => sms_twilio::check(obj, current, server_on_loopback),
+        ChannelKind::Api => api::check(obj, current, server_on_loopback),
+    }?;
+    Ok((kind, checked))
 }
 
 /// The settings' paths that hold secrets, per kind: stored, never shown again.
-fn secret_paths(kind: &str) -> &'static [&'static [&'static str]] {
+fn secret_paths(kind: ChannelKind) -> &'static [&'static [&'static str]] {
     match kind {
-        "email" => email::SECRETS,
-        "sms_twilio" => sms_twilio::SECRETS,
-        "api" => api::SECRETS,
-        _ => &[],
+        ChannelKind::Email => email::SECRETS,
+        ChannelKind::SmsTwilio => sms_twilio::SECRETS,
+        ChannelKind::Api => api::SECRETS,
     }
 }
 
 /// A channel as teammates may see it: every secret removed from its settings, and where a
 /// provider must send its webhooks.
 pub fn public(state: &AppState, mut channel: Channel) -> Channel {
-    for path in secret_paths(&channel.kind) {
+    for path in secret_paths(channel.kind) {
         remove_path(&mut channel.settings, path);
     }
-    if channel.kind == "sms_twilio" {
+    if channel.kind == ChannelKind::SmsTwilio {
         channel.inbound_url = Some(inbound_url(state, channel.id));
     }
     channel
@@ -93,7 +94,7 @@ pub fn public(state: &AppState, mut channel: Channel) -> Channel {
 
 /// Where Twilio posts the texts of an `sms_twilio` channel (and, under `/status`, the delivery
 /// status of its replies): the URL its signatures are computed over.
-pub fn inbound_url(state: &AppState, id: Uuid) -> String {
+pub fn inbound_url(state: &AppState, id: ChannelId) -> String {
     format!("{}/hooks/twilio/{id}", state.origin)
 }
 
@@ -144,8 +145,8 @@ const ADMINS_ONLY: &str = "only admins manage channels";
 
 pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) -> Result<Created> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
-    let kind = body.kind.trim().to_ascii_lowercase();
-    let checked = check(&kind, &body.settings, None, state.on_loopback())?;
+    let kind = ChannelKind::parse(&body.kind.trim().to_ascii_lowercase());
+    let (kind, checked) = check(kind, &body.settings, None, state.on_loopback())?;
     let write = ChannelWrite {
         id: None,
         kind,
@@ -165,7 +166,7 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
         state,
         actor,
         Action::ChannelCreated,
-        Some(channel.id),
+        Some(channel.id.into()),
         changes,
     )
     .await;
@@ -180,7 +181,7 @@ pub async fn create(state: &AppState, actor: &Teammate, body: NewChannelBody) ->
 pub async fn update(
     state: &AppState,
     actor: &Teammate,
-    id: Uuid,
+    id: ChannelId,
     body: ChannelPatchBody,
 ) -> Result<Channel> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
@@ -192,8 +193,8 @@ pub async fn update(
         .into_iter()
         .find(|c| c.id == id)
         .ok_or(Error::NotFound)?;
-    let checked = check(
-        &current.kind,
+    let (_, checked) = check(
+        Some(current.kind),
         body.settings.as_ref().unwrap_or(&current.settings),
         Some(&current.settings),
         state.on_loopback(),
@@ -213,11 +214,18 @@ pub async fn update(
     let after = public(state, state.published(committed).await);
     state.mailboxes_changed();
     let changes = audit::diff(&before, &after);
-    audit::record(state, actor, Action::ChannelUpdated, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::ChannelUpdated,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     Ok(after)
 }
 
-pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> {
+pub async fn delete(state: &AppState, actor: &Teammate, id: ChannelId) -> Result<()> {
     allow(actor, actor.role.can_admin(), ADMINS_ONLY)?;
     let gone = state
         .store
@@ -234,7 +242,14 @@ pub async fn delete(state: &AppState, actor: &Teammate, id: Uuid) -> Result<()> 
         Some(c) => serde_json::json!({ "kind": c.kind, "name": c.name }),
         None => serde_json::json!({}),
     };
-    audit::record(state, actor, Action::ChannelDeleted, Some(id), changes).await;
+    audit::record(
+        state,
+        actor,
+        Action::ChannelDeleted,
+        Some(id.into()),
+        changes,
+    )
+    .await;
     state.mailboxes_changed();
     Ok(())
 }

@@ -42,14 +42,14 @@ pub(super) fn workspace_from_row(row: &DbRow) -> Result<Workspace> {
 impl SqlStore {
     pub(super) async fn insert_teammate(
         tx: &mut Tx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         name: &str,
         email: &str,
         password_hash: Option<&str>,
         role: Role,
         now: i64,
     ) -> Result<Teammate> {
-        let id = Uuid::now_v7();
+        let id = TeammateId::new();
         let prefs = NotificationPrefs::defaults_for(role);
         let inserted = sqlx::query(
             "INSERT INTO teammates (id, workspace_id, name, email, password_hash, role, away, \
@@ -86,7 +86,10 @@ impl SqlStore {
     }
 
     /// The active teammates of a workspace, for rules, pings and validation.
-    pub(super) async fn team_in_tx(tx: &mut Tx, workspace_id: Uuid) -> Result<Vec<Teammate>> {
+    pub(super) async fn team_in_tx(
+        tx: &mut Tx,
+        workspace_id: WorkspaceId,
+    ) -> Result<Vec<Teammate>> {
         let sql = format!(
             "SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE workspace_id = $1 \
              AND removed_at IS NULL"
@@ -108,7 +111,7 @@ impl SqlStore {
     ) -> Result<Committed<(Workspace, Teammate)>> {
         let mut tx = self.begin().await?;
         let now = now_ms();
-        let id = Uuid::now_v7();
+        let id = WorkspaceId::new();
         let keywords: BTreeMap<String, Vec<String>> = [
             (
                 "pricing".to_string(),
@@ -170,7 +173,7 @@ impl SqlStore {
         Self::commit(tx, log, (workspace, owner)).await
     }
 
-    pub(super) async fn workspace(&self, id: Uuid) -> Result<Workspace> {
+    pub(super) async fn workspace(&self, id: WorkspaceId) -> Result<Workspace> {
         let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
@@ -188,8 +191,8 @@ impl SqlStore {
 
     pub(super) async fn update_workspace(
         &self,
-        id: Uuid,
-        actor_id: Uuid,
+        id: WorkspaceId,
+        actor_id: TeammateId,
         patch: WorkspacePatch,
     ) -> Result<Committed<Workspace>> {
         let mut tx = self.begin().await?;
@@ -226,7 +229,7 @@ impl SqlStore {
         Self::commit(tx, log, workspace).await
     }
 
-    pub(super) async fn set_ingest_token(&self, id: Uuid, token: &str) -> Result<()> {
+    pub(super) async fn set_ingest_token(&self, id: WorkspaceId, token: &str) -> Result<()> {
         let done = sqlx::query("UPDATE workspaces SET ingest_token = $2 WHERE id = $1")
             .bind(id)
             .bind(token)
@@ -256,7 +259,11 @@ impl SqlStore {
         .transpose()
     }
 
-    pub(super) async fn teammate(&self, workspace_id: Uuid, id: Uuid) -> Result<Teammate> {
+    pub(super) async fn teammate(
+        &self,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+    ) -> Result<Teammate> {
         let sql =
             format!("SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE id = $1 AND workspace_id = $2");
         let row = sqlx::query(&sql)
@@ -269,7 +276,7 @@ impl SqlStore {
 
     pub(super) async fn teammates(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: Option<&str>,
         which: Which,
     ) -> Result<Vec<Teammate>> {
@@ -299,9 +306,9 @@ impl SqlStore {
 
     pub(super) async fn update_teammate(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+        actor_id: TeammateId,
         role: Option<Role>,
         away: Option<bool>,
     ) -> Result<Committed<Teammate>> {
@@ -366,8 +373,8 @@ impl SqlStore {
 
     pub(super) async fn remove_teammate(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         departure: Departure,
     ) -> Result<Committed<usize>> {
         let mut tx = self.begin().await?;
@@ -422,7 +429,7 @@ impl SqlStore {
         Self::commit(tx, log, moved).await
     }
 
-    pub(super) async fn prefs(&self, teammate_id: Uuid) -> Result<NotificationPrefs> {
+    pub(super) async fn prefs(&self, teammate_id: TeammateId) -> Result<NotificationPrefs> {
         let row = sqlx::query(
             "SELECT notify_web_push, notify_email, notify_chime, notify_unassigned, \
              email_delay_secs FROM teammates WHERE id = $1",
@@ -440,7 +447,11 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn set_prefs(&self, teammate_id: Uuid, p: NotificationPrefs) -> Result<()> {
+    pub(super) async fn set_prefs(
+        &self,
+        teammate_id: TeammateId,
+        p: NotificationPrefs,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE teammates SET notify_web_push = $2, notify_email = $3, notify_chime = $4, \
              notify_unassigned = $5, email_delay_secs = $6 WHERE id = $1",

@@ -7,8 +7,8 @@ impl SqlStore {
     /// An assignee must be an active teammate of this workspace with an assignable role.
     pub(super) async fn check_assignable(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
         input: Input,
     ) -> Result<Teammate> {
         let sql =
@@ -35,16 +35,16 @@ impl SqlStore {
     pub(super) async fn move_open_cases(
         tx: &mut Tx,
         log: &mut Log,
-        actor: Uuid,
-        from: Uuid,
-        to: Option<Uuid>,
+        actor: TeammateId,
+        from: TeammateId,
+        to: Option<TeammateId>,
         reason: &str,
     ) -> Result<usize> {
         let sql = format!(
             "SELECT id FROM cases WHERE workspace_id = $1 AND assignee_id = $2 \
              AND status IN {OPEN_SQL} ORDER BY number"
         );
-        let ids: Vec<Uuid> = sqlx::query_scalar(&sql)
+        let ids: Vec<CaseId> = sqlx::query_scalar(&sql)
             .bind(log.workspace_id)
             .bind(from)
             .fetch_all(&mut **tx)
@@ -60,7 +60,7 @@ impl SqlStore {
                 tx,
                 log.workspace_id,
                 *id,
-                "assigned",
+                TimelineKind::Assigned,
                 Some(actor),
                 Some(from),
                 to,
@@ -84,9 +84,9 @@ impl SqlStore {
     pub(super) async fn auto_assign(
         &self,
         tx: &mut Tx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         category: Option<&str>,
-    ) -> Result<Option<Uuid>> {
+    ) -> Result<Option<TeammateId>> {
         let (rules, last) = Self::rules_in_tx(tx, workspace_id).await?;
         if rules.mode == routing::Mode::Unassigned {
             return Ok(None);
@@ -94,7 +94,7 @@ impl SqlStore {
         let team = Self::team_in_tx(tx, workspace_id).await?;
         let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
         let online = Self::online_set(tx, workspace_id, &rules).await?;
-        let eligible = |id: Uuid| {
+        let eligible = |id: TeammateId| {
             team.iter()
                 .any(|t| t.id == id && Self::fits(t, &open, &rules, &online))
         };
@@ -111,8 +111,8 @@ impl SqlStore {
 
     pub(super) async fn rules_in_tx(
         tx: &mut Tx,
-        workspace_id: Uuid,
-    ) -> Result<(Rules, Option<Uuid>)> {
+        workspace_id: WorkspaceId,
+    ) -> Result<(Rules, Option<TeammateId>)> {
         let row = sqlx::query(
             "SELECT mode, pool, categories, fallback, rr_last, capacity, away_behaviour, \
              online_only, response_target_minutes, take_back, business_hours \
@@ -151,7 +151,7 @@ impl SqlStore {
 
     pub(super) async fn assign(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         req: AssignRequest,
     ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
@@ -183,7 +183,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 state.id,
-                "assigned",
+                TimelineKind::Assigned,
                 Some(req.actor_id),
                 state.assignee_id,
                 req.assignee_id,
@@ -207,10 +207,10 @@ impl SqlStore {
 
     pub(super) async fn bulk_reassign(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        from: Uuid,
-        to: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        from: TeammateId,
+        to: Option<TeammateId>,
     ) -> Result<Committed<usize>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -242,14 +242,14 @@ impl SqlStore {
         Self::commit(tx, log, moved).await
     }
 
-    pub(super) async fn rules(&self, workspace_id: Uuid) -> Result<Rules> {
+    pub(super) async fn rules(&self, workspace_id: WorkspaceId) -> Result<Rules> {
         let mut tx = self.read.begin().await?;
         let (rules, _) = Self::rules_in_tx(&mut tx, workspace_id).await?;
         tx.rollback().await?;
         Ok(rules)
     }
 
-    async fn write_rules(tx: &mut Tx, workspace_id: Uuid, rules: &Rules) -> Result<()> {
+    async fn write_rules(tx: &mut Tx, workspace_id: WorkspaceId, rules: &Rules) -> Result<()> {
         sqlx::query(
             "UPDATE assign_rules SET mode = $2, pool = $3, categories = $4, fallback = $5, \
              capacity = $6, away_behaviour = $7, \
@@ -278,8 +278,8 @@ impl SqlStore {
     pub(super) async fn drop_from_rules(
         tx: &mut Tx,
         log: &mut Log,
-        member: Uuid,
-        actor_id: Uuid,
+        member: TeammateId,
+        actor_id: TeammateId,
     ) -> Result<()> {
         let (rules, last) = Self::rules_in_tx(tx, log.workspace_id).await?;
         let without = rules.without(member);
@@ -301,8 +301,8 @@ impl SqlStore {
 
     pub(super) async fn set_rules(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         rules: Rules,
     ) -> Result<Committed<Rules>> {
         let mut tx = self.begin().await?;
@@ -326,8 +326,8 @@ impl SqlStore {
 
     pub(super) async fn open_cases(
         &self,
-        workspace_id: Uuid,
-    ) -> Result<std::collections::HashMap<Uuid, i64>> {
+        workspace_id: WorkspaceId,
+    ) -> Result<std::collections::HashMap<TeammateId, i64>> {
         let sql = format!(
             "SELECT assignee_id, COUNT(*) AS n FROM cases WHERE workspace_id = $1 \
              AND assignee_id IS NOT NULL AND status IN {OPEN_SQL} GROUP BY assignee_id"

@@ -3,7 +3,7 @@
 use super::*;
 
 impl SqlStore {
-    pub(super) async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>> {
+    pub(super) async fn sessions(&self, teammate_id: TeammateId) -> Result<Vec<SessionInfo>> {
         let rows = sqlx::query(
             "SELECT id, kind, created_at, last_used_at, expires_at, ip, user_agent FROM tokens \
              WHERE teammate_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
@@ -29,7 +29,7 @@ impl SqlStore {
             .collect()
     }
 
-    pub(super) async fn delete_session(&self, teammate_id: Uuid, id: Uuid) -> Result<bool> {
+    pub(super) async fn delete_session(&self, teammate_id: TeammateId, id: Uuid) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tokens WHERE id = $1 AND teammate_id = $2")
             .bind(id)
             .bind(teammate_id)
@@ -82,7 +82,7 @@ impl SqlStore {
 
     pub(super) async fn audit_entries(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: &AuditQuery,
     ) -> Result<Vec<AuditEntry>> {
         let mut query = QueryBuilder::<Db>::new(

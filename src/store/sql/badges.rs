@@ -3,15 +3,19 @@
 use super::*;
 
 /// `id, id, …` as bound parameters, for an `IN (…)` list.
-pub(super) fn push_ids(q: &mut QueryBuilder<'_, Db>, ids: &[Uuid]) {
+pub(super) fn push_ids(q: &mut QueryBuilder<'_, Db>, ids: &[impl Into<Uuid> + Copy]) {
     let mut list = q.separated(", ");
     for id in ids {
-        list.push_bind(*id);
+        list.push_bind((*id).into());
     }
 }
 
 impl SqlStore {
-    pub(super) async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge> {
+    pub(super) async fn badge(
+        &self,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
+    ) -> Result<Badge> {
         Ok(self
             .badges(workspace_id, &[teammate_id])
             .await?
@@ -31,9 +35,9 @@ impl SqlStore {
     /// whole room of a thousand teammates costs what one for ten does.
     pub(super) async fn badges(
         &self,
-        workspace_id: Uuid,
-        teammates: &[Uuid],
-    ) -> Result<std::collections::HashMap<Uuid, Badge>> {
+        workspace_id: WorkspaceId,
+        teammates: &[TeammateId],
+    ) -> Result<std::collections::HashMap<TeammateId, Badge>> {
         let parts = if teammates.len() <= FEW {
             self.badge_parts(workspace_id, Some(teammates)).await?
         } else {
@@ -43,7 +47,11 @@ impl SqlStore {
     }
 
     /// The parts of the badges, for these teammates or (`None`) for the whole workspace.
-    async fn badge_parts(&self, workspace_id: Uuid, only: Option<&[Uuid]>) -> Result<BadgeParts> {
+    async fn badge_parts(
+        &self,
+        workspace_id: WorkspaceId,
+        only: Option<&[TeammateId]>,
+    ) -> Result<BadgeParts> {
         let only = |q: &mut QueryBuilder<'_, Db>, column: &str| {
             if let Some(ids) = only {
                 q.push(format!(" AND {column} IN ("));
@@ -89,7 +97,7 @@ impl SqlStore {
         let mut parts = BadgeParts::default();
         for row in q.build().fetch_all(&self.read).await? {
             let part: String = row.try_get("part")?;
-            let id: Uuid = row.try_get("id")?;
+            let id: TeammateId = row.try_get("id")?;
             let n: i64 = row.try_get("n")?;
             match part.as_str() {
                 "u" => parts.unassigned = n,
@@ -117,15 +125,15 @@ struct BadgeParts {
     /// Open unassigned cases with a customer message.
     unassigned: i64,
     /// Per teammate: their open cases with an unread customer message.
-    mine: std::collections::HashMap<Uuid, i64>,
+    mine: std::collections::HashMap<TeammateId, i64>,
     /// Per teammate: the unassigned ones they have read to the end.
-    seen: std::collections::HashMap<Uuid, i64>,
+    seen: std::collections::HashMap<TeammateId, i64>,
     /// Teammates who do not watch unassigned cases.
-    quiet: std::collections::HashSet<Uuid>,
+    quiet: std::collections::HashSet<TeammateId>,
 }
 
 impl BadgeParts {
-    fn badge(&self, teammate: Uuid) -> Badge {
+    fn badge(&self, teammate: TeammateId) -> Badge {
         let unassigned = if self.quiet.contains(&teammate) {
             0
         } else {

@@ -18,17 +18,17 @@ pub(super) const CASE_SELECT: &str =
 /// The case fields a write needs to decide what to do.
 #[derive(Debug, Clone)]
 pub(super) struct CaseState {
-    pub id: Uuid,
+    pub id: CaseId,
     pub number: i64,
     pub status: Status,
-    pub assignee_id: Option<Uuid>,
+    pub assignee_id: Option<TeammateId>,
     pub version: i64,
     pub closed_at: Option<i64>,
 }
 
 /// Narrows a newest-first list to the cases older than `after` (last activity in ms, id), where
 /// its next page resumes. Lists and searches by recency share it.
-pub(super) fn push_after(qb: &mut QueryBuilder<'_, Db>, (at, id): (i64, Uuid)) {
+pub(super) fn push_after(qb: &mut QueryBuilder<'_, Db>, (at, id): (i64, CaseId)) {
     qb.push(" AND (c.last_message_at < ").push_bind(at);
     qb.push(" OR (c.last_message_at = ")
         .push_bind(at)
@@ -41,8 +41,8 @@ pub(super) fn push_after(qb: &mut QueryBuilder<'_, Db>, (at, id): (i64, Uuid)) {
 /// narrowing ones (statuses, assignee, channel, dates). Lists and searches share them.
 pub(super) fn push_case_filters(
     qb: &mut QueryBuilder<'_, Db>,
-    workspace_id: Uuid,
-    viewer: Uuid,
+    workspace_id: WorkspaceId,
+    viewer: TeammateId,
     query: &CaseQuery,
 ) {
     qb.push(" WHERE c.workspace_id = ").push_bind(workspace_id);
@@ -153,8 +153,8 @@ pub(super) fn case_state_from_row(row: &DbRow) -> Result<CaseState> {
 impl SqlStore {
     pub(super) async fn case_state(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        case_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
     ) -> Result<CaseState> {
         let row = sqlx::query(
             "SELECT id, number, status, assignee_id, version, closed_at FROM cases WHERE id = $1 \
@@ -170,9 +170,9 @@ impl SqlStore {
 
     pub(super) async fn case_in_tx(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        viewer: Uuid,
-        case_id: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        case_id: CaseId,
     ) -> Result<Case> {
         let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
         let row = sqlx::query(&sql)
@@ -190,12 +190,12 @@ impl SqlStore {
     #[allow(clippy::too_many_arguments)] // one column each
     pub(super) async fn timeline(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        kind: &str,
-        actor: Option<Uuid>,
-        from: Option<Uuid>,
-        to: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        kind: TimelineKind,
+        actor: Option<TeammateId>,
+        from: Option<TeammateId>,
+        to: Option<TeammateId>,
         detail: serde_json::Value,
         at: i64,
     ) -> Result<()> {
@@ -206,7 +206,7 @@ impl SqlStore {
         .bind(Uuid::now_v7())
         .bind(workspace_id)
         .bind(case_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(actor)
         .bind(from)
         .bind(to)
@@ -219,8 +219,8 @@ impl SqlStore {
 
     pub(super) async fn cases(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
         query: CaseQuery,
     ) -> Result<Vec<Case>> {
         let prefix: String = sqlx::query_scalar("SELECT case_prefix FROM workspaces WHERE id = $1")
@@ -233,7 +233,7 @@ impl SqlStore {
             let mut cases = self
                 .search_cases(workspace_id, viewer, &prefix, q, &query)
                 .await?;
-            let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+            let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
             Self::put_tags(&mut cases, Self::tags_of(&self.read, &ids).await?);
             return Ok(cases);
         }
@@ -247,12 +247,16 @@ impl SqlStore {
             .push_bind(query.limit);
         let rows = qb.build().fetch_all(&self.read).await?;
         let mut cases = rows.iter().map(case_from_row).collect::<Result<Vec<_>>>()?;
-        let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+        let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
         Self::put_tags(&mut cases, Self::tags_of(&self.read, &ids).await?);
         Ok(cases)
     }
 
-    pub(super) async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts> {
+    pub(super) async fn counts(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+    ) -> Result<Counts> {
         let open = format!("c.status IN {OPEN_SQL}");
         let unread = "c.inbound_count > COALESCE(r.seen_inbound, 0)";
         let mut cols = Vec::new();
@@ -304,7 +308,12 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case> {
+    pub(super) async fn case(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: CaseId,
+    ) -> Result<Case> {
         let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
         let row = sqlx::query(&sql)
             .bind(viewer)
@@ -320,9 +329,9 @@ impl SqlStore {
 
     pub(super) async fn case_detail(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: CaseId,
     ) -> Result<CaseDetail> {
         let case = self.case(workspace_id, viewer, id).await?;
         let messages = sqlx::query(&format!(
@@ -346,7 +355,7 @@ impl SqlStore {
         .map(|r| {
             Ok(TimelineEntry {
                 id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
+                kind: parse_timeline_kind(&r.try_get::<String, _>("kind")?)?,
                 actor_id: r.try_get("actor_id")?,
                 from_id: r.try_get("from_id")?,
                 to_id: r.try_get("to_id")?,
@@ -364,9 +373,9 @@ impl SqlStore {
 
     pub(super) async fn mark_read(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        teammate_id: TeammateId,
     ) -> Result<()> {
         let done = sqlx::query(
             "INSERT INTO reads (teammate_id, case_id, seen_inbound) SELECT $1, id, inbound_count \

@@ -11,11 +11,15 @@ const PROFILE_CASES: i64 = 100;
 impl SqlStore {
     /// The customer `id` names (following a merge), with its erasure time: `NotFound`
     /// outside the workspace.
-    async fn resolve_customer<'e, E>(executor: E, workspace_id: Uuid, id: Uuid) -> Result<Uuid>
+    async fn resolve_customer<'e, E>(
+        executor: E,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
+    ) -> Result<CustomerId>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
-        let found: Option<Uuid> = sqlx::query_scalar(
+        let found: Option<CustomerId> = sqlx::query_scalar(
             "SELECT COALESCE(merged_into, id) FROM customers WHERE id = $1 AND workspace_id = $2",
         )
         .bind(id)
@@ -27,8 +31,8 @@ impl SqlStore {
 
     pub(super) async fn customer_profile(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
     ) -> Result<CustomerProfile> {
         let id = Self::resolve_customer(&self.read, workspace_id, id).await?;
         let rows = sqlx::query(
@@ -42,7 +46,7 @@ impl SqlStore {
         let main = rows
             .iter()
             .find(|r| {
-                r.try_get::<Option<Uuid>, _>("merged_into")
+                r.try_get::<Option<CustomerId>, _>("merged_into")
                     .ok()
                     .flatten()
                     .is_none()
@@ -107,8 +111,8 @@ impl SqlStore {
 
     pub(super) async fn set_customer_notes(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
         notes: &str,
     ) -> Result<()> {
         let id = Self::resolve_customer(&self.write, workspace_id, id).await?;
@@ -122,7 +126,7 @@ impl SqlStore {
 
     pub(super) async fn find_customers(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: &str,
         limit: i64,
     ) -> Result<Vec<Customer>> {
@@ -158,10 +162,10 @@ impl SqlStore {
 
     pub(super) async fn merge_customers(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        from: Uuid,
-        into: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        from: CustomerId,
+        into: CustomerId,
     ) -> Result<Committed<Merge>> {
         use Merge;
         let mut tx = self.begin().await?;
@@ -197,7 +201,7 @@ impl SqlStore {
                 Refusal::CustomerErased,
             ));
         }
-        let case_ids: Vec<Uuid> = sqlx::query_scalar(
+        let case_ids: Vec<CaseId> = sqlx::query_scalar(
             "SELECT id FROM cases WHERE customer_id = $1 ORDER BY created_at, id",
         )
         .bind(from)
@@ -242,7 +246,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 *case_id,
-                "customer_merged",
+                TimelineKind::CustomerMerged,
                 Some(actor_id),
                 None,
                 None,

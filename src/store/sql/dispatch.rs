@@ -37,7 +37,7 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn workspace(&self, id: Uuid) -> Result<Workspace> {
+    async fn workspace(&self, id: WorkspaceId) -> Result<Workspace> {
         self.workspace(id).await
     }
 
@@ -47,14 +47,14 @@ impl Store for SqlStore {
 
     async fn update_workspace(
         &self,
-        id: Uuid,
-        actor_id: Uuid,
+        id: WorkspaceId,
+        actor_id: TeammateId,
         patch: WorkspacePatch,
     ) -> Result<Committed<Workspace>> {
         self.update_workspace(id, actor_id, patch).await
     }
 
-    async fn set_ingest_token(&self, id: Uuid, token: &str) -> Result<()> {
+    async fn set_ingest_token(&self, id: WorkspaceId, token: &str) -> Result<()> {
         self.set_ingest_token(id, token).await
     }
 
@@ -62,13 +62,13 @@ impl Store for SqlStore {
         self.credentials(email).await
     }
 
-    async fn teammate(&self, workspace_id: Uuid, id: Uuid) -> Result<Teammate> {
+    async fn teammate(&self, workspace_id: WorkspaceId, id: TeammateId) -> Result<Teammate> {
         self.teammate(workspace_id, id).await
     }
 
     async fn teammates(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: Option<&str>,
         which: Which,
     ) -> Result<Vec<Teammate>> {
@@ -77,9 +77,9 @@ impl Store for SqlStore {
 
     async fn update_teammate(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+        actor_id: TeammateId,
         role: Option<Role>,
         away: Option<bool>,
     ) -> Result<Committed<Teammate>> {
@@ -89,25 +89,25 @@ impl Store for SqlStore {
 
     async fn remove_teammate(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         departure: Departure,
     ) -> Result<Committed<usize>> {
         self.remove_teammate(workspace_id, actor_id, departure)
             .await
     }
 
-    async fn prefs(&self, teammate_id: Uuid) -> Result<NotificationPrefs> {
+    async fn prefs(&self, teammate_id: TeammateId) -> Result<NotificationPrefs> {
         self.prefs(teammate_id).await
     }
 
-    async fn set_prefs(&self, teammate_id: Uuid, p: NotificationPrefs) -> Result<()> {
+    async fn set_prefs(&self, teammate_id: TeammateId, p: NotificationPrefs) -> Result<()> {
         self.set_prefs(teammate_id, p).await
     }
 
     async fn create_token(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         token_hash: &str,
         kind: TokenKind,
         expires_at: Option<DateTime<Utc>>,
@@ -143,37 +143,56 @@ impl Store for SqlStore {
 
     async fn inbound(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         message: Inbound,
     ) -> Result<Committed<InboundOutcome>> {
         self.inbound(workspace_id, message).await
     }
 
-    async fn cases(&self, workspace_id: Uuid, viewer: Uuid, query: CaseQuery) -> Result<Vec<Case>> {
+    async fn cases(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        query: CaseQuery,
+    ) -> Result<Vec<Case>> {
         self.cases(workspace_id, viewer, query).await
     }
 
-    async fn counts(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Counts> {
+    async fn counts(&self, workspace_id: WorkspaceId, viewer: TeammateId) -> Result<Counts> {
         self.counts(workspace_id, viewer).await
     }
 
-    async fn case(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<Case> {
+    async fn case(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: CaseId,
+    ) -> Result<Case> {
         self.case(workspace_id, viewer, id).await
     }
 
-    async fn case_detail(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<CaseDetail> {
+    async fn case_detail(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: CaseId,
+    ) -> Result<CaseDetail> {
         self.case_detail(workspace_id, viewer, id).await
     }
 
-    async fn assign(&self, workspace_id: Uuid, req: AssignRequest) -> Result<Committed<Case>> {
+    async fn assign(
+        &self,
+        workspace_id: WorkspaceId,
+        req: AssignRequest,
+    ) -> Result<Committed<Case>> {
         self.assign(workspace_id, req).await
     }
 
     async fn set_status(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         status: Status,
     ) -> Result<Committed<Case>> {
         self.set_status(workspace_id, case_id, actor_id, status)
@@ -182,13 +201,13 @@ impl Store for SqlStore {
 
     async fn add_message(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         note: bool,
         body: &str,
-        mentions: &[Uuid],
-        attachments: &[Uuid],
+        mentions: &[TeammateId],
+        attachments: &[AttachmentId],
     ) -> Result<Committed<Message>> {
         self.add_message(
             workspace_id,
@@ -202,15 +221,20 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn mark_read(&self, workspace_id: Uuid, case_id: Uuid, teammate_id: Uuid) -> Result<()> {
+    async fn mark_read(
+        &self,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        teammate_id: TeammateId,
+    ) -> Result<()> {
         self.mark_read(workspace_id, case_id, teammate_id).await
     }
 
     async fn set_follow_up(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         due_at: Option<DateTime<Utc>>,
     ) -> Result<Committed<Case>> {
         self.set_follow_up(workspace_id, case_id, actor_id, due_at)
@@ -223,42 +247,42 @@ impl Store for SqlStore {
 
     async fn bulk_reassign(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        from: Uuid,
-        to: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        from: TeammateId,
+        to: Option<TeammateId>,
     ) -> Result<Committed<usize>> {
         self.bulk_reassign(workspace_id, actor_id, from, to).await
     }
 
-    async fn rules(&self, workspace_id: Uuid) -> Result<Rules> {
+    async fn rules(&self, workspace_id: WorkspaceId) -> Result<Rules> {
         self.rules(workspace_id).await
     }
 
     async fn set_rules(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         rules: Rules,
     ) -> Result<Committed<Rules>> {
         self.set_rules(workspace_id, actor_id, rules).await
     }
 
-    async fn badge(&self, workspace_id: Uuid, teammate_id: Uuid) -> Result<Badge> {
+    async fn badge(&self, workspace_id: WorkspaceId, teammate_id: TeammateId) -> Result<Badge> {
         self.badge(workspace_id, teammate_id).await
     }
 
     async fn badges(
         &self,
-        workspace_id: Uuid,
-        teammates: &[Uuid],
-    ) -> Result<std::collections::HashMap<Uuid, Badge>> {
+        workspace_id: WorkspaceId,
+        teammates: &[TeammateId],
+    ) -> Result<std::collections::HashMap<TeammateId, Badge>> {
         self.badges(workspace_id, teammates).await
     }
 
     async fn add_push_subscription(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         endpoint: &str,
         p256dh: &str,
         auth: &str,
@@ -267,7 +291,11 @@ impl Store for SqlStore {
             .await
     }
 
-    async fn remove_push_subscription(&self, teammate_id: Uuid, endpoint: &str) -> Result<bool> {
+    async fn remove_push_subscription(
+        &self,
+        teammate_id: TeammateId,
+        endpoint: &str,
+    ) -> Result<bool> {
         self.remove_push_subscription(teammate_id, endpoint).await
     }
 
@@ -292,7 +320,7 @@ impl Store for SqlStore {
         self.job_context(job).await
     }
 
-    async fn finish_job(&self, id: Uuid, outcome: &JobOutcome) -> Result<()> {
+    async fn finish_job(&self, id: JobId, outcome: &JobOutcome) -> Result<()> {
         self.finish_job(id, outcome).await
     }
 
@@ -304,32 +332,37 @@ impl Store for SqlStore {
         self.server_key(name, value).await
     }
 
-    async fn last_seq(&self, workspace_id: Uuid) -> Result<i64> {
+    async fn last_seq(&self, workspace_id: WorkspaceId) -> Result<i64> {
         self.last_seq(workspace_id).await
     }
 
-    async fn events_since(&self, workspace_id: Uuid, since: i64, limit: i64) -> Result<Vec<Event>> {
+    async fn events_since(
+        &self,
+        workspace_id: WorkspaceId,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
         self.events_since(workspace_id, since, limit).await
     }
 
-    async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
+    async fn first_retained_seq(&self, workspace_id: WorkspaceId) -> Result<Option<i64>> {
         self.first_retained_seq(workspace_id).await
     }
 
     async fn report_histories(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::reports::History>> {
         self.report_histories(workspace_id, start, end).await
     }
 
-    async fn sessions(&self, teammate_id: Uuid) -> Result<Vec<SessionInfo>> {
+    async fn sessions(&self, teammate_id: TeammateId) -> Result<Vec<SessionInfo>> {
         self.sessions(teammate_id).await
     }
 
-    async fn delete_session(&self, teammate_id: Uuid, id: Uuid) -> Result<bool> {
+    async fn delete_session(&self, teammate_id: TeammateId, id: Uuid) -> Result<bool> {
         self.delete_session(teammate_id, id).await
     }
 
@@ -348,7 +381,7 @@ impl Store for SqlStore {
 
     async fn audit_entries(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         query: &AuditQuery,
     ) -> Result<Vec<AuditEntry>> {
         self.audit_entries(workspace_id, query).await
@@ -358,7 +391,7 @@ impl Store for SqlStore {
         self.prune_audit(before).await
     }
 
-    async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>> {
+    async fn sso_config(&self, workspace_id: WorkspaceId) -> Result<Option<SsoConfig>> {
         self.sso_config(workspace_id).await
     }
 
@@ -370,7 +403,7 @@ impl Store for SqlStore {
         self.put_sso_config(config).await
     }
 
-    async fn delete_sso_config(&self, workspace_id: Uuid) -> Result<bool> {
+    async fn delete_sso_config(&self, workspace_id: WorkspaceId) -> Result<bool> {
         self.delete_sso_config(workspace_id).await
     }
 
@@ -391,13 +424,13 @@ impl Store for SqlStore {
         self.teammate_by_email(email).await
     }
 
-    async fn was_removed(&self, workspace_id: Uuid, email: &str) -> Result<bool> {
+    async fn was_removed(&self, workspace_id: WorkspaceId, email: &str) -> Result<bool> {
         self.was_removed(workspace_id, email).await
     }
 
     async fn join_by_sso(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         name: &str,
         email: &str,
         role: Role,
@@ -405,47 +438,56 @@ impl Store for SqlStore {
         self.join_by_sso(workspace_id, name, email, role).await
     }
 
-    async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>> {
+    async fn totp(&self, teammate_id: TeammateId) -> Result<Option<Totp>> {
         self.totp(teammate_id).await
     }
 
-    async fn begin_totp(&self, teammate_id: Uuid, secret: &str) -> Result<()> {
+    async fn begin_totp(&self, teammate_id: TeammateId, secret: &str) -> Result<()> {
         self.begin_totp(teammate_id, secret).await
     }
 
     async fn confirm_totp(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         step: i64,
         recovery_hashes: &[String],
     ) -> Result<()> {
         self.confirm_totp(teammate_id, step, recovery_hashes).await
     }
 
-    async fn use_totp_step(&self, teammate_id: Uuid, step: i64) -> Result<bool> {
+    async fn use_totp_step(&self, teammate_id: TeammateId, step: i64) -> Result<bool> {
         self.use_totp_step(teammate_id, step).await
     }
 
-    async fn use_recovery_code(&self, teammate_id: Uuid, code_hash: &str) -> Result<bool> {
+    async fn use_recovery_code(&self, teammate_id: TeammateId, code_hash: &str) -> Result<bool> {
         self.use_recovery_code(teammate_id, code_hash).await
     }
 
-    async fn delete_totp(&self, teammate_id: Uuid) -> Result<()> {
+    async fn delete_totp(&self, teammate_id: TeammateId) -> Result<()> {
         self.delete_totp(teammate_id).await
     }
 
-    async fn saved_replies(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<SavedReply>> {
+    async fn saved_replies(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+    ) -> Result<Vec<SavedReply>> {
         self.saved_replies(workspace_id, viewer).await
     }
 
-    async fn saved_reply(&self, workspace_id: Uuid, viewer: Uuid, id: Uuid) -> Result<SavedReply> {
+    async fn saved_reply(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: SavedReplyId,
+    ) -> Result<SavedReply> {
         self.saved_reply(workspace_id, viewer, id).await
     }
 
     async fn create_saved_reply(
         &self,
-        workspace_id: Uuid,
-        owner_id: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        owner_id: Option<TeammateId>,
         name: &str,
         body: &str,
     ) -> Result<SavedReply> {
@@ -455,26 +497,26 @@ impl Store for SqlStore {
 
     async fn update_saved_reply(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: SavedReplyId,
         name: Option<&str>,
         body: Option<&str>,
     ) -> Result<SavedReply> {
         self.update_saved_reply(workspace_id, id, name, body).await
     }
 
-    async fn delete_saved_reply(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+    async fn delete_saved_reply(&self, workspace_id: WorkspaceId, id: SavedReplyId) -> Result<()> {
         self.delete_saved_reply(workspace_id, id).await
     }
 
-    async fn tags(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<ListedTag>> {
+    async fn tags(&self, workspace_id: WorkspaceId, viewer: TeammateId) -> Result<Vec<ListedTag>> {
         self.tags(workspace_id, viewer).await
     }
 
     async fn create_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
@@ -485,9 +527,9 @@ impl Store for SqlStore {
 
     async fn update_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: TagId,
         name: Option<&str>,
         color: Option<&str>,
     ) -> Result<Committed<Tag>> {
@@ -497,18 +539,18 @@ impl Store for SqlStore {
 
     async fn delete_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: TagId,
     ) -> Result<Committed<()>> {
         self.delete_tag(workspace_id, actor_id, id).await
     }
 
     async fn tag_case(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
@@ -519,10 +561,10 @@ impl Store for SqlStore {
 
     async fn untag_case(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
-        tag_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
+        tag_id: TagId,
     ) -> Result<Committed<Case>> {
         self.untag_case(workspace_id, case_id, actor_id, tag_id)
             .await
@@ -530,9 +572,9 @@ impl Store for SqlStore {
 
     async fn snooze(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         until: DateTime<Utc>,
     ) -> Result<Committed<Case>> {
         self.snooze(workspace_id, case_id, actor_id, until).await
@@ -540,9 +582,9 @@ impl Store for SqlStore {
 
     async fn wake(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
     ) -> Result<Committed<Case>> {
         self.wake(workspace_id, case_id, actor_id).await
     }
@@ -551,14 +593,18 @@ impl Store for SqlStore {
         self.wake_due(now).await
     }
 
-    async fn mark_online(&self, present: &[(Uuid, Uuid)], until: DateTime<Utc>) -> Result<()> {
+    async fn mark_online(
+        &self,
+        present: &[(WorkspaceId, TeammateId)],
+        until: DateTime<Utc>,
+    ) -> Result<()> {
         self.mark_online(present, until).await
     }
 
     async fn came_online(
         &self,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         until: DateTime<Utc>,
     ) -> Result<Committed<()>> {
         self.came_online(workspace_id, teammate_id, until).await
@@ -568,7 +614,10 @@ impl Store for SqlStore {
         self.fire_breaches(now).await
     }
 
-    async fn open_cases(&self, workspace_id: Uuid) -> Result<std::collections::HashMap<Uuid, i64>> {
+    async fn open_cases(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<std::collections::HashMap<TeammateId, i64>> {
         self.open_cases(workspace_id).await
     }
 
@@ -578,23 +627,23 @@ impl Store for SqlStore {
 
     async fn update_teammate_routing(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+        actor_id: TeammateId,
         patch: RoutingPatch,
     ) -> Result<Committed<Teammate>> {
         self.update_teammate_routing(workspace_id, id, actor_id, patch)
             .await
     }
 
-    async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {
+    async fn channels(&self, workspace_id: WorkspaceId) -> Result<Vec<Channel>> {
         self.channels(workspace_id).await
     }
 
     async fn save_channel(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         channel: ChannelWrite,
     ) -> Result<Committed<Channel>> {
         self.save_channel(workspace_id, actor_id, channel).await
@@ -602,9 +651,9 @@ impl Store for SqlStore {
 
     async fn delete_channel(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: ChannelId,
     ) -> Result<Committed<()>> {
         self.delete_channel(workspace_id, actor_id, id).await
     }
@@ -619,10 +668,10 @@ impl Store for SqlStore {
 
     async fn retry_delivery(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        message_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        message_id: MessageId,
+        actor_id: TeammateId,
     ) -> Result<Committed<Message>> {
         self.retry_delivery(workspace_id, case_id, message_id, actor_id)
             .await
@@ -630,29 +679,33 @@ impl Store for SqlStore {
 
     async fn bounce(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>> {
         self.bounce(workspace_id, mail_id, reason).await
     }
 
-    async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>> {
+    async fn workspace_of_address(&self, address: &str) -> Result<Option<WorkspaceId>> {
         self.workspace_of_address(address).await
     }
 
-    async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
+    async fn workspace_of_case(&self, case_id: CaseId) -> Result<Option<WorkspaceId>> {
         self.workspace_of_case(case_id).await
     }
 
-    async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
+    async fn attachment(
+        &self,
+        workspace_id: WorkspaceId,
+        id: AttachmentId,
+    ) -> Result<AttachmentFile> {
         self.attachment(workspace_id, id).await
     }
 
     async fn upload_attachment(
         &self,
-        workspace_id: Uuid,
-        uploader: Uuid,
+        workspace_id: WorkspaceId,
+        uploader: TeammateId,
         file: &crate::attachments::StoredFile,
     ) -> Result<Attachment> {
         self.upload_attachment(workspace_id, uploader, file).await
@@ -660,7 +713,7 @@ impl Store for SqlStore {
 
     async fn create_webhook(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         url: &str,
         events: &[String],
         secret: &str,
@@ -668,18 +721,18 @@ impl Store for SqlStore {
         self.create_webhook(workspace_id, url, events, secret).await
     }
 
-    async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<crate::store::Webhook>> {
+    async fn webhooks(&self, workspace_id: WorkspaceId) -> Result<Vec<crate::store::Webhook>> {
         self.webhooks(workspace_id).await
     }
 
-    async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+    async fn delete_webhook(&self, workspace_id: WorkspaceId, id: WebhookId) -> Result<()> {
         self.delete_webhook(workspace_id, id).await
     }
 
     async fn webhook_deliveries(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         limit: i64,
     ) -> Result<Vec<crate::store::WebhookDelivery>> {
         self.webhook_deliveries(workspace_id, id, limit).await
@@ -687,8 +740,8 @@ impl Store for SqlStore {
 
     async fn resend_webhook_delivery(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         delivery_id: Uuid,
     ) -> Result<crate::store::WebhookDelivery> {
         self.resend_webhook_delivery(workspace_id, id, delivery_id)
@@ -703,13 +756,13 @@ impl Store for SqlStore {
         self.claim_webhooks(now, lease).await
     }
 
-    async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>> {
+    async fn webhook_resends(&self, id: WebhookId) -> Result<Vec<(i64, String)>> {
         self.webhook_resends(id).await
     }
 
     async fn record_webhook_attempt(
         &self,
-        id: Uuid,
+        id: WebhookId,
         attempt: &crate::store::Attempt,
         advance: bool,
     ) -> Result<()> {
@@ -718,7 +771,7 @@ impl Store for SqlStore {
 
     async fn release_webhook(
         &self,
-        id: Uuid,
+        id: WebhookId,
         cursor: i64,
         next_at: DateTime<Utc>,
         failing_since: Option<DateTime<Utc>>,
@@ -730,8 +783,8 @@ impl Store for SqlStore {
 
     async fn switch_off_webhook(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         cursor: i64,
         failing_since: DateTime<Utc>,
     ) -> Result<Committed<()>> {
@@ -739,30 +792,30 @@ impl Store for SqlStore {
             .await
     }
 
-    async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>> {
+    async fn all_email_channels(&self) -> Result<Vec<(WorkspaceId, Channel)>> {
         self.all_email_channels().await
     }
 
     async fn lease_imap(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         holder: &str,
         lease: std::time::Duration,
     ) -> Result<bool> {
         self.lease_imap(channel_id, holder, lease).await
     }
 
-    async fn release_imap(&self, channel_id: Uuid, holder: &str) -> Result<()> {
+    async fn release_imap(&self, channel_id: ChannelId, holder: &str) -> Result<()> {
         self.release_imap(channel_id, holder).await
     }
 
-    async fn imap_cursor(&self, channel_id: Uuid) -> Result<crate::store::ImapCursor> {
+    async fn imap_cursor(&self, channel_id: ChannelId) -> Result<crate::store::ImapCursor> {
         self.imap_cursor(channel_id).await
     }
 
     async fn reset_imap_cursor(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         mailbox: &str,
         uid_validity: i64,
     ) -> Result<()> {
@@ -772,7 +825,7 @@ impl Store for SqlStore {
 
     async fn advance_imap_cursor(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         mailbox: &str,
         uid_validity: i64,
         uid: i64,
@@ -781,7 +834,7 @@ impl Store for SqlStore {
             .await
     }
 
-    async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
+    async fn channel_by_id(&self, id: ChannelId) -> Result<(WorkspaceId, Channel)> {
         self.channel_by_id(id).await
     }
 
@@ -789,13 +842,13 @@ impl Store for SqlStore {
         self.channel_reply(job).await
     }
 
-    async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()> {
+    async fn set_provider_id(&self, message_id: MessageId, provider_id: &str) -> Result<()> {
         self.set_provider_id(message_id, provider_id).await
     }
 
     async fn provider_status(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         provider_id: &str,
         state: DeliveryState,
         error: Option<&str>,
@@ -806,7 +859,7 @@ impl Store for SqlStore {
 
     async fn export_page(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         kind: ExportKind,
         after: Option<Uuid>,
         until: DateTime<Utc>,
@@ -816,15 +869,15 @@ impl Store for SqlStore {
             .await
     }
 
-    async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer> {
+    async fn customer(&self, workspace_id: WorkspaceId, id: CustomerId) -> Result<Customer> {
         self.customer(workspace_id, id).await
     }
 
     async fn erase_customer(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        customer_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        customer_id: CustomerId,
     ) -> Result<Committed<Erasure>> {
         self.erase_customer(workspace_id, actor_id, customer_id)
             .await
@@ -832,19 +885,24 @@ impl Store for SqlStore {
 
     async fn customer_profile(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
     ) -> Result<crate::store::CustomerProfile> {
         self.customer_profile(workspace_id, id).await
     }
 
-    async fn set_customer_notes(&self, workspace_id: Uuid, id: Uuid, notes: &str) -> Result<()> {
+    async fn set_customer_notes(
+        &self,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
+        notes: &str,
+    ) -> Result<()> {
         self.set_customer_notes(workspace_id, id, notes).await
     }
 
     async fn find_customers(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         q: &str,
         limit: i64,
     ) -> Result<Vec<Customer>> {
@@ -853,10 +911,10 @@ impl Store for SqlStore {
 
     async fn merge_customers(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        from: Uuid,
-        into: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        from: CustomerId,
+        into: CustomerId,
     ) -> Result<Committed<crate::store::Merge>> {
         self.merge_customers(workspace_id, actor_id, from, into)
             .await

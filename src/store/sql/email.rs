@@ -8,7 +8,7 @@ use super::*;
 pub(super) fn channel_from_row(r: &DbRow) -> Result<Channel> {
     Ok(Channel {
         id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
+        kind: parse_channel_kind(&r.try_get::<String, _>("kind")?)?,
         name: r.try_get("name")?,
         settings: serde_json::from_str(&r.try_get::<String, _>("settings")?)?,
         created_at: from_ms(r.try_get("created_at")?),
@@ -33,7 +33,7 @@ impl SqlStore {
     /// case of the newest stored Message-ID among its In-Reply-To/References.
     pub(super) async fn email_thread(
         tx: &mut Tx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         email: &EmailMeta,
     ) -> Result<Option<CaseState>> {
         if let Some(case_id) = email.token_case {
@@ -55,7 +55,7 @@ impl SqlStore {
         }
         q.push(")");
         let rows = q.build().fetch_all(&mut **tx).await?;
-        let mut found: Vec<(String, Uuid)> = Vec::new();
+        let mut found: Vec<(String, CaseId)> = Vec::new();
         for r in &rows {
             found.push((r.try_get("mail_id")?, r.try_get("case_id")?));
         }
@@ -74,10 +74,10 @@ impl SqlStore {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn queue_outbound(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        author: Uuid,
-        message_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        author: TeammateId,
+        message_id: MessageId,
         job_channel: JobChannel,
         now: i64,
     ) -> Result<()> {
@@ -98,7 +98,7 @@ impl SqlStore {
         .await
     }
 
-    pub(super) async fn channels(&self, workspace_id: Uuid) -> Result<Vec<Channel>> {
+    pub(super) async fn channels(&self, workspace_id: WorkspaceId) -> Result<Vec<Channel>> {
         let rows = sqlx::query(
             "SELECT id, kind, name, settings, created_at FROM channels WHERE \
              workspace_id = $1 ORDER BY created_at, id",
@@ -111,8 +111,8 @@ impl SqlStore {
 
     pub(super) async fn save_channel(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         c: ChannelWrite,
     ) -> Result<Committed<Channel>> {
         let mut tx = self.begin().await?;
@@ -126,9 +126,9 @@ impl SqlStore {
                     "INSERT INTO channels (id, workspace_id, kind, name, settings, \
                      address, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
-                .bind(Uuid::now_v7())
+                .bind(ChannelId::new())
                 .bind(workspace_id)
-                .bind(&c.kind)
+                .bind(c.kind.as_str())
                 .bind(&c.name)
                 .bind(&settings)
                 .bind(&c.address)
@@ -194,9 +194,9 @@ impl SqlStore {
 
     pub(super) async fn delete_channel(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: ChannelId,
     ) -> Result<Committed<()>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -218,9 +218,9 @@ impl SqlStore {
         job: &Job,
         mail_domain: &str,
     ) -> Result<OutboundReply> {
-        let message_id: Uuid = job.payload["message_id"]
+        let message_id: MessageId = job.payload["message_id"]
             .as_str()
-            .and_then(|s| Uuid::parse_str(s).ok())
+            .and_then(|s| s.parse().ok())
             .ok_or(StoreError::NotFound)?;
         let row = sqlx::query(
             "SELECT m.case_id, m.body, m.mail_id, m.delivery_state, m.created_at, c.number, \
@@ -238,7 +238,7 @@ impl SqlStore {
         let mail_id: String = match row.try_get::<Option<String>, _>("mail_id")? {
             Some(id) => id,
             None => {
-                let id = format!("{}@{mail_domain}", message_id.simple());
+                let id = format!("{}@{mail_domain}", message_id.as_uuid().simple());
                 sqlx::query("UPDATE messages SET mail_id = $2 WHERE id = $1 AND mail_id IS NULL")
                     .bind(message_id)
                     .bind(&id)
@@ -250,7 +250,7 @@ impl SqlStore {
                     .await?
             }
         };
-        let case_id: Uuid = row.try_get("case_id")?;
+        let case_id: CaseId = row.try_get("case_id")?;
         let created_at: i64 = row.try_get("created_at")?;
         let earlier = sqlx::query(
             "SELECT mail_id, kind FROM messages WHERE case_id = $1 AND \
@@ -314,11 +314,11 @@ impl SqlStore {
     pub(super) async fn set_delivery(
         tx: &mut Tx,
         log: &mut Log,
-        message_id: Uuid,
+        message_id: MessageId,
         state: DeliveryState,
         error: Option<&str>,
         from: &[DeliveryState],
-    ) -> Result<Option<Uuid>> {
+    ) -> Result<Option<CaseId>> {
         let row = sqlx::query(
             "SELECT case_id, delivery_state FROM messages WHERE id = $1 AND workspace_id = $2",
         )
@@ -330,7 +330,7 @@ impl SqlStore {
         if !delivery_state(&row)?.is_some_and(|c| from.contains(&c)) {
             return Ok(None);
         }
-        let case_id: Uuid = row.try_get("case_id")?;
+        let case_id: CaseId = row.try_get("case_id")?;
         sqlx::query(
             "UPDATE messages SET delivery_state = $2, delivery_error = $3, delivery_at = \
              $4 WHERE id = $1",
@@ -355,9 +355,9 @@ impl SqlStore {
         job: &Job,
         outcome: &JobOutcome,
     ) -> Result<Committed<()>> {
-        let message_id: Option<Uuid> = job.payload["message_id"]
+        let message_id: Option<MessageId> = job.payload["message_id"]
             .as_str()
-            .and_then(|s| Uuid::parse_str(s).ok());
+            .and_then(|s| s.parse().ok());
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, job.workspace_id).await?;
         let mut log = Log::new(job.workspace_id, locked.last_seq);
@@ -404,10 +404,10 @@ impl SqlStore {
 
     pub(super) async fn retry_delivery(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        message_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        message_id: MessageId,
+        actor_id: TeammateId,
     ) -> Result<Committed<Message>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -464,13 +464,13 @@ impl SqlStore {
 
     pub(super) async fn bounce(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         mail_id: &str,
         reason: &str,
     ) -> Result<Committed<Option<InboundOutcome>>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
-        let found: Option<Uuid> = sqlx::query_scalar(
+        let found: Option<MessageId> = sqlx::query_scalar(
             "SELECT id FROM messages WHERE workspace_id = $1 AND mail_id = $2 AND kind = 'reply'",
         )
         .bind(workspace_id)
@@ -525,8 +525,8 @@ impl SqlStore {
     /// Rows for files already stored under the data dir, in the message's transaction.
     pub(super) async fn insert_attachments(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        message_id: Uuid,
+        workspace_id: WorkspaceId,
+        message_id: MessageId,
         files: &[crate::attachments::StoredFile],
         now: i64,
     ) -> Result<()> {
@@ -536,7 +536,7 @@ impl SqlStore {
                  filename, content_type, size, created_at) VALUES ($1, $2, $3, $4, $5, \
                  $6, $7, $8)",
             )
-            .bind(Uuid::now_v7())
+            .bind(AttachmentId::new())
             .bind(workspace_id)
             .bind(message_id)
             .bind(&f.sha256)
@@ -569,7 +569,7 @@ impl SqlStore {
         q.push(") ORDER BY id");
         let rows = q.build().fetch_all(&self.read).await?;
         for r in &rows {
-            let message_id: Uuid = r.try_get("message_id")?;
+            let message_id: MessageId = r.try_get("message_id")?;
             if let Some(m) = messages.iter_mut().find(|m| m.id == message_id) {
                 m.attachments.push(Attachment {
                     id: r.try_get("id")?,
@@ -582,7 +582,7 @@ impl SqlStore {
         Ok(messages)
     }
 
-    async fn attachment_files(&self, message_id: Uuid) -> Result<Vec<AttachmentFile>> {
+    async fn attachment_files(&self, message_id: MessageId) -> Result<Vec<AttachmentFile>> {
         let rows = sqlx::query(
             "SELECT id, sha256, filename, content_type, size FROM attachments \
              WHERE message_id = $1 ORDER BY id",
@@ -596,11 +596,11 @@ impl SqlStore {
     /// A file a teammate uploaded for a reply not yet written: a row without a message.
     pub(super) async fn upload_attachment(
         &self,
-        workspace_id: Uuid,
-        uploader: Uuid,
+        workspace_id: WorkspaceId,
+        uploader: TeammateId,
         file: &crate::attachments::StoredFile,
     ) -> Result<Attachment> {
-        let id = Uuid::now_v7();
+        let id = AttachmentId::new();
         sqlx::query(
             "INSERT INTO attachments (id, workspace_id, message_id, uploaded_by, sha256, \
              filename, content_type, size, created_at) VALUES ($1, $2, NULL, $3, $4, $5, \
@@ -628,10 +628,10 @@ impl SqlStore {
     /// id that is not an unbound upload of this author is a 422.
     pub(super) async fn bind_uploads(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        author: Uuid,
-        message_id: Uuid,
-        ids: &[Uuid],
+        workspace_id: WorkspaceId,
+        author: TeammateId,
+        message_id: MessageId,
+        ids: &[AttachmentId],
     ) -> Result<Vec<Attachment>> {
         let mut bound = Vec::with_capacity(ids.len());
         for id in ids {
@@ -662,7 +662,11 @@ impl SqlStore {
         Ok(bound)
     }
 
-    pub(super) async fn attachment(&self, workspace_id: Uuid, id: Uuid) -> Result<AttachmentFile> {
+    pub(super) async fn attachment(
+        &self,
+        workspace_id: WorkspaceId,
+        id: AttachmentId,
+    ) -> Result<AttachmentFile> {
         let r = sqlx::query(
             "SELECT id, sha256, filename, content_type, size FROM attachments \
              WHERE id = $1 AND workspace_id = $2",

@@ -127,7 +127,7 @@ fn export_row(kind: ExportKind, r: &DbRow) -> Result<ExportRow> {
 impl SqlStore {
     pub(super) async fn export_page(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         kind: ExportKind,
         after: Option<Uuid>,
         until: DateTime<Utc>,
@@ -144,7 +144,7 @@ impl SqlStore {
     }
 
     /// Whether this case's customer was erased: mail threading onto it starts afresh.
-    pub(super) async fn case_erased(tx: &mut Tx, case_id: Uuid) -> Result<bool> {
+    pub(super) async fn case_erased(tx: &mut Tx, case_id: CaseId) -> Result<bool> {
         let erased: Option<Option<i64>> = sqlx::query_scalar(
             "SELECT cu.erased_at FROM cases c \
              JOIN customers cu ON cu.id = \
@@ -158,9 +158,9 @@ impl SqlStore {
 
     pub(super) async fn erase_customer(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        customer_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        customer_id: CustomerId,
     ) -> Result<Committed<Erasure>> {
         const CASES: &str = "(SELECT id FROM cases WHERE customer_id = $1)";
         const MESSAGES: &str = "(SELECT id FROM messages WHERE case_id IN (SELECT id FROM cases \
@@ -176,7 +176,7 @@ impl SqlStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         exists.ok_or(StoreError::NotFound)?;
-        let case_ids: Vec<Uuid> = sqlx::query_scalar(
+        let case_ids: Vec<CaseId> = sqlx::query_scalar(
             "SELECT id FROM cases WHERE customer_id = $1 ORDER BY created_at, id",
         )
         .bind(customer_id)
@@ -292,7 +292,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 *case_id,
-                "erased",
+                TimelineKind::Erased,
                 Some(actor_id),
                 None,
                 None,
@@ -317,7 +317,11 @@ impl SqlStore {
         Self::commit(tx, log, erasure).await
     }
 
-    pub(super) async fn customer(&self, workspace_id: Uuid, id: Uuid) -> Result<Customer> {
+    pub(super) async fn customer(
+        &self,
+        workspace_id: WorkspaceId,
+        id: CustomerId,
+    ) -> Result<Customer> {
         // A customer merged into another answers as that one.
         let row = sqlx::query(
             "SELECT id, name, email, phone FROM customers WHERE id = (SELECT \

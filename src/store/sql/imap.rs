@@ -4,7 +4,7 @@
 use super::*;
 
 impl SqlStore {
-    pub(super) async fn all_email_channels(&self) -> Result<Vec<(Uuid, Channel)>> {
+    pub(super) async fn all_email_channels(&self) -> Result<Vec<(WorkspaceId, Channel)>> {
         let rows = sqlx::query(
             "SELECT id, workspace_id, kind, name, settings, created_at FROM \
              channels WHERE kind = 'email' ORDER BY created_at, id",
@@ -18,7 +18,7 @@ impl SqlStore {
 
     pub(super) async fn lease_imap(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         holder: &str,
         lease: std::time::Duration,
     ) -> Result<bool> {
@@ -42,7 +42,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn release_imap(&self, channel_id: Uuid, holder: &str) -> Result<()> {
+    pub(super) async fn release_imap(&self, channel_id: ChannelId, holder: &str) -> Result<()> {
         sqlx::query(
             "UPDATE imap_cursors SET holder = NULL, locked_until = NULL WHERE channel_id \
              = $1 AND holder = $2",
@@ -54,7 +54,10 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn imap_cursor(&self, channel_id: Uuid) -> Result<crate::store::ImapCursor> {
+    pub(super) async fn imap_cursor(
+        &self,
+        channel_id: ChannelId,
+    ) -> Result<crate::store::ImapCursor> {
         let row = sqlx::query(
             "SELECT mailbox, uid_validity, last_uid FROM imap_cursors WHERE channel_id = $1",
         )
@@ -74,7 +77,7 @@ impl SqlStore {
 
     pub(super) async fn reset_imap_cursor(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         mailbox: &str,
         uid_validity: i64,
     ) -> Result<()> {
@@ -92,7 +95,7 @@ impl SqlStore {
 
     pub(super) async fn advance_imap_cursor(
         &self,
-        channel_id: Uuid,
+        channel_id: ChannelId,
         mailbox: &str,
         uid_validity: i64,
         uid: i64,

@@ -6,12 +6,12 @@ use super::*;
 impl SqlStore {
     pub(super) async fn find_customer(
         tx: &mut Tx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         email: Option<&str>,
         phone: Option<&str>,
-    ) -> Result<Option<Uuid>> {
+    ) -> Result<Option<CustomerId>> {
         if let Some(email) = email {
-            let found: Option<Uuid> = sqlx::query_scalar(
+            let found: Option<CustomerId> = sqlx::query_scalar(
                 "SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 \
                  AND email = $2 ORDER BY created_at LIMIT 1",
             )
@@ -38,7 +38,7 @@ impl SqlStore {
 
     pub(super) async fn inbound_tx(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         m: &Inbound,
     ) -> Result<Committed<InboundOutcome>> {
         let mut tx = self.begin().await?;
@@ -93,7 +93,7 @@ impl SqlStore {
                 id
             }
             None => {
-                let id = Uuid::now_v7();
+                let id = CustomerId::new();
                 sqlx::query(
                     "INSERT INTO customers (id, workspace_id, name, email, phone, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -153,7 +153,7 @@ impl SqlStore {
                 let assignee = self
                     .auto_assign(&mut tx, workspace_id, category.as_deref())
                     .await?;
-                let id = Uuid::now_v7();
+                let id = CaseId::new();
                 sqlx::query(
                     "INSERT INTO cases (id, workspace_id, number, status, assignee_id, version, \
                      category, subject, customer_id, returning_customer, preview, created_at, \
@@ -180,7 +180,7 @@ impl SqlStore {
                     &mut tx,
                     workspace_id,
                     id,
-                    "created",
+                    TimelineKind::Created,
                     None,
                     None,
                     None,
@@ -193,7 +193,7 @@ impl SqlStore {
                         &mut tx,
                         workspace_id,
                         id,
-                        "assigned",
+                        TimelineKind::Assigned,
                         None,
                         None,
                         assignee,
@@ -249,7 +249,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 case.id,
-                "reopened",
+                TimelineKind::Reopened,
                 None,
                 None,
                 None,
@@ -263,7 +263,7 @@ impl SqlStore {
             Self::record_status(&mut tx, &mut log, &case, number.clone(), status, None, now)
                 .await?;
         }
-        let message_id = Uuid::now_v7();
+        let message_id = MessageId::new();
         let kind = if automated {
             MessageKind::Automated
         } else {
@@ -328,7 +328,7 @@ impl SqlStore {
 
     pub(super) async fn inbound(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         message: Inbound,
     ) -> Result<Committed<InboundOutcome>> {
         match self.inbound_tx(workspace_id, &message).await {
@@ -341,7 +341,7 @@ impl SqlStore {
         }
     }
 
-    pub(super) async fn workspace_of_address(&self, address: &str) -> Result<Option<Uuid>> {
+    pub(super) async fn workspace_of_address(&self, address: &str) -> Result<Option<WorkspaceId>> {
         Ok(
             sqlx::query_scalar("SELECT workspace_id FROM channels WHERE address = $1")
                 .bind(address)
@@ -350,7 +350,7 @@ impl SqlStore {
         )
     }
 
-    pub(super) async fn workspace_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
+    pub(super) async fn workspace_of_case(&self, case_id: CaseId) -> Result<Option<WorkspaceId>> {
         Ok(
             sqlx::query_scalar("SELECT workspace_id FROM cases WHERE id = $1")
                 .bind(case_id)

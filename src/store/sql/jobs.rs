@@ -26,7 +26,7 @@ impl SqlStore {
         let mut team = Vec::new();
         let mut prefs = std::collections::HashMap::new();
         for r in &rows {
-            let id: Uuid = r.try_get("id")?;
+            let id: TeammateId = r.try_get("id")?;
             let active = r.try_get::<Option<i64>, _>("removed_at")?.is_none();
             team.push(crate::domain::pings::Candidate {
                 id,
@@ -120,9 +120,9 @@ impl SqlStore {
     #[allow(clippy::too_many_arguments)] // one column each
     pub(super) async fn insert_job(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        teammate: Uuid,
-        case_id: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        teammate: TeammateId,
+        case_id: Option<CaseId>,
         sub: Option<Uuid>,
         channel: JobChannel,
         reason: JobReason,
@@ -139,7 +139,7 @@ impl SqlStore {
              ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE \
              SET payload = excluded.payload",
         )
-        .bind(Uuid::now_v7())
+        .bind(JobId::new())
         .bind(workspace_id)
         .bind(teammate)
         .bind(case_id)
@@ -157,7 +157,7 @@ impl SqlStore {
 
     pub(super) async fn add_push_subscription(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         endpoint: &str,
         p256dh: &str,
         auth: &str,
@@ -189,7 +189,7 @@ impl SqlStore {
 
     pub(super) async fn remove_push_subscription(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         endpoint: &str,
     ) -> Result<bool> {
         let done =
@@ -304,7 +304,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn finish_job(&self, id: Uuid, outcome: &JobOutcome) -> Result<()> {
+    pub(super) async fn finish_job(&self, id: JobId, outcome: &JobOutcome) -> Result<()> {
         let now = now_ms();
         let (state, error, due) = match outcome {
             JobOutcome::Sent => ("sent", None, None),

@@ -6,14 +6,14 @@ use super::*;
 
 /// The events one transaction appends to its workspace's log.
 pub(super) struct Log {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub last_seq: i64,
     pub now: DateTime<Utc>,
     pub events: Vec<Event>,
 }
 
 impl Log {
-    pub fn new(workspace_id: Uuid, last_seq: i64) -> Self {
+    pub fn new(workspace_id: WorkspaceId, last_seq: i64) -> Self {
         Log {
             workspace_id,
             last_seq,
@@ -42,7 +42,7 @@ pub(super) struct Locked {
     pub category_keywords: BTreeMap<String, Vec<String>>,
 }
 
-pub(super) fn event_from_row(workspace_id: Uuid, row: &DbRow) -> Result<Event> {
+pub(super) fn event_from_row(workspace_id: WorkspaceId, row: &DbRow) -> Result<Event> {
     Ok(Event {
         workspace_id,
         seq: row.try_get("seq")?,
@@ -57,7 +57,7 @@ impl SqlStore {
     }
 
     /// Takes the workspace's write lock (see `sql/mod.rs`) and reads its counters.
-    pub(super) async fn lock(tx: &mut Tx, workspace_id: Uuid) -> Result<Locked> {
+    pub(super) async fn lock(tx: &mut Tx, workspace_id: WorkspaceId) -> Result<Locked> {
         let row = sqlx::query(
             "UPDATE workspaces SET last_seq = last_seq WHERE id = $1 \
              RETURNING last_seq, last_case_number, case_prefix, reopen_days, category_keywords",
@@ -108,7 +108,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn last_seq(&self, workspace_id: Uuid) -> Result<i64> {
+    pub(super) async fn last_seq(&self, workspace_id: WorkspaceId) -> Result<i64> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM workspaces WHERE id = $1")
             .bind(workspace_id)
             .fetch_optional(&self.read)
@@ -118,7 +118,7 @@ impl SqlStore {
 
     pub(super) async fn events_since(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         since: i64,
         limit: i64,
     ) -> Result<Vec<Event>> {
@@ -136,7 +136,10 @@ impl SqlStore {
             .collect()
     }
 
-    pub(super) async fn first_retained_seq(&self, workspace_id: Uuid) -> Result<Option<i64>> {
+    pub(super) async fn first_retained_seq(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<Option<i64>> {
         Ok(
             sqlx::query_scalar("SELECT MIN(seq) FROM events WHERE workspace_id = $1")
                 .bind(workspace_id)

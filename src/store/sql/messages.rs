@@ -35,13 +35,13 @@ impl SqlStore {
     #[allow(clippy::too_many_arguments)] // what one message is made of
     pub(super) async fn add_message(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         note: bool,
         body: &str,
-        mentions: &[Uuid],
-        attachments: &[Uuid],
+        mentions: &[TeammateId],
+        attachments: &[AttachmentId],
     ) -> Result<Committed<Message>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -70,7 +70,7 @@ impl SqlStore {
         });
         let channel = route.map_or("internal", |r| r.1);
         let mut message = Message {
-            id: Uuid::now_v7(),
+            id: MessageId::new(),
             case_id,
             kind,
             author_id: Some(actor_id),

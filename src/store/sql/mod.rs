@@ -47,6 +47,7 @@ use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::{Db, DbRow, SqlStore, BACKEND, SKIP_LOCKED};
+use crate::domain::ids::*;
 use crate::domain::{numbers, routing, routing::Rules, status::OPEN_SQL, Role, Status};
 use crate::events::{DeliveryState, Event, EventKind, MessageKind, TeammateChange};
 use crate::notify::plan::{plan_for, Plan};
@@ -85,6 +86,22 @@ fn parse_message_kind(s: &str) -> Result<MessageKind> {
 fn parse_token_kind(s: &str) -> Result<TokenKind> {
     TokenKind::parse(s).ok_or_else(|| {
         StoreError::Internal(anyhow::anyhow!("unknown token kind {s:?} in the database"))
+    })
+}
+
+fn parse_timeline_kind(s: &str) -> Result<TimelineKind> {
+    TimelineKind::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown timeline kind {s:?} in the database"
+        ))
+    })
+}
+
+fn parse_channel_kind(s: &str) -> Result<ChannelKind> {
+    ChannelKind::parse(s).ok_or_else(|| {
+        StoreError::Internal(anyhow::anyhow!(
+            "unknown channel kind {s:?} in the database"
+        ))
     })
 }
 

@@ -13,9 +13,9 @@ impl SqlStore {
     /// With `online_only`, also connected now (`online` is then the set of who is).
     pub(super) fn fits(
         t: &Teammate,
-        open: &std::collections::HashMap<Uuid, u32>,
+        open: &std::collections::HashMap<TeammateId, u32>,
         rules: &Rules,
-        online: &Option<std::collections::HashSet<Uuid>>,
+        online: &Option<std::collections::HashSet<TeammateId>>,
     ) -> bool {
         let own = t.max_open.map(|m| m.clamp(0, u32::MAX.into()) as u32);
         t.active
@@ -28,13 +28,13 @@ impl SqlStore {
     /// Who is connected now, read only when the rules assign to connected teammates only.
     pub(super) async fn online_set(
         tx: &mut Tx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         rules: &Rules,
-    ) -> Result<Option<std::collections::HashSet<Uuid>>> {
+    ) -> Result<Option<std::collections::HashSet<TeammateId>>> {
         if !rules.online_only {
             return Ok(None);
         }
-        let ids: Vec<Uuid> = sqlx::query_scalar(
+        let ids: Vec<TeammateId> = sqlx::query_scalar(
             "SELECT teammate_id FROM online_teammates WHERE \
              workspace_id = $1 AND online_until > $2",
         )
@@ -47,8 +47,8 @@ impl SqlStore {
 
     async fn upsert_online(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         until: i64,
     ) -> Result<()> {
         sqlx::query(
@@ -68,7 +68,7 @@ impl SqlStore {
 
     pub(super) async fn mark_online(
         &self,
-        present: &[(Uuid, Uuid)],
+        present: &[(WorkspaceId, TeammateId)],
         until: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
@@ -83,8 +83,8 @@ impl SqlStore {
     /// goes out to them now.
     pub(super) async fn came_online(
         &self,
-        workspace_id: Uuid,
-        teammate_id: Uuid,
+        workspace_id: WorkspaceId,
+        teammate_id: TeammateId,
         until: DateTime<Utc>,
     ) -> Result<Committed<()>> {
         let mut tx = self.begin().await?;
@@ -100,8 +100,8 @@ impl SqlStore {
     /// first, when someone has room); a workspace without rules keeps a plain pool.
     pub(super) async fn enqueue_if_routed(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        case_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
         now: i64,
     ) -> Result<()> {
         let mode: Option<String> =
@@ -149,9 +149,9 @@ impl SqlStore {
         let online = Self::online_set(tx, workspace_id, &rules).await?;
         let mut handed = 0;
         for row in &waiting {
-            let case_id: Uuid = row.try_get("id")?;
+            let case_id: CaseId = row.try_get("id")?;
             let category: Option<String> = row.try_get("category")?;
-            let eligible = |id: Uuid| {
+            let eligible = |id: TeammateId| {
                 team.iter()
                     .any(|t| t.id == id && Self::fits(t, &open, &rules, &online))
             };
@@ -180,7 +180,7 @@ impl SqlStore {
                 tx,
                 workspace_id,
                 case_id,
-                "assigned",
+                TimelineKind::Assigned,
                 None,
                 None,
                 Some(to),
@@ -214,8 +214,8 @@ impl SqlStore {
     /// clock already running keeps its deadline).
     pub(super) async fn start_response_clock(
         tx: &mut Tx,
-        workspace_id: Uuid,
-        case_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
         now: i64,
     ) -> Result<()> {
         let (rules, _) = Self::rules_in_tx(tx, workspace_id).await?;
@@ -251,7 +251,7 @@ impl SqlStore {
         .await?;
         let mut events = Vec::new();
         for row in due {
-            let (case_id, workspace_id): (Uuid, Uuid) =
+            let (case_id, workspace_id): (CaseId, WorkspaceId) =
                 (row.try_get("id")?, row.try_get("workspace_id")?);
             let mut tx = self.begin().await?;
             let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -290,7 +290,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 case_id,
-                "breached",
+                TimelineKind::Breached,
                 None,
                 None,
                 None,
@@ -314,7 +314,7 @@ impl SqlStore {
                         .bind(case_id)
                         .fetch_one(&mut *tx)
                         .await?;
-                let eligible = |id: Uuid| {
+                let eligible = |id: TeammateId| {
                     id != owner
                         && team
                             .iter()
@@ -340,7 +340,7 @@ impl SqlStore {
                     &mut tx,
                     workspace_id,
                     case_id,
-                    "assigned",
+                    TimelineKind::Assigned,
                     None,
                     Some(owner),
                     to,
@@ -368,7 +368,7 @@ impl SqlStore {
             "SELECT DISTINCT workspace_id FROM cases WHERE queued_at IS NOT NULL \
              AND assignee_id IS NULL AND status IN {OPEN_SQL} LIMIT $1"
         );
-        let workspaces: Vec<Uuid> = sqlx::query_scalar(&sql)
+        let workspaces: Vec<WorkspaceId> = sqlx::query_scalar(&sql)
             .bind(limit)
             .fetch_all(&self.read)
             .await?;
@@ -393,10 +393,10 @@ impl SqlStore {
     /// workspace lock, so the counts cannot move under the choice).
     pub(super) async fn open_counts(
         tx: &mut Tx,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         rules: &Rules,
         team: &[Teammate],
-    ) -> Result<std::collections::HashMap<Uuid, u32>> {
+    ) -> Result<std::collections::HashMap<TeammateId, u32>> {
         if rules.capacity.is_none() && team.iter().all(|t| t.max_open.is_none()) {
             return Ok(Default::default());
         }
@@ -489,7 +489,7 @@ impl SqlStore {
             tx,
             workspace_id,
             case.id,
-            "assigned",
+            TimelineKind::Assigned,
             None,
             Some(owner_id),
             to,
@@ -511,9 +511,9 @@ impl SqlStore {
 
     pub(super) async fn update_teammate_routing(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        id: TeammateId,
+        actor_id: TeammateId,
         patch: RoutingPatch,
     ) -> Result<Committed<Teammate>> {
         let mut tx = self.begin().await?;

@@ -13,7 +13,7 @@ const TOUCHED: &str = "SELECT case_id FROM messages WHERE workspace_id = $1 AND 
 impl SqlStore {
     pub(super) async fn report_histories(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<crate::domain::reports::History>> {
@@ -44,12 +44,12 @@ impl SqlStore {
 
         // Per case: (time, order within the same instant, what happened). A customer's
         // message comes before the assignment the same transaction made.
-        let mut cases: BTreeMap<Uuid, Vec<(i64, u8, Happening)>> = BTreeMap::new();
+        let mut cases: BTreeMap<CaseId, Vec<(i64, u8, Happening)>> = BTreeMap::new();
         for r in &messages {
             let happening = match parse_message_kind(&r.try_get::<String, _>("kind")?)? {
                 MessageKind::Inbound => Happening::Inbound,
                 MessageKind::Automated | MessageKind::Reply | MessageKind::Note => {
-                    match r.try_get::<Option<Uuid>, _>("author_id")? {
+                    match r.try_get::<Option<TeammateId>, _>("author_id")? {
                         Some(author) => Happening::Reply { author },
                         None => continue,
                     }
@@ -62,7 +62,9 @@ impl SqlStore {
             ));
         }
         for r in &timeline {
-            let happening = if r.try_get::<String, _>("kind")? == "assigned" {
+            let happening = if parse_timeline_kind(&r.try_get::<String, _>("kind")?)?
+                == TimelineKind::Assigned
+            {
                 Happening::Assigned {
                     to: r.try_get("to_id")?,
                 }

@@ -43,8 +43,8 @@ impl SqlStore {
     /// match first (or newest first with `Sort::Recent`), each with its snippet.
     pub(super) async fn search_cases(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
         prefix: &str,
         q: &str,
         query: &CaseQuery,
@@ -365,7 +365,7 @@ impl SqlStore {
     async fn search_texts(
         &self,
         docs: &[i64],
-    ) -> Result<std::collections::HashMap<i64, (Uuid, MessageKind, String)>> {
+    ) -> Result<std::collections::HashMap<i64, (MessageId, MessageKind, String)>> {
         let mut texts = std::collections::HashMap::new();
         if docs.is_empty() {
             return Ok(texts);
@@ -445,7 +445,7 @@ fn score_sql(ranked: bool, rank: &str) -> String {
 fn search_match(
     words: &SearchQuery,
     case: &Case,
-    message: Option<&(Uuid, MessageKind, String)>,
+    message: Option<&(MessageId, MessageKind, String)>,
 ) -> SearchMatch {
     if let Some((id, kind, body)) = message {
         let snippet = words.snippet(body, SNIPPET_WIDTH).unwrap_or_else(|| {
@@ -455,32 +455,34 @@ fn search_match(
             }]
         });
         let field = match kind {
-            MessageKind::Note => "note",
-            MessageKind::Inbound | MessageKind::Automated | MessageKind::Reply => "message",
+            MessageKind::Note => SearchField::Note,
+            MessageKind::Inbound | MessageKind::Automated | MessageKind::Reply => {
+                SearchField::Message
+            }
         };
         return SearchMatch {
-            field: field.into(),
+            field,
             message_id: Some(*id),
             snippet,
         };
     }
-    let own = |field: &str, snippet: Vec<Part>| SearchMatch {
-        field: field.into(),
+    let own = |field: SearchField, snippet: Vec<Part>| SearchMatch {
+        field,
         message_id: None,
         snippet,
     };
     // The field holding the most matched words (the first of equals): `marcus@shop.example`
     // matched the email even though the name holds `marcus` too.
     let fields = [
-        ("subject", case.subject.as_deref()),
-        ("customer", Some(case.customer.name.as_str())),
-        ("email", case.customer.email.as_deref()),
+        (SearchField::Subject, case.subject.as_deref()),
+        (SearchField::Customer, Some(case.customer.name.as_str())),
+        (SearchField::Email, case.customer.email.as_deref()),
     ];
     let best = fields
         .into_iter()
         .filter_map(|(field, text)| Some((field, words.snippet(text?, SNIPPET_WIDTH)?)))
         .fold(
-            None::<(&str, Vec<Part>, usize)>,
+            None::<(SearchField, Vec<Part>, usize)>,
             |best, (field, snippet)| {
                 let marks = snippet.iter().filter(|p| p.mark).count();
                 match best {
@@ -495,11 +497,11 @@ fn search_match(
     if let Some(phone) = case.customer.phone.as_deref() {
         let parts = words.highlight_phone(phone);
         if parts.iter().any(|p| p.mark) {
-            return own("phone", parts);
+            return own(SearchField::Phone, parts);
         }
     }
     own(
-        "number",
+        SearchField::Number,
         vec![Part {
             text: case.number.clone(),
             mark: true,

@@ -12,7 +12,7 @@ impl SqlStore {
     /// else by email when the customer has an address, else not at all.
     pub(super) async fn reply_route(
         tx: &mut Tx,
-        case_id: Uuid,
+        case_id: CaseId,
     ) -> Result<Option<(JobChannel, &'static str)>> {
         let row = sqlx::query(
             "SELECT ch.kind, cu.email, cu.phone FROM cases c JOIN customers cu \
@@ -38,7 +38,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn channel_by_id(&self, id: Uuid) -> Result<(Uuid, Channel)> {
+    pub(super) async fn channel_by_id(&self, id: ChannelId) -> Result<(WorkspaceId, Channel)> {
         let row = sqlx::query(
             "SELECT id, workspace_id, kind, name, settings, created_at FROM channels WHERE id = $1",
         )
@@ -50,9 +50,9 @@ impl SqlStore {
     }
 
     pub(super) async fn channel_reply(&self, job: &Job) -> Result<crate::store::ChannelReply> {
-        let message_id: Uuid = job.payload["message_id"]
+        let message_id: MessageId = job.payload["message_id"]
             .as_str()
-            .and_then(|s| Uuid::parse_str(s).ok())
+            .and_then(|s| s.parse().ok())
             .ok_or(StoreError::NotFound)?;
         let row = sqlx::query(
             "SELECT m.case_id, m.body, m.delivery_state, m.created_at, c.number, c.channel_id, \
@@ -82,14 +82,18 @@ impl SqlStore {
             customer_email: row.try_get("customer_email")?,
             customer_phone: row.try_get("customer_phone")?,
             channel_id: row.try_get("channel_id")?,
-            channel_kind: row.try_get("channel_kind")?,
+            channel_kind: parse_channel_kind(&row.try_get::<String, _>("channel_kind")?)?,
             channel_settings: serde_json::from_str(&row.try_get::<String, _>("channel_settings")?)?,
             delivery_state: delivery_state(&row)?,
             created_at: from_ms(row.try_get("created_at")?),
         })
     }
 
-    pub(super) async fn set_provider_id(&self, message_id: Uuid, provider_id: &str) -> Result<()> {
+    pub(super) async fn set_provider_id(
+        &self,
+        message_id: MessageId,
+        provider_id: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE messages SET provider_id = $2 WHERE id = $1")
             .bind(message_id)
             .bind(provider_id)
@@ -100,14 +104,14 @@ impl SqlStore {
 
     pub(super) async fn provider_status(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         provider_id: &str,
         state: DeliveryState,
         error: Option<&str>,
     ) -> Result<Committed<bool>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
-        let found: Option<Uuid> = sqlx::query_scalar(
+        let found: Option<MessageId> = sqlx::query_scalar(
             "SELECT id FROM messages WHERE workspace_id = $1 AND provider_id = $2",
         )
         .bind(workspace_id)

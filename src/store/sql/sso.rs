@@ -4,7 +4,7 @@
 use super::*;
 
 impl SqlStore {
-    pub(super) async fn sso_config(&self, workspace_id: Uuid) -> Result<Option<SsoConfig>> {
+    pub(super) async fn sso_config(&self, workspace_id: WorkspaceId) -> Result<Option<SsoConfig>> {
         let row = sqlx::query("SELECT * FROM sso_configs WHERE workspace_id = $1")
             .bind(workspace_id)
             .fetch_optional(&self.read)
@@ -33,7 +33,7 @@ impl SqlStore {
     }
 
     pub(super) async fn sso_config_for_domain(&self, domain: &str) -> Result<Option<SsoConfig>> {
-        let workspace: Option<Uuid> =
+        let workspace: Option<WorkspaceId> =
             sqlx::query_scalar("SELECT workspace_id FROM sso_domains WHERE domain = $1")
                 .bind(domain)
                 .fetch_optional(&self.read)
@@ -88,7 +88,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn delete_sso_config(&self, workspace_id: Uuid) -> Result<bool> {
+    pub(super) async fn delete_sso_config(&self, workspace_id: WorkspaceId) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         sqlx::query("DELETE FROM sso_domains WHERE workspace_id = $1")
             .bind(workspace_id)
@@ -164,7 +164,7 @@ impl SqlStore {
         row.map(|r| teammate_from_row(&r)).transpose()
     }
 
-    pub(super) async fn was_removed(&self, workspace_id: Uuid, email: &str) -> Result<bool> {
+    pub(super) async fn was_removed(&self, workspace_id: WorkspaceId, email: &str) -> Result<bool> {
         let removed: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM teammates WHERE workspace_id = $1 AND email = $2 AND removed_at \
              IS NOT NULL \
@@ -180,7 +180,7 @@ impl SqlStore {
 
     pub(super) async fn join_by_sso(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         name: &str,
         email: &str,
         role: Role,

@@ -11,7 +11,7 @@ impl SqlStore {
         case: &CaseState,
         number: String,
         status: Status,
-        actor: Option<Uuid>,
+        actor: Option<TeammateId>,
         at: i64,
     ) -> Result<()> {
         let detail = serde_json::json!({ "from": case.status, "to": status });
@@ -19,7 +19,7 @@ impl SqlStore {
             tx,
             log.workspace_id,
             case.id,
-            "status",
+            TimelineKind::Status,
             actor,
             None,
             None,
@@ -40,9 +40,9 @@ impl SqlStore {
 
     pub(super) async fn set_status(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         status: Status,
     ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
@@ -78,9 +78,9 @@ impl SqlStore {
 
     pub(super) async fn set_follow_up(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         due_at: Option<DateTime<Utc>>,
     ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
@@ -96,7 +96,7 @@ impl SqlStore {
             &mut tx,
             workspace_id,
             case_id,
-            "follow_up_set",
+            TimelineKind::FollowUpSet,
             Some(actor_id),
             None,
             None,
@@ -124,7 +124,7 @@ impl SqlStore {
         .await?;
         let mut events = Vec::new();
         for row in due {
-            let (case_id, workspace_id): (Uuid, Uuid) =
+            let (case_id, workspace_id): (CaseId, WorkspaceId) =
                 (row.try_get("id")?, row.try_get("workspace_id")?);
             let mut tx = self.begin().await?;
             let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -147,7 +147,7 @@ impl SqlStore {
                 &mut tx,
                 workspace_id,
                 case_id,
-                "follow_up_due",
+                TimelineKind::FollowUpDue,
                 None,
                 None,
                 None,

@@ -5,7 +5,7 @@ use super::*;
 impl SqlStore {
     pub(super) async fn create_token(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         token_hash: &str,
         kind: TokenKind,
         expires_at: Option<DateTime<Utc>>,
@@ -121,7 +121,7 @@ impl SqlStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let workspace_id: Uuid = invite.try_get("workspace_id")?;
+        let workspace_id: WorkspaceId = invite.try_get("workspace_id")?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
         let role = parse_role(&invite.try_get::<String, _>("role")?)?;
         let email: String = invite.try_get("email")?;

@@ -3,7 +3,7 @@
 use super::*;
 
 impl SqlStore {
-    pub(super) async fn totp(&self, teammate_id: Uuid) -> Result<Option<Totp>> {
+    pub(super) async fn totp(&self, teammate_id: TeammateId) -> Result<Option<Totp>> {
         let row = sqlx::query("SELECT secret, confirmed_at FROM totp WHERE teammate_id = $1")
             .bind(teammate_id)
             .fetch_optional(&self.write)
@@ -17,7 +17,7 @@ impl SqlStore {
         .transpose()
     }
 
-    pub(super) async fn begin_totp(&self, teammate_id: Uuid, secret: &str) -> Result<()> {
+    pub(super) async fn begin_totp(&self, teammate_id: TeammateId, secret: &str) -> Result<()> {
         // A confirmed enrolment is never replaced here: turning it off needs a code.
         let done = sqlx::query(
             "INSERT INTO totp (teammate_id, secret) VALUES ($1, $2) \
@@ -36,7 +36,7 @@ impl SqlStore {
 
     pub(super) async fn confirm_totp(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         step: i64,
         recovery_hashes: &[String],
     ) -> Result<()> {
@@ -68,7 +68,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn use_totp_step(&self, teammate_id: Uuid, step: i64) -> Result<bool> {
+    pub(super) async fn use_totp_step(&self, teammate_id: TeammateId, step: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE totp SET last_step = $2 WHERE teammate_id = $1 AND confirmed_at IS NOT NULL \
              AND (last_step IS NULL OR last_step < $2)",
@@ -82,7 +82,7 @@ impl SqlStore {
 
     pub(super) async fn use_recovery_code(
         &self,
-        teammate_id: Uuid,
+        teammate_id: TeammateId,
         code_hash: &str,
     ) -> Result<bool> {
         let done = sqlx::query(
@@ -97,7 +97,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn delete_totp(&self, teammate_id: Uuid) -> Result<()> {
+    pub(super) async fn delete_totp(&self, teammate_id: TeammateId) -> Result<()> {
         let mut tx = self.write.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE teammate_id = $1")
             .bind(teammate_id)

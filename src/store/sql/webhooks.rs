@@ -46,12 +46,12 @@ const WEBHOOK_COLUMNS: &str = "id, url, events, active, next_at, failing_since, 
 impl SqlStore {
     pub(super) async fn create_webhook(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         url: &str,
         events: &[String],
         secret: &str,
     ) -> Result<crate::store::Webhook> {
-        let id = Uuid::now_v7();
+        let id = WebhookId::new();
         let now = now_ms();
         // An endpoint follows what happens from now on.
         let cursor: i64 = sqlx::query_scalar("SELECT last_seq FROM workspaces WHERE id = $1")
@@ -80,7 +80,10 @@ impl SqlStore {
         webhook_from_row(&row)
     }
 
-    pub(super) async fn webhooks(&self, workspace_id: Uuid) -> Result<Vec<crate::store::Webhook>> {
+    pub(super) async fn webhooks(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<Vec<crate::store::Webhook>> {
         let rows = sqlx::query(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE \
              workspace_id = $1 ORDER BY created_at, id"
@@ -91,9 +94,13 @@ impl SqlStore {
         rows.iter().map(webhook_from_row).collect()
     }
 
-    pub(super) async fn delete_webhook(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+    pub(super) async fn delete_webhook(
+        &self,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let found: Option<Uuid> =
+        let found: Option<WebhookId> =
             sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND workspace_id = $2")
                 .bind(id)
                 .bind(workspace_id)
@@ -116,11 +123,11 @@ impl SqlStore {
 
     pub(super) async fn webhook_deliveries(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         limit: i64,
     ) -> Result<Vec<crate::store::WebhookDelivery>> {
-        let found: Option<Uuid> =
+        let found: Option<WebhookId> =
             sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND workspace_id = $2")
                 .bind(id)
                 .bind(workspace_id)
@@ -143,8 +150,8 @@ impl SqlStore {
 
     pub(super) async fn resend_webhook_delivery(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         delivery_id: Uuid,
     ) -> Result<crate::store::WebhookDelivery> {
         let mut tx = self.begin().await?;
@@ -229,7 +236,7 @@ impl SqlStore {
             .collect()
     }
 
-    pub(super) async fn webhook_resends(&self, id: Uuid) -> Result<Vec<(i64, String)>> {
+    pub(super) async fn webhook_resends(&self, id: WebhookId) -> Result<Vec<(i64, String)>> {
         let rows = sqlx::query(
             "SELECT seq, kind FROM \
              webhook_deliveries WHERE \
@@ -247,7 +254,7 @@ impl SqlStore {
 
     pub(super) async fn record_webhook_attempt(
         &self,
-        id: Uuid,
+        id: WebhookId,
         a: &crate::store::Attempt,
         advance: bool,
     ) -> Result<()> {
@@ -304,8 +311,8 @@ impl SqlStore {
 
     pub(super) async fn switch_off_webhook(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: WebhookId,
         cursor: i64,
         failing_since: DateTime<Utc>,
     ) -> Result<Committed<()>> {
@@ -335,7 +342,7 @@ impl SqlStore {
 
     pub(super) async fn release_webhook(
         &self,
-        id: Uuid,
+        id: WebhookId,
         cursor: i64,
         next_at: DateTime<Utc>,
         failing_since: Option<DateTime<Utc>>,

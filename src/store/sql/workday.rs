@@ -5,17 +5,12 @@
 use super::*;
 
 fn saved_reply_from_row(r: &DbRow) -> Result<SavedReply> {
-    let owner_id: Option<Uuid> = r.try_get("owner_id")?;
+    let owner_id: Option<TeammateId> = r.try_get("owner_id")?;
     Ok(SavedReply {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         body: r.try_get("body")?,
-        scope: if owner_id.is_some() {
-            "personal"
-        } else {
-            "workspace"
-        }
-        .into(),
+        scope: Scope::of(owner_id),
         owner_id,
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
@@ -35,8 +30,8 @@ impl SqlStore {
 
     pub(super) async fn saved_replies(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
     ) -> Result<Vec<SavedReply>> {
         let rows = sqlx::query(
             "SELECT id, owner_id, name, body, created_at, updated_at FROM \
@@ -52,9 +47,9 @@ impl SqlStore {
 
     pub(super) async fn saved_reply(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+        id: SavedReplyId,
     ) -> Result<SavedReply> {
         let row = sqlx::query(
             "SELECT id, owner_id, name, body, created_at, updated_at FROM \
@@ -71,8 +66,8 @@ impl SqlStore {
 
     pub(super) async fn create_saved_reply(
         &self,
-        workspace_id: Uuid,
-        owner_id: Option<Uuid>,
+        workspace_id: WorkspaceId,
+        owner_id: Option<TeammateId>,
         name: &str,
         body: &str,
     ) -> Result<SavedReply> {
@@ -82,7 +77,7 @@ impl SqlStore {
              body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
              RETURNING id, owner_id, name, body, created_at, updated_at",
         )
-        .bind(Uuid::now_v7())
+        .bind(SavedReplyId::new())
         .bind(workspace_id)
         .bind(owner_id)
         .bind(name)
@@ -95,8 +90,8 @@ impl SqlStore {
 
     pub(super) async fn update_saved_reply(
         &self,
-        workspace_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        id: SavedReplyId,
         name: Option<&str>,
         body: Option<&str>,
     ) -> Result<SavedReply> {
@@ -116,7 +111,11 @@ impl SqlStore {
         saved_reply_from_row(&not_found_if_none(row)?)
     }
 
-    pub(super) async fn delete_saved_reply(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+    pub(super) async fn delete_saved_reply(
+        &self,
+        workspace_id: WorkspaceId,
+        id: SavedReplyId,
+    ) -> Result<()> {
         let done = sqlx::query("DELETE FROM saved_replies WHERE id = $1 AND workspace_id = $2")
             .bind(id)
             .bind(workspace_id)
@@ -133,12 +132,12 @@ impl SqlStore {
     /// The tags on each of these cases, by name.
     pub(super) async fn tags_of<'e, E>(
         ex: E,
-        case_ids: &[Uuid],
-    ) -> Result<std::collections::HashMap<Uuid, Vec<Tag>>>
+        case_ids: &[CaseId],
+    ) -> Result<std::collections::HashMap<CaseId, Vec<Tag>>>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
-        let mut out: std::collections::HashMap<Uuid, Vec<Tag>> = std::collections::HashMap::new();
+        let mut out: std::collections::HashMap<CaseId, Vec<Tag>> = std::collections::HashMap::new();
         if case_ids.is_empty() {
             return Ok(out);
         }
@@ -159,14 +158,18 @@ impl SqlStore {
 
     pub(super) fn put_tags(
         cases: &mut [Case],
-        mut tags: std::collections::HashMap<Uuid, Vec<Tag>>,
+        mut tags: std::collections::HashMap<CaseId, Vec<Tag>>,
     ) {
         for case in cases {
             case.tags = tags.remove(&case.id).unwrap_or_default();
         }
     }
 
-    pub(super) async fn tags(&self, workspace_id: Uuid, viewer: Uuid) -> Result<Vec<ListedTag>> {
+    pub(super) async fn tags(
+        &self,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
+    ) -> Result<Vec<ListedTag>> {
         let sql = format!(
             "SELECT t.id, t.name, t.color, \
              COUNT(CASE WHEN c.id IS NOT NULL AND c.snoozed_until IS NULL AND c.assignee_id = $1 \
@@ -207,7 +210,7 @@ impl SqlStore {
     async fn find_or_add_tag(
         tx: &mut Tx,
         log: &mut Log,
-        actor_id: Uuid,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
@@ -231,7 +234,7 @@ impl SqlStore {
             return Err(StoreError::Conflict(Conflict::TagListLocked));
         }
         let tag = Tag {
-            id: Uuid::now_v7(),
+            id: TagId::new(),
             name: name.to_string(),
             color: color.map_or_else(
                 || crate::domain::tags::default_color(&key).to_string(),
@@ -259,8 +262,8 @@ impl SqlStore {
 
     pub(super) async fn create_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
@@ -278,9 +281,9 @@ impl SqlStore {
 
     pub(super) async fn update_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: TagId,
         name: Option<&str>,
         color: Option<&str>,
     ) -> Result<Committed<Tag>> {
@@ -316,9 +319,9 @@ impl SqlStore {
     /// Deletes a tag and takes it off every case (their timelines keep the entries).
     pub(super) async fn delete_tag(
         &self,
-        workspace_id: Uuid,
-        actor_id: Uuid,
-        id: Uuid,
+        workspace_id: WorkspaceId,
+        actor_id: TeammateId,
+        id: TagId,
     ) -> Result<Committed<()>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -345,9 +348,9 @@ impl SqlStore {
 
     pub(super) async fn tag_case(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         admin: bool,
         name: &str,
         color: Option<&str>,
@@ -387,10 +390,10 @@ impl SqlStore {
 
     pub(super) async fn untag_case(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
-        tag_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
+        tag_id: TagId,
     ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -430,7 +433,7 @@ impl SqlStore {
         log: &mut Log,
         state: &CaseState,
         prefix: &str,
-        actor_id: Uuid,
+        actor_id: TeammateId,
         tag: Tag,
         on: bool,
     ) -> Result<()> {
@@ -438,7 +441,11 @@ impl SqlStore {
             .bind(state.id)
             .execute(&mut **tx)
             .await?;
-        let kind = if on { "tagged" } else { "untagged" };
+        let kind = if on {
+            TimelineKind::Tagged
+        } else {
+            TimelineKind::Untagged
+        };
         let detail = serde_json::json!({ "tag_id": tag.id, "name": tag.name, "color": tag.color });
         Self::timeline(
             tx,
@@ -485,9 +492,9 @@ impl SqlStore {
 
     pub(super) async fn snooze(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
         until: DateTime<Utc>,
     ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
@@ -513,7 +520,7 @@ impl SqlStore {
             &mut tx,
             workspace_id,
             case_id,
-            "snoozed",
+            TimelineKind::Snoozed,
             Some(actor_id),
             None,
             None,
@@ -534,9 +541,9 @@ impl SqlStore {
 
     pub(super) async fn wake(
         &self,
-        workspace_id: Uuid,
-        case_id: Uuid,
-        actor_id: Uuid,
+        workspace_id: WorkspaceId,
+        case_id: CaseId,
+        actor_id: TeammateId,
     ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
@@ -565,7 +572,7 @@ impl SqlStore {
         state: &CaseState,
         prefix: &str,
         reason: &str,
-        actor_id: Option<Uuid>,
+        actor_id: Option<TeammateId>,
         due_by: Option<i64>,
     ) -> Result<bool> {
         let claimed = sqlx::query(
@@ -584,7 +591,7 @@ impl SqlStore {
             tx,
             log.workspace_id,
             state.id,
-            "woke",
+            TimelineKind::Woke,
             actor_id,
             None,
             None,
@@ -614,7 +621,7 @@ impl SqlStore {
         .await?;
         let mut events = Vec::new();
         for row in due {
-            let (case_id, workspace_id): (Uuid, Uuid) =
+            let (case_id, workspace_id): (CaseId, WorkspaceId) =
                 (row.try_get("id")?, row.try_get("workspace_id")?);
             let mut tx = self.begin().await?;
             let locked = Self::lock(&mut tx, workspace_id).await?;

@@ -108,7 +108,7 @@ pub async fn write_traffic(urls: Vec<String>, ingest: String, count: usize, rate
 /// once and in the order the store has them.
 pub async fn assert_every_event_once_in_order(
     store: &Arc<dyn baton::store::Store>,
-    workspace: uuid::Uuid,
+    workspace: baton::domain::ids::WorkspaceId,
     followers: Vec<tokio::task::JoinHandle<Followed>>,
     what: &str,
 ) {

@@ -400,7 +400,7 @@ pub(super) async fn unsubscribe_links(
         .await
         .expect("notifier");
     ids.map(|id| {
-        let token = notifier.unsubscribe_token(Uuid::parse_str(&id).unwrap());
+        let token = notifier.unsubscribe_token(id.parse().unwrap());
         (id, token)
     })
     .collect()
