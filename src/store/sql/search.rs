@@ -302,7 +302,7 @@ impl SqlStore {
 
     /// Postgres: whether `text` is broad (BROAD), from the workspace's newest SAMPLE documents,
     /// as the candidates' `sample` counts them.
-    async fn is_broad(&self, workspace_id: Uuid, text: &SearchQuery) -> Result<bool> {
+    async fn is_broad(&self, workspace_id: WorkspaceId, text: &SearchQuery) -> Result<bool> {
         let matches: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM (SELECT tsv FROM search_docs WHERE workspace_id = $1 \
              ORDER BY id DESC LIMIT {SAMPLE}) s WHERE tsv @@ to_tsquery('baton_search', $2)"
@@ -321,8 +321,8 @@ impl SqlStore {
     /// cases.
     async fn walk_cases(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
         text: &SearchQuery,
         query: &CaseQuery,
     ) -> Result<Vec<DbRow>> {
@@ -349,8 +349,8 @@ impl SqlStore {
     /// page it left short is the whole answer.
     async fn walk_is_whole(
         &self,
-        workspace_id: Uuid,
-        viewer: Uuid,
+        workspace_id: WorkspaceId,
+        viewer: TeammateId,
         query: &CaseQuery,
     ) -> Result<bool> {
         let mut qb = QueryBuilder::<Db>::new("SELECT count(*) FROM (SELECT ");
@@ -395,7 +395,12 @@ impl SqlStore {
 
 /// The cases a broad search walks, after `SELECT `: the list's, in its order, up to `LIMIT`
 /// (the caller writes how many).
-fn push_walked(qb: &mut QueryBuilder<'_, Db>, workspace_id: Uuid, viewer: Uuid, query: &CaseQuery) {
+fn push_walked(
+    qb: &mut QueryBuilder<'_, Db>,
+    workspace_id: WorkspaceId,
+    viewer: TeammateId,
+    query: &CaseQuery,
+) {
     qb.push(
         "c.id, c.last_message_at FROM cases c \
          LEFT JOIN reads r ON r.case_id = c.id AND r.teammate_id = ",
@@ -411,7 +416,7 @@ fn push_walked(qb: &mut QueryBuilder<'_, Db>, workspace_id: Uuid, viewer: Uuid, 
 /// Ends a search's page (`page`, a CTE of `case_id`, `doc_id`…, written up to its `LIMIT`) with
 /// its size and, on a ranked page, its offset, then selects its cases in full, each with its
 /// snippet's document as `search_doc`.
-fn push_page(qb: &mut QueryBuilder<'_, Db>, query: &CaseQuery, viewer: Uuid, page: &str) {
+fn push_page(qb: &mut QueryBuilder<'_, Db>, query: &CaseQuery, viewer: TeammateId, page: &str) {
     qb.push_bind(query.limit);
     if query.sort == Sort::Relevance {
         qb.push(" OFFSET ").push_bind(query.offset);
