@@ -17,8 +17,6 @@ use metrics::{Counter, Gauge, Key, KeyName, Label, Level, Metadata, Recorder, Sh
 use metrics_exporter_prometheus::PrometheusRecorder;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
-
 const HTTP_DURATION: &str = "baton_http_request_duration_seconds";
 const HTTP_REQUESTS: &str = "baton_http_requests_total";
 const NOTIFICATION_JOBS: &str = "baton_notification_jobs_total";
@@ -184,7 +182,7 @@ async fn upkeep(metrics: Weak<Metrics>) {
 }
 
 /// Middleware: latency and status per route template (`/api/cases/{id}`, never raw ids).
-pub async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -193,7 +191,7 @@ pub async fn track_http(State(state): State<AppState>, req: Request, next: Next)
     let method = req.method().to_string();
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.observe_http(
+    metrics.observe_http(
         &method,
         &route,
         response.status().as_u16(),

@@ -73,18 +73,18 @@ pub fn spawn(state: AppState) -> Background {
     ));
     tasks.spawn(every(
         stop.clone(),
-        crate::notify::worker::EVERY,
+        crate::service::jobs::EVERY,
         state.clone(),
         |state| async move {
             // Drain what is due before waiting for the next tick.
-            while crate::notify::worker::tick(&state).await > 0 {}
+            while crate::service::jobs::tick(&state).await > 0 {}
         },
     ));
     tasks.spawn(every(
         stop.clone(),
-        crate::outbound::webhooks::EVERY,
+        crate::service::webhook_delivery::EVERY,
         state.clone(),
-        |state| async move { crate::outbound::webhooks::tick(&state).await },
+        |state| async move { crate::service::webhook_delivery::tick(&state).await },
     ));
     tasks.spawn(every(
         stop.clone(),

@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(push::pages())
         .merge(twilio::router())
         .merge(web::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
+        .route_layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_origin))
         .layer(middleware::from_fn_with_state(state.clone(), note_client))
         .layer(middleware::from_fn(json_body_errors))

@@ -4,7 +4,6 @@
 pub mod email;
 pub(crate) mod plan;
 pub mod webpush;
-pub mod worker;
 
 use std::sync::Arc;
 

@@ -2,22 +2,19 @@
 //! "deliver this, and if it failed, say whether trying again could help". Email is the first;
 //! SMS and webhooks fit the same trait.
 //!
-//! The jobs are the notification worker's (`notify::worker`): written in the reply's
-//! transaction, claimed with a lease, retried with backoff. This module decides what one
-//! outbound job does and records the delivery state the case page shows.
+//! The jobs are the job worker's (`service::jobs`): written in the reply's transaction, claimed
+//! with a lease, retried with backoff; `service::replies` runs one and records the delivery
+//! state the case page shows.
 
 pub mod api;
 pub mod email;
 pub mod sms;
-pub mod webhooks;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::events::DeliveryState;
-use crate::store::{ChannelKind, Job, JobChannel, JobOutcome, OutboundReply, StoreError};
-use crate::AppState;
+use crate::store::OutboundReply;
 
 /// Attempts before an outbound reply is given up (about an hour with the default backoff).
 pub const MAX_ATTEMPTS: i64 = 14;
@@ -71,110 +68,4 @@ pub fn http_client(server_on_loopback: bool) -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client with rustls and no custom certificates builds")
-}
-
-/// Runs one claimed outbound job to its outcome and records it.
-pub async fn run(state: &AppState, job: Job) {
-    let result = match job.channel {
-        JobChannel::SmsReply | JobChannel::ApiReply => attempt_channel(state, &job).await,
-        JobChannel::EmailReply | JobChannel::Push | JobChannel::Email => attempt(state, &job).await,
-    };
-    let outcome = match result {
-        Ok(()) => JobOutcome::Sent,
-        Err(e) if e.permanent => JobOutcome::Failed(e.reason),
-        Err(e) => crate::notify::worker::retry(state, &job, None, e.reason, MAX_ATTEMPTS),
-    };
-    let kind = match job.channel {
-        JobChannel::SmsReply => "sms",
-        JobChannel::ApiReply => "api",
-        JobChannel::EmailReply | JobChannel::Push | JobChannel::Email => "email",
-    };
-    state.metrics.outbound_job(kind, outcome.label());
-    match &outcome {
-        JobOutcome::Failed(why) => tracing::warn!(job = %job.id, why, "reply given up"),
-        JobOutcome::Retry { error, .. } => {
-            tracing::info!(job = %job.id, error, attempt = job.attempts, "reply will be retried")
-        }
-        _ => {}
-    }
-    let recorded =
-        crate::notify::worker::record_with(&job, || state.store.finish_outbound(&job, &outcome))
-            .await;
-    if let Some(committed) = recorded {
-        state.publish(committed.events).await;
-    }
-}
-
-async fn attempt(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
-    let sender = &state.outbound.email;
-    let reply = match state.store.outbound_reply(job, sender.domain()).await {
-        Ok(reply) => reply,
-        Err(StoreError::NotFound) => {
-            return Err(DeliveryError::permanent("the reply no longer exists"))
-        }
-        Err(e) => {
-            return Err(DeliveryError::temporary(format!(
-                "reading the reply failed: {e}"
-            )))
-        }
-    };
-    if reply.delivery_state != Some(DeliveryState::Queued) {
-        // A bounce or a second run already settled it.
-        let settled = reply
-            .delivery_state
-            .map_or("unknown", DeliveryState::as_str);
-        return Err(DeliveryError::permanent(format!(
-            "delivery already {settled}"
-        )));
-    }
-    sender.deliver(&reply).await
-}
-
-/// An SMS or API-channel reply: sent on the case's channel; Twilio's MessageSid is kept so
-/// that its status callbacks find the reply.
-async fn attempt_channel(state: &AppState, job: &Job) -> Result<(), DeliveryError> {
-    let reply = match state.store.channel_reply(job).await {
-        Ok(reply) => reply,
-        Err(StoreError::NotFound) => {
-            return Err(DeliveryError::permanent(
-                "the reply or its channel no longer exists",
-            ))
-        }
-        Err(e) => {
-            return Err(DeliveryError::temporary(format!(
-                "reading the reply failed: {e}"
-            )))
-        }
-    };
-    if reply.delivery_state != Some(DeliveryState::Queued) {
-        let settled = reply
-            .delivery_state
-            .map_or("unknown", DeliveryState::as_str);
-        return Err(DeliveryError::permanent(format!(
-            "delivery already {settled}"
-        )));
-    }
-    let http = &state.outbound.http;
-    match reply.channel_kind {
-        ChannelKind::SmsTwilio => {
-            let callback = format!(
-                "{}/status",
-                crate::service::channels::inbound_url(state, reply.channel_id)
-            );
-            let accepted = sms::deliver(http, &reply, &callback).await?;
-            if let Err(e) = state
-                .store
-                .set_provider_id(reply.message_id, &accepted.sid)
-                .await
-            {
-                // Sent already: trying again would text the customer twice.
-                tracing::warn!(error = %e, "keeping the MessageSid of a sent text failed");
-            }
-            Ok(())
-        }
-        ChannelKind::Api => api::deliver(http, &reply).await,
-        ChannelKind::Email => Err(DeliveryError::permanent(
-            "a reply cannot leave by a email channel",
-        )),
-    }
 }

@@ -13,8 +13,10 @@ pub mod channels;
 pub mod customers;
 pub mod export;
 pub mod inbound;
+pub mod jobs;
 pub mod messages;
 pub mod notifications;
+pub mod replies;
 pub mod reports;
 pub mod routing;
 pub mod rules;
@@ -25,6 +27,7 @@ pub mod sso;
 pub mod tags;
 pub mod team;
 pub mod totp;
+pub mod webhook_delivery;
 pub mod webhooks;
 pub mod workspace;
 

@@ -1,4 +1,4 @@
-//! Outgoing webhooks: admins subscribe URLs to kinds of events; `outbound::webhooks` delivers
+//! Outgoing webhooks: admins subscribe URLs to kinds of events; `webhook_delivery` delivers
 //! them. The URL obeys the same policy as channels' (`signing::check_url`).
 
 use serde::Deserialize;

@@ -739,7 +739,7 @@ pub struct Job {
 }
 
 /// How a job of `notification_jobs` leaves: a notification to a teammate (run by
-/// `notify::worker`) or a reply to a customer (run by `outbound`). Stored as `as_str()`.
+/// `service::jobs`) or a reply to a customer (run by `service::replies`). Stored as `as_str()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobChannel {
     /// Web Push to one of the teammate's browsers (`subscription_id`).

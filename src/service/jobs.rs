@@ -1,4 +1,4 @@
-//! The notification worker: every instance runs one. It claims due jobs with a lease
+//! The job worker: every instance runs one, for notifications (Web Push, email) and replies. It claims due jobs with a lease
 //! (`FOR UPDATE SKIP LOCKED` on Postgres), re-checks that each is still wanted, sends it, and
 //! records the outcome. A crash mid-send leaves the job leased; after the lease it runs again.
 
@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::Utc;
 use web_push::Urgency;
 
-use super::{email, webpush};
 use crate::domain::Status;
+use crate::notify::{email, webpush};
 use crate::store::{Job, JobChannel, JobOutcome, JobReason, StoreError};
 use crate::AppState;
 
@@ -30,7 +30,7 @@ pub async fn tick(state: &AppState) -> usize {
     let n = jobs.len();
     futures_util::future::join_all(jobs.into_iter().map(|job| async move {
         if job.channel.is_reply() {
-            crate::outbound::run(state, job).await
+            crate::service::replies::run(state, job).await
         } else {
             run(state, job).await
         }
@@ -253,7 +253,7 @@ async fn decide(state: &AppState, job: &Job) -> anyhow::Result<JobOutcome> {
                 Err(e) => retry(state, job, None, format!("email failed: {e}"), MAX_ATTEMPTS),
             })
         }
-        // `tick` sends these to `outbound::run`.
+        // `tick` sends these to `replies::run`.
         JobChannel::EmailReply | JobChannel::SmsReply | JobChannel::ApiReply => Ok(
             JobOutcome::Failed(format!("{} is not a notification", job.channel.as_str())),
         ),
