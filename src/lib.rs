@@ -28,6 +28,7 @@ pub mod smtp;
 pub mod state;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Each Argon2 password hash needs a 19 MiB block. glibc's malloc keeps such blocks in
@@ -22,13 +24,23 @@ static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_de
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Colours for a person at a terminal; none in a file, a pipe or a log collector.
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+    // Colours for a person at a terminal; none in a file, a pipe or a log collector. Traces
+    // also go to an OpenTelemetry collector when the environment names one (`telemetry.rs`).
+    let telemetry = baton::telemetry::Telemetry::from_env()?;
+    let (telemetry, tracer) = telemetry.map_or((None, None), |(t, tracer)| (Some(t), Some(tracer)));
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+        .with(tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
         .init();
+    let result = run_command().await;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
+    result
+}
+
+async fn run_command() -> anyhow::Result<()> {
     let mut cli = baton::config::Cli::parse();
     let command = cli.command.take();
     let config = cli.into_config();

@@ -363,3 +363,78 @@ async fn load_test_accounts_come_with_working_tokens_and_no_password() {
         assert!(case.status().is_success(), "the ingest token works");
     }
 }
+
+/// What a stand-in collector was sent: each request's content type and body.
+type Exports = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A stand-in OpenTelemetry collector: records every OTLP/HTTP trace export it is sent.
+async fn collector() -> (String, Exports) {
+    use axum::{body::Bytes, http::HeaderMap, routing::post, Router};
+    let seen: Exports = Default::default();
+    let record = seen.clone();
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                let kind = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                record.lock().unwrap().push((kind, body.to_vec()));
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn traces_go_to_the_collector_the_environment_names() {
+    let (endpoint, seen) = collector().await;
+    let db = TestDb::new(Db::Sqlite).await;
+    let traces = format!("{endpoint}/v1/traces");
+    let mut server = Process::start_with(
+        free_port(),
+        &db.url,
+        None,
+        "traced",
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces),
+            ("OTEL_SERVICE_NAME", "baton-under-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("BATON_LOG", "info"),
+        ],
+    )
+    .await;
+    let answer = reqwest::get(format!("{}/api/cases?traced-path", server.url))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED);
+    // OTLP/HTTP protobuf holds strings as their bytes: the span's name, the path it carries and
+    // the service name are readable in the body.
+    let holds = |body: &[u8], text: &str| body.windows(text.len()).any(|w| w == text.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let found = loop {
+        let found = seen.lock().unwrap().iter().any(|(kind, body)| {
+            kind == "application/x-protobuf"
+                && holds(body, "/api/cases")
+                && holds(body, "request")
+                && holds(body, "baton-under-test")
+        });
+        if found || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    server.kill();
+    assert!(
+        found,
+        "no OTLP export of the request's span reached the collector: {} requests seen",
+        seen.lock().unwrap().len()
+    );
+}
