@@ -3,7 +3,7 @@
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{error_of, Db, TestApp, User};
+use crate::common::{error_of, get_json, Db, TestApp, User};
 
 on_both!(
     signup_me_logout_login_on_every_backend,
@@ -225,15 +225,7 @@ async fn api_tokens_authenticate_scripts() {
     let owner = app.signup("W", "Owner").await;
     let token = owner.api_token().await;
     assert!(token.starts_with("btk_"));
-    let me: Value = Client::new()
-        .get(format!("{}/api/me", app.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_json(&format!("{}/api/me", app.url), Some(&token)).await;
     assert_eq!(me["teammate"]["id"], owner.id.as_str());
     let r = Client::new()
         .get(format!("{}/api/me", app.url))
@@ -426,23 +418,9 @@ async fn health_openapi_and_errors_without_internals() {
             .status(),
         StatusCode::OK
     );
-    let ready: Value = client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = get_json(&format!("{}/readyz", app.url), None).await;
     assert_eq!(ready["status"], "ready");
-    let spec: Value = client
-        .get(format!("{}/api/openapi.json", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = get_json(&format!("{}/api/openapi.json", app.url), None).await;
     for path in [
         "/api/signup",
         "/api/cases",

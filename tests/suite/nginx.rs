@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use crate::common::{
-    follow, free_port, postgres_available, redis_available, redis_url, require, write_traffic, Db,
-    Process, TestDb, Ws,
+    follow, free_port, get_json, postgres_available, redis_available, redis_url, require,
+    write_traffic, Db, Process, TestDb, Ws,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -135,14 +135,7 @@ async fn two_instances_behind_nginx_share_the_load_and_survive_a_kill() {
     // Round-robin without stickiness: consecutive requests reach both instances.
     let mut answered = BTreeSet::new();
     for _ in 0..6 {
-        let health: Value = http
-            .get(format!("{}/healthz", nginx.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = get_json(&format!("{}/healthz", nginx.url), None).await;
         answered.insert(health["instance"].as_str().unwrap().to_string());
     }
     assert_eq!(
@@ -290,14 +283,7 @@ async fn two_instances_behind_nginx_share_the_load_and_survive_a_kill() {
 
     // After the kill nginx still answers, from the survivor only.
     for _ in 0..4 {
-        let health: Value = http
-            .get(format!("{}/healthz", nginx.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = get_json(&format!("{}/healthz", nginx.url), None).await;
         assert_eq!(health["instance"], "two", "{}", nginx.error_log());
     }
     eprintln!(

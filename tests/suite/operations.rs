@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    free_port, redis_available, require, Db, OwnPostgres, OwnRedis, Process, TestDb, Ws,
+    free_port, get_json, redis_available, require, Db, OwnPostgres, OwnRedis, Process, TestDb, Ws,
 };
 
 fn baton(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
@@ -319,15 +319,7 @@ async fn load_test_accounts_come_with_working_tokens_and_no_password() {
         assert_eq!(mates.len(), 3, "the owner and two more");
         for (i, mate) in mates.iter().enumerate() {
             let token = mate["token"].as_str().unwrap();
-            let me: serde_json::Value = http
-                .get(format!("{}/api/me", server.url))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let me = get_json(&format!("{}/api/me", server.url), Some(token)).await;
             assert_eq!(me["teammate"]["id"], mate["id"]);
             assert_eq!(me["workspace"]["id"], workspace["id"]);
             assert_eq!(

@@ -185,6 +185,18 @@ pub struct Process {
     pub addr: SocketAddr,
 }
 
+/// `GET url` answered with JSON, as a script or a probe would read it: with a bearer token
+/// (an API or a session token) or with none.
+pub async fn get_json(url: &str, token: Option<&str>) -> Value {
+    let mut request = Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    assert!(r.status().is_success(), "GET {url}: {}", r.status());
+    r.json().await.unwrap()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

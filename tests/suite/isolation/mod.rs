@@ -26,7 +26,7 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::common::{enc, Db, TestApp, Ws};
+use crate::common::{enc, get_json, Db, TestApp, Ws};
 use engine::{atoms_of, leaks, Matrix, Side};
 use table::{diff, parse_table, render, Rows, TABLE};
 use world::{two_worlds, unsubscribe_links, Api, Member};
@@ -80,14 +80,7 @@ fn routes_in_source() -> BTreeSet<String> {
 }
 
 async fn spec_operations(app: &TestApp) -> Vec<String> {
-    let spec: Value = Client::new()
-        .get(format!("{}/api/openapi.json", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = get_json(&format!("{}/api/openapi.json", app.url), None).await;
     let mut out = vec![];
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for method in ["get", "put", "post", "delete", "patch"] {
