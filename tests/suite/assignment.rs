@@ -605,6 +605,59 @@ async fn follow_ups_fall_due_and_survive_restarts_on(db: Db) {
     app.stop().await;
 }
 
+on_both!(
+    assignments_racing_a_removal_leave_nothing_with_the_removed,
+    assignments_racing_a_removal_leave_nothing_with_the_removed_on
+);
+/// An assignment reads the case and the assignee before it takes the workspace lock; a removal
+/// that lands in between must still win: no open case ends with a removed teammate, and each
+/// assignment either happened before the removal (and moved with it) or is refused.
+async fn assignments_racing_a_removal_leave_nothing_with_the_removed_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let taker = app.invite(&owner, "Tia Taker", "agent").await;
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let c = app
+            .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
+            .await;
+        ids.push(c["case_id"].as_str().unwrap().to_string());
+    }
+    for round in 0..3 {
+        let leaving = app
+            .invite(&owner, &format!("Lou Leaving {round}"), "agent")
+            .await;
+        let assignments = ids.iter().map(|id| {
+            let (owner, to) = (owner.clone(), leaving.id.clone());
+            async move { owner.assign(id, Some(&to)).await.status() }
+        });
+        let removal = async {
+            tokio::time::sleep(Duration::from_millis(5 * round)).await;
+            let path = format!("/api/teammates/{}", leaving.id);
+            let body = json!({ "reassign_to": taker.id });
+            owner.delete(&path, Some(body)).await.status()
+        };
+        let (statuses, removed) =
+            tokio::join!(futures_util::future::join_all(assignments), removal);
+        assert_eq!(removed, StatusCode::OK, "{db:?} round {round}");
+        for status in &statuses {
+            assert!(
+                [StatusCode::OK, StatusCode::UNPROCESSABLE_ENTITY].contains(status),
+                "{db:?} round {round}: {statuses:?}"
+            );
+        }
+        for id in &ids {
+            let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+            assert_ne!(
+                case["assignee_id"],
+                leaving.id.as_str(),
+                "{db:?} round {round}: a case stayed with the removed teammate"
+            );
+        }
+    }
+    app.stop().await;
+}
+
 async fn owner_status(app: &TestApp, owner: &crate::common::User, id: &str) -> Value {
     let r = owner
         .client

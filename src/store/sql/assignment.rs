@@ -80,25 +80,26 @@ impl SqlStore {
         Ok(ids.len())
     }
 
-    /// Runs the workspace's auto-assign rules for a new case (the caller holds the lock).
+    /// Runs the workspace's auto-assign rules (`rules`, read by the caller, which holds the
+    /// lock; `last`, round-robin's last pick) for a new case.
     pub(super) async fn auto_assign(
         &self,
         tx: &mut Tx,
         workspace_id: WorkspaceId,
+        (rules, last): (&Rules, Option<TeammateId>),
         category: Option<&str>,
     ) -> Result<Option<TeammateId>> {
-        let (rules, last) = Self::rules_in_tx(tx, workspace_id).await?;
         if rules.mode == routing::Mode::Unassigned {
             return Ok(None);
         }
         let team = Self::team_in_tx(tx, workspace_id).await?;
-        let open = Self::open_counts(tx, workspace_id, &rules, &team).await?;
-        let online = Self::online_set(tx, workspace_id, &rules).await?;
+        let open = Self::open_counts(tx, workspace_id, rules, &team).await?;
+        let online = Self::online_set(tx, workspace_id, rules).await?;
         let eligible = |id: TeammateId| {
             team.iter()
-                .any(|t| t.id == id && Self::fits(t, &open, &rules, &online))
+                .any(|t| t.id == id && Self::fits(t, &open, rules, &online))
         };
-        let picked = routing::pick(&rules, category, last, eligible);
+        let picked = routing::pick(rules, category, last, eligible);
         if rules.mode == routing::Mode::RoundRobin && picked.is_some() {
             sqlx::query("UPDATE assign_rules SET rr_last = $2 WHERE workspace_id = $1")
                 .bind(workspace_id)
@@ -149,13 +150,48 @@ impl SqlStore {
         Ok((rules, row.try_get("rr_last")?))
     }
 
+    /// Assigns by hand. The first attempt reads and checks before it takes the workspace lock,
+    /// so that writers of one workspace wait for each other only while the order matters: the
+    /// change, the queue and the events. Under the lock the change is made only if the case and
+    /// the assignee are still as read; if not, the write starts again holding the lock from the
+    /// start, where nothing can change under it. Asking for the assignee the case has changes
+    /// nothing and takes no lock: it is answered as of the read.
     pub(super) async fn assign(
         &self,
         workspace_id: WorkspaceId,
         req: AssignRequest,
     ) -> Result<Committed<Case>> {
+        let events = match self.assign_once(workspace_id, &req, false).await? {
+            Some(events) => events,
+            None => self
+                .assign_once(workspace_id, &req, true)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Internal(anyhow::anyhow!("a locked assignment found a change"))
+                })?,
+        };
+        // The answer is the case as committed (the events say what changed); read after the
+        // commit, so the lock is not held for it.
+        let case = self.case(workspace_id, req.actor_id, req.case_id).await?;
+        Ok(Committed {
+            value: case,
+            events,
+        })
+    }
+
+    /// One attempt at an assignment: the events it committed, or `None` when the case or the
+    /// assignee changed between the reads and the lock (never when `lock_first`).
+    async fn assign_once(
+        &self,
+        workspace_id: WorkspaceId,
+        req: &AssignRequest,
+        lock_first: bool,
+    ) -> Result<Option<Vec<Event>>> {
         let mut tx = self.begin().await?;
-        let locked = Self::lock(&mut tx, workspace_id).await?;
+        let early = match lock_first {
+            true => Some(Self::lock(&mut tx, workspace_id).await?),
+            false => None,
+        };
         let state = Self::case_state(&mut tx, workspace_id, req.case_id).await?;
         if req.if_version.is_some_and(|v| v != state.version) {
             let current =
@@ -166,43 +202,62 @@ impl SqlStore {
                 current: Box::new(current),
             }));
         }
-        if let Some(to) = req.assignee_id {
-            Self::check_assignable(&mut tx, workspace_id, to, Input::Assignee).await?;
+        let assignee = match req.assignee_id {
+            Some(to) => {
+                Some(Self::check_assignable(&mut tx, workspace_id, to, Input::Assignee).await?)
+            }
+            None => None,
+        };
+        if state.assignee_id == req.assignee_id {
+            tx.rollback().await?;
+            return Ok(Some(Vec::new()));
+        }
+        let audience = Self::audience(&mut tx, workspace_id, Some(req.case_id)).await?;
+        let locked = match early {
+            Some(locked) => locked,
+            None => Self::lock(&mut tx, workspace_id).await?,
+        };
+        // As read: the case's version, and the assignee still active in the same role.
+        let changed = sqlx::query(
+            "UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 \
+             WHERE id = $1 AND version = $3 AND ($2 IS NULL OR EXISTS (SELECT 1 \
+             FROM teammates t WHERE t.id = $2 AND t.removed_at IS NULL AND t.role = $4))",
+        )
+        .bind(state.id)
+        .bind(req.assignee_id)
+        .bind(state.version)
+        .bind(assignee.as_ref().map(|t| t.role.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
-        if state.assignee_id != req.assignee_id {
-            sqlx::query(
-                "UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 \
-                 WHERE id = $1",
-            )
-            .bind(state.id)
-            .bind(req.assignee_id)
-            .execute(&mut *tx)
-            .await?;
-            Self::timeline(
-                &mut tx,
-                workspace_id,
-                state.id,
-                TimelineKind::Assigned,
-                Some(req.actor_id),
-                state.assignee_id,
-                req.assignee_id,
-                serde_json::json!({}),
-                ms(log.now),
-            )
-            .await?;
-            log.push(EventKind::CaseAssigned {
-                case_id: state.id,
-                number: format_number(&locked.case_prefix, state.number),
-                assignee_id: req.assignee_id,
-                previous_assignee_id: state.assignee_id,
-                actor_id: Some(req.actor_id),
-            });
-        }
+        log.audience = Some(audience);
+        Self::timeline(
+            &mut tx,
+            workspace_id,
+            state.id,
+            TimelineKind::Assigned,
+            Some(req.actor_id),
+            state.assignee_id,
+            req.assignee_id,
+            serde_json::json!({}),
+            ms(log.now),
+        )
+        .await?;
+        log.push(EventKind::CaseAssigned {
+            case_id: state.id,
+            number: format_number(&locked.case_prefix, state.number),
+            assignee_id: req.assignee_id,
+            previous_assignee_id: state.assignee_id,
+            actor_id: Some(req.actor_id),
+        });
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
-        let case = Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
-        Self::commit(tx, log, case).await
+        let committed = Self::commit(tx, log, ()).await?;
+        Ok(Some(committed.events))
     }
 
     pub(super) async fn bulk_reassign(

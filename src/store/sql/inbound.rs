@@ -137,6 +137,8 @@ impl SqlStore {
             (None, None) => None,
         };
         let window_ms = locked.reopen_days.saturating_mul(24 * 3600 * 1000);
+        // The routing rules, read once if the message needs them (a new case, a clock to start).
+        let mut rules = None;
         let (case, created, reopened) = match latest {
             // A machine's mail (auto-reply, bounce, list) joins its case without reopening it.
             Some(c) if automated => (c, false, false),
@@ -150,9 +152,12 @@ impl SqlStore {
                     let text = format!("{} {}", m.subject.as_deref().unwrap_or(""), m.body);
                     routing::detect_category(&locked.category_keywords, &text)
                 });
+                let (read, last) = Self::rules_in_tx(&mut tx, workspace_id).await?;
                 let assignee = self
-                    .auto_assign(&mut tx, workspace_id, category.as_deref())
+                    .auto_assign(&mut tx, workspace_id, (&read, last), category.as_deref())
                     .await?;
+                let mode = read.mode;
+                rules = Some(read);
                 let id = CaseId::new();
                 sqlx::query(
                     "INSERT INTO cases (id, workspace_id, number, status, assignee_id, version, \
@@ -202,7 +207,7 @@ impl SqlStore {
                     )
                     .await?;
                 } else {
-                    Self::enqueue_if_routed(&mut tx, workspace_id, id, now).await?;
+                    Self::enqueue_if_routed(&mut tx, mode, id, now).await?;
                 }
                 log.push(EventKind::CaseCreated {
                     case_id: id,
@@ -225,7 +230,11 @@ impl SqlStore {
         let mut case = case;
         // The customer starts waiting: the first-response clock runs until a reply.
         if !automated && (created || case.status != Status::NeedsReply) {
-            Self::start_response_clock(&mut tx, workspace_id, case.id, now).await?;
+            let rules = match rules {
+                Some(rules) => rules,
+                None => Self::rules_in_tx(&mut tx, workspace_id).await?.0,
+            };
+            Self::start_response_clock(&mut tx, &rules, case.id, now).await?;
         }
         if !created && !automated {
             self.reroute_if_unfit(&mut tx, &mut log, &mut case, &locked.case_prefix)

@@ -3,87 +3,134 @@
 
 use super::*;
 
+/// Who may be pinged in a workspace and how: read in one statement, before a write takes its
+/// workspace's lock where the write can (nothing in it needs the write order).
+pub(super) struct Audience {
+    team: Vec<crate::domain::pings::Candidate>,
+    /// Per teammate: web push on, email on, the email delay in seconds, the push subscriptions.
+    prefs: std::collections::HashMap<TeammateId, Prefs>,
+    /// The customer's name of a case, where it was read already.
+    customers: std::collections::HashMap<CaseId, Option<String>>,
+}
+
+struct Prefs {
+    web_push: bool,
+    email: bool,
+    email_delay_secs: i64,
+    subscriptions: Vec<Uuid>,
+}
+
 impl SqlStore {
+    /// The workspace's teammates with their notification settings and push subscriptions, and
+    /// the customer of `case_id` when one is given.
+    pub(super) async fn audience(
+        tx: &mut Tx,
+        workspace_id: WorkspaceId,
+        case_id: Option<CaseId>,
+    ) -> Result<Audience> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.removed_at, t.notify_web_push, t.notify_email, t.notify_unassigned, \
+             t.email_delay_secs, s.id AS subscription_id FROM teammates t \
+             LEFT JOIN push_subscriptions s ON s.teammate_id = t.id AND t.notify_web_push \
+             WHERE t.workspace_id = $1 ORDER BY t.id, s.id",
+        )
+        .bind(workspace_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut audience = Audience {
+            team: Vec::new(),
+            prefs: std::collections::HashMap::new(),
+            customers: std::collections::HashMap::new(),
+        };
+        for r in &rows {
+            let id: TeammateId = r.try_get("id")?;
+            let subscription: Option<Uuid> = r.try_get("subscription_id")?;
+            if let Some(prefs) = audience.prefs.get_mut(&id) {
+                prefs.subscriptions.extend(subscription);
+                continue;
+            }
+            audience.team.push(crate::domain::pings::Candidate {
+                id,
+                active: r.try_get::<Option<i64>, _>("removed_at")?.is_none(),
+                wants_unassigned: r.try_get("notify_unassigned")?,
+            });
+            let prefs = Prefs {
+                web_push: r.try_get("notify_web_push")?,
+                email: r.try_get("notify_email")?,
+                email_delay_secs: r.try_get("email_delay_secs")?,
+                subscriptions: subscription.into_iter().collect(),
+            };
+            audience.prefs.insert(id, prefs);
+        }
+        if let Some(case_id) = case_id {
+            let name = Self::customer_name(tx, case_id).await?;
+            audience.customers.insert(case_id, name);
+        }
+        Ok(audience)
+    }
+
+    async fn customer_name(tx: &mut Tx, case_id: CaseId) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT cu.name FROM cases c JOIN customers cu ON cu.id = c.customer_id \
+             WHERE c.id = $1",
+        )
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
+
     /// Queues the pushes and emails the transaction's events call for, in the same
     /// transaction: who gets pinged is `domain::pings`; whether they are online, still
     /// the assignee, or have read the case is checked again when the job runs.
-    pub(super) async fn enqueue_notifications(tx: &mut Tx, log: &Log) -> Result<()> {
-        let plans: Vec<(&Event, Plan)> = log
+    pub(super) async fn enqueue_notifications(tx: &mut Tx, log: &mut Log) -> Result<()> {
+        let plans: Vec<(i64, Plan)> = log
             .events
             .iter()
-            .filter_map(|e| plan_for(&e.event).map(|p| (e, p)))
+            .filter_map(|e| plan_for(&e.event).map(|p| (e.seq, p)))
             .collect();
         if plans.is_empty() {
             return Ok(());
         }
-        let rows = sqlx::query(
-            "SELECT id, removed_at, notify_web_push, notify_email, notify_unassigned, \
-             email_delay_secs FROM teammates WHERE workspace_id = $1",
-        )
-        .bind(log.workspace_id)
-        .fetch_all(&mut **tx)
-        .await?;
-        let mut team = Vec::new();
-        let mut prefs = std::collections::HashMap::new();
-        for r in &rows {
-            let id: TeammateId = r.try_get("id")?;
-            let active = r.try_get::<Option<i64>, _>("removed_at")?.is_none();
-            team.push(crate::domain::pings::Candidate {
-                id,
-                active,
-                wants_unassigned: r.try_get("notify_unassigned")?,
-            });
-            prefs.insert(
-                id,
-                (
-                    r.try_get::<bool, _>("notify_web_push")?,
-                    r.try_get::<bool, _>("notify_email")?,
-                    r.try_get::<i64, _>("email_delay_secs")?,
-                ),
-            );
-        }
+        let mut audience = match log.audience.take() {
+            Some(audience) => audience,
+            None => Self::audience(tx, log.workspace_id, None).await?,
+        };
         let now = ms(log.now);
-        for (event, plan) in plans {
+        for (seq, plan) in plans {
             let recipients = crate::domain::pings::recipients(
                 plan.happening(),
                 plan.assignee,
                 plan.actor,
-                &team,
+                &audience.team,
             );
             if recipients.is_empty() {
                 continue;
             }
-            let customer: Option<String> =
-                match plan.case_id {
-                    Some(case_id) => sqlx::query_scalar(
-                        "SELECT cu.name FROM cases c JOIN customers cu ON cu.id = c.customer_id \
-                         WHERE c.id = $1",
-                    )
-                    .bind(case_id)
-                    .fetch_optional(&mut **tx)
-                    .await?,
-                    None => None,
-                };
+            let customer = match plan.case_id {
+                Some(case_id) => match audience.customers.get(&case_id) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let name = Self::customer_name(tx, case_id).await?;
+                        audience.customers.insert(case_id, name.clone());
+                        name
+                    }
+                },
+                None => None,
+            };
             let payload = plan.payload(customer.as_deref());
             for teammate in recipients {
-                let Some((web_push, email, delay)) = prefs.get(&teammate).copied() else {
+                let Some(prefs) = audience.prefs.get(&teammate) else {
                     continue;
                 };
-                if web_push {
-                    let subs: Vec<Uuid> = sqlx::query_scalar(
-                        "SELECT id FROM push_subscriptions WHERE teammate_id = $1",
-                    )
-                    .bind(teammate)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    for sub in subs {
-                        let key = format!("push:{sub}:{}:{}", log.workspace_id, event.seq);
+                if prefs.web_push {
+                    for sub in &prefs.subscriptions {
+                        let key = format!("push:{sub}:{}:{seq}", log.workspace_id);
                         Self::insert_job(
                             tx,
                             log.workspace_id,
                             teammate,
                             plan.case_id,
-                            Some(sub),
+                            Some(*sub),
                             JobChannel::Push,
                             plan.reason,
                             &key,
@@ -93,7 +140,7 @@ impl SqlStore {
                         .await?;
                     }
                 }
-                if email && plan.emails {
+                if prefs.email && plan.emails {
                     let key = format!(
                         "email:{teammate}:{}",
                         plan.case_id.map(|c| c.to_string()).unwrap_or_default()
@@ -108,7 +155,7 @@ impl SqlStore {
                         plan.reason,
                         &key,
                         &payload,
-                        now + delay * 1000,
+                        now + prefs.email_delay_secs * 1000,
                     )
                     .await?;
                 }

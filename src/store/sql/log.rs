@@ -2,7 +2,11 @@
 //! appends its events with the next `seq` numbers and queues the notifications they call for,
 //! all in the one commit; readers replay the log from a `seq`.
 
+use super::jobs::Audience;
 use super::*;
+
+/// Events written by one statement: well under either database's limit of bound values.
+const EVENTS_PER_INSERT: usize = 500;
 
 /// The events one transaction appends to its workspace's log.
 pub(super) struct Log {
@@ -10,6 +14,8 @@ pub(super) struct Log {
     pub last_seq: i64,
     pub now: DateTime<Utc>,
     pub events: Vec<Event>,
+    /// Who may be pinged, when the write read it before taking the lock.
+    pub audience: Option<Audience>,
 }
 
 impl Log {
@@ -19,6 +25,7 @@ impl Log {
             last_seq,
             now: Utc::now(),
             events: Vec::new(),
+            audience: None,
         }
     }
 
@@ -77,30 +84,43 @@ impl SqlStore {
         })
     }
 
-    /// Writes the transaction's events and advances the workspace's `seq`, then commits.
-    pub(super) async fn commit<T>(mut tx: Tx, log: Log, value: T) -> Result<Committed<T>> {
-        for e in &log.events {
-            sqlx::query(
-                "INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(e.workspace_id)
-            .bind(e.seq)
-            .bind(e.event.name())
-            .bind(e.event.case_id())
-            .bind(serde_json::to_string(&e.event)?)
-            .bind(ms(e.at))
-            .execute(&mut *tx)
-            .await?;
+    /// Writes the transaction's events and advances the workspace's `seq`, then commits. On
+    /// Postgres the new `seq` goes with the events, in one statement: every round trip here is
+    /// one the workspace's other writers wait for.
+    pub(super) async fn commit<T>(mut tx: Tx, mut log: Log, value: T) -> Result<Committed<T>> {
+        let postgres = BACKEND == Backend::Postgres;
+        for (i, chunk) in log.events.chunks(EVENTS_PER_INSERT).enumerate() {
+            let payloads = chunk
+                .iter()
+                .map(|e| serde_json::to_string(&e.event))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut qb = QueryBuilder::<Db>::new("");
+            if postgres && i == 0 {
+                qb.push("WITH advanced AS (UPDATE workspaces SET last_seq = ")
+                    .push_bind(log.last_seq)
+                    .push(" WHERE id = ")
+                    .push_bind(log.workspace_id)
+                    .push(") ");
+            }
+            qb.push("INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ");
+            qb.push_values(chunk.iter().zip(payloads), |mut row, (e, payload)| {
+                row.push_bind(e.workspace_id)
+                    .push_bind(e.seq)
+                    .push_bind(e.event.name())
+                    .push_bind(e.event.case_id())
+                    .push_bind(payload)
+                    .push_bind(ms(e.at));
+            });
+            qb.build().execute(&mut *tx).await?;
         }
-        Self::enqueue_notifications(&mut tx, &log).await?;
-        if !log.events.is_empty() {
+        if !postgres && !log.events.is_empty() {
             sqlx::query("UPDATE workspaces SET last_seq = $2 WHERE id = $1")
                 .bind(log.workspace_id)
                 .bind(log.last_seq)
                 .execute(&mut *tx)
                 .await?;
         }
+        Self::enqueue_notifications(&mut tx, &mut log).await?;
         tx.commit().await?;
         Ok(Committed {
             value,

@@ -8,11 +8,14 @@
 //! milliseconds); the few backend-specific bits live in `sqlite.rs` and `postgres.rs`, except
 //! search's (`search.rs`), which chooses by `BACKEND`.
 //!
-//! Every write transaction starts by touching its workspace row
+//! Every write transaction touches its workspace row before it writes
 //! (`UPDATE workspaces SET last_seq = last_seq … RETURNING`). On Postgres that takes the row lock,
 //! so writers of one workspace run one after another, across every process: `seq` and case
 //! numbers have no gaps and no duplicates, round-robin advances once per case, and a stale
 //! `if_version` is always seen. On SQLite the single writer connection gives the same order.
+//! Most writes take it first. An assignment reads and checks before it (`assignment.rs`), so
+//! that the workspace's other writers wait only for the ordered part, and makes its change
+//! conditional on what it read.
 
 mod accounts;
 mod assignment;

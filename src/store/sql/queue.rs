@@ -100,16 +100,11 @@ impl SqlStore {
     /// first, when someone has room); a workspace without rules keeps a plain pool.
     pub(super) async fn enqueue_if_routed(
         tx: &mut Tx,
-        workspace_id: WorkspaceId,
+        mode: routing::Mode,
         case_id: CaseId,
         now: i64,
     ) -> Result<()> {
-        let mode: Option<String> =
-            sqlx::query_scalar("SELECT mode FROM assign_rules WHERE workspace_id = $1")
-                .bind(workspace_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if mode.is_some_and(|m| m != routing::Mode::Unassigned.as_str()) {
+        if mode != routing::Mode::Unassigned {
             sqlx::query("UPDATE cases SET queued_at = $2 WHERE id = $1 AND queued_at IS NULL")
                 .bind(case_id)
                 .bind(now)
@@ -214,11 +209,10 @@ impl SqlStore {
     /// clock already running keeps its deadline).
     pub(super) async fn start_response_clock(
         tx: &mut Tx,
-        workspace_id: WorkspaceId,
+        rules: &Rules,
         case_id: CaseId,
         now: i64,
     ) -> Result<()> {
-        let (rules, _) = Self::rules_in_tx(tx, workspace_id).await?;
         let Some(minutes) = rules.response_target_minutes else {
             return Ok(());
         };
@@ -334,7 +328,7 @@ impl SqlStore {
                     .execute(&mut *tx)
                     .await?;
                 if to.is_none() {
-                    Self::enqueue_if_routed(&mut tx, workspace_id, case_id, at).await?;
+                    Self::enqueue_if_routed(&mut tx, rules.mode, case_id, at).await?;
                 }
                 Self::timeline(
                     &mut tx,
@@ -471,11 +465,12 @@ impl SqlStore {
                         .bind(case.id)
                         .fetch_one(&mut **tx)
                         .await?;
+                let (rules, last) = Self::rules_in_tx(tx, workspace_id).await?;
                 let to = self
-                    .auto_assign(tx, workspace_id, category.as_deref())
+                    .auto_assign(tx, workspace_id, (&rules, last), category.as_deref())
                     .await?;
                 if to.is_none() {
-                    Self::enqueue_if_routed(tx, workspace_id, case.id, ms(log.now)).await?;
+                    Self::enqueue_if_routed(tx, rules.mode, case.id, ms(log.now)).await?;
                 }
                 (to, unfit)
             }
