@@ -1,9 +1,15 @@
 'use strict';
-// The Socket.IO peer of `baton-bench fanout` and `teams --server socketio`: what a Node team
-// would write for the same job, kept as small as that job allows. Per change it does what Baton
-// does for it on SQLite: look the caller's token up, write the case, message or assignment and
-// the event (with its workspace sequence number) in one transaction, then emit the event to the
-// workspace's room. Sockets authenticate with `auth: { token }` in their CONNECT packet.
+// The Socket.IO peer of `baton-bench fanout`, `teams` and `cluster --server socketio`: what a
+// Node team would write for the same job, kept as small as that job allows. Per change it does
+// what Baton does for it on SQLite: look the caller's token up, write the case, message or
+// assignment and the event (with its workspace sequence number) in one transaction, then emit the
+// event to the workspace's room. Sockets authenticate with `auth: { token }` in their CONNECT
+// packet.
+//
+// Several instances share one SQLite file and reach each other's sockets through the official
+// Redis adapter, as a Node team would scale it out. Each write transaction takes SQLite's write
+// lock when it begins (IMMEDIATE), so the instances' events get one total order of `seq`, and a
+// busy instance waits for the lock instead of failing.
 //
 // HTTP (the subset of Baton's API the load generator uses): POST /api/inbound (Bearer ingest
 // token), PUT /api/cases/:id/assignee (Bearer teammate token), GET /readyz, and POST /bench/setup
@@ -11,15 +17,20 @@
 // `frame` event per workspace event, carrying the same JSON object Baton sends as a frame, and
 // a `frame` of type `hello` with the workspace's newest seq when it connects.
 //
-// Environment: PEER_LISTEN (host:port), PEER_DB (the SQLite file).
+// Environment: PEER_LISTEN (host:port), PEER_DB (the SQLite file), PEER_REDIS (a redis:// URL:
+// set it to run more than one instance on the same PEER_DB).
 
 const http = require('node:http');
 const crypto = require('node:crypto');
 const { Server } = require('socket.io');
 const Database = require('better-sqlite3');
+const { createAdapter } = require('@socket.io/redis-adapter');
+const { createClient } = require('redis');
 
 const [host, port] = (process.env.PEER_LISTEN || '127.0.0.1:3000').split(':');
 const db = new Database(process.env.PEER_DB || 'peer.db');
+// Another instance may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
+db.pragma('busy_timeout = 5000');
 // Baton's defaults on SQLite: write-ahead log, and fsync at every commit.
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
@@ -157,13 +168,13 @@ const server = http.createServer((req, res) => {
     let done = null;
     if (req.method === 'GET' && path === '/readyz') return reply(res, 200, { ready: true });
     if (req.method === 'POST' && path === '/bench/setup') {
-      return reply(res, 200, setup(body.workspaces | 0, body.teammates | 0));
+      return reply(res, 200, setup.immediate(body.workspaces | 0, body.teammates | 0));
     }
     if (req.method === 'POST' && path === '/api/inbound') {
-      done = inbound(bearer, body);
+      done = inbound.immediate(bearer, body);
     } else {
       const m = /^\/api\/cases\/([^/]+)\/assignee$/.exec(path);
-      if (req.method === 'PUT' && m) done = assign(bearer, m[1], body);
+      if (req.method === 'PUT' && m) done = assign.immediate(bearer, m[1], body);
       else return reply(res, 404, { error: 'not found' });
     }
     if (!done) return reply(res, 401, { error: 'unauthorized' });
@@ -187,13 +198,28 @@ io.use((socket, next) => {
 
 io.on('connection', (socket) => {
   const { id, workspace_id: workspaceId } = socket.data.mate;
-  // One thread: no event can be emitted between the join and reading the seq.
+  // Whatever commits after this read is emitted after it, here or through Redis, and reaches
+  // the socket, which is in the room by then: the socket misses nothing newer than its hello.
   socket.join(workspaceId);
   const { seq } = q.wsSeq.get(workspaceId);
   socket.emit('frame', { type: 'hello', teammate_id: id, workspace_id: workspaceId, seq });
 });
 
-server.listen(Number(port), host);
+/** Listens once the Redis adapter's clients, if any, are connected: a ready instance publishes. */
+async function start() {
+  if (process.env.PEER_REDIS) {
+    const pub = createClient({ url: process.env.PEER_REDIS });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  server.listen(Number(port), host);
+}
+
+start().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
 process.on('SIGTERM', () => {
   io.close();
   db.close();
