@@ -53,7 +53,8 @@ pub enum ServerKind {
 
 #[derive(Args, Clone)]
 pub struct Common {
-    /// The server under test (`fanout` and `teams`; the others need Baton).
+    /// The server under test (`fanout`, `teams`, and `cluster` but for bare; the others need
+    /// Baton).
     #[arg(long, value_enum, default_value_t = ServerKind::Baton)]
     pub server: ServerKind,
     /// With --spawn --server socketio: the Node.js binary.
@@ -80,7 +81,8 @@ pub struct Common {
     /// With --spawn: the database, `sqlite` or `postgres`.
     #[arg(long, default_value = "sqlite")]
     pub db: String,
-    /// With --spawn: how many instances (more than one needs postgres and Redis).
+    /// With --spawn: how many instances (more than one needs Redis, and for Baton Postgres; the
+    /// Socket.IO peer's share one SQLite file; the bare writer runs one).
     #[arg(long)]
     pub instances: Option<usize>,
     /// With --spawn: Postgres server (a fresh database is created on it and dropped afterwards).

@@ -1,6 +1,6 @@
 //! The servers under test: the ones `--url` names, or instances this tool starts (`--spawn`) on
 //! a fresh SQLite file or a fresh Postgres database, stopped and dropped again at the end. With
-//! `--server socketio` or `bare` the instance started is that peer instead of Baton.
+//! `--server socketio` or `bare` the instances started are that peer instead of Baton.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -172,10 +172,16 @@ async fn open_servers(
     }
     let n = c.instances.unwrap_or(default_instances).max(1);
     if c.server != ServerKind::Baton {
-        if n > 1 || c.db != "sqlite" {
-            bail!("--server {:?}: one instance, on SQLite", c.server);
+        if c.db != "sqlite" {
+            bail!("--server {:?}: the peers run on SQLite only", c.server);
         }
-        return spawn_peer(c, http).await;
+        if c.server == ServerKind::Bare && n > 1 {
+            bail!(
+                "--server bare: one instance only (it shares nothing between processes), \
+                 so not in cluster nor with --instances above 1"
+            );
+        }
+        return spawn_peer(c, n, http).await;
     }
     let postgres = c.db == "postgres" || n > 1;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -226,10 +232,7 @@ async fn open_servers(
         accounts,
     };
     for i in 0..n {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let addr = free_loopback_addr()?;
         let data = dir.join(format!("i{i}"));
         std::fs::create_dir_all(&data)?;
         let mut cmd = std::process::Command::new(&bin);
@@ -262,59 +265,70 @@ async fn open_servers(
     Ok(out)
 }
 
-/// One peer instance (`--server socketio` or `bare`) on a free loopback port; the Socket.IO one
-/// keeps its SQLite file in a fresh directory.
-async fn spawn_peer(c: &Common, http: &reqwest::Client) -> Result<Servers> {
+/// A loopback address with a port nobody listens on (yet).
+fn free_loopback_addr() -> Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// `n` instances of a peer (`--server socketio` or `bare`), each on a free loopback port. The
+/// Socket.IO ones share one SQLite file in a fresh directory and, when there are several, reach
+/// each other's sockets through Redis (`--redis`) with Socket.IO's Redis adapter.
+async fn spawn_peer(c: &Common, n: usize, http: &reqwest::Client) -> Result<Servers> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let dir = std::env::temp_dir().join(format!("baton-bench-{}", &run_id[..10]));
     std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let (mut cmd, db_desc) = match c.server {
-        ServerKind::Socketio => {
-            let script = std::path::absolute(&c.socketio_script)?;
-            let mut cmd = std::process::Command::new(&c.node);
-            cmd.arg(&script)
-                .env("PEER_DB", dir.join("peer.db"))
-                .env("NODE_ENV", "production");
-            (cmd, "sqlite (better-sqlite3)")
-        }
-        _ => {
-            let bin = match &c.server_bin {
+    let db_desc = match c.server {
+        ServerKind::Socketio => "sqlite (better-sqlite3)",
+        _ => "none",
+    };
+    let mut out = Servers {
+        list: vec![],
+        db_url: None,
+        db_desc: db_desc.into(),
+        drop_db: None,
+        run_dir: Some(dir.clone()),
+        accounts: None,
+    };
+    for _ in 0..n {
+        let addr = free_loopback_addr()?;
+        let mut cmd = match c.server {
+            ServerKind::Socketio => {
+                let script = std::path::absolute(&c.socketio_script)?;
+                let mut cmd = std::process::Command::new(&c.node);
+                cmd.arg(&script)
+                    .env("PEER_DB", dir.join("peer.db"))
+                    .env("NODE_ENV", "production")
+                    .env_remove("PEER_REDIS");
+                if n > 1 {
+                    cmd.env("PEER_REDIS", &c.redis);
+                }
+                cmd
+            }
+            _ => std::process::Command::new(match &c.server_bin {
                 Some(b) => std::path::absolute(b)?,
                 None => std::env::current_exe()?.with_file_name("bare-writer"),
-            };
-            (std::process::Command::new(bin), "none")
-        }
-    };
-    cmd.env("PEER_LISTEN", addr.to_string())
-        .current_dir(&dir)
-        .stdout(Stdio::null());
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("spawn the {:?} peer", c.server))?;
-    let url = format!("http://{addr}");
-    let out = Servers {
-        list: vec![Server {
+            }),
+        };
+        cmd.env("PEER_LISTEN", addr.to_string())
+            .current_dir(&dir)
+            .stdout(Stdio::null());
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawn the {:?} peer", c.server))?;
+        let url = format!("http://{addr}");
+        out.list.push(Server {
             kind: c.server,
             url: url.clone(),
             addr,
             pid: Some(child.id()),
             child: Some(child),
-        }],
-        db_url: None,
-        db_desc: db_desc.into(),
-        drop_db: None,
-        run_dir: Some(dir),
-        accounts: None,
-    };
-    wait_ready(http, &url).await?;
+        });
+        // The first instance creates the SQLite tables; start the others after it is ready.
+        wait_ready(http, &url).await?;
+    }
     Ok(out)
 }
 
-/// CPU and memory of each server process whose pid is known.
 /// The `baton` binary to spawn: absolute, since each server runs in its own data directory.
 fn baton_bin(c: &Common) -> Result<std::path::PathBuf> {
     Ok(match &c.server_bin {
@@ -323,6 +337,7 @@ fn baton_bin(c: &Common) -> Result<std::path::PathBuf> {
     })
 }
 
+/// CPU and memory of each server process whose pid is known.
 pub fn sample_servers(s: &Servers) -> Vec<Option<ProcSample>> {
     s.list.iter().map(|x| x.pid.and_then(proc_sample)).collect()
 }

@@ -1,8 +1,9 @@
 //! `fanout`, `teams` and `cluster`: every socket open, then actions at each `--rate` in turn,
 //! and the latency from each action to every socket of its workspace. They differ in the
 //! defaults: one big workspace (`fanout`), many small ones (`teams`), or one big workspace over
-//! several instances sharing Postgres and Redis (`cluster`). `fanout` and `teams` also run
-//! against the peers (`--server socketio|bare`), so that one run compares them with Baton.
+//! several instances sharing Postgres and Redis (`cluster`). They also run against the peers
+//! (`--server socketio|bare`), so that one run compares them with Baton: `cluster` against
+//! Socket.IO instances sharing one SQLite file and Redis; the bare writer runs one instance.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,11 +22,8 @@ use crate::worker::{connect_all, sample_workers, spawn_workers, Conn};
 
 pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     let c = &a.common;
-    if c.server != ServerKind::Baton && (scenario == "cluster" || a.stuck > 0) {
-        bail!(
-            "--server {:?}: fanout and teams only, without --stuck",
-            c.server
-        );
+    if c.server != ServerKind::Baton && a.stuck > 0 {
+        bail!("--server {:?}: --stuck needs Baton", c.server);
     }
     let http = http_client()?;
     let default_instances = if scenario == "cluster" { 2 } else { 1 };
@@ -158,13 +156,25 @@ pub async fn driven(a: DriveArgs, scenario: &str) -> Result<Value> {
     }))
 }
 
+/// The step in one line, and with several instances one more line per instance: instance 0 is
+/// the one the actions go to, the others get their events through Redis.
 fn step_line(m: &Value) -> String {
-    format!(
+    let mut line = format!(
         "rate {:>6}/s  actions {:>7}/s  deliveries {:>8}/s ({} per server CPU-s)  latency p50 {:>7} p90 {:>7} p99 {:>7} p99.9 {:>7} max {:>7} ms  last-recipient p99 {:>7} ms  missed {} dup {}  server CPU {}% RSS {} MiB fds {}  load {}",
         m["rate_target"], m["actions_per_s"], m["deliveries_per_s"], m["deliveries_per_cpu_s"],
         m["latency_ms"]["p50"], m["latency_ms"]["p90"], m["latency_ms"]["p99"],
         m["latency_ms"]["p99_9"], m["latency_ms"]["max"], m["last_recipient_ms"]["p99"],
         m["missed"], m["duplicates"], m["server_cpu_pct"], m["server_rss_mib"], m["server_fds"],
         m["load_average_1m"],
-    )
+    );
+    let by_instance = m["latency_by_instance_ms"]
+        .as_array()
+        .filter(|b| b.len() > 1);
+    for (i, h) in by_instance.into_iter().flatten().enumerate() {
+        line += &format!(
+            "\n  instance {i}: deliveries {}  latency p50 {} p99 {} ms",
+            h["count"], h["p50"], h["p99"]
+        );
+    }
+    line
 }
