@@ -54,7 +54,7 @@ fn main() -> Result<()> {
     };
     if let Some(server) = baton_only.filter(|s| *s != cli::ServerKind::Baton) {
         return Err(anyhow!(
-            "--server {server:?}: only fanout and teams run on the peers"
+            "--server {server:?}: only fanout, teams and cluster run on the peers"
         ));
     }
     raise_nofile();

@@ -162,8 +162,13 @@ async fn subscribe(fx: &Fixture, user: &User, name: &str) {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
+/// Push and email on, unassigned cases off, emails after `delay` seconds.
 async fn set_prefs(user: &User, delay: i64) {
-    let r = user.put("/api/me/notifications", json!({ "web_push": true, "email": true, "chime": false, "unassigned": false, "email_delay_secs": delay })).await;
+    put_prefs(user, true, false, delay).await
+}
+
+async fn put_prefs(user: &User, email: bool, unassigned: bool, delay: i64) {
+    let r = user.put("/api/me/notifications", json!({ "web_push": true, "email": email, "chime": false, "unassigned": unassigned, "email_delay_secs": delay })).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -431,6 +436,76 @@ async fn gone_throttled_and_failing_push_services() {
         .collect();
     assert_eq!(names, ["laptop", "tablet"].into_iter().collect());
     assert_eq!(got.iter().filter(|r| r["name"] == "old-phone").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_reach_the_watchers_the_mentioned_and_the_assignee_only() {
+    let Some(fx) = Fixture::start() else { return };
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = app_with_smtp(&fx, &db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let watcher = app.invite(&owner, "Wren Watcher", "agent").await;
+    let agent = app.invite(&owner, "Dana Kim", "agent").await;
+    let gone = app.invite(&owner, "Gil Gone", "agent").await;
+    for (user, unassigned, name) in [
+        (&watcher, true, "wren"),
+        (&agent, false, "dana"),
+        (&gone, true, "gil"),
+    ] {
+        put_prefs(user, false, unassigned, 0).await;
+        subscribe(&fx, user, name).await;
+    }
+    let r = owner
+        .delete(
+            &format!("/api/teammates/{}", gone.id),
+            Some(json!({ "reassign_to": null })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A new case pings who watches unassigned cases; a note, whom it mentions; an
+    // assignment, the new assignee. Nobody else, and never a removed teammate.
+    let case = app
+        .customer_writes(&owner.ingest_token, "ann@example.com", "first")
+        .await;
+    let id = case["case_id"].as_str().unwrap().to_string();
+    // Its push is sent before the case is taken: a job checks again, when it runs, that the
+    // case is still unassigned.
+    fx.pushes_until(Duration::from_secs(10), |p| !p.is_empty())
+        .await;
+    let handle = agent.email.split('@').next().unwrap().to_string();
+    let r = owner
+        .post(
+            &format!("/api/cases/{id}/messages"),
+            json!({ "kind": "note", "body": format!("@{handle} can you take this?") }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    owner.assign(&id, Some(&agent.id)).await;
+
+    fx.pushes_until(Duration::from_secs(10), |p| p.len() >= 3)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut got: Vec<(String, String)> = fx
+        .received()
+        .await
+        .iter()
+        .map(|p| {
+            let reason = p["payload"]["reason"].as_str().unwrap_or_default();
+            (p["name"].as_str().unwrap().to_string(), reason.to_string())
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("dana", "assigned"),
+        ("dana", "mention"),
+        ("wren", "inbound"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(n, r)| (n.to_string(), r.to_string())),
+        "who was pushed, and why"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

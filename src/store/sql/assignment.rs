@@ -212,7 +212,8 @@ impl SqlStore {
             tx.rollback().await?;
             return Ok(Some(Vec::new()));
         }
-        let audience = Self::audience(&mut tx, workspace_id, Some(req.case_id)).await?;
+        let named: Vec<TeammateId> = req.assignee_id.into_iter().collect();
+        let audience = Self::audience(&mut tx, workspace_id, &named, Some(req.case_id)).await?;
         let locked = match early {
             Some(locked) => locked,
             None => Self::lock(&mut tx, workspace_id).await?,

@@ -3,14 +3,25 @@
 
 use super::*;
 
-/// Who may be pinged in a workspace and how: read in one statement, before a write takes its
-/// workspace's lock where the write can (nothing in it needs the write order).
+/// Who may be pinged by a write and how: the active teammates it names (assignees, mentions)
+/// and those who watch unassigned cases, read in one statement, before a write takes its
+/// workspace's lock where the write can (nothing in it needs the write order). Nobody else can
+/// be pinged by an event (`domain::pings`), so a big team costs a write only its watchers.
 pub(super) struct Audience {
     team: Vec<crate::domain::pings::Candidate>,
+    /// The teammates it was read for besides the watchers of unassigned cases.
+    named: Vec<TeammateId>,
     /// Per teammate: web push on, email on, the email delay in seconds, the push subscriptions.
     prefs: std::collections::HashMap<TeammateId, Prefs>,
     /// The customer's name of a case, where it was read already.
     customers: std::collections::HashMap<CaseId, Option<String>>,
+}
+
+impl Audience {
+    /// Whether everyone these plans could ping was read.
+    fn covers(&self, named: &[TeammateId]) -> bool {
+        named.iter().all(|id| self.named.contains(id))
+    }
 }
 
 struct Prefs {
@@ -20,25 +31,46 @@ struct Prefs {
     subscriptions: Vec<Uuid>,
 }
 
+/// The teammates the plans name (assignees, mentions): with the watchers of unassigned cases,
+/// everyone they could ping.
+fn named_by(plans: &[(i64, Plan)]) -> Vec<TeammateId> {
+    let mut named: Vec<TeammateId> = plans
+        .iter()
+        .flat_map(|(_, p)| p.assignee.iter().chain(&p.mentions).copied())
+        .collect();
+    named.sort();
+    named.dedup();
+    named
+}
+
 impl SqlStore {
-    /// The workspace's teammates with their notification settings and push subscriptions, and
-    /// the customer of `case_id` when one is given.
+    /// The active teammates among `named` and those who watch unassigned cases, with their
+    /// notification settings and push subscriptions, and the customer of `case_id` when one
+    /// is given.
     pub(super) async fn audience(
         tx: &mut Tx,
         workspace_id: WorkspaceId,
+        named: &[TeammateId],
         case_id: Option<CaseId>,
     ) -> Result<Audience> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.removed_at, t.notify_web_push, t.notify_email, t.notify_unassigned, \
+        let mut q = QueryBuilder::<Db>::new(
+            "SELECT t.id, t.notify_web_push, t.notify_email, t.notify_unassigned, \
              t.email_delay_secs, s.id AS subscription_id FROM teammates t \
              LEFT JOIN push_subscriptions s ON s.teammate_id = t.id AND t.notify_web_push \
-             WHERE t.workspace_id = $1 ORDER BY t.id, s.id",
-        )
-        .bind(workspace_id)
-        .fetch_all(&mut **tx)
-        .await?;
+             WHERE t.workspace_id = ",
+        );
+        q.push_bind(workspace_id)
+            .push(" AND t.removed_at IS NULL AND (t.notify_unassigned");
+        if !named.is_empty() {
+            q.push(" OR t.id IN (");
+            push_ids(&mut q, named);
+            q.push(")");
+        }
+        q.push(") ORDER BY t.id, s.id");
+        let rows = q.build().fetch_all(&mut **tx).await?;
         let mut audience = Audience {
             team: Vec::new(),
+            named: named.to_vec(),
             prefs: std::collections::HashMap::new(),
             customers: std::collections::HashMap::new(),
         };
@@ -51,7 +83,7 @@ impl SqlStore {
             }
             audience.team.push(crate::domain::pings::Candidate {
                 id,
-                active: r.try_get::<Option<i64>, _>("removed_at")?.is_none(),
+                active: true,
                 wants_unassigned: r.try_get("notify_unassigned")?,
             });
             let prefs = Prefs {
@@ -91,9 +123,10 @@ impl SqlStore {
         if plans.is_empty() {
             return Ok(());
         }
+        let named = named_by(&plans);
         let mut audience = match log.audience.take() {
-            Some(audience) => audience,
-            None => Self::audience(tx, log.workspace_id, None).await?,
+            Some(audience) if audience.covers(&named) => audience,
+            _ => Self::audience(tx, log.workspace_id, &named, None).await?,
         };
         let now = ms(log.now);
         for (seq, plan) in plans {
