@@ -23,7 +23,12 @@ pub async fn assign(
         actor_id: actor.id,
     };
     let committed = state.store.assign(actor.workspace_id, request).await?;
-    Ok(state.published(committed).await)
+    // The events go out before the answer is read: a failing read must not keep them back.
+    state.publish(committed.events).await;
+    Ok(state
+        .store
+        .case(actor.workspace_id, actor.id, case_id)
+        .await?)
 }
 
 /// Moves all open cases of `from` to `to` (or back to the pool); answers how many moved.

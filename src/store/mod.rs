@@ -150,12 +150,13 @@ pub trait Store: Send + Sync + 'static {
         viewer: TeammateId,
         id: CaseId,
     ) -> Result<CaseDetail>;
-    /// Assign, reassign or unassign. A stale `if_version` fails with `Conflict::CaseVersion`.
+    /// Assign, reassign or unassign: the case's version after it. A stale `if_version` fails
+    /// with `Conflict::CaseVersion`.
     async fn assign(
         &self,
         workspace_id: WorkspaceId,
         request: AssignRequest,
-    ) -> Result<Committed<Case>>;
+    ) -> Result<Committed<i64>>;
     async fn set_status(
         &self,
         workspace_id: WorkspaceId,

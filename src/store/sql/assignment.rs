@@ -156,37 +156,34 @@ impl SqlStore {
     /// the assignee are still as read; if not, the write starts again holding the lock from the
     /// start, where nothing can change under it. Asking for the assignee the case has changes
     /// nothing and takes no lock: it is answered as of the read.
+    /// The case's version after the assignment (unchanged when it was already theirs), and its
+    /// events. The caller reads the case it answers with after publishing them, so neither the
+    /// lock nor the events wait for that read.
     pub(super) async fn assign(
         &self,
         workspace_id: WorkspaceId,
         req: AssignRequest,
-    ) -> Result<Committed<Case>> {
-        let events = match self.assign_once(workspace_id, &req, false).await? {
-            Some(events) => events,
+    ) -> Result<Committed<i64>> {
+        match self.assign_once(workspace_id, &req, false).await? {
+            Some(committed) => Ok(committed),
             None => self
                 .assign_once(workspace_id, &req, true)
                 .await?
                 .ok_or_else(|| {
                     StoreError::Internal(anyhow::anyhow!("a locked assignment found a change"))
-                })?,
-        };
-        // The answer is the case as committed (the events say what changed); read after the
-        // commit, so the lock is not held for it.
-        let case = self.case(workspace_id, req.actor_id, req.case_id).await?;
-        Ok(Committed {
-            value: case,
-            events,
-        })
+                }),
+        }
     }
 
-    /// One attempt at an assignment: the events it committed, or `None` when the case or the
-    /// assignee changed between the reads and the lock (never when `lock_first`).
+    /// One attempt at an assignment: the case's new version and the events it committed, or
+    /// `None` when the case or the assignee changed between the reads and the lock (never when
+    /// `lock_first`).
     async fn assign_once(
         &self,
         workspace_id: WorkspaceId,
         req: &AssignRequest,
         lock_first: bool,
-    ) -> Result<Option<Vec<Event>>> {
+    ) -> Result<Option<Committed<i64>>> {
         let mut tx = self.begin().await?;
         let early = match lock_first {
             true => Some(Self::lock(&mut tx, workspace_id).await?),
@@ -210,7 +207,10 @@ impl SqlStore {
         };
         if state.assignee_id == req.assignee_id {
             tx.rollback().await?;
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Committed {
+                value: state.version,
+                events: Vec::new(),
+            }));
         }
         let named: Vec<TeammateId> = req.assignee_id.into_iter().collect();
         let audience = Self::audience(&mut tx, workspace_id, &named, Some(req.case_id)).await?;
@@ -257,8 +257,7 @@ impl SqlStore {
         });
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
-        let committed = Self::commit(tx, log, ()).await?;
-        Ok(Some(committed.events))
+        Ok(Some(Self::commit(tx, log, state.version + 1).await?))
     }
 
     pub(super) async fn bulk_reassign(
