@@ -211,6 +211,11 @@ impl Conn {
                 }
             },
             Outbound::Frame(frame) => self.write(frame).await?,
+            Outbound::Frames(frames) => {
+                for frame in frames.iter() {
+                    self.write(frame.clone()).await?;
+                }
+            }
             Outbound::CatchUp => {
                 self.hub.metrics.resume_replays.increment(1);
                 let step = self.seq.catch_up();

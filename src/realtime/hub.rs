@@ -39,6 +39,12 @@ struct PendingBadges {
     teammates: std::collections::HashSet<TeammateId>,
 }
 
+/// How long presence changes gather before they go out together. Presence is a nicety that
+/// nobody reads to the millisecond, and a workspace of n teammates coming online is n changes
+/// for each of n sockets: gathered, each socket gets one write per moment instead of one per
+/// change, and a teammate who changed twice within it, only the latest.
+const PRESENCE_WINDOW: Duration = Duration::from_millis(50);
+
 struct Room {
     conns: RwLock<HashMap<u64, Conn>>,
     subscribed: Shared<BoxFuture<'static, ()>>,
@@ -64,6 +70,8 @@ pub struct Hub {
     shutting_down: AtomicBool,
     /// Workspaces with a badge refresh running, and what it should do next.
     badge_pending: DashMap<WorkspaceId, PendingBadges>,
+    /// Presence changes waiting for their workspace's next send, the latest per teammate.
+    presence_pending: DashMap<WorkspaceId, HashMap<TeammateId, PresenceUpdate>>,
     me: Weak<Hub>,
 }
 
@@ -85,6 +93,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             badge_pending: DashMap::new(),
+            presence_pending: DashMap::new(),
             me: me.clone(),
         })
     }
@@ -314,18 +323,49 @@ impl Hub {
         self.refresh_badges(event.workspace_id, targets);
     }
 
+    /// Gathers a presence change for the workspace's next send (`PRESENCE_WINDOW`). Each
+    /// update carries the teammate's whole state, so keeping the latest loses nothing.
     fn dispatch_presence(&self, update: PresenceUpdate) {
-        let frame = Utf8Bytes::from(
-            ServerFrame::Presence {
-                teammate_id: update.teammate_id,
-                online: update.online,
-                viewing: update.viewing,
-                typing: update.typing,
+        let workspace_id = update.workspace_id;
+        let mut first = false;
+        self.presence_pending
+            .entry(workspace_id)
+            .or_insert_with(|| {
+                first = true;
+                HashMap::new()
+            })
+            .insert(update.teammate_id, update);
+        if !first {
+            return;
+        }
+        let Some(hub) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_WINDOW).await;
+            if let Some((_, updates)) = hub.presence_pending.remove(&workspace_id) {
+                hub.send_presence(workspace_id, updates.into_values());
             }
-            .to_text(),
-        );
-        self.each_conn(update.workspace_id, |conn| {
-            self.offer(conn, Outbound::Frame(frame.clone()));
+        });
+    }
+
+    /// Every socket of the workspace gets these presence frames in one queued item.
+    fn send_presence(
+        &self,
+        workspace_id: WorkspaceId,
+        updates: impl Iterator<Item = PresenceUpdate>,
+    ) {
+        let frames: Arc<[Utf8Bytes]> = updates
+            .map(|update| {
+                let frame = ServerFrame::Presence {
+                    teammate_id: update.teammate_id,
+                    online: update.online,
+                    viewing: update.viewing,
+                    typing: update.typing,
+                };
+                Utf8Bytes::from(frame.to_text())
+            })
+            .collect();
+        self.each_conn(workspace_id, |conn| {
+            self.offer(conn, Outbound::Frames(frames.clone()));
         });
     }
 

@@ -16,8 +16,10 @@ use crate::store::Badge;
 pub enum Outbound {
     /// A workspace event; the connection drops it if it already sent `seq`.
     Event { seq: i64, frame: Utf8Bytes },
-    /// A frame outside the event log (badge, presence).
+    /// A frame outside the event log (badge).
     Frame(Utf8Bytes),
+    /// Frames outside the event log written together: the presence changes of a moment.
+    Frames(std::sync::Arc<[Utf8Bytes]>),
     /// The bus may have lost events: read the log past the last `seq` sent.
     CatchUp,
 }

@@ -414,6 +414,63 @@ async fn presence_shows_who_is_online_viewing_and_typing() {
     assert_eq!(presence_of(&mut aws, &b.id).await["online"], false);
 }
 
+#[tokio::test]
+async fn a_burst_of_presence_changes_ends_on_each_teammates_latest_state() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let a = app.signup("Acme", "Olivia Owner").await;
+    let (mut aws, _) = socket(&app, &a).await;
+    let mut team = Vec::new();
+    for i in 0..10 {
+        team.push(app.invite(&a, &format!("Agent {i}"), "agent").await);
+    }
+    // All come online at once; the first half leaves again straight away, the others open a
+    // case and start typing in it.
+    let case = app
+        .customer_writes(&a.ingest_token, "x@example.com", "hi")
+        .await;
+    let id = case["case_id"].as_str().unwrap();
+    let mut sockets = Vec::new();
+    for user in &team {
+        sockets.push(socket(&app, user).await.0);
+    }
+    let staying = sockets.split_off(team.len() / 2);
+    drop(sockets);
+    let mut staying = staying;
+    for ws in &mut staying {
+        ws.send(json!({ "type": "viewing", "case_id": id })).await;
+        ws.send(json!({ "type": "typing", "case_id": id })).await;
+    }
+    let want: std::collections::HashMap<String, Value> = team
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let here = i >= team.len() / 2;
+            let state = if here {
+                json!({ "online": true, "viewing": id, "typing": id })
+            } else {
+                json!({ "online": false, "viewing": null, "typing": null })
+            };
+            (user.id.clone(), state)
+        })
+        .collect();
+    let mut seen = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while seen != want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "presence never settled: {seen:#?}"
+        );
+        let Some(frame) = aws.next(Duration::from_millis(200)).await else {
+            continue;
+        };
+        if frame["type"] == "presence" && frame["teammate_id"] != a.id.as_str() {
+            let state = json!({ "online": frame["online"], "viewing": frame["viewing"], "typing": frame["typing"] });
+            seen.insert(frame["teammate_id"].as_str().unwrap().to_string(), state);
+        }
+    }
+    drop(staying);
+}
+
 /// The next presence frame about `teammate` (skipping those about others, e.g. oneself).
 async fn presence_of(ws: &mut Ws, teammate: &str) -> Value {
     loop {
