@@ -24,6 +24,8 @@ pub(super) struct CaseState {
     pub assignee_id: Option<TeammateId>,
     pub version: i64,
     pub closed_at: Option<i64>,
+    /// When a snoozed case comes back; none while it is not snoozed.
+    pub snoozed_until: Option<i64>,
 }
 
 /// Narrows a newest-first list to the cases older than `after` (last activity in ms, id), where
@@ -147,6 +149,7 @@ pub(super) fn case_state_from_row(row: &DbRow) -> Result<CaseState> {
         assignee_id: row.try_get("assignee_id")?,
         version: row.try_get("version")?,
         closed_at: row.try_get("closed_at")?,
+        snoozed_until: row.try_get("snoozed_until")?,
     })
 }
 
@@ -157,8 +160,8 @@ impl SqlStore {
         case_id: CaseId,
     ) -> Result<CaseState> {
         let row = sqlx::query(
-            "SELECT id, number, status, assignee_id, version, closed_at FROM cases WHERE id = $1 \
-             AND workspace_id = $2",
+            "SELECT id, number, status, assignee_id, version, closed_at, snoozed_until FROM cases \
+             WHERE id = $1 AND workspace_id = $2",
         )
         .bind(case_id)
         .bind(workspace_id)

@@ -3,35 +3,48 @@
 
 use super::*;
 
+/// A customer found by the address or number a message came from.
+pub(super) struct KnownCustomer {
+    pub id: CustomerId,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+impl KnownCustomer {
+    /// Whether the message brings a contact detail the customer does not have yet.
+    fn learns_from(&self, m: &Inbound) -> bool {
+        (self.email.is_none() && m.email.is_some()) || (self.phone.is_none() && m.phone.is_some())
+    }
+}
+
 impl SqlStore {
+    /// The customer who wrote from this address or number (the one a merge kept), with the
+    /// contact details it already has.
     pub(super) async fn find_customer(
         tx: &mut Tx,
         workspace_id: WorkspaceId,
         email: Option<&str>,
         phone: Option<&str>,
-    ) -> Result<Option<CustomerId>> {
-        if let Some(email) = email {
-            let found: Option<CustomerId> = sqlx::query_scalar(
-                "SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 \
-                 AND email = $2 ORDER BY created_at LIMIT 1",
-            )
-            .bind(workspace_id)
-            .bind(email)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if found.is_some() {
-                return Ok(found);
+    ) -> Result<Option<KnownCustomer>> {
+        for (column, value) in [("email", email), ("phone", phone)] {
+            let Some(value) = value else { continue };
+            let sql = format!(
+                "SELECT COALESCE(c.merged_into, c.id) AS id, kept.email, kept.phone \
+                 FROM customers c LEFT JOIN customers kept ON kept.id = COALESCE(c.merged_into, c.id) \
+                 WHERE c.workspace_id = $1 AND c.{column} = $2 ORDER BY c.created_at LIMIT 1"
+            );
+            let found = sqlx::query(&sql)
+                .bind(workspace_id)
+                .bind(value)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some(row) = found {
+                return Ok(Some(KnownCustomer {
+                    id: row.try_get("id")?,
+                    email: row.try_get("email")?,
+                    phone: row.try_get("phone")?,
+                }));
             }
-        }
-        if let Some(phone) = phone {
-            return Ok(sqlx::query_scalar(
-                "SELECT COALESCE(merged_into, id) FROM customers WHERE workspace_id = $1 \
-                 AND phone = $2 ORDER BY created_at LIMIT 1",
-            )
-            .bind(workspace_id)
-            .bind(phone)
-            .fetch_optional(&mut **tx)
-            .await?);
         }
         Ok(None)
     }
@@ -78,9 +91,11 @@ impl SqlStore {
             m.phone.as_deref(),
         )
         .await?;
-        let customer_id = match existing_customer {
-            Some(id) => {
-                // Learn the other contact detail if this message brings it.
+        let customer_id = match &existing_customer {
+            Some(known) if !known.learns_from(m) => known.id,
+            Some(known) => {
+                // Learn the other contact detail this message brings.
+                let id = known.id;
                 sqlx::query(
                     "UPDATE customers SET email = COALESCE(email, $2), phone = COALESCE(phone, $3) \
                      WHERE id = $1",
@@ -123,11 +138,12 @@ impl SqlStore {
             other => other,
         };
         let automated = m.mail.as_ref().is_some_and(|e| e.automated);
+        let existing_customer = existing_customer.map(|known| known.id);
         let latest = match (threaded, existing_customer) {
             (Some(case), _) => Some(case),
             (None, Some(customer)) => sqlx::query(
-                "SELECT id, number, status, assignee_id, version, closed_at FROM cases \
-                 WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1",
+                "SELECT id, number, status, assignee_id, version, closed_at, snoozed_until \
+                 FROM cases WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1",
             )
             .bind(customer)
             .fetch_optional(&mut *tx)
@@ -223,6 +239,7 @@ impl SqlStore {
                     assignee_id: assignee,
                     version: 1,
                     closed_at: None,
+                    snoozed_until: None,
                 };
                 (state, true, false)
             }
@@ -278,42 +295,52 @@ impl SqlStore {
         } else {
             MessageKind::Inbound
         };
-        sqlx::query(
+        let preview = crate::domain::input::preview(&m.body, 140);
+        // The message and its case's new state in one request: neither reads the other.
+        let mut batch = Batch::new();
+        let insert = batch.statement();
+        insert.push(
             "INSERT INTO messages (id, workspace_id, case_id, kind, author_id, channel, body, \
-             external_id, mail_id, quoted, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, \
-             $7, $8, $9, $10)",
-        )
-        .bind(message_id)
-        .bind(workspace_id)
-        .bind(case.id)
-        .bind(kind.as_str())
-        .bind(&m.channel)
-        .bind(&m.body)
-        .bind(&m.external_id)
-        .bind(m.mail.as_ref().and_then(|e| e.mail_id.clone()))
-        .bind(m.mail.as_ref().and_then(|e| e.quoted.clone()))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+             external_id, mail_id, quoted, created_at) VALUES (",
+        );
+        insert
+            .separated(", ")
+            .push_bind(message_id)
+            .push_bind(workspace_id)
+            .push_bind(case.id)
+            .push_bind(kind.as_str())
+            .push("NULL")
+            .push_bind(&m.channel)
+            .push_bind(&m.body)
+            .push_bind(&m.external_id)
+            .push_bind(m.mail.as_ref().and_then(|e| e.mail_id.as_deref()))
+            .push_bind(m.mail.as_ref().and_then(|e| e.quoted.as_deref()))
+            .push_bind(now)
+            .push_unseparated(")");
+        // A machine's mail is kept on its case but leaves the case as it was.
+        if !automated {
+            batch
+                .statement()
+                .push(
+                    "UPDATE cases SET status = 'needs_reply', closed_at = NULL, \
+                     last_message_at = ",
+                )
+                .push_bind(now)
+                .push(", last_inbound_at = ")
+                .push_bind(now)
+                .push(", inbound_count = inbound_count + 1, preview = ")
+                .push_bind(&preview)
+                .push(", version = version + ")
+                .push_bind(if created { 0i64 } else { 1i64 })
+                .push(", channel_id = COALESCE(")
+                .push_bind(m.channel_id)
+                .push(", channel_id) WHERE id = ")
+                .push_bind(case.id);
+        }
+        batch.execute(&mut tx).await?;
         if let Some(mail) = &m.mail {
             Self::insert_attachments(&mut tx, workspace_id, message_id, &mail.attachments, now)
                 .await?;
-        }
-        let preview = crate::domain::input::preview(&m.body, 140);
-        // A machine's mail is kept on its case but leaves the case as it was.
-        if !automated {
-            sqlx::query(
-                "UPDATE cases SET status = 'needs_reply', closed_at = NULL, last_message_at = $2, \
-                 last_inbound_at = $2, inbound_count = inbound_count + 1, preview = $3, \
-                 version = version + $4, channel_id = COALESCE($5, channel_id) WHERE id = $1",
-            )
-            .bind(case.id)
-            .bind(now)
-            .bind(&preview)
-            .bind(if created { 0i64 } else { 1i64 })
-            .bind(m.channel_id)
-            .execute(&mut *tx)
-            .await?;
         }
         log.push(EventKind::MessageCreated {
             case_id: case.id,

@@ -46,7 +46,7 @@ fn named_by(plans: &[(i64, Plan)]) -> Vec<TeammateId> {
 impl SqlStore {
     /// The active teammates among `named` and those who watch unassigned cases, with their
     /// notification settings and push subscriptions, and the customer of `case_id` when one
-    /// is given.
+    /// is given, in one statement. Nobody to ping reads no name: none is needed then.
     pub(super) async fn audience(
         tx: &mut Tx,
         workspace_id: WorkspaceId,
@@ -55,7 +55,20 @@ impl SqlStore {
     ) -> Result<Audience> {
         let mut q = QueryBuilder::<Db>::new(
             "SELECT t.id, t.notify_web_push, t.notify_email, t.notify_unassigned, \
-             t.email_delay_secs, s.id AS subscription_id FROM teammates t \
+             t.email_delay_secs, s.id AS subscription_id, ",
+        );
+        match case_id {
+            Some(case_id) => q
+                .push(
+                    "(SELECT cu.name FROM cases c JOIN customers cu ON cu.id = c.customer_id \
+                     WHERE c.id = ",
+                )
+                .push_bind(case_id)
+                .push(")"),
+            None => q.push("NULL"),
+        };
+        q.push(
+            " AS customer_name FROM teammates t \
              LEFT JOIN push_subscriptions s ON s.teammate_id = t.id AND t.notify_web_push \
              WHERE t.workspace_id = ",
         );
@@ -94,9 +107,10 @@ impl SqlStore {
             };
             audience.prefs.insert(id, prefs);
         }
-        if let Some(case_id) = case_id {
-            let name = Self::customer_name(tx, case_id).await?;
-            audience.customers.insert(case_id, name);
+        if let (Some(case_id), Some(row)) = (case_id, rows.first()) {
+            audience
+                .customers
+                .insert(case_id, row.try_get("customer_name")?);
         }
         Ok(audience)
     }
@@ -126,7 +140,10 @@ impl SqlStore {
         let named = named_by(&plans);
         let mut audience = match log.audience.take() {
             Some(audience) if audience.covers(&named) => audience,
-            _ => Self::audience(tx, log.workspace_id, &named, None).await?,
+            _ => {
+                let case_id = plans.iter().find_map(|(_, plan)| plan.case_id);
+                Self::audience(tx, log.workspace_id, &named, case_id).await?
+            }
         };
         let now = ms(log.now);
         for (seq, plan) in plans {

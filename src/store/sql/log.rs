@@ -84,26 +84,27 @@ impl SqlStore {
         })
     }
 
-    /// Writes the transaction's events and advances the workspace's `seq`, then commits. On
-    /// Postgres the new `seq` goes with the events, in one statement: every round trip here is
-    /// one the workspace's other writers wait for.
+    /// Writes the transaction's events and advances the workspace's `seq` in one request
+    /// (`Batch`: every round trip here is one the workspace's other writers wait for), then
+    /// queues the notifications and commits.
     pub(super) async fn commit<T>(mut tx: Tx, mut log: Log, value: T) -> Result<Committed<T>> {
-        let postgres = BACKEND == Backend::Postgres;
         for (i, chunk) in log.events.chunks(EVENTS_PER_INSERT).enumerate() {
-            let payloads = chunk
-                .iter()
-                .map(|e| serde_json::to_string(&e.event))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut qb = QueryBuilder::<Db>::new("");
-            if postgres && i == 0 {
-                qb.push("WITH advanced AS (UPDATE workspaces SET last_seq = ")
+            let mut batch = Batch::new();
+            if i == 0 {
+                batch
+                    .statement()
+                    .push("UPDATE workspaces SET last_seq = ")
                     .push_bind(log.last_seq)
                     .push(" WHERE id = ")
-                    .push_bind(log.workspace_id)
-                    .push(") ");
+                    .push_bind(log.workspace_id);
             }
+            let qb = batch.statement();
             qb.push("INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ");
-            qb.push_values(chunk.iter().zip(payloads), |mut row, (e, payload)| {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                rows.push((e, serde_json::to_string(&e.event)?));
+            }
+            qb.push_values(rows, |mut row, (e, payload)| {
                 row.push_bind(e.workspace_id)
                     .push_bind(e.seq)
                     .push_bind(e.event.name())
@@ -111,14 +112,7 @@ impl SqlStore {
                     .push_bind(payload)
                     .push_bind(ms(e.at));
             });
-            qb.build().execute(&mut *tx).await?;
-        }
-        if !postgres && !log.events.is_empty() {
-            sqlx::query("UPDATE workspaces SET last_seq = $2 WHERE id = $1")
-                .bind(log.workspace_id)
-                .bind(log.last_seq)
-                .execute(&mut *tx)
-                .await?;
+            batch.execute(&mut tx).await?;
         }
         Self::enqueue_notifications(&mut tx, &mut log).await?;
         tx.commit().await?;

@@ -21,6 +21,7 @@ mod accounts;
 mod assignment;
 mod audit;
 mod badges;
+mod batch;
 mod cases;
 mod customers;
 mod dispatch;
@@ -58,6 +59,7 @@ use crate::store::error::{is_unique_violation, Conflict, Input, Refusal, Result,
 use crate::store::*;
 use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
 use badges::push_ids;
+use batch::Batch;
 use cases::{
     case_from_row, case_state_from_row, push_after, push_case_filters, CaseState, CASE_SELECT,
 };

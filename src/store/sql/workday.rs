@@ -575,13 +575,19 @@ impl SqlStore {
         actor_id: Option<TeammateId>,
         due_by: Option<i64>,
     ) -> Result<bool> {
+        // `state` was read under the lock, so it is current: a case that is not snoozed (the
+        // usual case for a customer's message) costs no statement.
+        let due_by = due_by.unwrap_or(i64::MAX);
+        if state.snoozed_until.is_none_or(|until| until > due_by) {
+            return Ok(false);
+        }
         let claimed = sqlx::query(
             "UPDATE cases SET snoozed_until = NULL, snoozed_by = NULL, \
              version = version + 1 WHERE id = $1 AND snoozed_until IS NOT \
              NULL AND snoozed_until <= $2",
         )
         .bind(state.id)
-        .bind(due_by.unwrap_or(i64::MAX))
+        .bind(due_by)
         .execute(&mut **tx)
         .await?;
         if claimed.rows_affected() == 0 {
