@@ -35,6 +35,10 @@ impl<'a> Batch<'a> {
         &mut self.qb
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.statements == 0
+    }
+
     /// Sends every statement at once. Nothing is sent for an empty batch.
     pub async fn execute(mut self, tx: &mut Tx) -> Result<()> {
         if self.statements == 0 {

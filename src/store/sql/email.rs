@@ -81,21 +81,18 @@ impl SqlStore {
         job_channel: JobChannel,
         now: i64,
     ) -> Result<()> {
-        let payload = serde_json::json!({ "message_id": message_id });
-        let key = format!("reply:{message_id}");
-        Self::insert_job(
-            tx,
+        let job = NewJob {
             workspace_id,
-            author,
-            Some(case_id),
-            None,
-            job_channel,
-            JobReason::Reply,
-            &key,
-            &payload,
-            now,
-        )
-        .await
+            teammate: author,
+            case_id: Some(case_id),
+            sub: None,
+            channel: job_channel,
+            reason: JobReason::Reply,
+            key: format!("reply:{message_id}"),
+            payload: serde_json::json!({ "message_id": message_id }).to_string(),
+            due_at: now,
+        };
+        Self::insert_job(tx, job).await
     }
 
     pub(super) async fn channels(&self, workspace_id: WorkspaceId) -> Result<Vec<Channel>> {

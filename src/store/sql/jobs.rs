@@ -43,6 +43,65 @@ fn named_by(plans: &[(i64, Plan)]) -> Vec<TeammateId> {
     named
 }
 
+/// A notification job to write: one row of `notification_jobs`, pending.
+pub(super) struct NewJob {
+    pub workspace_id: WorkspaceId,
+    pub teammate: TeammateId,
+    pub case_id: Option<CaseId>,
+    pub sub: Option<Uuid>,
+    pub channel: JobChannel,
+    pub reason: JobReason,
+    /// At most one pending job per key.
+    pub key: String,
+    pub payload: String,
+    pub due_at: i64,
+}
+
+impl NewJob {
+    /// Adds its INSERT to `batch`. A pending job with the same key absorbs the newer payload
+    /// (one email per case and window).
+    pub fn push(self, batch: &mut Batch<'_>) {
+        let qb = batch.statement();
+        qb.push(
+            "INSERT INTO notification_jobs (id, workspace_id, teammate_id, case_id, \
+             subscription_id, channel, reason, dedupe_key, payload, state, attempts, due_at, \
+             created_at) VALUES (",
+        );
+        qb.separated(", ")
+            .push_bind(JobId::new())
+            .push_bind(self.workspace_id)
+            .push_bind(self.teammate)
+            .push_bind(self.case_id)
+            .push_bind(self.sub)
+            .push_bind(self.channel.as_str())
+            .push_bind(self.reason.as_str())
+            .push_bind(self.key)
+            .push_bind(self.payload)
+            .push("'pending'")
+            .push("0")
+            .push_bind(self.due_at)
+            .push_bind(now_ms())
+            .push_unseparated(
+                ") ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE \
+                 SET payload = excluded.payload",
+            );
+    }
+}
+
+/// Two jobs of one transaction with the same key become the first with the later payload, as
+/// the second INSERT would make of the first. Written in one batch they must: on Postgres one
+/// statement cannot insert a key and then update the row it inserted.
+fn absorb_repeats(jobs: Vec<NewJob>) -> Vec<NewJob> {
+    let mut kept: Vec<NewJob> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match kept.iter_mut().find(|k| k.key == job.key) {
+            Some(first) => first.payload = job.payload,
+            None => kept.push(job),
+        }
+    }
+    kept
+}
+
 impl SqlStore {
     /// The active teammates among `named` and those who watch unassigned cases, with their
     /// notification settings and push subscriptions, and the customer of `case_id` when one
@@ -125,17 +184,17 @@ impl SqlStore {
         .await?)
     }
 
-    /// Queues the pushes and emails the transaction's events call for, in the same
-    /// transaction: who gets pinged is `domain::pings`; whether they are online, still
-    /// the assignee, or have read the case is checked again when the job runs.
-    pub(super) async fn enqueue_notifications(tx: &mut Tx, log: &mut Log) -> Result<()> {
+    /// The pushes and emails the transaction's events call for, to be written in the same
+    /// transaction: who gets pinged is `domain::pings`; whether they are online, still the
+    /// assignee, or have read the case is checked again when the job runs.
+    pub(super) async fn notification_jobs(tx: &mut Tx, log: &mut Log) -> Result<Vec<NewJob>> {
         let plans: Vec<(i64, Plan)> = log
             .events
             .iter()
             .filter_map(|e| plan_for(&e.event).map(|p| (e.seq, p)))
             .collect();
         if plans.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let named = named_by(&plans);
         let mut audience = match log.audience.take() {
@@ -146,6 +205,7 @@ impl SqlStore {
             }
         };
         let now = ms(log.now);
+        let mut jobs: Vec<NewJob> = Vec::new();
         for (seq, plan) in plans {
             let recipients = crate::domain::pings::recipients(
                 plan.happening(),
@@ -167,7 +227,18 @@ impl SqlStore {
                 },
                 None => None,
             };
-            let payload = plan.payload(customer.as_deref());
+            let payload = plan.payload(customer.as_deref()).to_string();
+            let job = |teammate, sub, channel, key, due_at| NewJob {
+                workspace_id: log.workspace_id,
+                teammate,
+                case_id: plan.case_id,
+                sub,
+                channel,
+                reason: plan.reason,
+                key,
+                payload: payload.clone(),
+                due_at,
+            };
             for teammate in recipients {
                 let Some(prefs) = audience.prefs.get(&teammate) else {
                     continue;
@@ -175,19 +246,7 @@ impl SqlStore {
                 if prefs.web_push {
                     for sub in &prefs.subscriptions {
                         let key = format!("push:{sub}:{}:{seq}", log.workspace_id);
-                        Self::insert_job(
-                            tx,
-                            log.workspace_id,
-                            teammate,
-                            plan.case_id,
-                            Some(*sub),
-                            JobChannel::Push,
-                            plan.reason,
-                            &key,
-                            &payload,
-                            now,
-                        )
-                        .await?;
+                        jobs.push(job(teammate, Some(*sub), JobChannel::Push, key, now));
                     }
                 }
                 if prefs.email && plan.emails {
@@ -195,61 +254,19 @@ impl SqlStore {
                         "email:{teammate}:{}",
                         plan.case_id.map(|c| c.to_string()).unwrap_or_default()
                     );
-                    Self::insert_job(
-                        tx,
-                        log.workspace_id,
-                        teammate,
-                        plan.case_id,
-                        None,
-                        JobChannel::Email,
-                        plan.reason,
-                        &key,
-                        &payload,
-                        now + prefs.email_delay_secs * 1000,
-                    )
-                    .await?;
+                    let due_at = now + prefs.email_delay_secs * 1000;
+                    jobs.push(job(teammate, None, JobChannel::Email, key, due_at));
                 }
             }
         }
-        Ok(())
+        Ok(absorb_repeats(jobs))
     }
 
-    #[allow(clippy::too_many_arguments)] // one column each
-    pub(super) async fn insert_job(
-        tx: &mut Tx,
-        workspace_id: WorkspaceId,
-        teammate: TeammateId,
-        case_id: Option<CaseId>,
-        sub: Option<Uuid>,
-        channel: JobChannel,
-        reason: JobReason,
-        key: &str,
-        payload: &serde_json::Value,
-        due_at: i64,
-    ) -> Result<()> {
-        // A pending email for the same case absorbs the newer message (one email per window).
-        sqlx::query(
-            "INSERT INTO notification_jobs (id, workspace_id, teammate_id, case_id, \
-             subscription_id, channel, reason, dedupe_key, payload, state, attempts, \
-             due_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11) \
-             ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE \
-             SET payload = excluded.payload",
-        )
-        .bind(JobId::new())
-        .bind(workspace_id)
-        .bind(teammate)
-        .bind(case_id)
-        .bind(sub)
-        .bind(channel.as_str())
-        .bind(reason.as_str())
-        .bind(key)
-        .bind(payload.to_string())
-        .bind(due_at)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+    /// Writes one job now.
+    pub(super) async fn insert_job(tx: &mut Tx, job: NewJob) -> Result<()> {
+        let mut batch = Batch::new();
+        job.push(&mut batch);
+        batch.execute(tx).await
     }
 
     pub(super) async fn add_push_subscription(

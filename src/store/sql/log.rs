@@ -7,6 +7,8 @@ use super::*;
 
 /// Events written by one statement: well under either database's limit of bound values.
 const EVENTS_PER_INSERT: usize = 500;
+/// Notification jobs written with one request: with a chunk of events, well under the limit too.
+const JOBS_PER_BATCH: usize = 200;
 
 /// The events one transaction appends to its workspace's log.
 pub(super) struct Log {
@@ -84,10 +86,11 @@ impl SqlStore {
         })
     }
 
-    /// Writes the transaction's events and advances the workspace's `seq` in one request
-    /// (`Batch`: every round trip here is one the workspace's other writers wait for), then
-    /// queues the notifications and commits.
+    /// Writes the transaction's events, advances the workspace's `seq` and queues the
+    /// notifications the events call for, in one request (`Batch`: every round trip here is
+    /// one the workspace's other writers wait for), then commits.
     pub(super) async fn commit<T>(mut tx: Tx, mut log: Log, value: T) -> Result<Committed<T>> {
+        let mut jobs = Self::notification_jobs(&mut tx, &mut log).await?.into_iter();
         for (i, chunk) in log.events.chunks(EVENTS_PER_INSERT).enumerate() {
             let mut batch = Batch::new();
             if i == 0 {
@@ -97,6 +100,9 @@ impl SqlStore {
                     .push_bind(log.last_seq)
                     .push(" WHERE id = ")
                     .push_bind(log.workspace_id);
+            }
+            for job in jobs.by_ref().take(JOBS_PER_BATCH) {
+                job.push(&mut batch);
             }
             let qb = batch.statement();
             qb.push("INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ");
@@ -114,7 +120,17 @@ impl SqlStore {
             });
             batch.execute(&mut tx).await?;
         }
-        Self::enqueue_notifications(&mut tx, &mut log).await?;
+        // More jobs than the events' batches took (a bulk change pinging many).
+        loop {
+            let mut batch = Batch::new();
+            for job in jobs.by_ref().take(JOBS_PER_BATCH) {
+                job.push(&mut batch);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            batch.execute(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(Committed {
             value,

@@ -64,6 +64,7 @@ use cases::{
     case_from_row, case_state_from_row, push_after, push_case_filters, CaseState, CASE_SELECT,
 };
 use email::channel_from_row;
+use jobs::NewJob;
 use log::Log;
 use messages::{message_from_row, MESSAGE_COLUMNS};
 
