@@ -56,9 +56,7 @@ impl SqlStore {
                 .bind(to)
                 .execute(&mut **tx)
                 .await?;
-            Self::timeline(
-                tx,
-                log.workspace_id,
+            log.timeline(
                 *id,
                 TimelineKind::Assigned,
                 Some(actor),
@@ -66,8 +64,7 @@ impl SqlStore {
                 to,
                 serde_json::json!({ "reason": reason }),
                 at,
-            )
-            .await?;
+            );
         }
         if !ids.is_empty() {
             log.push(EventKind::CasesBulkReassigned {
@@ -236,9 +233,7 @@ impl SqlStore {
         }
         let mut log = Log::new(workspace_id, locked.last_seq);
         log.audience = Some(audience);
-        Self::timeline(
-            &mut tx,
-            workspace_id,
+        log.timeline(
             state.id,
             TimelineKind::Assigned,
             Some(req.actor_id),
@@ -246,8 +241,7 @@ impl SqlStore {
             req.assignee_id,
             serde_json::json!({}),
             ms(log.now),
-        )
-        .await?;
+        );
         log.push(EventKind::CaseAssigned {
             case_id: state.id,
             number: format_number(&locked.case_prefix, state.number),

@@ -190,36 +190,6 @@ impl SqlStore {
         Ok(case)
     }
 
-    #[allow(clippy::too_many_arguments)] // one column each
-    pub(super) async fn timeline(
-        tx: &mut Tx,
-        workspace_id: WorkspaceId,
-        case_id: CaseId,
-        kind: TimelineKind,
-        actor: Option<TeammateId>,
-        from: Option<TeammateId>,
-        to: Option<TeammateId>,
-        detail: serde_json::Value,
-        at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO timeline (id, workspace_id, case_id, kind, actor_id, from_id, to_id, \
-             detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(workspace_id)
-        .bind(case_id)
-        .bind(kind.as_str())
-        .bind(actor)
-        .bind(from)
-        .bind(to)
-        .bind(detail.to_string())
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
     pub(super) async fn cases(
         &self,
         workspace_id: WorkspaceId,

@@ -242,9 +242,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await?;
         for case_id in &case_ids {
-            Self::timeline(
-                &mut tx,
-                workspace_id,
+            log.timeline(
                 *case_id,
                 TimelineKind::CustomerMerged,
                 Some(actor_id),
@@ -252,8 +250,7 @@ impl SqlStore {
                 None,
                 serde_json::json!({ "from_name": from_name }),
                 now,
-            )
-            .await?;
+            );
         }
         log.push(EventKind::CustomerMerged {
             customer_id: from,

@@ -288,9 +288,7 @@ impl SqlStore {
         }
 
         for case_id in &case_ids {
-            Self::timeline(
-                &mut tx,
-                workspace_id,
+            log.timeline(
                 *case_id,
                 TimelineKind::Erased,
                 Some(actor_id),
@@ -298,8 +296,7 @@ impl SqlStore {
                 None,
                 serde_json::json!({}),
                 now,
-            )
-            .await?;
+            );
         }
         log.push(EventKind::CustomerErased {
             customer_id,

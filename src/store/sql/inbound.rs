@@ -197,9 +197,7 @@ impl SqlStore {
                     .bind(number)
                     .execute(&mut *tx)
                     .await?;
-                Self::timeline(
-                    &mut tx,
-                    workspace_id,
+                log.timeline(
                     id,
                     TimelineKind::Created,
                     None,
@@ -207,12 +205,9 @@ impl SqlStore {
                     None,
                     serde_json::json!({ "channel": m.channel }),
                     now,
-                )
-                .await?;
+                );
                 if assignee.is_some() {
-                    Self::timeline(
-                        &mut tx,
-                        workspace_id,
+                    log.timeline(
                         id,
                         TimelineKind::Assigned,
                         None,
@@ -220,8 +215,7 @@ impl SqlStore {
                         assignee,
                         serde_json::json!({ "reason": "auto_assign" }),
                         now,
-                    )
-                    .await?;
+                    );
                 } else {
                     Self::enqueue_if_routed(&mut tx, mode, id, now).await?;
                 }
@@ -271,9 +265,7 @@ impl SqlStore {
         }
         let number = format_number(&locked.case_prefix, case.number);
         if reopened {
-            Self::timeline(
-                &mut tx,
-                workspace_id,
+            log.timeline(
                 case.id,
                 TimelineKind::Reopened,
                 None,
@@ -281,13 +273,11 @@ impl SqlStore {
                 None,
                 serde_json::json!({}),
                 now,
-            )
-            .await?;
+            );
         }
         if !created && !automated && case.status != Status::NeedsReply {
             let status = Status::NeedsReply;
-            Self::record_status(&mut tx, &mut log, &case, number.clone(), status, None, now)
-                .await?;
+            Self::record_status(&mut log, &case, number.clone(), status, None, now);
         }
         let message_id = MessageId::new();
         let kind = if automated {

@@ -18,6 +18,20 @@ pub(super) struct Log {
     pub events: Vec<Event>,
     /// Who may be pinged, when the write read it before taking the lock.
     pub audience: Option<Audience>,
+    /// Timeline entries, written with the events: nothing reads them in the transaction.
+    timeline: Vec<TimelineRow>,
+}
+
+/// One entry of a case's timeline, waiting for the commit.
+struct TimelineRow {
+    id: Uuid,
+    case_id: CaseId,
+    kind: TimelineKind,
+    actor: Option<TeammateId>,
+    from: Option<TeammateId>,
+    to: Option<TeammateId>,
+    detail: String,
+    at: i64,
 }
 
 impl Log {
@@ -28,7 +42,32 @@ impl Log {
             now: Utc::now(),
             events: Vec::new(),
             audience: None,
+            timeline: Vec::new(),
         }
+    }
+
+    /// Adds an entry to a case's timeline (written at the commit, in the order added).
+    #[allow(clippy::too_many_arguments)] // one column each
+    pub fn timeline(
+        &mut self,
+        case_id: CaseId,
+        kind: TimelineKind,
+        actor: Option<TeammateId>,
+        from: Option<TeammateId>,
+        to: Option<TeammateId>,
+        detail: serde_json::Value,
+        at: i64,
+    ) {
+        self.timeline.push(TimelineRow {
+            id: Uuid::now_v7(),
+            case_id,
+            kind,
+            actor,
+            from,
+            to,
+            detail: detail.to_string(),
+            at,
+        });
     }
 
     pub fn push(&mut self, event: EventKind) {
@@ -86,43 +125,64 @@ impl SqlStore {
         })
     }
 
-    /// Writes the transaction's events, advances the workspace's `seq` and queues the
-    /// notifications the events call for, in one request (`Batch`: every round trip here is
-    /// one the workspace's other writers wait for), then commits.
+    /// Writes the transaction's events, advances the workspace's `seq`, writes its timeline
+    /// entries and queues the notifications the events call for, in one request (`Batch`:
+    /// every round trip here is one the workspace's other writers wait for), then commits.
     pub(super) async fn commit<T>(mut tx: Tx, mut log: Log, value: T) -> Result<Committed<T>> {
-        let mut jobs = Self::notification_jobs(&mut tx, &mut log).await?.into_iter();
-        for (i, chunk) in log.events.chunks(EVENTS_PER_INSERT).enumerate() {
+        let mut jobs = Self::notification_jobs(&mut tx, &mut log)
+            .await?
+            .into_iter();
+        let mut entries = std::mem::take(&mut log.timeline).into_iter().peekable();
+        let mut events = log.events.chunks(EVENTS_PER_INSERT);
+        let mut advanced = log.events.is_empty();
+        // Nearly always one pass; more only for a bulk change's hundreds of events.
+        loop {
             let mut batch = Batch::new();
-            if i == 0 {
+            if !advanced {
                 batch
                     .statement()
                     .push("UPDATE workspaces SET last_seq = ")
                     .push_bind(log.last_seq)
                     .push(" WHERE id = ")
                     .push_bind(log.workspace_id);
+                advanced = true;
             }
-            for job in jobs.by_ref().take(JOBS_PER_BATCH) {
-                job.push(&mut batch);
+            if let Some(chunk) = events.next() {
+                let mut rows = Vec::with_capacity(chunk.len());
+                for e in chunk {
+                    rows.push((e, serde_json::to_string(&e.event)?));
+                }
+                let qb = batch.statement();
+                qb.push(
+                    "INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ",
+                );
+                qb.push_values(rows, |mut row, (e, payload)| {
+                    row.push_bind(e.workspace_id)
+                        .push_bind(e.seq)
+                        .push_bind(e.event.name())
+                        .push_bind(e.event.case_id())
+                        .push_bind(payload)
+                        .push_bind(ms(e.at));
+                });
             }
-            let qb = batch.statement();
-            qb.push("INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ");
-            let mut rows = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                rows.push((e, serde_json::to_string(&e.event)?));
+            if entries.peek().is_some() {
+                let qb = batch.statement();
+                qb.push(
+                    "INSERT INTO timeline (id, workspace_id, case_id, kind, actor_id, from_id, \
+                     to_id, detail, created_at) ",
+                );
+                qb.push_values(entries.by_ref().take(EVENTS_PER_INSERT), |mut row, e| {
+                    row.push_bind(e.id)
+                        .push_bind(log.workspace_id)
+                        .push_bind(e.case_id)
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.actor)
+                        .push_bind(e.from)
+                        .push_bind(e.to)
+                        .push_bind(e.detail)
+                        .push_bind(e.at);
+                });
             }
-            qb.push_values(rows, |mut row, (e, payload)| {
-                row.push_bind(e.workspace_id)
-                    .push_bind(e.seq)
-                    .push_bind(e.event.name())
-                    .push_bind(e.event.case_id())
-                    .push_bind(payload)
-                    .push_bind(ms(e.at));
-            });
-            batch.execute(&mut tx).await?;
-        }
-        // More jobs than the events' batches took (a bulk change pinging many).
-        loop {
-            let mut batch = Batch::new();
             for job in jobs.by_ref().take(JOBS_PER_BATCH) {
                 job.push(&mut batch);
             }

@@ -171,9 +171,7 @@ impl SqlStore {
             .bind(to)
             .execute(&mut **tx)
             .await?;
-            Self::timeline(
-                tx,
-                workspace_id,
+            log.timeline(
                 case_id,
                 TimelineKind::Assigned,
                 None,
@@ -181,8 +179,7 @@ impl SqlStore {
                 Some(to),
                 serde_json::json!({ "reason": "queue" }),
                 ms(log.now),
-            )
-            .await?;
+            );
             log.push(EventKind::CaseAssigned {
                 case_id,
                 number: format_number(prefix, row.try_get("number")?),
@@ -280,9 +277,7 @@ impl SqlStore {
                 continue;
             }
             let number = format_number(&locked.case_prefix, state.number);
-            Self::timeline(
-                &mut tx,
-                workspace_id,
+            log.timeline(
                 case_id,
                 TimelineKind::Breached,
                 None,
@@ -290,8 +285,7 @@ impl SqlStore {
                 None,
                 serde_json::json!({ "due_at": from_ms(due_at) }),
                 at,
-            )
-            .await?;
+            );
             log.push(EventKind::CaseBreached {
                 case_id,
                 number: number.clone(),
@@ -330,9 +324,7 @@ impl SqlStore {
                 if to.is_none() {
                     Self::enqueue_if_routed(&mut tx, rules.mode, case_id, at).await?;
                 }
-                Self::timeline(
-                    &mut tx,
-                    workspace_id,
+                log.timeline(
                     case_id,
                     TimelineKind::Assigned,
                     None,
@@ -340,8 +332,7 @@ impl SqlStore {
                     to,
                     serde_json::json!({ "reason": "response_target" }),
                     at,
-                )
-                .await?;
+                );
                 log.push(EventKind::CaseAssigned {
                     case_id,
                     number,
@@ -480,9 +471,7 @@ impl SqlStore {
             .bind(to)
             .execute(&mut **tx)
             .await?;
-        Self::timeline(
-            tx,
-            workspace_id,
+        log.timeline(
             case.id,
             TimelineKind::Assigned,
             None,
@@ -490,8 +479,7 @@ impl SqlStore {
             to,
             serde_json::json!({ "reason": unfit.reason() }),
             ms(log.now),
-        )
-        .await?;
+        );
         log.push(EventKind::CaseAssigned {
             case_id: case.id,
             number: format_number(prefix, case.number),

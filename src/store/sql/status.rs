@@ -5,28 +5,16 @@ use super::*;
 impl SqlStore {
     /// A status change as every write records it: a timeline entry and a `case.status_changed`
     /// event.
-    pub(super) async fn record_status(
-        tx: &mut Tx,
+    pub(super) fn record_status(
         log: &mut Log,
         case: &CaseState,
         number: String,
         status: Status,
         actor: Option<TeammateId>,
         at: i64,
-    ) -> Result<()> {
+    ) {
         let detail = serde_json::json!({ "from": case.status, "to": status });
-        Self::timeline(
-            tx,
-            log.workspace_id,
-            case.id,
-            TimelineKind::Status,
-            actor,
-            None,
-            None,
-            detail,
-            at,
-        )
-        .await?;
+        log.timeline(case.id, TimelineKind::Status, actor, None, None, detail, at);
         log.push(EventKind::CaseStatusChanged {
             case_id: case.id,
             number,
@@ -35,7 +23,6 @@ impl SqlStore {
             actor_id: actor,
             assignee_id: case.assignee_id,
         });
-        Ok(())
     }
 
     pub(super) async fn set_status(
@@ -68,7 +55,7 @@ impl SqlStore {
             .await?;
             let number = format_number(&locked.case_prefix, state.number);
             let actor = Some(actor_id);
-            Self::record_status(&mut tx, &mut log, &state, number, status, actor, now).await?;
+            Self::record_status(&mut log, &state, number, status, actor, now);
         }
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
@@ -92,9 +79,7 @@ impl SqlStore {
             .bind(due_at.map(ms))
             .execute(&mut *tx)
             .await?;
-        Self::timeline(
-            &mut tx,
-            workspace_id,
+        log.timeline(
             case_id,
             TimelineKind::FollowUpSet,
             Some(actor_id),
@@ -102,8 +87,7 @@ impl SqlStore {
             None,
             serde_json::json!({ "due_at": due_at }),
             ms(log.now),
-        )
-        .await?;
+        );
         log.push(EventKind::FollowUpSet {
             case_id,
             number: format_number(&locked.case_prefix, state.number),
@@ -143,9 +127,7 @@ impl SqlStore {
             let state = Self::case_state(&mut tx, workspace_id, case_id).await?;
             let mut log = Log::new(workspace_id, locked.last_seq);
             let at = ms(log.now);
-            Self::timeline(
-                &mut tx,
-                workspace_id,
+            log.timeline(
                 case_id,
                 TimelineKind::FollowUpDue,
                 None,
@@ -153,8 +135,7 @@ impl SqlStore {
                 None,
                 serde_json::json!({}),
                 at,
-            )
-            .await?;
+            );
             if let Some(status) = state.status.after_follow_up_due() {
                 sqlx::query("UPDATE cases SET status = $2 WHERE id = $1")
                     .bind(case_id)

@@ -447,9 +447,7 @@ impl SqlStore {
             TimelineKind::Untagged
         };
         let detail = serde_json::json!({ "tag_id": tag.id, "name": tag.name, "color": tag.color });
-        Self::timeline(
-            tx,
-            log.workspace_id,
+        log.timeline(
             state.id,
             kind,
             Some(actor_id),
@@ -457,8 +455,7 @@ impl SqlStore {
             None,
             detail,
             ms(log.now),
-        )
-        .await?;
+        );
         let (case_id, number, tag_id, name, color) = (
             state.id,
             format_number(prefix, state.number),
@@ -516,9 +513,7 @@ impl SqlStore {
         .bind(actor_id)
         .execute(&mut *tx)
         .await?;
-        Self::timeline(
-            &mut tx,
-            workspace_id,
+        log.timeline(
             case_id,
             TimelineKind::Snoozed,
             Some(actor_id),
@@ -526,8 +521,7 @@ impl SqlStore {
             None,
             serde_json::json!({ "until": until }),
             ms(log.now),
-        )
-        .await?;
+        );
         log.push(EventKind::CaseSnoozed {
             case_id,
             number: format_number(&locked.case_prefix, state.number),
@@ -593,9 +587,7 @@ impl SqlStore {
         if claimed.rows_affected() == 0 {
             return Ok(false);
         }
-        Self::timeline(
-            tx,
-            log.workspace_id,
+        log.timeline(
             state.id,
             TimelineKind::Woke,
             actor_id,
@@ -603,8 +595,7 @@ impl SqlStore {
             None,
             serde_json::json!({ "reason": reason }),
             ms(log.now),
-        )
-        .await?;
+        );
         log.push(EventKind::CaseWoke {
             case_id: state.id,
             number: format_number(prefix, state.number),
