@@ -487,3 +487,39 @@ impl SqlStore {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(key: &str, payload: &str, due_at: i64) -> NewJob {
+        NewJob {
+            workspace_id: WorkspaceId::new(),
+            teammate: TeammateId::new(),
+            case_id: None,
+            sub: None,
+            channel: JobChannel::Email,
+            reason: JobReason::Inbound,
+            key: key.into(),
+            payload: payload.into(),
+            due_at,
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_the_first_job_with_the_later_payload() {
+        let jobs = absorb_repeats(vec![
+            job("email:a:1", "first", 10),
+            job("push:s:2", "other", 20),
+            job("email:a:1", "second", 30),
+        ]);
+        let seen: Vec<(&str, &str, i64)> = jobs
+            .iter()
+            .map(|j| (j.key.as_str(), j.payload.as_str(), j.due_at))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("email:a:1", "second", 10), ("push:s:2", "other", 20)]
+        );
+    }
+}
