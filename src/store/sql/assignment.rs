@@ -49,7 +49,6 @@ impl SqlStore {
             .bind(from)
             .fetch_all(&mut **tx)
             .await?;
-        let at = ms(log.now);
         for id in &ids {
             sqlx::query("UPDATE cases SET assignee_id = $2, version = version + 1 WHERE id = $1")
                 .bind(id)
@@ -63,7 +62,6 @@ impl SqlStore {
                 Some(from),
                 to,
                 serde_json::json!({ "reason": reason }),
-                at,
             );
         }
         if !ids.is_empty() {
@@ -240,7 +238,6 @@ impl SqlStore {
             state.assignee_id,
             req.assignee_id,
             serde_json::json!({}),
-            ms(log.now),
         );
         log.push(EventKind::CaseAssigned {
             case_id: state.id,

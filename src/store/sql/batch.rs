@@ -41,7 +41,7 @@ impl<'a> Batch<'a> {
 
     /// Sends every statement at once. Nothing is sent for an empty batch.
     pub async fn execute(mut self, tx: &mut Tx) -> Result<()> {
-        if self.statements == 0 {
+        if self.is_empty() {
             return Ok(());
         }
         if BACKEND == Backend::Postgres {

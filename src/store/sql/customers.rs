@@ -171,7 +171,6 @@ impl SqlStore {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
         let mut log = Log::new(workspace_id, locked.last_seq);
-        let now = ms(log.now);
         let from = Self::resolve_customer(&mut *tx, workspace_id, from).await?;
         let into = Self::resolve_customer(&mut *tx, workspace_id, into)
             .await
@@ -249,7 +248,6 @@ impl SqlStore {
                 None,
                 None,
                 serde_json::json!({ "from_name": from_name }),
-                now,
             );
         }
         log.push(EventKind::CustomerMerged {

@@ -295,7 +295,6 @@ impl SqlStore {
                 None,
                 None,
                 serde_json::json!({}),
-                now,
             );
         }
         log.push(EventKind::CustomerErased {

@@ -204,7 +204,6 @@ impl SqlStore {
                     None,
                     None,
                     serde_json::json!({ "channel": m.channel }),
-                    now,
                 );
                 if assignee.is_some() {
                     log.timeline(
@@ -214,7 +213,6 @@ impl SqlStore {
                         None,
                         assignee,
                         serde_json::json!({ "reason": "auto_assign" }),
-                        now,
                     );
                 } else {
                     Self::enqueue_if_routed(&mut tx, mode, id, now).await?;
@@ -272,12 +270,11 @@ impl SqlStore {
                 None,
                 None,
                 serde_json::json!({}),
-                now,
             );
         }
         if !created && !automated && case.status != Status::NeedsReply {
             let status = Status::NeedsReply;
-            Self::record_status(&mut log, &case, number.clone(), status, None, now);
+            Self::record_status(&mut log, &case, number.clone(), status, None);
         }
         let message_id = MessageId::new();
         let kind = if automated {

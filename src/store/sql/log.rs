@@ -31,7 +31,6 @@ struct TimelineRow {
     from: Option<TeammateId>,
     to: Option<TeammateId>,
     detail: String,
-    at: i64,
 }
 
 impl Log {
@@ -46,8 +45,8 @@ impl Log {
         }
     }
 
-    /// Adds an entry to a case's timeline (written at the commit, in the order added).
-    #[allow(clippy::too_many_arguments)] // one column each
+    /// Adds an entry to a case's timeline, at the transaction's time (written at the commit, in
+    /// the order added).
     pub fn timeline(
         &mut self,
         case_id: CaseId,
@@ -56,7 +55,6 @@ impl Log {
         from: Option<TeammateId>,
         to: Option<TeammateId>,
         detail: serde_json::Value,
-        at: i64,
     ) {
         self.timeline.push(TimelineRow {
             id: Uuid::now_v7(),
@@ -66,7 +64,6 @@ impl Log {
             from,
             to,
             detail: detail.to_string(),
-            at,
         });
     }
 
@@ -180,7 +177,7 @@ impl SqlStore {
                         .push_bind(e.from)
                         .push_bind(e.to)
                         .push_bind(e.detail)
-                        .push_bind(e.at);
+                        .push_bind(ms(log.now));
                 });
             }
             for job in jobs.by_ref().take(JOBS_PER_BATCH) {

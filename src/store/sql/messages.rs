@@ -145,7 +145,7 @@ impl SqlStore {
             });
             if status != state.status {
                 let actor = Some(actor_id);
-                Self::record_status(&mut log, &state, number, status, actor, now);
+                Self::record_status(&mut log, &state, number, status, actor);
             }
         }
         Self::commit(tx, log, message).await

@@ -178,7 +178,6 @@ impl SqlStore {
                 None,
                 Some(to),
                 serde_json::json!({ "reason": "queue" }),
-                ms(log.now),
             );
             log.push(EventKind::CaseAssigned {
                 case_id,
@@ -284,7 +283,6 @@ impl SqlStore {
                 None,
                 None,
                 serde_json::json!({ "due_at": from_ms(due_at) }),
-                at,
             );
             log.push(EventKind::CaseBreached {
                 case_id,
@@ -331,7 +329,6 @@ impl SqlStore {
                     Some(owner),
                     to,
                     serde_json::json!({ "reason": "response_target" }),
-                    at,
                 );
                 log.push(EventKind::CaseAssigned {
                     case_id,
@@ -478,7 +475,6 @@ impl SqlStore {
             Some(owner_id),
             to,
             serde_json::json!({ "reason": unfit.reason() }),
-            ms(log.now),
         );
         log.push(EventKind::CaseAssigned {
             case_id: case.id,

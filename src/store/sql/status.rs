@@ -11,10 +11,9 @@ impl SqlStore {
         number: String,
         status: Status,
         actor: Option<TeammateId>,
-        at: i64,
     ) {
         let detail = serde_json::json!({ "from": case.status, "to": status });
-        log.timeline(case.id, TimelineKind::Status, actor, None, None, detail, at);
+        log.timeline(case.id, TimelineKind::Status, actor, None, None, detail);
         log.push(EventKind::CaseStatusChanged {
             case_id: case.id,
             number,
@@ -55,7 +54,7 @@ impl SqlStore {
             .await?;
             let number = format_number(&locked.case_prefix, state.number);
             let actor = Some(actor_id);
-            Self::record_status(&mut log, &state, number, status, actor, now);
+            Self::record_status(&mut log, &state, number, status, actor);
         }
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
@@ -86,7 +85,6 @@ impl SqlStore {
             None,
             None,
             serde_json::json!({ "due_at": due_at }),
-            ms(log.now),
         );
         log.push(EventKind::FollowUpSet {
             case_id,
@@ -126,7 +124,6 @@ impl SqlStore {
             }
             let state = Self::case_state(&mut tx, workspace_id, case_id).await?;
             let mut log = Log::new(workspace_id, locked.last_seq);
-            let at = ms(log.now);
             log.timeline(
                 case_id,
                 TimelineKind::FollowUpDue,
@@ -134,7 +131,6 @@ impl SqlStore {
                 None,
                 None,
                 serde_json::json!({}),
-                at,
             );
             if let Some(status) = state.status.after_follow_up_due() {
                 sqlx::query("UPDATE cases SET status = $2 WHERE id = $1")

@@ -447,15 +447,7 @@ impl SqlStore {
             TimelineKind::Untagged
         };
         let detail = serde_json::json!({ "tag_id": tag.id, "name": tag.name, "color": tag.color });
-        log.timeline(
-            state.id,
-            kind,
-            Some(actor_id),
-            None,
-            None,
-            detail,
-            ms(log.now),
-        );
+        log.timeline(state.id, kind, Some(actor_id), None, None, detail);
         let (case_id, number, tag_id, name, color) = (
             state.id,
             format_number(prefix, state.number),
@@ -520,7 +512,6 @@ impl SqlStore {
             None,
             None,
             serde_json::json!({ "until": until }),
-            ms(log.now),
         );
         log.push(EventKind::CaseSnoozed {
             case_id,
@@ -594,7 +585,6 @@ impl SqlStore {
             None,
             None,
             serde_json::json!({ "reason": reason }),
-            ms(log.now),
         );
         log.push(EventKind::CaseWoke {
             case_id: state.id,
