@@ -1,13 +1,22 @@
 //! `GET /ws`: the WebSocket handshake. Origin and credentials are checked before the upgrade
 //! (403 and 401), so no cross-site page can open a socket with a teammate's cookie.
+//!
+//! The upgrade itself (RFC 6455 §4.2.2) is answered here, not by axum's `WebSocketUpgrade`: the
+//! connection needs the upgraded stream itself, to write frames encoded once for every socket
+//! (`realtime::wire`), which axum's `WebSocket` cannot do.
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
 
 use super::extract::{authenticate, check_enrolment, presented_token};
 use crate::error::Error;
@@ -71,9 +80,7 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
                 .map_err(|_| Error::invalid("since", "must be an integer"))
         })
         .transpose()?;
-    let upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection> =
-        WebSocketUpgrade::from_request_parts(&mut parts, &state).await;
-    let upgrade = upgrade.map_err(|e| Error::BadRequest(e.body_text()))?;
+    let (on_upgrade, accept) = upgrade(&mut parts)?;
     let hub = state.hub.clone();
     let session = Session {
         workspace_id: auth.teammate.workspace_id,
@@ -83,21 +90,86 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
         instance: state.instance.clone(),
         expires_at: auth.expires_at,
     };
-    Ok(upgrade
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(error = %e, "the WebSocket upgrade did not complete");
+                return;
+            }
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
+                .await;
+        let (workspace_id, teammate_id) = (session.workspace_id, session.teammate_id);
+        tokio::spawn(async move {
+            if let Err(e) =
+                crate::service::routing::came_online(&state, workspace_id, teammate_id).await
+            {
+                tracing::warn!(error = %e, "marking a teammate online failed");
+            }
+        });
+        connection::run(socket, hub, session).await
+    });
+    let response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
+        .header(header::UPGRADE, HeaderValue::from_static("websocket"))
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .expect("a valid 101 response");
+    Ok(response)
+}
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .max_message_size(MAX_MESSAGE)
-        .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| {
-            let (workspace_id, teammate_id) = (session.workspace_id, session.teammate_id);
-            tokio::spawn(async move {
-                if let Err(e) =
-                    crate::service::routing::came_online(&state, workspace_id, teammate_id).await
-                {
-                    tracing::warn!(error = %e, "marking a teammate online failed");
-                }
-            });
-            connection::run(socket, hub, session)
-        }))
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// Checks the client's half of the opening handshake; answers with the connection's upgrade
+/// and the `Sec-WebSocket-Accept` value.
+fn upgrade(parts: &mut Parts) -> Result<(OnUpgrade, String), Error> {
+    let headers = &parts.headers;
+    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(Error::BadRequest(
+            "Connection header did not include 'upgrade'".into(),
+        ));
+    }
+    if !header_is(headers, header::UPGRADE, "websocket") {
+        return Err(Error::BadRequest(
+            "`Upgrade` header did not include 'websocket'".into(),
+        ));
+    }
+    if !header_is(headers, header::SEC_WEBSOCKET_VERSION, "13") {
+        return Err(Error::BadRequest(
+            "`Sec-WebSocket-Version` header did not include '13'".into(),
+        ));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or_else(|| Error::BadRequest("`Sec-WebSocket-Key` header missing".into()))?;
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = parts
+        .extensions
+        .remove::<OnUpgrade>()
+        .ok_or_else(|| Error::BadRequest("WebSocket request couldn't be upgraded".into()))?;
+    Ok((on_upgrade, accept))
+}
+
+fn header_is(headers: &HeaderMap, name: header::HeaderName, value: &str) -> bool {
+    headers
+        .get(name)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
+}
+
+/// A comma-separated header (`Connection: keep-alive, Upgrade`) lists `token`.
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
 }

@@ -2,21 +2,33 @@
 //! go out, and when the log must be read, is decided by [`Sequence`] (the delivery promise of
 //! DESIGN.md §4, kept apart from the socket so it is tested without one); this task carries out
 //! its answers.
+//!
+//! tungstenite reads the client's frames and writes the control frames (ping, close, the pongs
+//! it answers with). Every text frame is already encoded ([`Wire`]: the same bytes for every
+//! socket), so those go straight to the connection, gathered into one vectored write per
+//! wake-up. tungstenite's own buffer is flushed before such a write, so the two never interleave.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::future::BoxFuture;
+use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
 use super::hub::{Hub, Registration};
 use super::link::{KillSwitch, Outbound};
 use super::protocol::{close, event_frame, ClientFrame, ServerFrame};
 use super::sequence::{Emit, OnQueued, Sequence, Step};
+use super::wire::{Gathered, Wire};
 use crate::domain::ids::{TeammateId, WorkspaceId};
 
 pub const PING_EVERY: Duration = Duration::from_secs(20);
@@ -28,6 +40,9 @@ const BATCH: usize = 64;
 /// Client frames: a burst of this many, refilled at `CLIENT_RATE` per second.
 const CLIENT_BURST: u32 = 60;
 const CLIENT_RATE: u32 = 20;
+
+/// An upgraded HTTP connection speaking WebSocket.
+pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 pub struct Session {
     pub workspace_id: WorkspaceId,
@@ -60,7 +75,11 @@ fn close_reason(code: u16) -> &'static str {
 }
 
 struct Conn {
-    socket: WebSocket,
+    socket: Socket,
+    /// Text frames waiting for the next flush; holds no buffer between flushes.
+    out: Gathered,
+    /// tungstenite may hold bytes of its own (a pong it answers a ping with): flush them first.
+    control_pending: bool,
     hub: Arc<Hub>,
     reg: Registration,
     seq: Sequence,
@@ -74,7 +93,7 @@ fn client_frame_quota() -> Quota {
     Quota::per_second(rate).allow_burst(burst)
 }
 
-pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
+pub async fn run(socket: Socket, hub: Arc<Hub>, session: Session) {
     let reg = hub
         .register(
             session.workspace_id,
@@ -84,6 +103,8 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
         .await;
     let mut conn = Conn {
         socket,
+        out: Gathered::default(),
+        control_pending: false,
         hub: hub.clone(),
         reg,
         seq: Sequence::after_hello(0),
@@ -100,7 +121,7 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, session: Session) {
     let reason = match flow {
         Ok(Flow::Close(code, reason)) => {
             let frame = CloseFrame {
-                code,
+                code: CloseCode::from(code),
                 reason: Utf8Bytes::from_static(reason),
             };
             let _ = tokio::time::timeout(
@@ -136,7 +157,7 @@ impl Conn {
             badge,
             instance: &session.instance,
         };
-        self.write(hello.to_text().into()).await?;
+        self.write(hello.to_wire()).await?;
         // A refresh that ran between registering and `hello` may have queued a badge older than
         // the hello's; one more refresh, started now, makes the last badge frame a current one.
         // A refresh that finds the hello's badge unchanged sends nothing.
@@ -163,7 +184,7 @@ impl Conn {
                 () = &mut expiry => Flow::Close(close::SESSION_ENDED, "session expired"),
                 code = &mut tripped => Flow::Close(code, close_reason(code)),
                 out = link.next() => self.deliver(out).await?,
-                incoming = self.socket.recv() => match incoming {
+                incoming = self.socket.next() => match incoming {
                     Some(Ok(message)) => self.receive(message).await?,
                     Some(Err(e)) if too_big(&e) => Flow::Close(close::TOO_BIG, "message too big"),
                     Some(Err(e)) => return Err(e.into()),
@@ -211,11 +232,6 @@ impl Conn {
                 }
             },
             Outbound::Frame(frame) => self.write(frame).await?,
-            Outbound::Frames(frames) => {
-                for frame in frames.iter() {
-                    self.write(frame.clone()).await?;
-                }
-            }
             Outbound::CatchUp => {
                 self.hub.metrics.resume_replays.increment(1);
                 let step = self.seq.catch_up();
@@ -242,7 +258,7 @@ impl Conn {
     fn carry_out(
         &mut self,
         mut step: Step,
-        queued: Option<Utf8Bytes>,
+        queued: Option<Wire>,
     ) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
             let ws = self.reg.workspace_id;
@@ -254,13 +270,12 @@ impl Conn {
                         Emit::Resync(why) => ServerFrame::Resync {
                             reason: why.reason(),
                         }
-                        .to_text()
-                        .into(),
+                        .to_wire(),
                         Emit::Resumed { since } => {
                             self.hub.metrics.resume_replays.increment(1);
-                            ServerFrame::Resumed { since }.to_text().into()
+                            ServerFrame::Resumed { since }.to_wire()
                         }
-                        Emit::Logged(i) => Utf8Bytes::from(event_frame(&page[i])),
+                        Emit::Logged(i) => event_frame(&page[i]),
                         Emit::Queued => queued.clone().expect("the queued event of a gap fill"),
                     };
                     self.write(frame).await?;
@@ -276,10 +291,12 @@ impl Conn {
 
     async fn receive(&mut self, message: Message) -> anyhow::Result<Flow> {
         self.last_heard = Instant::now();
+        // Reading may have queued a reply in tungstenite's buffer (a ping's pong).
+        self.control_pending = true;
         let text = match message {
             Message::Text(text) => text,
             Message::Close(_) => return Ok(Flow::Close(1000, "bye")),
-            Message::Ping(_) | Message::Pong(_) => return Ok(Flow::Continue),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(Flow::Continue),
             Message::Binary(_) => return Ok(Flow::Close(1003, "text frames only")),
         };
         if self.client_frames.check().is_err() {
@@ -290,7 +307,7 @@ impl Conn {
         let me = self.reg.teammate_id;
         match ClientFrame::parse(text.as_str()) {
             Ok(ClientFrame::Ping) => {
-                self.write(ServerFrame::Pong.to_text().into()).await?;
+                self.write(ServerFrame::Pong.to_wire()).await?;
                 self.flush().await?;
             }
             Ok(ClientFrame::Resume { since }) => {
@@ -308,17 +325,41 @@ impl Conn {
         Ok(Flow::Continue)
     }
 
-    async fn write(&mut self, frame: Utf8Bytes) -> anyhow::Result<()> {
-        let io = futures_util::SinkExt::feed(&mut self.socket, Message::Text(frame));
+    /// Adds a frame to the next flush (flushing first if a backlog's worth is waiting).
+    async fn write(&mut self, frame: Wire) -> anyhow::Result<()> {
+        self.out.push(frame);
+        if self.out.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// A control frame, through tungstenite, after everything written before it.
+    async fn write_now(&mut self, message: Message) -> anyhow::Result<()> {
+        self.flush().await?;
+        let socket = &mut self.socket;
+        let io = async { socket.send(message).await.map_err(anyhow::Error::from) };
         bounded(&self.reg.link.kill, io).await
     }
 
-    async fn write_now(&mut self, message: Message) -> anyhow::Result<()> {
-        bounded(&self.reg.link.kill, self.socket.send(message)).await
-    }
-
+    /// Writes the gathered frames, after whatever tungstenite still holds.
     async fn flush(&mut self) -> anyhow::Result<()> {
-        let io = futures_util::SinkExt::flush(&mut self.socket);
+        if self.control_pending {
+            let socket = &mut self.socket;
+            let io = async { socket.flush().await.map_err(anyhow::Error::from) };
+            bounded(&self.reg.link.kill, io).await?;
+            self.control_pending = false;
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let io = self.socket.get_mut();
+        let io = async {
+            io.write_all_buf(&mut out)
+                .await
+                .map_err(anyhow::Error::from)
+        };
         bounded(&self.reg.link.kill, io).await
     }
 }
@@ -330,7 +371,7 @@ impl Conn {
 /// with the switch.
 async fn bounded(
     kill: &KillSwitch,
-    io: impl std::future::Future<Output = Result<(), axum::Error>>,
+    io: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     tokio::select! {
         biased;
@@ -350,18 +391,13 @@ async fn session_end(at: Option<chrono::DateTime<chrono::Utc>>) {
     }
 }
 
-/// A frame over the size limit. axum hands socket errors over as its opaque `axum::Error`; the
-/// tungstenite error inside is reached through `source()`, and is of the tungstenite that axum
-/// uses only as long as Baton's `tokio-tungstenite` is the one axum depends on (Cargo.toml).
-fn too_big(e: &axum::Error) -> bool {
-    use tokio_tungstenite::tungstenite::Error;
-    let inner = std::error::Error::source(e).and_then(|s| s.downcast_ref::<Error>());
+/// A frame over the size limit.
+fn too_big(e: &tungstenite::Error) -> bool {
+    use tungstenite::Error;
     matches!(
-        inner,
-        Some(
-            Error::Capacity(CapacityError::MessageTooLong { .. })
-                | Error::Protocol(ProtocolError::ControlFrameTooBig)
-        )
+        e,
+        Error::Capacity(CapacityError::MessageTooLong { .. })
+            | Error::Protocol(ProtocolError::ControlFrameTooBig)
     )
 }
 
@@ -376,13 +412,11 @@ mod tests {
             size: 70_000,
             max_size: 65_536,
         });
-        assert!(too_big(&axum::Error::new(long)));
-        let control = Error::Protocol(ProtocolError::ControlFrameTooBig);
-        assert!(too_big(&axum::Error::new(control)));
-        assert!(!too_big(&axum::Error::new(Error::ConnectionClosed)));
-        let headers = Error::Capacity(CapacityError::TooManyHeaders);
-        assert!(!too_big(&axum::Error::new(headers)));
-        assert!(!too_big(&axum::Error::new(std::io::Error::other(
+        assert!(too_big(&long));
+        assert!(too_big(&Error::Protocol(ProtocolError::ControlFrameTooBig)));
+        assert!(!too_big(&Error::ConnectionClosed));
+        assert!(!too_big(&Error::Capacity(CapacityError::TooManyHeaders)));
+        assert!(!too_big(&Error::Io(std::io::Error::other(
             "message too long"
         ))));
     }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use uuid::Uuid;
@@ -19,6 +18,7 @@ use uuid::Uuid;
 use super::link::{Full, Link, Outbound};
 use super::presence::{Presence, PresenceUpdate};
 use super::protocol::{close, event_frame, ServerFrame};
+use super::wire::Wire;
 use crate::bus::{Broker, BusMessage, Sink};
 use crate::domain::ids::{CaseId, TeammateId, WorkspaceId};
 use crate::domain::pings;
@@ -278,7 +278,7 @@ impl Hub {
         let Some(room) = self.rooms.get(&event.workspace_id).map(|r| r.clone()) else {
             return;
         };
-        let frame = Utf8Bytes::from(event_frame(event));
+        let frame = event_frame(event);
         let mut delivered = 0u64;
         let mut here = Vec::new();
         for conn in room.conns.read().expect("room lock").values() {
@@ -347,25 +347,24 @@ impl Hub {
         });
     }
 
-    /// Every socket of the workspace gets these presence frames in one queued item.
+    /// Every socket of the workspace gets these presence frames as one queued item, encoded
+    /// once and written in one go.
     fn send_presence(
         &self,
         workspace_id: WorkspaceId,
         updates: impl Iterator<Item = PresenceUpdate>,
     ) {
-        let frames: Arc<[Utf8Bytes]> = updates
-            .map(|update| {
-                let frame = ServerFrame::Presence {
-                    teammate_id: update.teammate_id,
-                    online: update.online,
-                    viewing: update.viewing,
-                    typing: update.typing,
-                };
-                Utf8Bytes::from(frame.to_text())
-            })
-            .collect();
+        let frames = Wire::concat(updates.map(|update| {
+            ServerFrame::Presence {
+                teammate_id: update.teammate_id,
+                online: update.online,
+                viewing: update.viewing,
+                typing: update.typing,
+            }
+            .to_wire()
+        }));
         self.each_conn(workspace_id, |conn| {
-            self.offer(conn, Outbound::Frames(frames.clone()));
+            self.offer(conn, Outbound::Frame(frames.clone()));
         });
     }
 
@@ -416,11 +415,11 @@ impl Hub {
                             if *last != Some(*badge) {
                                 *last = Some(*badge);
                                 let frame = frames.entry(*badge).or_insert_with(|| {
-                                    let frame = ServerFrame::Badge {
+                                    ServerFrame::Badge {
                                         mine: badge.mine,
                                         unassigned: badge.unassigned,
-                                    };
-                                    Utf8Bytes::from(frame.to_text())
+                                    }
+                                    .to_wire()
                                 });
                                 hub.offer(conn, Outbound::Frame(frame.clone()));
                             }

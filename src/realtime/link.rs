@@ -6,20 +6,18 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Mutex;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
+use super::wire::Wire;
 use crate::store::Badge;
 
 /// What the hub hands a connection's writer.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// A workspace event; the connection drops it if it already sent `seq`.
-    Event { seq: i64, frame: Utf8Bytes },
-    /// A frame outside the event log (badge).
-    Frame(Utf8Bytes),
-    /// Frames outside the event log written together: the presence changes of a moment.
-    Frames(std::sync::Arc<[Utf8Bytes]>),
+    Event { seq: i64, frame: Wire },
+    /// Frames outside the event log: a badge, or the presence changes of a moment.
+    Frame(Wire),
     /// The bus may have lost events: read the log past the last `seq` sent.
     CatchUp,
 }
@@ -121,12 +119,13 @@ mod tests {
     use crate::realtime::protocol::close;
 
     fn frame(text: &'static str) -> Outbound {
-        Outbound::Frame(Utf8Bytes::from_static(text))
+        Outbound::Frame(Wire::json(&text))
     }
 
     fn text(out: Outbound) -> String {
         match out {
-            Outbound::Frame(f) => f.as_str().to_owned(),
+            // A short frame: two bytes of header, then the JSON string.
+            Outbound::Frame(f) => serde_json::from_slice(&f.as_bytes()[2..]).expect("a string"),
             other => panic!("not a frame: {other:?}"),
         }
     }

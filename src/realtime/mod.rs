@@ -6,5 +6,6 @@ pub mod link;
 pub mod presence;
 pub mod protocol;
 pub mod sequence;
+pub mod wire;
 
 pub use hub::Hub;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::wire::Wire;
 use crate::domain::ids::{CaseId, TeammateId, WorkspaceId};
 use crate::events::{Event, EventKind};
 use crate::store::Badge;
@@ -56,19 +57,23 @@ pub enum ServerFrame<'a> {
     Pong,
 }
 
-impl ServerFrame<'_> {
-    pub fn to_text(&self) -> String {
-        serde_json::to_string(self).expect("server frames always serialize")
+impl<'a> ServerFrame<'a> {
+    pub fn event(event: &'a Event) -> Self {
+        ServerFrame::Event {
+            seq: event.seq,
+            at: event.at,
+            event: &event.event,
+        }
+    }
+
+    /// The frame as it goes on the wire, encoded once for every socket it goes to.
+    pub fn to_wire(&self) -> Wire {
+        Wire::json(self)
     }
 }
 
-pub fn event_frame(event: &Event) -> String {
-    ServerFrame::Event {
-        seq: event.seq,
-        at: event.at,
-        event: &event.event,
-    }
-    .to_text()
+pub fn event_frame(event: &Event) -> Wire {
+    ServerFrame::event(event).to_wire()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,7 +132,7 @@ mod tests {
                 actor_id: TeammateId::new(),
             },
         };
-        let v: serde_json::Value = serde_json::from_str(&event_frame(&event)).unwrap();
+        let v = serde_json::to_value(ServerFrame::event(&event)).unwrap();
         assert_eq!(v["type"], "event");
         assert_eq!(v["seq"], 7);
         assert_eq!(v["event"]["kind"], "rules.changed");
