@@ -353,12 +353,17 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let mut out = std::mem::take(&mut self.out);
+        let out = std::mem::take(&mut self.out);
         let io = self.socket.get_mut();
+        // One frame goes with `send`, several with one `writev`: the kernel's vectored path
+        // costs more per call (the file-position lock, the iovec import), so it is kept for
+        // when it saves a call.
         let io = async {
-            io.write_all_buf(&mut out)
-                .await
-                .map_err(anyhow::Error::from)
+            match out.into_single() {
+                Ok(frame) => io.write_all(&frame).await,
+                Err(mut out) => io.write_all_buf(&mut out).await,
+            }
+            .map_err(anyhow::Error::from)
         };
         bounded(&self.reg.link.kill, io).await
     }
