@@ -5,8 +5,8 @@
 //!
 //! tungstenite reads the client's frames and writes the control frames (ping, close, the pongs
 //! it answers with). Every text frame is already encoded ([`Wire`]: the same bytes for every
-//! socket), so those go straight to the connection, gathered into one vectored write per
-//! wake-up. tungstenite's own buffer is flushed before such a write, so the two never interleave.
+//! socket), so those go straight to the connection, gathered into one write per wake-up.
+//! tungstenite's own buffer is flushed before such a write, so the two never interleave.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -16,7 +16,6 @@ use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -124,10 +123,15 @@ pub async fn run(socket: Socket, hub: Arc<Hub>, session: Session) {
                 code: CloseCode::from(code),
                 reason: Utf8Bytes::from_static(reason),
             };
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                conn.socket.send(Message::Close(Some(frame))),
-            )
+            // A write cut short (the kill switch) left part of a frame unwritten: it is finished
+            // first, or the close frame would land inside it.
+            let socket = &mut conn.socket;
+            let out = &mut conn.out;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                write_gathered(socket.get_mut(), out).await?;
+                socket.send(Message::Close(Some(frame))).await?;
+                anyhow::Ok(())
+            })
             .await;
             reason
         }
@@ -353,20 +357,43 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let out = std::mem::take(&mut self.out);
-        let io = self.socket.get_mut();
-        // One frame goes with `send`, several with one `writev`: the kernel's vectored path
-        // costs more per call (the file-position lock, the iovec import), so it is kept for
-        // when it saves a call.
-        let io = async {
-            match out.into_single() {
-                Ok(frame) => io.write_all(&frame).await,
-                Err(mut out) => io.write_all_buf(&mut out).await,
-            }
-            .map_err(anyhow::Error::from)
-        };
-        bounded(&self.reg.link.kill, io).await
+        let (io, out) = (self.socket.get_mut(), &mut self.out);
+        let io = async { Ok(write_gathered(io, out).await?) };
+        bounded(&self.reg.link.kill, io).await?;
+        // Written: the frames' buffer goes, until there is something to write again.
+        self.out = Gathered::default();
+        Ok(())
     }
+}
+
+/// Writes the gathered frames, keeping count of what the kernel took: a write given up half way
+/// leaves exactly the unwritten bytes in `out`. The last frame goes with `send`, several with
+/// one `writev`: the kernel's vectored path costs more per call (the file-position lock, the
+/// iovec import), so it is kept for when it saves a call. The slices live only inside a poll, so
+/// every socket's task, which is as big as its largest wait, does not carry them.
+async fn write_gathered(
+    io: &mut (impl tokio::io::AsyncWrite + Unpin),
+    out: &mut Gathered,
+) -> std::io::Result<()> {
+    use bytes::Buf;
+    while out.has_remaining() {
+        let n = std::future::poll_fn(|cx| {
+            let io = std::pin::Pin::new(&mut *io);
+            if out.chunk().len() == out.remaining() {
+                io.poll_write(cx, out.chunk())
+            } else {
+                let mut slices = [std::io::IoSlice::new(&[]); BATCH];
+                let count = out.chunks_vectored(&mut slices);
+                io.poll_write_vectored(cx, &slices[..count])
+            }
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        out.advance(n);
+    }
+    Ok(())
 }
 
 /// Waits for a write, but no longer than `WRITE_TIMEOUT` and no longer than the kill switch
@@ -424,6 +451,134 @@ mod tests {
         assert!(!too_big(&Error::Io(std::io::Error::other(
             "message too long"
         ))));
+    }
+
+    /// A kernel that takes `per_call` bytes per write while its budget lasts, then blocks.
+    struct Kernel {
+        taken: Vec<u8>,
+        per_call: usize,
+        budget: usize,
+        calls: Vec<&'static str>,
+    }
+
+    impl Kernel {
+        fn new(per_call: usize, budget: usize) -> Self {
+            Kernel {
+                taken: Vec::new(),
+                per_call,
+                budget,
+                calls: Vec::new(),
+            }
+        }
+
+        fn take(&mut self, bufs: &[&[u8]]) -> std::task::Poll<std::io::Result<usize>> {
+            let mut room = self.per_call.min(self.budget);
+            if room == 0 {
+                return std::task::Poll::Pending;
+            }
+            let before = self.taken.len();
+            for buf in bufs {
+                let part = &buf[..room.min(buf.len())];
+                self.taken.extend_from_slice(part);
+                room -= part.len();
+            }
+            let n = self.taken.len() - before;
+            self.budget -= n;
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Kernel {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let me = self.get_mut();
+            me.calls.push("send");
+            me.take(&[buf])
+        }
+
+        fn poll_write_vectored(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let me = self.get_mut();
+            me.calls.push("writev");
+            let bufs: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
+            me.take(&bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    fn gathered(frames: &[Wire]) -> (Gathered, Vec<u8>) {
+        let mut out = Gathered::default();
+        for frame in frames {
+            out.push(frame.clone());
+        }
+        (
+            out,
+            frames.iter().flat_map(|f| f.as_bytes().to_vec()).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_lone_frame_goes_with_send_and_several_with_writev() {
+        let (mut one, bytes) = gathered(&[Wire::json(&"a")]);
+        let mut kernel = Kernel::new(usize::MAX, usize::MAX);
+        write_gathered(&mut kernel, &mut one)
+            .await
+            .expect("written");
+        assert_eq!((kernel.taken, kernel.calls), (bytes, vec!["send"]));
+
+        let (mut two, bytes) = gathered(&[Wire::json(&"a"), Wire::json(&"b")]);
+        let mut kernel = Kernel::new(usize::MAX, usize::MAX);
+        write_gathered(&mut kernel, &mut two)
+            .await
+            .expect("written");
+        assert_eq!((kernel.taken, kernel.calls), (bytes, vec!["writev"]));
+    }
+
+    #[tokio::test]
+    async fn a_write_given_up_half_way_keeps_exactly_the_unwritten_bytes() {
+        let frames = [
+            Wire::json(&"one"),
+            Wire::json(&"x".repeat(300)),
+            Wire::json(&"three"),
+        ];
+        let (mut out, bytes) = gathered(&frames);
+        // The kernel takes 7 bytes a call, then blocks after 100: the write is given up.
+        let mut first = Kernel::new(7, 100);
+        let cut = tokio::time::timeout(
+            Duration::from_millis(20),
+            write_gathered(&mut first, &mut out),
+        )
+        .await;
+        assert!(cut.is_err(), "blocked");
+        assert_eq!(first.taken, bytes[..100]);
+        // What a later write sends continues the stream where the first stopped.
+        let mut rest = Kernel::new(usize::MAX, usize::MAX);
+        write_gathered(&mut rest, &mut out).await.expect("written");
+        assert_eq!([first.taken, rest.taken].concat(), bytes);
+        assert_eq!(rest.calls, vec!["writev"], "the rest in one call");
     }
 
     #[test]

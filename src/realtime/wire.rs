@@ -88,14 +88,6 @@ impl Gathered {
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }
-
-    /// The one frame gathered, if it is one (nearly every wake-up of a connection).
-    pub fn into_single(mut self) -> Result<Bytes, Self> {
-        match (self.frames.len(), self.next) {
-            (1, 0) => Ok(self.frames.pop().expect("one frame")),
-            _ => Err(self),
-        }
-    }
 }
 
 impl Buf for Gathered {
@@ -177,20 +169,6 @@ mod tests {
             read_as_client(wire.as_bytes().to_vec()),
             vec!["\"a\"".to_owned(), json]
         );
-    }
-
-    #[test]
-    fn only_a_lone_unwritten_frame_is_single() {
-        let mut one = Gathered::default();
-        one.push(Wire::json(&"a"));
-        let single = one.into_single().expect("one frame");
-        assert_eq!(&single[..], Wire::json(&"a").as_bytes());
-
-        let mut two = Gathered::default();
-        two.push(Wire::json(&"a"));
-        two.push(Wire::json(&"b"));
-        let two = two.into_single().expect_err("two frames");
-        assert_eq!(two.len(), 2);
     }
 
     #[test]
