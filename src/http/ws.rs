@@ -173,3 +173,52 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
             .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    /// A browser's opening handshake, as RFC 6455 §1.3 shows it.
+    fn handshake() -> axum::http::request::Builder {
+        Request::get("/ws")
+            .header(header::CONNECTION, "keep-alive, Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+    }
+
+    fn parts(builder: axum::http::request::Builder) -> Parts {
+        let mut req = builder.body(()).expect("a request");
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let (mut parts, ()) = req.into_parts();
+        parts.extensions.insert(on_upgrade);
+        parts
+    }
+
+    #[test]
+    fn a_browsers_handshake_gets_the_rfcs_accept_value() {
+        let (_, accept) = upgrade(&mut parts(handshake())).expect("accepted");
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn a_handshake_missing_a_part_is_refused_naming_it() {
+        let without = |name: header::HeaderName| {
+            let mut builder = handshake();
+            builder.headers_mut().expect("headers").remove(&name);
+            match upgrade(&mut parts(builder)) {
+                Err(Error::BadRequest(message)) => message,
+                other => panic!("not refused: {:?}", other.map(|(_, accept)| accept)),
+            }
+        };
+        assert!(without(header::CONNECTION).contains("upgrade"));
+        assert!(without(header::UPGRADE).contains("websocket"));
+        assert!(without(header::SEC_WEBSOCKET_VERSION).contains("13"));
+        assert!(without(header::SEC_WEBSOCKET_KEY).contains("Sec-WebSocket-Key"));
+        let not_upgradable = handshake().body(()).expect("a request");
+        let (mut parts, ()) = not_upgradable.into_parts();
+        assert!(matches!(upgrade(&mut parts), Err(Error::BadRequest(_))));
+    }
+}
