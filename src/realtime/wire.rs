@@ -37,6 +37,8 @@ impl Wire {
         Wire(all.freeze())
     }
 
+    /// The bytes, for tests that read them back; the connection writes them through `Gathered`.
+    #[cfg(test)]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
