@@ -5,6 +5,7 @@
 //! Calls fail with a `StoreError` (`error.rs`), which says what went wrong in the store's terms;
 //! the HTTP error (`crate::error`) decides how an answer shows it.
 
+mod combine;
 mod error;
 mod models;
 mod postgres;

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+#[derive(Clone)]
 pub struct PgStore {
     write: PgPool,
     read: PgPool,
+    /// Each workspace's assignments, committed in groups (`store::combine`).
+    assignments: std::sync::Arc<sql::Assignments>,
 }
 
 impl PgStore {
@@ -22,6 +25,7 @@ impl PgStore {
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
+            assignments: std::sync::Arc::new(sql::assignments()),
         })
     }
 

@@ -13,9 +13,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+#[derive(Clone)]
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Each workspace's assignments, committed in groups (`store::combine`).
+    assignments: std::sync::Arc<sql::Assignments>,
 }
 
 /// Bytes of the database file each read connection maps into memory: its reads then come from
@@ -68,7 +71,11 @@ impl SqliteStore {
                 )
                 .await?
         };
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore {
+            write,
+            read,
+            assignments: std::sync::Arc::new(sql::assignments()),
+        })
     }
 
     /// The writer's settings: the reads' connections never commit anything.

@@ -143,13 +143,7 @@ async fn thirty_two_racers_one_winner_a_hundred_times_on(db: Db) {
         let events = store.events_since(ws, seq_before, 100).await.unwrap();
         assert_eq!(events.len(), 1, "{db:?} round {round}: exactly one event");
     }
-    let detail = owner.json(&format!("/api/cases/{id}")).await;
-    let assigned = detail["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["kind"] == "assigned")
-        .count();
+    let assigned = assigned_entries(&owner, &id).await;
     let events = store
         .events_since(ws, 0, 100_000)
         .await
@@ -159,6 +153,89 @@ async fn thirty_two_racers_one_winner_a_hundred_times_on(db: Db) {
         .count();
     assert_eq!(assigned, events, "{db:?}: one timeline entry per event");
     assert_eq!(assigned, 100, "{db:?}: one change per round");
+    app.stop().await;
+}
+
+on_both!(
+    a_crowd_of_assignments_in_one_workspace_each_lands_once,
+    a_crowd_of_assignments_in_one_workspace_each_lands_once_on
+);
+/// Many assignments of one workspace at once (they are committed in groups): each is answered
+/// with its own case as asked, and the log gets exactly one event per change, numbered without
+/// a gap, with one timeline entry each.
+async fn a_crowd_of_assignments_in_one_workspace_each_lands_once_on(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.signup("Acme", "Olivia Owner").await;
+    let agents = [
+        app.invite(&owner, "Ada Agent", "agent").await,
+        app.invite(&owner, "Ben Agent", "agent").await,
+    ];
+    let mut ids = Vec::new();
+    for i in 0..48 {
+        let c = app
+            .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
+            .await;
+        ids.push(c["case_id"].as_str().unwrap().to_string());
+    }
+    let mut versions = Vec::new();
+    for id in &ids {
+        let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+        versions.push(case["version"].as_i64().unwrap());
+    }
+    let store = baton::store::connect(&app.db_url).await.unwrap();
+    let ws = owner.workspace_id.parse().unwrap();
+    for round in 0..3 {
+        let seq_before = store.last_seq(ws).await.unwrap();
+        let asked: Vec<(String, String)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), agents[(i + round) % 2].id.clone()))
+            .collect();
+        let answers = futures_util::future::join_all(asked.iter().map(|(id, to)| {
+            let owner = owner.clone();
+            async move {
+                let r = owner.assign(id, Some(to)).await;
+                (r.status(), r.json::<Value>().await.unwrap())
+            }
+        }))
+        .await;
+        for (((id, to), (status, case)), version) in
+            asked.iter().zip(&answers).zip(versions.iter_mut())
+        {
+            assert_eq!(*status, StatusCode::OK, "{db:?} round {round}: {case}");
+            assert_eq!(
+                case["id"],
+                id.as_str(),
+                "{db:?} round {round}: its own case"
+            );
+            assert_eq!(case["assignee_id"], to.as_str(), "{db:?} round {round}");
+            *version += 1;
+            assert_eq!(
+                case["version"], *version,
+                "{db:?} round {round}: one change"
+            );
+        }
+        let events = store.events_since(ws, seq_before, 1000).await.unwrap();
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        let expected: Vec<i64> = (seq_before + 1..=seq_before + 48).collect();
+        assert_eq!(
+            seqs, expected,
+            "{db:?} round {round}: one event each, no gap"
+        );
+        let mut cases: Vec<String> = events
+            .iter()
+            .filter(|e| e.event.name() == "case.assigned")
+            .map(|e| e.event.case_id().unwrap().to_string())
+            .collect();
+        cases.sort();
+        let mut all = ids.clone();
+        all.sort();
+        assert_eq!(cases, all, "{db:?} round {round}: every case once");
+    }
+    for id in &ids {
+        let assigned = assigned_entries(&owner, id).await;
+        assert_eq!(assigned, 3, "{db:?}: one timeline entry per change");
+    }
     app.stop().await;
 }
 
@@ -656,6 +733,17 @@ async fn assignments_racing_a_removal_leave_nothing_with_the_removed_on(db: Db) 
         }
     }
     app.stop().await;
+}
+
+/// How many times the case's timeline says it was assigned.
+async fn assigned_entries(user: &crate::common::User, id: &str) -> usize {
+    let detail = user.json(&format!("/api/cases/{id}")).await;
+    detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "assigned")
+        .count()
 }
 
 async fn owner_status(app: &TestApp, owner: &crate::common::User, id: &str) -> Value {

@@ -1,7 +1,37 @@
 //! Who owns a case: assigning by hand or in bulk, the workspace's auto-assign rules and the
 //! checks that an assignee can take cases.
 
+use super::jobs::Audience;
+use super::log::Locked;
 use super::*;
+use crate::store::combine::Combiner;
+
+/// The most assignments one group commit takes: the lock is held for one statement each.
+const GROUP_MOST: usize = 64;
+
+/// The group commits of each workspace's assignments.
+pub(in crate::store) type Assignments =
+    Combiner<WorkspaceId, ReadyAssignment, Result<Option<Committed<i64>>>>;
+
+pub(in crate::store) fn assignments() -> Assignments {
+    Combiner::new(GROUP_MOST)
+}
+
+/// An assignment read and checked, waiting for its group commit.
+pub(in crate::store) struct ReadyAssignment {
+    req: AssignRequest,
+    state: CaseState,
+    /// The assignee's role as read: the change is made only if it is still theirs.
+    role: Option<Role>,
+    /// Who may be pinged; the transaction that makes the assignment takes it.
+    audience: Option<Audience>,
+}
+
+enum Prepared {
+    /// Nothing to change: the case is theirs already.
+    Answered(Committed<i64>),
+    Ready(Box<ReadyAssignment>),
+}
 
 impl SqlStore {
     /// An assignee must be an active teammate of this workspace with an assignable role.
@@ -147,10 +177,13 @@ impl SqlStore {
 
     /// Assigns by hand. The first attempt reads and checks before it takes the workspace lock,
     /// so that writers of one workspace wait for each other only while the order matters: the
-    /// change, the queue and the events. Under the lock the change is made only if the case and
-    /// the assignee are still as read; if not, the write starts again holding the lock from the
-    /// start, where nothing can change under it. Asking for the assignee the case has changes
-    /// nothing and takes no lock: it is answered as of the read.
+    /// change, the queue and the events. It then joins the workspace's next group commit
+    /// (`store::combine`): the assignments that arrive while another of the workspace commits go
+    /// into one transaction, one lock and one commit for all. Under the lock each change is made
+    /// only if the case and the assignee are still as read; if not, that assignment starts
+    /// again alone, holding the lock from the start, where nothing can change under it. Asking
+    /// for the assignee the case has changes nothing and takes no lock: it is answered as of the
+    /// read.
     /// The case's version after the assignment (unchanged when it was already theirs), and its
     /// events. The caller reads the case it answers with after publishing them, so neither the
     /// lock nor the events wait for that read.
@@ -159,60 +192,154 @@ impl SqlStore {
         workspace_id: WorkspaceId,
         req: AssignRequest,
     ) -> Result<Committed<i64>> {
-        match self.assign_once(workspace_id, &req, false).await? {
-            Some(committed) => Ok(committed),
-            None => self
-                .assign_once(workspace_id, &req, true)
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Internal(anyhow::anyhow!("a locked assignment found a change"))
-                }),
+        let mut tx = self.read.begin().await?;
+        let prepared = Self::prepare_assignment(&mut tx, workspace_id, req).await;
+        tx.rollback().await?;
+        let prepared = match prepared? {
+            Prepared::Answered(committed) => return Ok(committed),
+            Prepared::Ready(ready) => *ready,
+        };
+        let store = self.clone();
+        let commit = move |workspace_id, batch| {
+            let store = store.clone();
+            async move { store.commit_assignments(workspace_id, batch).await }
+        };
+        let grouped = self
+            .assignments
+            .submit(workspace_id, prepared, commit)
+            .await;
+        match grouped {
+            Some(Ok(Some(committed))) => Ok(committed),
+            Some(Ok(None)) => self.assign_locked(workspace_id, req).await,
+            Some(Err(e)) => Err(e),
+            None => Err(StoreError::Internal(anyhow::anyhow!(
+                "the workspace's group commit failed"
+            ))),
         }
     }
 
-    /// One attempt at an assignment: the case's new version and the events it committed, or
-    /// `None` when the case or the assignee changed between the reads and the lock (never when
-    /// `lock_first`).
-    async fn assign_once(
-        &self,
+    /// What an assignment reads and checks before it changes anything: the case, the version
+    /// asked for, the assignee and who may be pinged.
+    async fn prepare_assignment(
+        tx: &mut Tx,
         workspace_id: WorkspaceId,
-        req: &AssignRequest,
-        lock_first: bool,
-    ) -> Result<Option<Committed<i64>>> {
-        let mut tx = self.begin().await?;
-        let early = match lock_first {
-            true => Some(Self::lock(&mut tx, workspace_id).await?),
-            false => None,
-        };
-        let state = Self::case_state(&mut tx, workspace_id, req.case_id).await?;
+        req: AssignRequest,
+    ) -> Result<Prepared> {
+        let state = Self::case_state(tx, workspace_id, req.case_id).await?;
         if req.if_version.is_some_and(|v| v != state.version) {
-            let current =
-                Self::case_in_tx(&mut tx, workspace_id, req.actor_id, req.case_id).await?;
+            let current = Self::case_in_tx(tx, workspace_id, req.actor_id, req.case_id).await?;
             return Err(StoreError::Conflict(Conflict::CaseVersion {
                 expected: req.if_version.unwrap_or_default(),
                 actual: state.version,
                 current: Box::new(current),
             }));
         }
-        let assignee = match req.assignee_id {
-            Some(to) => {
-                Some(Self::check_assignable(&mut tx, workspace_id, to, Input::Assignee).await?)
-            }
+        let role = match req.assignee_id {
+            Some(to) => Some(
+                Self::check_assignable(tx, workspace_id, to, Input::Assignee)
+                    .await?
+                    .role,
+            ),
             None => None,
         };
         if state.assignee_id == req.assignee_id {
-            tx.rollback().await?;
-            return Ok(Some(Committed {
+            return Ok(Prepared::Answered(Committed {
                 value: state.version,
                 events: Vec::new(),
             }));
         }
         let named: Vec<TeammateId> = req.assignee_id.into_iter().collect();
-        let audience = Self::audience(&mut tx, workspace_id, &named, Some(req.case_id)).await?;
-        let locked = match early {
-            Some(locked) => locked,
-            None => Self::lock(&mut tx, workspace_id).await?,
-        };
+        let audience = Self::audience(tx, workspace_id, &named, Some(req.case_id)).await?;
+        Ok(Prepared::Ready(Box::new(ReadyAssignment {
+            req,
+            state,
+            role,
+            audience: Some(audience),
+        })))
+    }
+
+    /// One group of prepared assignments of a workspace, in one transaction: each answered
+    /// with its case's new version and its events, or `None` when its case or assignee changed
+    /// since it was read. When the transaction fails, each is tried again alone, so that one
+    /// assignment's error is not the others'.
+    async fn commit_assignments(
+        &self,
+        workspace_id: WorkspaceId,
+        mut batch: Vec<ReadyAssignment>,
+    ) -> Vec<Result<Option<Committed<i64>>>> {
+        if batch.len() == 1 {
+            return vec![self
+                .commit_group(workspace_id, &mut batch)
+                .await
+                .map(|mut one| one.pop().flatten())];
+        }
+        match self.commit_group(workspace_id, &mut batch).await {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let mut answers = Vec::with_capacity(batch.len());
+                for ready in batch {
+                    let mut alone = vec![ready];
+                    let answer = self.commit_group(workspace_id, &mut alone).await;
+                    answers.push(answer.map(|mut one| one.pop().flatten()));
+                }
+                answers
+            }
+        }
+    }
+
+    async fn commit_group(
+        &self,
+        workspace_id: WorkspaceId,
+        batch: &mut [ReadyAssignment],
+    ) -> Result<Vec<Option<Committed<i64>>>> {
+        let mut tx = self.begin().await?;
+        let locked = Self::lock(&mut tx, workspace_id).await?;
+        let mut log = Log::new(workspace_id, locked.last_seq);
+        // Per assignment: the range of the log's events that are its own, when it was made.
+        let mut made = Vec::with_capacity(batch.len());
+        for ready in batch.iter_mut() {
+            let first = log.events.len();
+            let done = Self::apply_assignment(&mut tx, &mut log, &locked, ready).await?;
+            made.push(done.then_some(first..log.events.len()));
+        }
+        if made.iter().all(Option::is_none) {
+            tx.rollback().await?;
+            return Ok(batch.iter().map(|_| None).collect());
+        }
+        let before_queue = log.events.len();
+        self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
+            .await?;
+        let events = Self::commit(tx, log, ()).await?.events;
+        // The cases the queue handed out go with the last assignment made: published once.
+        let last = made.iter().rposition(Option::is_some);
+        Ok(made
+            .into_iter()
+            .zip(batch.iter())
+            .enumerate()
+            .map(|(i, (own, ready))| {
+                own.map(|own| {
+                    let mut its = events[own].to_vec();
+                    if last == Some(i) {
+                        its.extend_from_slice(&events[before_queue..]);
+                    }
+                    Committed {
+                        value: ready.state.version + 1,
+                        events: its,
+                    }
+                })
+            })
+            .collect())
+    }
+
+    /// Makes one prepared assignment under the lock, if its case and assignee are still as
+    /// read: the change, its timeline entry and its event. Whether it was made.
+    async fn apply_assignment(
+        tx: &mut Tx,
+        log: &mut Log,
+        locked: &Locked,
+        ready: &mut ReadyAssignment,
+    ) -> Result<bool> {
+        let (req, state) = (&ready.req, &ready.state);
         // As read: the case's version, and the assignee still active in the same role.
         let changed = sqlx::query(
             "UPDATE cases SET assignee_id = $2, queued_at = NULL, version = version + 1 \
@@ -222,15 +349,19 @@ impl SqlStore {
         .bind(state.id)
         .bind(req.assignee_id)
         .bind(state.version)
-        .bind(assignee.as_ref().map(|t| t.role.as_str()))
-        .execute(&mut *tx)
+        .bind(ready.role.map(|r| r.as_str()))
+        .execute(&mut **tx)
         .await?;
         if changed.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(None);
+            return Ok(false);
         }
-        let mut log = Log::new(workspace_id, locked.last_seq);
-        log.audience = Some(audience);
+        log.audience = match (log.audience.take(), ready.audience.take()) {
+            (Some(mut all), Some(more)) => {
+                all.merge(more);
+                Some(all)
+            }
+            (all, more) => all.or(more),
+        };
         log.timeline(
             state.id,
             TimelineKind::Assigned,
@@ -246,9 +377,34 @@ impl SqlStore {
             previous_assignee_id: state.assignee_id,
             actor_id: Some(req.actor_id),
         });
+        Ok(true)
+    }
+
+    /// An assignment that found its case or assignee changed under it: read and made again
+    /// holding the lock from the start, where nothing can change.
+    async fn assign_locked(
+        &self,
+        workspace_id: WorkspaceId,
+        req: AssignRequest,
+    ) -> Result<Committed<i64>> {
+        let mut tx = self.begin().await?;
+        let locked = Self::lock(&mut tx, workspace_id).await?;
+        let mut ready = match Self::prepare_assignment(&mut tx, workspace_id, req).await? {
+            Prepared::Answered(committed) => {
+                tx.rollback().await?;
+                return Ok(committed);
+            }
+            Prepared::Ready(ready) => ready,
+        };
+        let mut log = Log::new(workspace_id, locked.last_seq);
+        if !Self::apply_assignment(&mut tx, &mut log, &locked, &mut ready).await? {
+            return Err(StoreError::Internal(anyhow::anyhow!(
+                "a locked assignment found a change"
+            )));
+        }
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
-        Ok(Some(Self::commit(tx, log, state.version + 1).await?))
+        Self::commit(tx, log, ready.state.version + 1).await
     }
 
     pub(super) async fn bulk_reassign(

@@ -18,6 +18,24 @@ pub(super) struct Audience {
 }
 
 impl Audience {
+    /// Everyone either could ping: for the writes of one group commit.
+    pub fn merge(&mut self, other: Audience) {
+        for candidate in other.team {
+            if !self.prefs.contains_key(&candidate.id) {
+                self.team.push(candidate);
+            }
+        }
+        for (id, prefs) in other.prefs {
+            self.prefs.entry(id).or_insert(prefs);
+        }
+        for id in other.named {
+            if !self.named.contains(&id) {
+                self.named.push(id);
+            }
+        }
+        self.customers.extend(other.customers);
+    }
+
     /// Whether everyone these plans could ping was read.
     fn covers(&self, named: &[TeammateId]) -> bool {
         named.iter().all(|id| self.named.contains(id))

@@ -58,6 +58,7 @@ use crate::notify::plan::{plan_for, Plan};
 use crate::store::error::{is_unique_violation, Conflict, Input, Refusal, Result, StoreError};
 use crate::store::*;
 use accounts::{teammate_from_row, workspace_from_row, TEAMMATE_COLUMNS};
+pub(super) use assignment::{assignments, Assignments};
 use badges::push_ids;
 use batch::Batch;
 use cases::{
