@@ -1,33 +1,39 @@
-//! Group commit for one workspace's writes. On Postgres a write holds its workspace's row lock
-//! until its commit is on disk, so one workspace's writes, one at a time, cannot pass one commit
-//! each: the lock, not the machine, would set the rate. Writes that arrive while another of the
-//! same workspace is committing wait here instead, and the next transaction takes all of them:
-//! one lock, one commit, every write answered as if it had run alone.
+//! Group commit. On Postgres a write holds its workspace's row lock until its commit is on disk,
+//! so one workspace's writes, taken one at a time, cannot pass one commit each: the lock, not
+//! the machine, would set the rate. And every commit is a flush to disk, on either database.
+//! Writes that arrive while a group is committing wait here instead, and the next transaction
+//! takes all of them: one commit for the group, every write answered as if it had run alone.
 //!
-//! A workspace with nothing in flight starts its committer at once, so a lone write waits for
-//! nobody. The committer is a task of its own: a caller that goes away (a client that hung up)
-//! does not cut a batch in half, and a committer that fails hands its callers an error instead
-//! of leaving them waiting.
+//! With nothing in flight the first write starts the committer at once, so a lone write waits
+//! for nobody. The committer is a task of its own: a caller that goes away (a client that hung
+//! up) does not cut a group in half, and a committer that fails hands its callers an error
+//! instead of leaving them waiting. A group may hand a write back (`Outcome::Again`, its
+//! workspace was busy): it goes first into the next group.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::future::Future;
-use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-type Waiting<K, I, O> = HashMap<K, Vec<(I, oneshot::Sender<O>)>>;
+/// What a group made of one of its writes.
+pub enum Outcome<I, O> {
+    Done(O),
+    /// Not made in this group: first in the next one.
+    Again(I),
+}
 
-pub struct Combiner<K, I, O> {
-    /// The writes waiting per key; a key is present while its committer runs.
-    waiting: Arc<Mutex<Waiting<K, I, O>>>,
-    /// The most writes one transaction takes: it bounds how long the lock is held.
+type Queue<I, O> = VecDeque<(I, oneshot::Sender<O>)>;
+
+pub struct Combiner<I, O> {
+    /// The writes waiting; `None` while no committer runs.
+    waiting: Arc<Mutex<Option<Queue<I, O>>>>,
+    /// The most writes one transaction takes: it bounds how long its locks are held.
     most: usize,
 }
 
-impl<K, I, O> Combiner<K, I, O>
+impl<I, O> Combiner<I, O>
 where
-    K: Hash + Eq + Copy + Send + 'static,
     I: Send + 'static,
     O: Send + 'static,
 {
@@ -38,81 +44,89 @@ where
         }
     }
 
-    /// Queues `item` for `key`'s next batch and waits for its answer. `commit` runs one batch
-    /// and answers each write, in order; it runs for the key's writes one batch at a time.
-    /// `None` when the committer failed before answering.
-    pub async fn submit<F, Fut>(&self, key: K, item: I, commit: F) -> Option<O>
+    /// Queues `item` for the next group and waits for its answer. `commit` runs one group and
+    /// says what became of each write, in order; groups run one at a time. `None` when the
+    /// committer failed before answering.
+    pub async fn submit<F, Fut>(&self, item: I, commit: F) -> Option<O>
     where
-        F: Fn(K, Vec<I>) -> Fut + Send + 'static,
-        Fut: Future<Output = Vec<O>> + Send + 'static,
+        F: Fn(Vec<I>) -> Fut + Send + 'static,
+        Fut: Future<Output = Vec<Outcome<I, O>>> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut waiting = lock(&self.waiting);
-            match waiting.get_mut(&key) {
+            match waiting.as_mut() {
                 Some(queue) => {
-                    queue.push((item, answer));
+                    queue.push_back((item, answer));
                     false
                 }
                 None => {
-                    waiting.insert(key, vec![(item, answer)]);
+                    *waiting = Some(VecDeque::from([(item, answer)]));
                     true
                 }
             }
         };
         if start {
-            tokio::spawn(run(self.waiting.clone(), key, self.most, commit));
+            tokio::spawn(run(self.waiting.clone(), self.most, commit));
         }
         answered.await.ok()
     }
 }
 
-/// The committer of one key: batch after batch until nothing waits, then it leaves.
-async fn run<K, I, O, F, Fut>(waiting: Arc<Mutex<Waiting<K, I, O>>>, key: K, most: usize, commit: F)
+/// The committer: group after group until nothing waits, then it leaves.
+async fn run<I, O, F, Fut>(waiting: Arc<Mutex<Option<Queue<I, O>>>>, most: usize, commit: F)
 where
-    K: Hash + Eq + Copy,
-    F: Fn(K, Vec<I>) -> Fut,
-    Fut: Future<Output = Vec<O>>,
+    F: Fn(Vec<I>) -> Fut,
+    Fut: Future<Output = Vec<Outcome<I, O>>>,
 {
     let mut guard = Leaving {
         waiting: &waiting,
-        key,
         done: false,
     };
     loop {
-        let batch: Vec<_> = {
+        let group: Vec<_> = {
             let mut all = lock(&waiting);
             let queue = all
-                .get_mut(&key)
-                .expect("a running committer's key is present");
+                .as_mut()
+                .expect("a running committer's queue is present");
             if queue.is_empty() {
-                all.remove(&key);
+                *all = None;
                 guard.done = true;
                 return;
             }
             let n = queue.len().min(most);
             queue.drain(..n).collect()
         };
-        let (items, answers): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
-        for (answer, result) in answers.into_iter().zip(commit(key, items).await) {
-            let _ = answer.send(result);
+        let (items, answers): (Vec<I>, Vec<_>) = group.into_iter().unzip();
+        let mut again = Vec::new();
+        for (answer, outcome) in answers.into_iter().zip(commit(items).await) {
+            match outcome {
+                Outcome::Done(result) => {
+                    let _ = answer.send(result);
+                }
+                Outcome::Again(item) => again.push((item, answer)),
+            }
+        }
+        if let Some(queue) = lock(&waiting).as_mut() {
+            for pair in again.into_iter().rev() {
+                queue.push_front(pair);
+            }
         }
     }
 }
 
-/// Takes the key out if its committer ends any other way than by finding nothing to do (a
+/// Empties the queue if the committer ends any other way than by finding nothing to do (a
 /// panic): the writes still waiting get `None` rather than waiting forever, and the next write
 /// starts a new committer.
-struct Leaving<'a, K: Hash + Eq, I, O> {
-    waiting: &'a Mutex<Waiting<K, I, O>>,
-    key: K,
+struct Leaving<'a, I, O> {
+    waiting: &'a Mutex<Option<Queue<I, O>>>,
     done: bool,
 }
 
-impl<K: Hash + Eq, I, O> Drop for Leaving<'_, K, I, O> {
+impl<I, O> Drop for Leaving<'_, I, O> {
     fn drop(&mut self) {
         if !self.done {
-            lock(self.waiting).remove(&self.key);
+            *lock(self.waiting) = None;
         }
     }
 }
@@ -129,35 +143,45 @@ mod tests {
 
     use super::*;
 
+    fn done<I>(items: Vec<I>, f: impl Fn(I) -> u32) -> Vec<Outcome<I, u32>> {
+        items.into_iter().map(|i| Outcome::Done(f(i))).collect()
+    }
+
     #[tokio::test]
     async fn a_lone_write_is_committed_alone() {
-        let combiner = Combiner::<u8, u32, u32>::new(8);
+        let combiner = Combiner::<u32, u32>::new(8);
         let got = combiner
-            .submit(1, 20, |_, items| async move {
+            .submit(20, |items| async move {
                 assert_eq!(items, vec![20]);
-                items.into_iter().map(|i| i + 1).collect()
+                done(items, |i| i + 1)
             })
             .await;
         assert_eq!(got, Some(21));
     }
 
-    /// While one batch commits, the writes that arrive wait and go together into the next, each
-    /// answered with its own result, at most `most` at a time; another key is not held up.
+    /// While one group commits, the writes that arrive wait and go together into the next,
+    /// each answered with its own result, at most `most` at a time; a write handed back goes
+    /// first into the next group.
     #[tokio::test]
-    async fn writes_arriving_during_a_commit_go_into_the_next_batch() {
-        let combiner = Arc::new(Combiner::<u8, u32, u32>::new(4));
+    async fn writes_arriving_during_a_commit_go_into_the_next_group() {
+        let combiner = Arc::new(Combiner::<u32, u32>::new(4));
         let gate = Arc::new(Semaphore::new(0));
-        let batches = Arc::new(Mutex::new(Vec::<(u8, Vec<u32>)>::new()));
+        let groups = Arc::new(Mutex::new(Vec::<Vec<u32>>::new()));
         let commit = {
-            let (gate, batches) = (gate.clone(), batches.clone());
-            move |key: u8, items: Vec<u32>| {
-                let (gate, batches) = (gate.clone(), batches.clone());
+            let (gate, groups) = (gate.clone(), groups.clone());
+            move |items: Vec<u32>| {
+                let (gate, groups) = (gate.clone(), groups.clone());
                 async move {
-                    batches.lock().unwrap().push((key, items.clone()));
-                    if key == 1 {
-                        gate.acquire().await.unwrap().forget();
-                    }
-                    items.into_iter().map(|i| i * 10).collect()
+                    groups.lock().unwrap().push(items.clone());
+                    gate.acquire().await.unwrap().forget();
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            // Handed back, as 30 so that its second group shows it.
+                            3 => Outcome::Again(30),
+                            i => Outcome::Done(i * 10),
+                        })
+                        .collect()
                 }
             }
         };
@@ -165,20 +189,14 @@ mod tests {
         for i in 0..7u32 {
             let (combiner, commit) = (combiner.clone(), commit.clone());
             calls.push(tokio::spawn(
-                async move { combiner.submit(1, i, commit).await },
+                async move { combiner.submit(i, commit).await },
             ));
             // The first write is in its commit before the others arrive.
-            while i == 0 && batches.lock().unwrap().is_empty() {
+            while i == 0 && groups.lock().unwrap().is_empty() {
                 tokio::task::yield_now().await;
             }
         }
-        // Another workspace commits while the first one's batch is stuck.
-        assert_eq!(
-            combiner.submit(2, 99, commit.clone()).await,
-            Some(990),
-            "another key waits for nobody"
-        );
-        while lock(&combiner.waiting).get(&1).map_or(0, Vec::len) < 6 {
+        while lock(&combiner.waiting).as_ref().map_or(0, VecDeque::len) < 6 {
             tokio::task::yield_now().await;
         }
         gate.add_permits(3);
@@ -186,38 +204,44 @@ mod tests {
         for call in calls {
             answers.push(call.await.unwrap());
         }
-        assert_eq!(answers, (0..7).map(|i| Some(i * 10)).collect::<Vec<_>>());
-        let batches = batches.lock().unwrap().clone();
-        let ones: Vec<Vec<u32>> = batches
-            .into_iter()
-            .filter(|(k, _)| *k == 1)
-            .map(|(_, b)| b)
-            .collect();
-        assert_eq!(ones, vec![vec![0], vec![1, 2, 3, 4], vec![5, 6]]);
+        assert_eq!(
+            answers,
+            vec![
+                Some(0),
+                Some(10),
+                Some(20),
+                Some(300),
+                Some(40),
+                Some(50),
+                Some(60)
+            ]
+        );
+        let groups = groups.lock().unwrap().clone();
+        assert_eq!(groups, vec![vec![0], vec![1, 2, 3, 4], vec![30, 5, 6]]);
         assert!(
-            lock(&combiner.waiting).is_empty(),
+            lock(&combiner.waiting).is_none(),
             "no committer left behind"
         );
     }
 
     #[tokio::test]
     async fn a_failed_committer_answers_none_and_the_next_write_starts_afresh() {
-        let combiner = Combiner::<u8, u32, u32>::new(8);
+        let combiner = Combiner::<u32, u32>::new(8);
         let runs = Arc::new(AtomicUsize::new(0));
         let commit = {
             let runs = runs.clone();
-            move |_: u8, items: Vec<u32>| {
+            move |items: Vec<u32>| {
                 let runs = runs.clone();
                 async move {
                     if runs.fetch_add(1, Ordering::SeqCst) == 0 {
                         panic!("the first commit fails");
                     }
-                    items
+                    done(items, |i| i)
                 }
             }
         };
-        assert_eq!(combiner.submit(1, 5, commit.clone()).await, None);
-        assert_eq!(combiner.submit(1, 6, commit).await, Some(6));
-        assert!(lock(&combiner.waiting).is_empty());
+        assert_eq!(combiner.submit(5, commit.clone()).await, None);
+        assert_eq!(combiner.submit(6, commit).await, Some(6));
+        assert!(lock(&combiner.waiting).is_none());
     }
 }

@@ -10,7 +10,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 pub struct PgStore {
     write: PgPool,
     read: PgPool,
-    /// Each workspace's assignments, committed in groups (`store::combine`).
+    /// The assignments this process makes, committed in groups (`store::combine`).
     assignments: std::sync::Arc<sql::Assignments>,
 }
 

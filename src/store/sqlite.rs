@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
-    /// Each workspace's assignments, committed in groups (`store::combine`).
+    /// The assignments this process makes, committed in groups (`store::combine`).
     assignments: std::sync::Arc<sql::Assignments>,
 }
 

@@ -157,51 +157,60 @@ async fn thirty_two_racers_one_winner_a_hundred_times_on(db: Db) {
 }
 
 on_both!(
-    a_crowd_of_assignments_in_one_workspace_each_lands_once,
-    a_crowd_of_assignments_in_one_workspace_each_lands_once_on
+    a_crowd_of_assignments_in_two_workspaces_each_lands_once,
+    a_crowd_of_assignments_in_two_workspaces_each_lands_once_on
 );
-/// Many assignments of one workspace at once (they are committed in groups): each is answered
-/// with its own case as asked, and the log gets exactly one event per change, numbered without
-/// a gap, with one timeline entry each.
-async fn a_crowd_of_assignments_in_one_workspace_each_lands_once_on(db: Db) {
+/// Many assignments at once in two workspaces (they are committed in groups, across
+/// workspaces): each is answered with its own case as asked, and each workspace's log gets
+/// exactly one event per change of its own, numbered without a gap, with one timeline entry
+/// each.
+async fn a_crowd_of_assignments_in_two_workspaces_each_lands_once_on(db: Db) {
     let app = TestApp::spawn(db).await;
-    let owner = app.signup("Acme", "Olivia Owner").await;
-    let agents = [
-        app.invite(&owner, "Ada Agent", "agent").await,
-        app.invite(&owner, "Ben Agent", "agent").await,
-    ];
-    let mut ids = Vec::new();
-    for i in 0..48 {
-        let c = app
-            .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
-            .await;
-        ids.push(c["case_id"].as_str().unwrap().to_string());
-    }
-    let mut versions = Vec::new();
-    for id in &ids {
-        let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
-        versions.push(case["version"].as_i64().unwrap());
-    }
     let store = baton::store::connect(&app.db_url).await.unwrap();
-    let ws = owner.workspace_id.parse().unwrap();
+    // Per workspace: its owner, two agents and its cases with their versions.
+    let mut teams = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let owner = app.signup(name, "Olivia Owner").await;
+        let agents = [
+            app.invite(&owner, "Ada Agent", "agent").await.id,
+            app.invite(&owner, "Ben Agent", "agent").await.id,
+        ];
+        let mut cases = Vec::new();
+        for i in 0..32 {
+            let c = app
+                .customer_writes(&owner.ingest_token, &format!("c{i}@example.com"), "hi")
+                .await;
+            let id = c["case_id"].as_str().unwrap().to_string();
+            let case = owner.json(&format!("/api/cases/{id}")).await["case"].clone();
+            cases.push((id, case["version"].as_i64().unwrap()));
+        }
+        teams.push((owner, agents, cases));
+    }
     for round in 0..3 {
-        let seq_before = store.last_seq(ws).await.unwrap();
-        let asked: Vec<(String, String)> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), agents[(i + round) % 2].id.clone()))
-            .collect();
-        let answers = futures_util::future::join_all(asked.iter().map(|(id, to)| {
-            let owner = owner.clone();
+        let mut before = Vec::new();
+        let mut asked = Vec::new();
+        for (t, (owner, agents, cases)) in teams.iter().enumerate() {
+            before.push(
+                store
+                    .last_seq(owner.workspace_id.parse().unwrap())
+                    .await
+                    .unwrap(),
+            );
+            for (i, (id, _)) in cases.iter().enumerate() {
+                asked.push((t, i, id.clone(), agents[(i + round) % 2].clone()));
+            }
+        }
+        // The two workspaces' requests interleaved.
+        asked.sort_by_key(|(t, i, _, _)| (*i, *t));
+        let answers = futures_util::future::join_all(asked.iter().map(|(t, _, id, to)| {
+            let owner = teams[*t].0.clone();
             async move {
                 let r = owner.assign(id, Some(to)).await;
                 (r.status(), r.json::<Value>().await.unwrap())
             }
         }))
         .await;
-        for (((id, to), (status, case)), version) in
-            asked.iter().zip(&answers).zip(versions.iter_mut())
-        {
+        for ((t, i, id, to), (status, case)) in asked.iter().zip(&answers) {
             assert_eq!(*status, StatusCode::OK, "{db:?} round {round}: {case}");
             assert_eq!(
                 case["id"],
@@ -209,32 +218,38 @@ async fn a_crowd_of_assignments_in_one_workspace_each_lands_once_on(db: Db) {
                 "{db:?} round {round}: its own case"
             );
             assert_eq!(case["assignee_id"], to.as_str(), "{db:?} round {round}");
+            let version = &mut teams[*t].2[*i].1;
             *version += 1;
             assert_eq!(
                 case["version"], *version,
                 "{db:?} round {round}: one change"
             );
         }
-        let events = store.events_since(ws, seq_before, 1000).await.unwrap();
-        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        let expected: Vec<i64> = (seq_before + 1..=seq_before + 48).collect();
-        assert_eq!(
-            seqs, expected,
-            "{db:?} round {round}: one event each, no gap"
-        );
-        let mut cases: Vec<String> = events
-            .iter()
-            .filter(|e| e.event.name() == "case.assigned")
-            .map(|e| e.event.case_id().unwrap().to_string())
-            .collect();
-        cases.sort();
-        let mut all = ids.clone();
-        all.sort();
-        assert_eq!(cases, all, "{db:?} round {round}: every case once");
+        for ((owner, _, cases), seq_before) in teams.iter().zip(before) {
+            let ws = owner.workspace_id.parse().unwrap();
+            let events = store.events_since(ws, seq_before, 1000).await.unwrap();
+            let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+            let expected: Vec<i64> = (seq_before + 1..=seq_before + 32).collect();
+            assert_eq!(
+                seqs, expected,
+                "{db:?} round {round}: one event each, no gap"
+            );
+            let mut got: Vec<String> = events
+                .iter()
+                .filter(|e| e.event.name() == "case.assigned")
+                .map(|e| e.event.case_id().unwrap().to_string())
+                .collect();
+            got.sort();
+            let mut own: Vec<String> = cases.iter().map(|(id, _)| id.clone()).collect();
+            own.sort();
+            assert_eq!(got, own, "{db:?} round {round}: each of its cases once");
+        }
     }
-    for id in &ids {
-        let assigned = assigned_entries(&owner, id).await;
-        assert_eq!(assigned, 3, "{db:?}: one timeline entry per change");
+    for (owner, _, cases) in &teams {
+        for (id, _) in cases {
+            let assigned = assigned_entries(owner, id).await;
+            assert_eq!(assigned, 3, "{db:?}: one timeline entry per change");
+        }
     }
     app.stop().await;
 }

@@ -4,14 +4,15 @@
 use super::jobs::Audience;
 use super::log::Locked;
 use super::*;
-use crate::store::combine::Combiner;
+use crate::store::combine::{Combiner, Outcome};
 
-/// The most assignments one group commit takes: the lock is held for one statement each.
+/// The most assignments one group commit takes: under the locks, one statement each.
 const GROUP_MOST: usize = 64;
 
-/// The group commits of each workspace's assignments.
-pub(in crate::store) type Assignments =
-    Combiner<WorkspaceId, ReadyAssignment, Result<Option<Committed<i64>>>>;
+type Answer = Result<Option<Committed<i64>>>;
+
+/// The group commits of the assignments this process makes, in every workspace.
+pub(in crate::store) type Assignments = Combiner<ReadyAssignment, Answer>;
 
 pub(in crate::store) fn assignments() -> Assignments {
     Combiner::new(GROUP_MOST)
@@ -19,12 +20,22 @@ pub(in crate::store) fn assignments() -> Assignments {
 
 /// An assignment read and checked, waiting for its group commit.
 pub(in crate::store) struct ReadyAssignment {
+    workspace_id: WorkspaceId,
     req: AssignRequest,
     state: CaseState,
     /// The assignee's role as read: the change is made only if it is still theirs.
     role: Option<Role>,
     /// Who may be pinged; the transaction that makes the assignment takes it.
     audience: Option<Audience>,
+}
+
+/// What one group commit made of an assignment.
+enum InGroup {
+    Made(Committed<i64>),
+    /// Its case or assignee changed since they were read.
+    Changed,
+    /// Its workspace's lock was held elsewhere: for the next group.
+    Busy,
 }
 
 enum Prepared {
@@ -177,9 +188,9 @@ impl SqlStore {
 
     /// Assigns by hand. The first attempt reads and checks before it takes the workspace lock,
     /// so that writers of one workspace wait for each other only while the order matters: the
-    /// change, the queue and the events. It then joins the workspace's next group commit
-    /// (`store::combine`): the assignments that arrive while another of the workspace commits go
-    /// into one transaction, one lock and one commit for all. Under the lock each change is made
+    /// change, the queue and the events. It then joins the next group commit
+    /// (`store::combine`): the assignments that arrive while a group commits go into one
+    /// transaction, one commit for all, one lock per workspace. Under the lock each change is made
     /// only if the case and the assignee are still as read; if not, that assignment starts
     /// again alone, holding the lock from the start, where nothing can change under it. Asking
     /// for the assignee the case has changes nothing and takes no lock: it is answered as of the
@@ -200,20 +211,17 @@ impl SqlStore {
             Prepared::Ready(ready) => *ready,
         };
         let store = self.clone();
-        let commit = move |workspace_id, batch| {
+        let commit = move |group| {
             let store = store.clone();
-            async move { store.commit_assignments(workspace_id, batch).await }
+            async move { store.commit_assignments(group).await }
         };
-        let grouped = self
-            .assignments
-            .submit(workspace_id, prepared, commit)
-            .await;
+        let grouped = self.assignments.submit(prepared, commit).await;
         match grouped {
             Some(Ok(Some(committed))) => Ok(committed),
             Some(Ok(None)) => self.assign_locked(workspace_id, req).await,
             Some(Err(e)) => Err(e),
             None => Err(StoreError::Internal(anyhow::anyhow!(
-                "the workspace's group commit failed"
+                "the group commit failed"
             ))),
         }
     }
@@ -251,6 +259,7 @@ impl SqlStore {
         let named: Vec<TeammateId> = req.assignee_id.into_iter().collect();
         let audience = Self::audience(tx, workspace_id, &named, Some(req.case_id)).await?;
         Ok(Prepared::Ready(Box::new(ReadyAssignment {
+            workspace_id,
             req,
             state,
             role,
@@ -258,77 +267,115 @@ impl SqlStore {
         })))
     }
 
-    /// One group of prepared assignments of a workspace, in one transaction: each answered
-    /// with its case's new version and its events, or `None` when its case or assignee changed
-    /// since it was read. When the transaction fails, each is tried again alone, so that one
-    /// assignment's error is not the others'.
+    /// One group of prepared assignments, in one transaction: each answered with its case's
+    /// new version and its events, or `None` when its case or assignee changed since it was
+    /// read. When the transaction fails, each is tried again alone, so that one assignment's
+    /// error is not the others'.
     async fn commit_assignments(
         &self,
-        workspace_id: WorkspaceId,
-        mut batch: Vec<ReadyAssignment>,
-    ) -> Vec<Result<Option<Committed<i64>>>> {
-        if batch.len() == 1 {
-            return vec![self
-                .commit_group(workspace_id, &mut batch)
-                .await
-                .map(|mut one| one.pop().flatten())];
-        }
-        match self.commit_group(workspace_id, &mut batch).await {
-            Ok(answers) => answers.into_iter().map(Ok).collect(),
-            Err(_) => {
-                let mut answers = Vec::with_capacity(batch.len());
-                for ready in batch {
-                    let mut alone = vec![ready];
-                    let answer = self.commit_group(workspace_id, &mut alone).await;
-                    answers.push(answer.map(|mut one| one.pop().flatten()));
+        mut group: Vec<ReadyAssignment>,
+    ) -> Vec<Outcome<ReadyAssignment, Answer>> {
+        let made = match self.commit_group(&mut group).await {
+            Ok(made) => made,
+            Err(e) if group.len() == 1 => return vec![Outcome::Done(Err(e))],
+            Err(e) => {
+                tracing::debug!(error = %e, "a group commit failed; its assignments go alone");
+                let mut made = Vec::with_capacity(group.len());
+                for ready in group.iter_mut() {
+                    made.push(match self.commit_group(std::slice::from_mut(ready)).await {
+                        Ok(mut one) => one.pop().ok_or_else(|| {
+                            StoreError::Internal(anyhow::anyhow!("a group of one answered nothing"))
+                        }),
+                        Err(e) => Err(e),
+                    });
                 }
-                answers
+                return group
+                    .into_iter()
+                    .zip(made)
+                    .map(|(ready, made)| Self::outcome(ready, made))
+                    .collect();
             }
+        };
+        group
+            .into_iter()
+            .zip(made)
+            .map(|(ready, made)| Self::outcome(ready, Ok(made)))
+            .collect()
+    }
+
+    fn outcome(ready: ReadyAssignment, made: Result<InGroup>) -> Outcome<ReadyAssignment, Answer> {
+        match made {
+            Ok(InGroup::Made(committed)) => Outcome::Done(Ok(Some(committed))),
+            Ok(InGroup::Changed) => Outcome::Done(Ok(None)),
+            Ok(InGroup::Busy) => Outcome::Again(ready),
+            Err(e) => Outcome::Done(Err(e)),
         }
     }
 
-    async fn commit_group(
-        &self,
-        workspace_id: WorkspaceId,
-        batch: &mut [ReadyAssignment],
-    ) -> Result<Vec<Option<Committed<i64>>>> {
+    /// The group's transaction. It waits for the lock of the first assignment's workspace (the
+    /// oldest waiting, so none waits for ever) and takes the others' locks only where they are
+    /// free: holding one lock, it never waits for another, so groups of several processes
+    /// cannot deadlock, and one busy workspace does not hold up the rest. Each workspace gets
+    /// its own log and `seq`s; one commit for all.
+    async fn commit_group(&self, group: &mut [ReadyAssignment]) -> Result<Vec<InGroup>> {
+        let first = group[0].workspace_id;
+        let mut others: Vec<WorkspaceId> = group
+            .iter()
+            .map(|r| r.workspace_id)
+            .filter(|w| *w != first)
+            .collect();
+        others.sort();
+        others.dedup();
         let mut tx = self.begin().await?;
-        let locked = Self::lock(&mut tx, workspace_id).await?;
-        let mut log = Log::new(workspace_id, locked.last_seq);
-        // Per assignment: the range of the log's events that are its own, when it was made.
-        let mut made = Vec::with_capacity(batch.len());
-        for ready in batch.iter_mut() {
-            let first = log.events.len();
-            let done = Self::apply_assignment(&mut tx, &mut log, &locked, ready).await?;
-            made.push(done.then_some(first..log.events.len()));
+        let mut locked = vec![(first, Self::lock(&mut tx, first).await?)];
+        locked.extend(Self::lock_free(&mut tx, &others).await?);
+        let mut out: Vec<InGroup> = group.iter().map(|_| InGroup::Busy).collect();
+        // Per workspace written: its events, its assignments' own ranges of them, and where the
+        // cases its queue handed out begin.
+        let mut written = Vec::new();
+        for (workspace_id, locked) in &locked {
+            let mut log = Log::new(*workspace_id, locked.last_seq);
+            let mut own = Vec::new();
+            for (i, ready) in group.iter_mut().enumerate() {
+                if ready.workspace_id != *workspace_id {
+                    continue;
+                }
+                let from = log.events.len();
+                if Self::apply_assignment(&mut tx, &mut log, locked, ready).await? {
+                    own.push((i, from..log.events.len()));
+                } else {
+                    out[i] = InGroup::Changed;
+                }
+            }
+            if own.is_empty() {
+                continue;
+            }
+            let queue_from = log.events.len();
+            self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
+                .await?;
+            Self::append(&mut tx, &mut log).await?;
+            written.push((log.events, own, queue_from));
         }
-        if made.iter().all(Option::is_none) {
+        if written.is_empty() {
             tx.rollback().await?;
-            return Ok(batch.iter().map(|_| None).collect());
+            return Ok(out);
         }
-        let before_queue = log.events.len();
-        self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
-            .await?;
-        let events = Self::commit(tx, log, ()).await?.events;
-        // The cases the queue handed out go with the last assignment made: published once.
-        let last = made.iter().rposition(Option::is_some);
-        Ok(made
-            .into_iter()
-            .zip(batch.iter())
-            .enumerate()
-            .map(|(i, (own, ready))| {
-                own.map(|own| {
-                    let mut its = events[own].to_vec();
-                    if last == Some(i) {
-                        its.extend_from_slice(&events[before_queue..]);
-                    }
-                    Committed {
-                        value: ready.state.version + 1,
-                        events: its,
-                    }
-                })
-            })
-            .collect())
+        tx.commit().await?;
+        for (events, own, queue_from) in written {
+            let last = own.len() - 1;
+            for (k, (i, range)) in own.into_iter().enumerate() {
+                let mut its = events[range].to_vec();
+                // The cases the queue handed out go with its last assignment: published once.
+                if k == last {
+                    its.extend_from_slice(&events[queue_from..]);
+                }
+                out[i] = InGroup::Made(Committed {
+                    value: group[i].state.version + 1,
+                    events: its,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Makes one prepared assignment under the lock, if its case and assignee are still as

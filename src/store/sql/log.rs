@@ -87,6 +87,19 @@ pub(super) struct Locked {
     pub category_keywords: BTreeMap<String, Vec<String>>,
 }
 
+const LOCKED_COLUMNS: &str =
+    "last_seq, last_case_number, case_prefix, reopen_days, category_keywords";
+
+fn locked_from_row(row: &DbRow) -> Result<Locked> {
+    Ok(Locked {
+        last_seq: row.try_get("last_seq")?,
+        last_case_number: row.try_get("last_case_number")?,
+        case_prefix: row.try_get("case_prefix")?,
+        reopen_days: row.try_get("reopen_days")?,
+        category_keywords: serde_json::from_str(&row.try_get::<String, _>("category_keywords")?)?,
+    })
+}
+
 pub(super) fn event_from_row(workspace_id: WorkspaceId, row: &DbRow) -> Result<Event> {
     Ok(Event {
         workspace_id,
@@ -103,32 +116,54 @@ impl SqlStore {
 
     /// Takes the workspace's write lock (see `sql/mod.rs`) and reads its counters.
     pub(super) async fn lock(tx: &mut Tx, workspace_id: WorkspaceId) -> Result<Locked> {
-        let row = sqlx::query(
-            "UPDATE workspaces SET last_seq = last_seq WHERE id = $1 \
-             RETURNING last_seq, last_case_number, case_prefix, reopen_days, category_keywords",
-        )
+        let row = sqlx::query(&format!(
+            "UPDATE workspaces SET last_seq = last_seq WHERE id = $1 RETURNING {LOCKED_COLUMNS}"
+        ))
         .bind(workspace_id)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        Ok(Locked {
-            last_seq: row.try_get("last_seq")?,
-            last_case_number: row.try_get("last_case_number")?,
-            case_prefix: row.try_get("case_prefix")?,
-            reopen_days: row.try_get("reopen_days")?,
-            category_keywords: serde_json::from_str(
-                &row.try_get::<String, _>("category_keywords")?,
-            )?,
-        })
+        locked_from_row(&row)
+    }
+
+    /// Takes the write locks of those of `ids` that no other transaction holds, without waiting
+    /// for the others (on Postgres; SQLite's one writer holds them all): a transaction that
+    /// already holds a lock never waits for another, so two such can never deadlock.
+    pub(super) async fn lock_free(
+        tx: &mut Tx,
+        ids: &[WorkspaceId],
+    ) -> Result<Vec<(WorkspaceId, Locked)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Db>::new(
+            "UPDATE workspaces SET last_seq = last_seq WHERE id IN (SELECT id FROM workspaces \
+             WHERE id IN (",
+        );
+        push_ids(&mut q, ids);
+        q.push(format!("){SKIP_LOCKED}) RETURNING id, {LOCKED_COLUMNS}"));
+        let rows = q.build().fetch_all(&mut **tx).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, locked_from_row(row)?)))
+            .collect()
     }
 
     /// Writes the transaction's events, advances the workspace's `seq`, writes its timeline
     /// entries and queues the notifications the events call for, in one request (`Batch`:
     /// every round trip here is one the workspace's other writers wait for), then commits.
     pub(super) async fn commit<T>(mut tx: Tx, mut log: Log, value: T) -> Result<Committed<T>> {
-        let mut jobs = Self::notification_jobs(&mut tx, &mut log)
-            .await?
-            .into_iter();
+        Self::append(&mut tx, &mut log).await?;
+        tx.commit().await?;
+        Ok(Committed {
+            value,
+            events: log.events,
+        })
+    }
+
+    /// All `commit` writes, without the commit: for a transaction that writes several
+    /// workspaces' logs (a group commit).
+    pub(super) async fn append(tx: &mut Tx, log: &mut Log) -> Result<()> {
+        let mut jobs = Self::notification_jobs(tx, log).await?.into_iter();
         let mut entries = std::mem::take(&mut log.timeline).into_iter().peekable();
         let mut events = log.events.chunks(EVENTS_PER_INSERT);
         let mut advanced = log.events.is_empty();
@@ -186,13 +221,9 @@ impl SqlStore {
             if batch.is_empty() {
                 break;
             }
-            batch.execute(&mut tx).await?;
+            batch.execute(tx).await?;
         }
-        tx.commit().await?;
-        Ok(Committed {
-            value,
-            events: log.events,
-        })
+        Ok(())
     }
 
     pub(super) async fn last_seq(&self, workspace_id: WorkspaceId) -> Result<i64> {
