@@ -7,23 +7,14 @@
 //! With nothing in flight the first write starts the committer at once, so a lone write waits
 //! for nobody. The committer is a task of its own: a caller that goes away (a client that hung
 //! up) does not cut a group in half, and a committer that fails hands its callers an error
-//! instead of leaving them waiting. A group may hand a write back (`Outcome::Again`, its
-//! workspace was busy): it goes first into the next group.
+//! instead of leaving them waiting.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-/// What a group made of one of its writes.
-pub enum Outcome<I, O> {
-    Done(O),
-    /// Not made in this group: first in the next one.
-    Again(I),
-}
-
-type Queue<I, O> = VecDeque<(I, oneshot::Sender<O>)>;
+type Queue<I, O> = Vec<(I, oneshot::Sender<O>)>;
 
 pub struct Combiner<I, O> {
     /// The writes waiting; `None` while no committer runs.
@@ -45,23 +36,23 @@ where
     }
 
     /// Queues `item` for the next group and waits for its answer. `commit` runs one group and
-    /// says what became of each write, in order; groups run one at a time. `None` when the
-    /// committer failed before answering.
+    /// answers each write, in order; groups run one at a time. `None` when the committer failed
+    /// before answering.
     pub async fn submit<F, Fut>(&self, item: I, commit: F) -> Option<O>
     where
         F: Fn(Vec<I>) -> Fut + Send + 'static,
-        Fut: Future<Output = Vec<Outcome<I, O>>> + Send + 'static,
+        Fut: Future<Output = Vec<O>> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut waiting = lock(&self.waiting);
             match waiting.as_mut() {
                 Some(queue) => {
-                    queue.push_back((item, answer));
+                    queue.push((item, answer));
                     false
                 }
                 None => {
-                    *waiting = Some(VecDeque::from([(item, answer)]));
+                    *waiting = Some(vec![(item, answer)]);
                     true
                 }
             }
@@ -77,7 +68,7 @@ where
 async fn run<I, O, F, Fut>(waiting: Arc<Mutex<Option<Queue<I, O>>>>, most: usize, commit: F)
 where
     F: Fn(Vec<I>) -> Fut,
-    Fut: Future<Output = Vec<Outcome<I, O>>>,
+    Fut: Future<Output = Vec<O>>,
 {
     let mut guard = Leaving {
         waiting: &waiting,
@@ -98,19 +89,8 @@ where
             queue.drain(..n).collect()
         };
         let (items, answers): (Vec<I>, Vec<_>) = group.into_iter().unzip();
-        let mut again = Vec::new();
-        for (answer, outcome) in answers.into_iter().zip(commit(items).await) {
-            match outcome {
-                Outcome::Done(result) => {
-                    let _ = answer.send(result);
-                }
-                Outcome::Again(item) => again.push((item, answer)),
-            }
-        }
-        if let Some(queue) = lock(&waiting).as_mut() {
-            for pair in again.into_iter().rev() {
-                queue.push_front(pair);
-            }
+        for (answer, result) in answers.into_iter().zip(commit(items).await) {
+            let _ = answer.send(result);
         }
     }
 }
@@ -143,25 +123,20 @@ mod tests {
 
     use super::*;
 
-    fn done<I>(items: Vec<I>, f: impl Fn(I) -> u32) -> Vec<Outcome<I, u32>> {
-        items.into_iter().map(|i| Outcome::Done(f(i))).collect()
-    }
-
     #[tokio::test]
     async fn a_lone_write_is_committed_alone() {
         let combiner = Combiner::<u32, u32>::new(8);
         let got = combiner
             .submit(20, |items| async move {
                 assert_eq!(items, vec![20]);
-                done(items, |i| i + 1)
+                items.into_iter().map(|i| i + 1).collect()
             })
             .await;
         assert_eq!(got, Some(21));
     }
 
     /// While one group commits, the writes that arrive wait and go together into the next,
-    /// each answered with its own result, at most `most` at a time; a write handed back goes
-    /// first into the next group.
+    /// each answered with its own result, at most `most` at a time.
     #[tokio::test]
     async fn writes_arriving_during_a_commit_go_into_the_next_group() {
         let combiner = Arc::new(Combiner::<u32, u32>::new(4));
@@ -174,14 +149,7 @@ mod tests {
                 async move {
                     groups.lock().unwrap().push(items.clone());
                     gate.acquire().await.unwrap().forget();
-                    items
-                        .into_iter()
-                        .map(|i| match i {
-                            // Handed back, as 30 so that its second group shows it.
-                            3 => Outcome::Again(30),
-                            i => Outcome::Done(i * 10),
-                        })
-                        .collect()
+                    items.into_iter().map(|i| i * 10).collect()
                 }
             }
         };
@@ -196,7 +164,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        while lock(&combiner.waiting).as_ref().map_or(0, VecDeque::len) < 6 {
+        while lock(&combiner.waiting).as_ref().map_or(0, Vec::len) < 6 {
             tokio::task::yield_now().await;
         }
         gate.add_permits(3);
@@ -204,20 +172,9 @@ mod tests {
         for call in calls {
             answers.push(call.await.unwrap());
         }
-        assert_eq!(
-            answers,
-            vec![
-                Some(0),
-                Some(10),
-                Some(20),
-                Some(300),
-                Some(40),
-                Some(50),
-                Some(60)
-            ]
-        );
+        assert_eq!(answers, (0..7).map(|i| Some(i * 10)).collect::<Vec<_>>());
         let groups = groups.lock().unwrap().clone();
-        assert_eq!(groups, vec![vec![0], vec![1, 2, 3, 4], vec![30, 5, 6]]);
+        assert_eq!(groups, vec![vec![0], vec![1, 2, 3, 4], vec![5, 6]]);
         assert!(
             lock(&combiner.waiting).is_none(),
             "no committer left behind"
@@ -236,7 +193,7 @@ mod tests {
                     if runs.fetch_add(1, Ordering::SeqCst) == 0 {
                         panic!("the first commit fails");
                     }
-                    done(items, |i| i)
+                    items
                 }
             }
         };

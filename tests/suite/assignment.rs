@@ -254,6 +254,65 @@ async fn a_crowd_of_assignments_in_two_workspaces_each_lands_once_on(db: Db) {
     app.stop().await;
 }
 
+/// A write that holds one workspace's lock for long holds up that workspace's assignments
+/// only: the assignments of another workspace, made in the same moments (and grouped with the
+/// waiting one), are all answered while the lock is still held.
+#[tokio::test]
+async fn a_long_write_in_one_workspace_holds_up_no_other() {
+    use sqlx::Connection;
+    let app = TestApp::spawn(Db::Postgres).await;
+    let busy = app.signup("Busy", "Olivia Owner").await;
+    let busy_agent = app.invite(&busy, "Ada Agent", "agent").await;
+    let busy_case = app
+        .customer_writes(&busy.ingest_token, "waits@example.com", "hi")
+        .await["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let free = app.signup("Free", "Fiona Owner").await;
+    let free_agent = app.invite(&free, "Ben Agent", "agent").await;
+    let mut free_cases = Vec::new();
+    for i in 0..16 {
+        let c = app
+            .customer_writes(&free.ingest_token, &format!("c{i}@example.com"), "hi")
+            .await;
+        free_cases.push(c["case_id"].as_str().unwrap().to_string());
+    }
+    // Another process's long transaction holds the busy workspace's lock.
+    let mut holder = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    let busy_id: uuid::Uuid = busy.workspace_id.parse().unwrap();
+    sqlx::query("UPDATE workspaces SET last_seq = last_seq WHERE id = $1")
+        .bind(busy_id)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let (busy, case, to) = (busy.clone(), busy_case.clone(), busy_agent.id.clone());
+        async move { busy.assign(&case, Some(&to)).await.status() }
+    });
+    let free_answers = futures_util::future::join_all(free_cases.iter().map(|id| {
+        let (free, to) = (free.clone(), free_agent.id.clone());
+        async move { free.assign(id, Some(&to)).await.status() }
+    }));
+    let free_answers = tokio::time::timeout(Duration::from_secs(60), free_answers)
+        .await
+        .expect("the free workspace's assignments waited for the busy one's lock");
+    assert!(
+        free_answers.iter().all(|s| *s == StatusCode::OK),
+        "{free_answers:?}"
+    );
+    assert!(
+        !waiting.is_finished(),
+        "the busy workspace's assignment waits for its lock"
+    );
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+    let case = busy.json(&format!("/api/cases/{busy_case}")).await["case"].clone();
+    assert_eq!(case["assignee_id"], busy_agent.id.as_str());
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_stale_version_gets_409_with_the_current_case() {
     let app = TestApp::spawn(Db::Sqlite).await;

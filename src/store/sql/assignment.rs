@@ -4,7 +4,7 @@
 use super::jobs::Audience;
 use super::log::Locked;
 use super::*;
-use crate::store::combine::{Combiner, Outcome};
+use crate::store::combine::Combiner;
 
 /// The most assignments one group commit takes: under the locks, one statement each.
 const GROUP_MOST: usize = 64;
@@ -29,14 +29,9 @@ pub(in crate::store) struct ReadyAssignment {
     audience: Option<Audience>,
 }
 
-/// What one group commit made of an assignment.
-enum InGroup {
-    Made(Committed<i64>),
-    /// Its case or assignee changed since they were read.
-    Changed,
-    /// Its workspace's lock was held elsewhere: for the next group.
-    Busy,
-}
+/// How long a group waits for its first workspace's lock (Postgres): past it, each of the
+/// group's assignments goes alone, so a long write in one workspace holds up nobody else's.
+const GROUP_LOCK_WAIT: &str = "100ms";
 
 enum Prepared {
     /// Nothing to change: the case is theirs already.
@@ -268,56 +263,28 @@ impl SqlStore {
     }
 
     /// One group of prepared assignments, in one transaction: each answered with its case's
-    /// new version and its events, or `None` when its case or assignee changed since it was
-    /// read. When the transaction fails, each is tried again alone, so that one assignment's
-    /// error is not the others'.
-    async fn commit_assignments(
-        &self,
-        mut group: Vec<ReadyAssignment>,
-    ) -> Vec<Outcome<ReadyAssignment, Answer>> {
-        let made = match self.commit_group(&mut group).await {
-            Ok(made) => made,
-            Err(e) if group.len() == 1 => return vec![Outcome::Done(Err(e))],
+    /// new version and its events, or `None`: its case or assignee changed since it was read,
+    /// its workspace was busy, or the group failed. Those go again alone, each in its caller's
+    /// own transaction, so that one assignment's error or wait is not the others'.
+    async fn commit_assignments(&self, mut group: Vec<ReadyAssignment>) -> Vec<Answer> {
+        match self.commit_group(&mut group).await {
+            Ok(made) => made.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::debug!(error = %e, "a group commit failed; its assignments go alone");
-                let mut made = Vec::with_capacity(group.len());
-                for ready in group.iter_mut() {
-                    made.push(match self.commit_group(std::slice::from_mut(ready)).await {
-                        Ok(mut one) => one.pop().ok_or_else(|| {
-                            StoreError::Internal(anyhow::anyhow!("a group of one answered nothing"))
-                        }),
-                        Err(e) => Err(e),
-                    });
-                }
-                return group
-                    .into_iter()
-                    .zip(made)
-                    .map(|(ready, made)| Self::outcome(ready, made))
-                    .collect();
+                group.iter().map(|_| Ok(None)).collect()
             }
-        };
-        group
-            .into_iter()
-            .zip(made)
-            .map(|(ready, made)| Self::outcome(ready, Ok(made)))
-            .collect()
-    }
-
-    fn outcome(ready: ReadyAssignment, made: Result<InGroup>) -> Outcome<ReadyAssignment, Answer> {
-        match made {
-            Ok(InGroup::Made(committed)) => Outcome::Done(Ok(Some(committed))),
-            Ok(InGroup::Changed) => Outcome::Done(Ok(None)),
-            Ok(InGroup::Busy) => Outcome::Again(ready),
-            Err(e) => Outcome::Done(Err(e)),
         }
     }
 
-    /// The group's transaction. It waits for the lock of the first assignment's workspace (the
-    /// oldest waiting, so none waits for ever) and takes the others' locks only where they are
-    /// free: holding one lock, it never waits for another, so groups of several processes
-    /// cannot deadlock, and one busy workspace does not hold up the rest. Each workspace gets
-    /// its own log and `seq`s; one commit for all.
-    async fn commit_group(&self, group: &mut [ReadyAssignment]) -> Result<Vec<InGroup>> {
+    /// The group's transaction. It waits for the lock of its oldest assignment's workspace, on
+    /// Postgres for `GROUP_LOCK_WAIT` at most, and takes the other workspaces' locks only where
+    /// they are free: holding one lock it never waits for another, so groups of several
+    /// processes cannot deadlock, and a busy workspace does not hold up the rest. Each
+    /// workspace gets its own log and `seq`s; one commit for all.
+    async fn commit_group(
+        &self,
+        group: &mut [ReadyAssignment],
+    ) -> Result<Vec<Option<Committed<i64>>>> {
         let first = group[0].workspace_id;
         let mut others: Vec<WorkspaceId> = group
             .iter()
@@ -327,9 +294,14 @@ impl SqlStore {
         others.sort();
         others.dedup();
         let mut tx = self.begin().await?;
+        if BACKEND == Backend::Postgres {
+            sqlx::query(&format!("SET LOCAL lock_timeout = '{GROUP_LOCK_WAIT}'"))
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut locked = vec![(first, Self::lock(&mut tx, first).await?)];
         locked.extend(Self::lock_free(&mut tx, &others).await?);
-        let mut out: Vec<InGroup> = group.iter().map(|_| InGroup::Busy).collect();
+        let mut out: Vec<Option<Committed<i64>>> = group.iter().map(|_| None).collect();
         // Per workspace written: its events, its assignments' own ranges of them, and where the
         // cases its queue handed out begin.
         let mut written = Vec::new();
@@ -343,8 +315,6 @@ impl SqlStore {
                 let from = log.events.len();
                 if Self::apply_assignment(&mut tx, &mut log, locked, ready).await? {
                     own.push((i, from..log.events.len()));
-                } else {
-                    out[i] = InGroup::Changed;
                 }
             }
             if own.is_empty() {
@@ -369,7 +339,7 @@ impl SqlStore {
                 if k == last {
                     its.extend_from_slice(&events[queue_from..]);
                 }
-                out[i] = InGroup::Made(Committed {
+                out[i] = Some(Committed {
                     value: group[i].state.version + 1,
                     events: its,
                 });
