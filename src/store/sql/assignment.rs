@@ -397,8 +397,9 @@ impl SqlStore {
         Ok(true)
     }
 
-    /// An assignment that found its case or assignee changed under it: read and made again
-    /// holding the lock from the start, where nothing can change.
+    /// An assignment its group could not make (its case or assignee changed, its workspace was
+    /// busy, the group failed): read and made again alone, holding the lock from the start,
+    /// where nothing can change.
     async fn assign_locked(
         &self,
         workspace_id: WorkspaceId,
