@@ -16,6 +16,7 @@ pub mod mail;
 pub mod notifications;
 pub mod openapi;
 pub mod push;
+pub mod refused_body;
 pub mod reports;
 pub mod saved_replies;
 pub mod sso;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_origin))
         .layer(middleware::from_fn_with_state(state.clone(), note_client))
         .layer(middleware::from_fn(json_body_errors))
+        .layer(middleware::from_fn(refused_body::drain_refused_body))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))

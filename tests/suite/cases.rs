@@ -273,6 +273,54 @@ async fn inbound_refuses_bad_input_and_bad_tokens() {
     assert_eq!(error_of(r).await.0, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// A body over the limit is read to its end before the 413 is sent, so a client (or a proxy)
+/// still sending it reads the answer instead of a reset, and the connection serves the next
+/// request.
+#[tokio::test]
+async fn a_refused_body_is_read_so_the_connection_stays_usable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let owner = app.signup("Acme", "Owner").await;
+    let body = json!({ "channel": "email", "from": { "name": "A", "email": "a@b.co" }, "body": "x".repeat(400 * 1024) }).to_string();
+    let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/inbound HTTP/1.1\r\nHost: baton\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        owner.ingest_token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body.as_bytes()).await.unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: baton\r\n\r\n")
+        .await
+        .unwrap();
+
+    // Both answers arrive on the one connection, in order: the 413, then the health check.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let read_both = async {
+        while !String::from_utf8_lossy(&got).contains("\"status\"") {
+            let n = conn.read(&mut buf).await.expect("read, not a reset");
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read_both)
+        .await
+        .expect("both answers");
+    let text = String::from_utf8_lossy(&got);
+    let refused = text.find("HTTP/1.1 413").expect("a 413 first");
+    assert!(text[refused..].contains("\"too_large\""), "{text}");
+    let health = text
+        .find("HTTP/1.1 200")
+        .expect("then the health check's 200");
+    assert!(refused < health, "{text}");
+    assert!(
+        owner.list("all", "open").await.is_empty(),
+        "nothing was written"
+    );
+}
+
 on_both!(
     views_filters_search_paging_and_counts,
     views_filters_search_paging_and_counts_on
