@@ -21,7 +21,6 @@ use tokio_tungstenite::WebSocketStream;
 use super::extract::{authenticate, check_enrolment, presented_token};
 use crate::error::Error;
 use crate::realtime::connection::{self, Session};
-use crate::realtime::outlet::{Outlet, Shared};
 use crate::AppState;
 
 /// 64 KiB: the largest client frame. Bigger closes the socket with 1009.
@@ -99,12 +98,9 @@ async fn accept(state: AppState, req: Request) -> Result<Response, Error> {
                 return;
             }
         };
-        let socket = WebSocketStream::from_raw_socket(
-            Shared(Outlet::new(TokioIo::new(upgraded))),
-            Role::Server,
-            Some(config()),
-        )
-        .await;
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config()))
+                .await;
         let (workspace_id, teammate_id) = (session.workspace_id, session.teammate_id);
         tokio::spawn(async move {
             if let Err(e) =

@@ -7,10 +7,6 @@
 //! it answers with). Every text frame is already encoded ([`Wire`]: the same bytes for every
 //! socket), so those go straight to the connection, gathered into one write per wake-up.
 //! tungstenite's own buffer is flushed before such a write, so the two never interleave.
-//!
-//! A connection with nothing to do parks its link (`link.rs`): the hub then writes what comes
-//! next in order straight to the socket, and this task sleeps on. Whatever wakes it, it first
-//! takes the link back, with the last `seq` the hub sent, before it reads or writes anything.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -19,6 +15,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -28,7 +25,6 @@ use uuid::Uuid;
 
 use super::hub::{Hub, Registration};
 use super::link::{KillSwitch, Outbound};
-use super::outlet::Shared;
 use super::protocol::{close, event_frame, ClientFrame, ServerFrame};
 use super::sequence::{Emit, OnQueued, Sequence, Step};
 use super::wire::{Gathered, Wire};
@@ -44,8 +40,8 @@ const BATCH: usize = 64;
 const CLIENT_BURST: u32 = 60;
 const CLIENT_RATE: u32 = 20;
 
-/// An upgraded HTTP connection speaking WebSocket, its writes shared with the hub.
-pub type Socket = WebSocketStream<Shared>;
+/// An upgraded HTTP connection speaking WebSocket.
+pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 pub struct Session {
     pub workspace_id: WorkspaceId,
@@ -62,15 +58,6 @@ pub struct Session {
 enum Flow {
     Continue,
     Close(u16, &'static str),
-}
-
-/// What woke the connection.
-enum Wake {
-    Expired,
-    Tripped(u16),
-    Queued(Outbound),
-    Incoming(Option<Result<Message, tungstenite::Error>>),
-    Ping,
 }
 
 /// The kill switch tripped while a write was blocked (the client stopped reading).
@@ -113,7 +100,6 @@ pub async fn run(socket: Socket, hub: Arc<Hub>, session: Session) {
             session.session_id,
         )
         .await;
-    reg.link.attach(socket.get_ref().0.clone());
     let mut conn = Conn {
         socket,
         out: Gathered::default(),
@@ -198,30 +184,17 @@ impl Conn {
         let expiry = session_end(session.expires_at);
         tokio::pin!(expiry, tripped);
         loop {
-            if !self.control_pending && self.out.is_empty() {
-                self.reg.link.park(self.seq.last_sent());
-            }
-            let wake = tokio::select! {
-                () = &mut expiry => Wake::Expired,
-                code = &mut tripped => Wake::Tripped(code),
-                out = link.next() => Wake::Queued(out),
-                incoming = self.socket.next() => Wake::Incoming(incoming),
-                _ = ping.tick() => Wake::Ping,
-            };
-            if let Some(last) = link.take_back() {
-                self.seq.sent_by_hub(last);
-            }
-            let flow = match wake {
-                Wake::Expired => Flow::Close(close::SESSION_ENDED, "session expired"),
-                Wake::Tripped(code) => Flow::Close(code, close_reason(code)),
-                Wake::Queued(out) => self.deliver(out).await?,
-                Wake::Incoming(incoming) => match incoming {
+            let flow = tokio::select! {
+                () = &mut expiry => Flow::Close(close::SESSION_ENDED, "session expired"),
+                code = &mut tripped => Flow::Close(code, close_reason(code)),
+                out = link.next() => self.deliver(out).await?,
+                incoming = self.socket.next() => match incoming {
                     Some(Ok(message)) => self.receive(message).await?,
                     Some(Err(e)) if too_big(&e) => Flow::Close(close::TOO_BIG, "message too big"),
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(Flow::Continue),
                 },
-                Wake::Ping => {
+                _ = ping.tick() => {
                     if self.last_heard.elapsed() > SILENCE_LIMIT {
                         return Ok(Flow::Continue);
                     }
@@ -263,13 +236,6 @@ impl Conn {
                 }
             },
             Outbound::Frame(frame) => self.write(frame).await?,
-            Outbound::Finish => {
-                // Every write finishes the hub's frame first; with nothing else to write, a
-                // flush does.
-                let io = self.socket.get_mut();
-                let io = async { Ok(tokio::io::AsyncWriteExt::flush(io).await?) };
-                bounded(&self.reg.link.kill, io).await?;
-            }
             Outbound::CatchUp => {
                 self.hub.metrics.resume_replays.increment(1);
                 let step = self.seq.catch_up();
@@ -470,7 +436,6 @@ fn too_big(e: &tungstenite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::realtime::kernel::Kernel;
     use tokio_tungstenite::tungstenite::Error;
 
     #[test]
@@ -488,6 +453,82 @@ mod tests {
         ))));
     }
 
+    /// A kernel that takes `per_call` bytes per write while its budget lasts, then blocks.
+    struct Kernel {
+        taken: Vec<u8>,
+        per_call: usize,
+        budget: usize,
+        calls: Vec<&'static str>,
+    }
+
+    impl Kernel {
+        fn new(per_call: usize, budget: usize) -> Self {
+            Kernel {
+                taken: Vec::new(),
+                per_call,
+                budget,
+                calls: Vec::new(),
+            }
+        }
+
+        fn take(&mut self, bufs: &[&[u8]]) -> std::task::Poll<std::io::Result<usize>> {
+            let mut room = self.per_call.min(self.budget);
+            if room == 0 {
+                return std::task::Poll::Pending;
+            }
+            let before = self.taken.len();
+            for buf in bufs {
+                let part = &buf[..room.min(buf.len())];
+                self.taken.extend_from_slice(part);
+                room -= part.len();
+            }
+            let n = self.taken.len() - before;
+            self.budget -= n;
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Kernel {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let me = self.get_mut();
+            me.calls.push("send");
+            me.take(&[buf])
+        }
+
+        fn poll_write_vectored(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let me = self.get_mut();
+            me.calls.push("writev");
+            let bufs: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
+            me.take(&bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
     fn gathered(frames: &[Wire]) -> (Gathered, Vec<u8>) {
         let mut out = Gathered::default();
         for frame in frames {
@@ -495,7 +536,7 @@ mod tests {
         }
         (
             out,
-            frames.iter().flat_map(|f| f.bytes().to_vec()).collect(),
+            frames.iter().flat_map(|f| f.as_bytes().to_vec()).collect(),
         )
     }
 
@@ -506,14 +547,14 @@ mod tests {
         write_gathered(&mut kernel, &mut one)
             .await
             .expect("written");
-        assert_eq!((kernel.taken(), kernel.calls()), (bytes, vec!["send"]));
+        assert_eq!((kernel.taken, kernel.calls), (bytes, vec!["send"]));
 
         let (mut two, bytes) = gathered(&[Wire::json(&"a"), Wire::json(&"b")]);
         let mut kernel = Kernel::new(usize::MAX, usize::MAX);
         write_gathered(&mut kernel, &mut two)
             .await
             .expect("written");
-        assert_eq!((kernel.taken(), kernel.calls()), (bytes, vec!["writev"]));
+        assert_eq!((kernel.taken, kernel.calls), (bytes, vec!["writev"]));
     }
 
     #[tokio::test]
@@ -532,12 +573,12 @@ mod tests {
         )
         .await;
         assert!(cut.is_err(), "blocked");
-        assert_eq!(first.taken(), bytes[..100]);
+        assert_eq!(first.taken, bytes[..100]);
         // What a later write sends continues the stream where the first stopped.
         let mut rest = Kernel::new(usize::MAX, usize::MAX);
         write_gathered(&mut rest, &mut out).await.expect("written");
-        assert_eq!([first.taken(), rest.taken()].concat(), bytes);
-        assert_eq!(rest.calls(), vec!["writev"], "the rest in one call");
+        assert_eq!([first.taken, rest.taken].concat(), bytes);
+        assert_eq!(rest.calls, vec!["writev"], "the rest in one call");
     }
 
     #[test]

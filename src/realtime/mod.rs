@@ -2,10 +2,7 @@
 
 pub mod connection;
 pub mod hub;
-#[cfg(test)]
-mod kernel;
 pub mod link;
-pub mod outlet;
 pub mod presence;
 pub mod protocol;
 pub mod sequence;

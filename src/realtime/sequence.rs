@@ -103,13 +103,6 @@ impl Sequence {
         self.reading.is_some()
     }
 
-    /// The hub wrote the events up to `last` while the connection was parked.
-    pub fn sent_by_hub(&mut self, last: i64) {
-        debug_assert!(!self.is_reading(), "parked during a log read");
-        debug_assert!(last >= self.last_sent, "the hub sends forward only");
-        self.last_sent = last;
-    }
-
     pub fn queued(&mut self, seq: i64) -> OnQueued {
         debug_assert!(!self.is_reading(), "queued event during a log read");
         if seq <= self.last_sent {
