@@ -98,6 +98,68 @@ pub fn cpu_seconds(a: &[Option<ProcSample>], b: &[Option<ProcSample>]) -> Option
     (!ticks.is_empty()).then(|| ticks.iter().sum::<u64>() as f64 / 100.0)
 }
 
+/// What the whole machine and the processes named `name` have spent on CPU so far, in ticks
+/// (100 a second): the database a step writes to runs as processes of its own, one per
+/// connection on Postgres, and the load generator shares the machine, so a step's cost is
+/// more than the server's.
+#[derive(Clone, Copy)]
+pub struct CpuSample {
+    machine: u64,
+    named: u64,
+    at_ns: u64,
+}
+
+pub fn cpu_sample(name: &str) -> CpuSample {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    let machine = stat
+        .lines()
+        .next()
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(8)
+                .enumerate()
+                .filter(|(i, _)| *i != 3 && *i != 4)
+                .filter_map(|(_, v)| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    let mut named = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        named += [11, 12]
+            .iter()
+            .filter_map(|i| f.get(*i)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    CpuSample {
+        machine,
+        named,
+        at_ns: mono_ns(),
+    }
+}
+
+/// Between two samples, in percent of one core: the whole machine's CPU and the named
+/// processes' (a process that ended in between takes its ticks with it).
+pub fn cpu_between(a: CpuSample, b: CpuSample) -> Value {
+    let secs = (b.at_ns.saturating_sub(a.at_ns)) as f64 / 1e9;
+    let pct = |ticks: u64| ((ticks as f64 / secs) * 10.0).round() / 10.0;
+    json!({
+        "machine_cpu_pct": pct(b.machine.saturating_sub(a.machine)),
+        "database_cpu_pct": pct(b.named.saturating_sub(a.named)),
+    })
+}
+
 /// The machine's load average over the last minute (other work on the machine skews a run).
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")

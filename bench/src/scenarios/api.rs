@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::accounts::create_workspaces;
 use crate::cli::ApiArgs;
 use crate::histogram::Hist;
-use crate::host::{fs_of, fsync_probe, machine, mono_ns, sum_cpu};
+use crate::host::{cpu_between, cpu_sample, fs_of, fsync_probe, machine, mono_ns, sum_cpu};
 use crate::http::{http_client, ok_json};
 use crate::servers::{sample_servers, servers_with};
 
@@ -53,9 +53,12 @@ pub async fn api(a: ApiArgs) -> Result<Value> {
             step["sqlite_synchronous"] = json!(mode);
         }
         // Inbound messages from new customers (each creates a case), then assignments of them.
-        let case_ids: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+        // Each case with its workspace and which of the two teammates it goes to next: every
+        // assignment request moves its case to the other one, so each is a change to commit.
+        let case_ids: Arc<Mutex<Vec<(usize, String, usize)>>> = Arc::default();
         for kind in ["inbound", "assign"] {
             let s0 = sample_servers(srv);
+            let c0 = cpu_sample("postgres");
             let start = mono_ns();
             let end = start + (a.duration * 1e9) as u64;
             let hist = Arc::new(Mutex::new((Hist::default(), 0u64, 0u64)));
@@ -84,7 +87,7 @@ pub async fn api(a: ApiArgs) -> Result<Value> {
                                 Ok(r) => match ok_json(r, "inbound").await {
                                     Ok(v) => {
                                         if let Some(id) = v["case_id"].as_str() {
-                                            case_ids.lock().unwrap().push((w, id.to_string()));
+                                            case_ids.lock().unwrap().push((w, id.to_string(), 0));
                                         }
                                         true
                                     }
@@ -94,7 +97,7 @@ pub async fn api(a: ApiArgs) -> Result<Value> {
                             }
                         } else {
                             let item = {
-                                let ids = case_ids.lock().unwrap();
+                                let mut ids = case_ids.lock().unwrap();
                                 if ids.is_empty() {
                                     None
                                 } else {
@@ -102,11 +105,14 @@ pub async fn api(a: ApiArgs) -> Result<Value> {
                                     // rare and harmless (last writer wins).
                                     let n = ids.len();
                                     let k = (t + i * conc) % n;
-                                    Some(ids[k].clone())
+                                    let (w, id, next) = &mut ids[k];
+                                    let to = *next;
+                                    *next = 1 - to;
+                                    Some((*w, id.clone(), to))
                                 }
                             };
-                            let Some((w, id)) = item else { break };
-                            let to = &wss[w].mates[i % 2].id;
+                            let Some((w, id, to)) = item else { break };
+                            let to = &wss[w].mates[to].id;
                             let r = http
                                 .put(format!("{url}/api/cases/{id}/assignee"))
                                 .bearer_auth(&wss[w].mates[0].token)
@@ -130,6 +136,7 @@ pub async fn api(a: ApiArgs) -> Result<Value> {
             while tasks.join_next().await.is_some() {}
             let secs = (mono_ns() - start) as f64 / 1e9;
             let s1 = sample_servers(srv);
+            let cpu = cpu_between(c0, cpu_sample("postgres"));
             let h = hist.lock().unwrap();
             step[kind] = json!({
                 "ok": h.1,
@@ -137,6 +144,10 @@ pub async fn api(a: ApiArgs) -> Result<Value> {
                 "per_s": ((h.1 as f64 / secs) * 10.0).round() / 10.0,
                 "http_ms": h.0.summary(),
                 "server_cpu_pct": sum_cpu(&s0, &s1),
+                // Postgres's processes, whoever they serve (nothing else should use it), and
+                // the whole machine: server, database and this load generator.
+                "database_cpu_pct": (!sqlite).then(|| cpu["database_cpu_pct"].clone()),
+                "machine_cpu_pct": cpu["machine_cpu_pct"],
             });
         }
         eprintln!(
