@@ -22,7 +22,6 @@ pub async fn assign(
         if_version,
         actor_id: actor.id,
     };
-    // The events go out before the answer is read: a failing read must not keep them back.
     // The assignment and its events run as a task of their own: assignments are committed in
     // groups by a task that finishes whether or not this caller waits (a client that hung up),
     // so the events must go out the same way.
@@ -30,17 +29,12 @@ pub async fn assign(
         let (state, workspace_id) = (state.clone(), actor.workspace_id);
         async move {
             let committed = state.store.assign(workspace_id, request).await?;
-            state.publish(committed.events).await;
-            Ok::<_, crate::error::Error>(())
+            Ok::<_, crate::error::Error>(state.published(committed).await)
         }
     });
     write
         .await
-        .map_err(|e| anyhow::anyhow!("the assignment's task failed: {e}"))??;
-    Ok(state
-        .store
-        .case(actor.workspace_id, actor.id, case_id)
-        .await?)
+        .map_err(|e| anyhow::anyhow!("the assignment's task failed: {e}"))?
 }
 
 /// Moves all open cases of `from` to `to` (or back to the pool); answers how many moved.

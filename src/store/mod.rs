@@ -151,13 +151,13 @@ pub trait Store: Send + Sync + 'static {
         viewer: TeammateId,
         id: CaseId,
     ) -> Result<CaseDetail>;
-    /// Assign, reassign or unassign: the case's version after it. A stale `if_version` fails
-    /// with `Conflict::CaseVersion`.
+    /// Assign, reassign or unassign: the case after it, as the actor sees it. A stale
+    /// `if_version` fails with `Conflict::CaseVersion`.
     async fn assign(
         &self,
         workspace_id: WorkspaceId,
         request: AssignRequest,
-    ) -> Result<Committed<i64>>;
+    ) -> Result<Committed<Case>>;
     async fn set_status(
         &self,
         workspace_id: WorkspaceId,

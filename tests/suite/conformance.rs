@@ -317,7 +317,10 @@ async fn cases_messages_reads_and_badges_on(db: Db) {
         assert_eq!(store.badge(ws.id, agent.id).await.unwrap(), Badge::default(), "agents do not by default");
 
         let assigned = store.assign(ws.id, AssignRequest { case_id, assignee_id: Some(agent.id), if_version: Some(1), actor_id: owner.id }).await.unwrap();
-        assert_eq!(assigned.value, 2, "the case's version after the assignment");
+        assert_eq!(assigned.value.version, 2, "the case's version after the assignment");
+        assert_eq!(assigned.value.assignee_id, Some(agent.id), "the case as it is after the assignment");
+        let read = store.case(ws.id, owner.id, case_id).await.unwrap();
+        assert_eq!(serde_json::to_value(&assigned.value).unwrap(), serde_json::to_value(&read).unwrap(), "what a read of the case finds");
         assert!(matches!(&assigned.events[0].event, EventKind::CaseAssigned { previous_assignee_id: None, assignee_id: Some(a), .. } if *a == agent.id));
         let stale = store.assign(ws.id, AssignRequest { case_id, assignee_id: None, if_version: Some(1), actor_id: owner.id }).await;
         assert!(matches!(stale, Err(StoreError::Conflict(Conflict::CaseVersion { .. }))));

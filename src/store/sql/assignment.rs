@@ -9,7 +9,7 @@ use crate::store::combine::Combiner;
 /// The most assignments one group commit takes: under the locks, one statement each.
 const GROUP_MOST: usize = 64;
 
-type Answer = Result<Option<Committed<i64>>>;
+type Answer = Result<Option<Committed<Case>>>;
 
 /// The group commits of the assignments this process makes, in every workspace.
 pub(in crate::store) type Assignments = Combiner<ReadyAssignment, Answer>;
@@ -23,10 +23,32 @@ pub(in crate::store) struct ReadyAssignment {
     workspace_id: WorkspaceId,
     req: AssignRequest,
     state: CaseState,
+    /// The case as its actor saw it when it was read: with the change, the answer.
+    case: Case,
     /// The assignee's role as read: the change is made only if it is still theirs.
     role: Option<Role>,
     /// Who may be pinged; the transaction that makes the assignment takes it.
     audience: Option<Audience>,
+}
+
+impl ReadyAssignment {
+    /// The case once the assignment is made: as read, with what `apply_assignment` changes.
+    fn answer(&self) -> Case {
+        Case {
+            assignee_id: self.req.assignee_id,
+            version: self.state.version + 1,
+            queued_at: None,
+            ..self.case.clone()
+        }
+    }
+}
+
+/// The answer to an assignment that changes nothing: the case as read, no event.
+fn unchanged(case: Case) -> Committed<Case> {
+    Committed {
+        value: case,
+        events: Vec::new(),
+    }
 }
 
 /// How long a group waits for its first workspace's lock (Postgres): past it, each of the
@@ -35,36 +57,81 @@ const GROUP_LOCK_WAIT: &str = "100ms";
 
 enum Prepared {
     /// Nothing to change: the case is theirs already.
-    Answered(Committed<i64>),
+    Answered(Box<Case>),
     Ready(Box<ReadyAssignment>),
+}
+
+/// A teammate's `role` and `removed_at` as read (active, role); none when the row has no
+/// teammate (a role is never null).
+fn teammate_read(row: &DbRow) -> Result<Option<(bool, Role)>> {
+    let Some(role) = row.try_get::<Option<String>, _>("role")? else {
+        return Ok(None);
+    };
+    let active = row.try_get::<Option<i64>, _>("removed_at")?.is_none();
+    Ok(Some((active, parse_role(&role)?)))
+}
+
+/// Whether a teammate read as `found` (active, role; none: not in the workspace) may take
+/// cases: their role if so, the refusal for `input` if not.
+fn assignable_role(found: Option<(bool, Role)>, input: Input) -> Result<Role> {
+    match found {
+        None => Err(StoreError::invalid(input, Refusal::NoSuchTeammate)),
+        Some((false, _)) => Err(StoreError::invalid(input, Refusal::TeammateRemoved)),
+        Some((true, role)) if !role.can_be_assigned() => {
+            Err(StoreError::invalid(input, Refusal::ViewerNotAssignable))
+        }
+        Some((true, role)) => Ok(role),
+    }
 }
 
 impl SqlStore {
     /// An assignee must be an active teammate of this workspace with an assignable role.
     pub(super) async fn check_assignable(
-        tx: &mut Tx,
+        conn: &mut DbConn,
         workspace_id: WorkspaceId,
         id: TeammateId,
         input: Input,
-    ) -> Result<Teammate> {
-        let sql =
-            format!("SELECT {TEAMMATE_COLUMNS} FROM teammates WHERE id = $1 AND workspace_id = $2");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .bind(workspace_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let t = match row {
-            Some(row) => teammate_from_row(&row)?,
-            None => return Err(StoreError::invalid(input, Refusal::NoSuchTeammate)),
+    ) -> Result<()> {
+        let row = sqlx::query(
+            "SELECT role, removed_at FROM teammates WHERE id = $1 AND workspace_id = $2",
+        )
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let found = match row {
+            Some(row) => teammate_read(&row)?,
+            None => None,
         };
-        if !t.active {
-            return Err(StoreError::invalid(input, Refusal::TeammateRemoved));
-        }
-        if !t.role.can_be_assigned() {
-            return Err(StoreError::invalid(input, Refusal::ViewerNotAssignable));
-        }
-        Ok(t)
+        assignable_role(found, input).map(|_| ())
+    }
+
+    /// The case an assignment is asked for, as its actor sees it, and, when one is named, the
+    /// would-be assignee (still to be checked: `assignable_role`), in one statement.
+    async fn case_and_assignee(
+        conn: &mut DbConn,
+        workspace_id: WorkspaceId,
+        req: &AssignRequest,
+    ) -> Result<(CaseState, Case, Option<(bool, Role)>)> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            one_case_sql(
+                "a.role, a.removed_at, ",
+                "LEFT JOIN teammates a ON a.id = $4 AND a.workspace_id = $3",
+            )
+        });
+        let rows = sqlx::query(&SQL)
+            .bind(req.actor_id)
+            .bind(req.case_id)
+            .bind(workspace_id)
+            .bind(req.assignee_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let case = case_with_tags(&rows)?;
+        Ok((
+            case_state_from_row(&rows[0])?,
+            case,
+            teammate_read(&rows[0])?,
+        ))
     }
 
     /// Moves every open case of `from` to `to`: one timeline entry per case, one summary event.
@@ -190,19 +257,22 @@ impl SqlStore {
     /// again alone, holding the lock from the start, where nothing can change under it. Asking
     /// for the assignee the case has changes nothing and takes no lock: it is answered as of the
     /// read.
-    /// The case's version after the assignment (unchanged when it was already theirs), and its
-    /// events. The caller reads the case it answers with after publishing them, so neither the
-    /// lock nor the events wait for that read.
+    /// The case after the assignment, as its actor sees it, and its events. The case is the one
+    /// read, with the change: the change is made only if the case's version is still the one
+    /// read, and every change to a case moves its version.
     pub(super) async fn assign(
         &self,
         workspace_id: WorkspaceId,
         req: AssignRequest,
-    ) -> Result<Committed<i64>> {
-        let mut tx = self.read.begin().await?;
-        let prepared = Self::prepare_assignment(&mut tx, workspace_id, req).await;
-        tx.rollback().await?;
+    ) -> Result<Committed<Case>> {
+        // Each read sees what is committed when it runs, as it would in a transaction of
+        // Postgres's READ COMMITTED: nothing here needs one snapshot, since the change is made
+        // only if the case and the assignee are still as read. So no BEGIN and no ROLLBACK.
+        let mut conn = self.read.acquire().await?;
+        let prepared = Self::prepare_assignment(&mut conn, workspace_id, req).await;
+        drop(conn);
         let prepared = match prepared? {
-            Prepared::Answered(committed) => return Ok(committed),
+            Prepared::Answered(case) => return Ok(unchanged(*case)),
             Prepared::Ready(ready) => *ready,
         };
         let store = self.clone();
@@ -224,39 +294,32 @@ impl SqlStore {
     /// What an assignment reads and checks before it changes anything: the case, the version
     /// asked for, the assignee and who may be pinged.
     async fn prepare_assignment(
-        tx: &mut Tx,
+        conn: &mut DbConn,
         workspace_id: WorkspaceId,
         req: AssignRequest,
     ) -> Result<Prepared> {
-        let state = Self::case_state(tx, workspace_id, req.case_id).await?;
+        let (state, case, assignee) = Self::case_and_assignee(conn, workspace_id, &req).await?;
         if req.if_version.is_some_and(|v| v != state.version) {
-            let current = Self::case_in_tx(tx, workspace_id, req.actor_id, req.case_id).await?;
             return Err(StoreError::Conflict(Conflict::CaseVersion {
                 expected: req.if_version.unwrap_or_default(),
                 actual: state.version,
-                current: Box::new(current),
+                current: Box::new(case),
             }));
         }
         let role = match req.assignee_id {
-            Some(to) => Some(
-                Self::check_assignable(tx, workspace_id, to, Input::Assignee)
-                    .await?
-                    .role,
-            ),
+            Some(_) => Some(assignable_role(assignee, Input::Assignee)?),
             None => None,
         };
         if state.assignee_id == req.assignee_id {
-            return Ok(Prepared::Answered(Committed {
-                value: state.version,
-                events: Vec::new(),
-            }));
+            return Ok(Prepared::Answered(Box::new(case)));
         }
         let named: Vec<TeammateId> = req.assignee_id.into_iter().collect();
-        let audience = Self::audience(tx, workspace_id, &named, Some(req.case_id)).await?;
+        let audience = Self::audience(conn, workspace_id, &named, Some(req.case_id)).await?;
         Ok(Prepared::Ready(Box::new(ReadyAssignment {
             workspace_id,
             req,
             state,
+            case,
             role,
             audience: Some(audience),
         })))
@@ -284,7 +347,7 @@ impl SqlStore {
     async fn commit_group(
         &self,
         group: &mut [ReadyAssignment],
-    ) -> Result<Vec<Option<Committed<i64>>>> {
+    ) -> Result<Vec<Option<Committed<Case>>>> {
         let first = group[0].workspace_id;
         let mut others: Vec<WorkspaceId> = group
             .iter()
@@ -301,7 +364,7 @@ impl SqlStore {
         }
         let mut locked = vec![(first, Self::lock(&mut tx, first).await?)];
         locked.extend(Self::lock_free(&mut tx, &others).await?);
-        let mut out: Vec<Option<Committed<i64>>> = group.iter().map(|_| None).collect();
+        let mut out: Vec<Option<Committed<Case>>> = group.iter().map(|_| None).collect();
         // Per workspace written: its events, its assignments' own ranges of them, and where the
         // cases its queue handed out begin.
         let mut written = Vec::new();
@@ -340,7 +403,7 @@ impl SqlStore {
                     its.extend_from_slice(&events[queue_from..]);
                 }
                 out[i] = Some(Committed {
-                    value: group[i].state.version + 1,
+                    value: group[i].answer(),
                     events: its,
                 });
             }
@@ -404,13 +467,13 @@ impl SqlStore {
         &self,
         workspace_id: WorkspaceId,
         req: AssignRequest,
-    ) -> Result<Committed<i64>> {
+    ) -> Result<Committed<Case>> {
         let mut tx = self.begin().await?;
         let locked = Self::lock(&mut tx, workspace_id).await?;
         let mut ready = match Self::prepare_assignment(&mut tx, workspace_id, req).await? {
-            Prepared::Answered(committed) => {
+            Prepared::Answered(case) => {
                 tx.rollback().await?;
-                return Ok(committed);
+                return Ok(unchanged(*case));
             }
             Prepared::Ready(ready) => ready,
         };
@@ -422,7 +485,8 @@ impl SqlStore {
         }
         self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
             .await?;
-        Self::commit(tx, log, ready.state.version + 1).await
+        let answer = ready.answer();
+        Self::commit(tx, log, answer).await
     }
 
     pub(super) async fn bulk_reassign(

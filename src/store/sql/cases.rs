@@ -141,6 +141,58 @@ pub(super) fn case_from_row(row: &DbRow) -> Result<Case> {
     })
 }
 
+/// One case as `viewer` sees it, with its tags, in one statement (`$1` the viewer, `$2` the
+/// case, `$3` the workspace): a row per tag, ordered as the tags are everywhere, or one row
+/// without a tag. `columns` and `joins` add to it (the case's columns are `c.`).
+pub(super) fn one_case_sql(columns: &str, joins: &str) -> String {
+    format!(
+        "{} LEFT JOIN case_tags ct ON ct.case_id = c.id LEFT JOIN tags tg ON tg.id = ct.tag_id \
+         {joins} WHERE c.id = $2 AND c.workspace_id = $3 ORDER BY tg.name_key",
+        CASE_SELECT.replacen(
+            "SELECT ",
+            &format!(
+                "SELECT {columns}tg.id AS tag_id, tg.name AS tag_name, tg.color AS tag_color, "
+            ),
+            1
+        )
+    )
+}
+
+static ONE_CASE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| one_case_sql("", ""));
+
+/// The case of `one_case_sql`'s rows; none is not found.
+pub(super) fn case_with_tags(rows: &[DbRow]) -> Result<Case> {
+    let mut case = case_from_row(rows.first().ok_or(StoreError::NotFound)?)?;
+    for row in rows {
+        if let Some(id) = row.try_get("tag_id")? {
+            case.tags.push(Tag {
+                id,
+                name: row.try_get("tag_name")?,
+                color: row.try_get("tag_color")?,
+            });
+        }
+    }
+    Ok(case)
+}
+
+async fn one_case<'e, E>(
+    ex: E,
+    workspace_id: WorkspaceId,
+    viewer: TeammateId,
+    id: CaseId,
+) -> Result<Case>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let rows = sqlx::query(&ONE_CASE)
+        .bind(viewer)
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_all(ex)
+        .await?;
+    case_with_tags(&rows)
+}
+
 pub(super) fn case_state_from_row(row: &DbRow) -> Result<CaseState> {
     Ok(CaseState {
         id: row.try_get("id")?,
@@ -155,7 +207,7 @@ pub(super) fn case_state_from_row(row: &DbRow) -> Result<CaseState> {
 
 impl SqlStore {
     pub(super) async fn case_state(
-        tx: &mut Tx,
+        conn: &mut DbConn,
         workspace_id: WorkspaceId,
         case_id: CaseId,
     ) -> Result<CaseState> {
@@ -165,29 +217,19 @@ impl SqlStore {
         )
         .bind(case_id)
         .bind(workspace_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound)?;
         case_state_from_row(&row)
     }
 
     pub(super) async fn case_in_tx(
-        tx: &mut Tx,
+        conn: &mut DbConn,
         workspace_id: WorkspaceId,
         viewer: TeammateId,
         case_id: CaseId,
     ) -> Result<Case> {
-        let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
-        let row = sqlx::query(&sql)
-            .bind(viewer)
-            .bind(case_id)
-            .bind(workspace_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let mut case = [case_from_row(&not_found_if_none(row)?)?];
-        Self::put_tags(&mut case, Self::tags_of(&mut **tx, &[case_id]).await?);
-        let [case] = case;
-        Ok(case)
+        one_case(&mut *conn, workspace_id, viewer, case_id).await
     }
 
     pub(super) async fn cases(
@@ -287,17 +329,7 @@ impl SqlStore {
         viewer: TeammateId,
         id: CaseId,
     ) -> Result<Case> {
-        let sql = format!("{CASE_SELECT} WHERE c.id = $2 AND c.workspace_id = $3");
-        let row = sqlx::query(&sql)
-            .bind(viewer)
-            .bind(id)
-            .bind(workspace_id)
-            .fetch_optional(&self.read)
-            .await?;
-        let mut case = [case_from_row(&not_found_if_none(row)?)?];
-        Self::put_tags(&mut case, Self::tags_of(&self.read, &[id]).await?);
-        let [case] = case;
-        Ok(case)
+        one_case(&self.read, workspace_id, viewer, id).await
     }
 
     pub(super) async fn case_detail(

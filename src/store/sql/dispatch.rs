@@ -184,7 +184,7 @@ impl Store for SqlStore {
         &self,
         workspace_id: WorkspaceId,
         req: AssignRequest,
-    ) -> Result<Committed<i64>> {
+    ) -> Result<Committed<Case>> {
         self.assign(workspace_id, req).await
     }
 

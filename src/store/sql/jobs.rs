@@ -125,7 +125,7 @@ impl SqlStore {
     /// notification settings and push subscriptions, and the customer of `case_id` when one
     /// is given, in one statement. Nobody to ping reads no name: none is needed then.
     pub(super) async fn audience(
-        tx: &mut Tx,
+        conn: &mut DbConn,
         workspace_id: WorkspaceId,
         named: &[TeammateId],
         case_id: Option<CaseId>,
@@ -157,7 +157,7 @@ impl SqlStore {
             q.push(")");
         }
         q.push(") ORDER BY t.id, s.id");
-        let rows = q.build().fetch_all(&mut **tx).await?;
+        let rows = q.build().fetch_all(&mut *conn).await?;
         let mut audience = Audience {
             team: Vec::new(),
             named: named.to_vec(),

@@ -62,7 +62,8 @@ pub(super) use assignment::{assignments, Assignments};
 use badges::push_ids;
 use batch::Batch;
 use cases::{
-    case_from_row, case_state_from_row, push_after, push_case_filters, CaseState, CASE_SELECT,
+    case_from_row, case_state_from_row, case_with_tags, one_case_sql, push_after,
+    push_case_filters, CaseState, CASE_SELECT,
 };
 use email::channel_from_row;
 use jobs::NewJob;
@@ -70,6 +71,8 @@ use log::Log;
 use messages::{message_from_row, MESSAGE_COLUMNS};
 
 type Tx = sqlx::Transaction<'static, Db>;
+/// One connection, in a transaction or not: what reads that need no transaction of their own take.
+type DbConn = <Db as sqlx::Database>::Connection;
 
 fn parse_status(s: &str) -> Result<Status> {
     Status::parse(s).ok_or_else(|| {
