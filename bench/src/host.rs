@@ -111,7 +111,8 @@ pub struct CpuSample {
 
 pub fn cpu_sample(name: &str) -> CpuSample {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    // user nice system idle iowait irq softirq steal: busy is all but idle, iowait and the
+    // time the hypervisor gave to another machine.
     let machine = stat
         .lines()
         .next()
@@ -120,7 +121,7 @@ pub fn cpu_sample(name: &str) -> CpuSample {
                 .skip(1)
                 .take(8)
                 .enumerate()
-                .filter(|(i, _)| *i != 3 && *i != 4)
+                .filter(|(i, _)| ![3, 4, 7].contains(i))
                 .filter_map(|(_, v)| v.parse::<u64>().ok())
                 .sum()
         })

@@ -364,10 +364,14 @@ impl SqlStore {
         }
         let mut locked = vec![(first, Self::lock(&mut tx, first).await?)];
         locked.extend(Self::lock_free(&mut tx, &others).await?);
+        // An assignment never queues a case, so a workspace with nothing queued now has nothing
+        // for its queue to hand out after the group either: one read for all, not one each.
+        let ids: Vec<WorkspaceId> = locked.iter().map(|(id, _)| *id).collect();
+        let queues = Self::queues_waiting(&mut tx, &ids).await?;
         let mut out: Vec<Option<Committed<Case>>> = group.iter().map(|_| None).collect();
-        // Per workspace written: its events, its assignments' own ranges of them, and where the
-        // cases its queue handed out begin.
-        let mut written = Vec::new();
+        // Per workspace written: its log, and its assignments' own ranges of the log's events
+        // and where the cases its queue handed out begin.
+        let (mut logs, mut written) = (Vec::new(), Vec::new());
         for (workspace_id, locked) in &locked {
             let mut log = Log::new(*workspace_id, locked.last_seq);
             let mut own = Vec::new();
@@ -384,17 +388,21 @@ impl SqlStore {
                 continue;
             }
             let queue_from = log.events.len();
-            self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
-                .await?;
-            Self::append(&mut tx, &mut log).await?;
-            written.push((log.events, own, queue_from));
+            if queues.contains(workspace_id) {
+                self.drain_queue(&mut tx, &mut log, &locked.case_prefix)
+                    .await?;
+            }
+            logs.push(log);
+            written.push((own, queue_from));
         }
         if written.is_empty() {
             tx.rollback().await?;
             return Ok(out);
         }
+        Self::append_all(&mut tx, &mut logs).await?;
         tx.commit().await?;
-        for (events, own, queue_from) in written {
+        for (log, (own, queue_from)) in logs.into_iter().zip(written) {
+            let events = log.events;
             let last = own.len() - 1;
             for (k, (i, range)) in own.into_iter().enumerate() {
                 let mut its = events[range].to_vec();

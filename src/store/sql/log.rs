@@ -160,63 +160,97 @@ impl SqlStore {
         })
     }
 
-    /// All `commit` writes, without the commit: for a transaction that writes several
-    /// workspaces' logs (a group commit).
+    /// All `commit` writes, without the commit.
     pub(super) async fn append(tx: &mut Tx, log: &mut Log) -> Result<()> {
-        let mut jobs = Self::notification_jobs(tx, log).await?.into_iter();
-        let mut entries = std::mem::take(&mut log.timeline).into_iter().peekable();
-        let mut events = log.events.chunks(EVENTS_PER_INSERT);
-        let mut advanced = log.events.is_empty();
+        Self::append_all(tx, std::slice::from_mut(log)).await
+    }
+
+    /// The `commit` writes of several workspaces' logs (a group commit), without the commit, in
+    /// as few requests as the limits on one allow: one when they are small, as they nearly
+    /// always are, however many workspaces there are. Each is a round trip the group's next
+    /// transaction waits for.
+    pub(super) async fn append_all(tx: &mut Tx, logs: &mut [Log]) -> Result<()> {
+        struct Pending<'l> {
+            log: &'l Log,
+            advanced: bool,
+            events: &'l [Event],
+            entries: std::vec::IntoIter<TimelineRow>,
+            jobs: std::vec::IntoIter<NewJob>,
+        }
+        let mut pending = Vec::with_capacity(logs.len());
+        for log in logs.iter_mut() {
+            let jobs = Self::notification_jobs(tx, log).await?;
+            let entries = std::mem::take(&mut log.timeline);
+            let log: &Log = log;
+            pending.push(Pending {
+                log,
+                advanced: log.events.is_empty(),
+                events: &log.events,
+                entries: entries.into_iter(),
+                jobs: jobs.into_iter(),
+            });
+        }
         // Nearly always one pass; more only for a bulk change's hundreds of events.
         loop {
             let mut batch = Batch::new();
-            if !advanced {
-                batch
-                    .statement()
-                    .push("UPDATE workspaces SET last_seq = ")
-                    .push_bind(log.last_seq)
-                    .push(" WHERE id = ")
-                    .push_bind(log.workspace_id);
-                advanced = true;
-            }
-            if let Some(chunk) = events.next() {
-                let mut rows = Vec::with_capacity(chunk.len());
-                for e in chunk {
-                    rows.push((e, serde_json::to_string(&e.event)?));
+            let (mut events_left, mut entries_left, mut jobs_left) =
+                (EVENTS_PER_INSERT, EVENTS_PER_INSERT, JOBS_PER_BATCH);
+            for p in &mut pending {
+                let log = p.log;
+                if !p.advanced {
+                    batch
+                        .statement()
+                        .push("UPDATE workspaces SET last_seq = ")
+                        .push_bind(log.last_seq)
+                        .push(" WHERE id = ")
+                        .push_bind(log.workspace_id);
+                    p.advanced = true;
                 }
-                let qb = batch.statement();
-                qb.push(
-                    "INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ",
-                );
-                qb.push_values(rows, |mut row, (e, payload)| {
-                    row.push_bind(e.workspace_id)
-                        .push_bind(e.seq)
-                        .push_bind(e.event.name())
-                        .push_bind(e.event.case_id())
-                        .push_bind(payload)
-                        .push_bind(ms(e.at));
-                });
-            }
-            if entries.peek().is_some() {
-                let qb = batch.statement();
-                qb.push(
-                    "INSERT INTO timeline (id, workspace_id, case_id, kind, actor_id, from_id, \
-                     to_id, detail, created_at) ",
-                );
-                qb.push_values(entries.by_ref().take(EVENTS_PER_INSERT), |mut row, e| {
-                    row.push_bind(e.id)
-                        .push_bind(log.workspace_id)
-                        .push_bind(e.case_id)
-                        .push_bind(e.kind.as_str())
-                        .push_bind(e.actor)
-                        .push_bind(e.from)
-                        .push_bind(e.to)
-                        .push_bind(e.detail)
-                        .push_bind(ms(log.now));
-                });
-            }
-            for job in jobs.by_ref().take(JOBS_PER_BATCH) {
-                job.push(&mut batch);
+                let (chunk, rest) = p.events.split_at(p.events.len().min(events_left));
+                p.events = rest;
+                events_left -= chunk.len();
+                if !chunk.is_empty() {
+                    let mut rows = Vec::with_capacity(chunk.len());
+                    for e in chunk {
+                        rows.push((e, serde_json::to_string(&e.event)?));
+                    }
+                    let qb = batch.statement();
+                    qb.push(
+                        "INSERT INTO events (workspace_id, seq, kind, case_id, payload, created_at) ",
+                    );
+                    qb.push_values(rows, |mut row, (e, payload)| {
+                        row.push_bind(e.workspace_id)
+                            .push_bind(e.seq)
+                            .push_bind(e.event.name())
+                            .push_bind(e.event.case_id())
+                            .push_bind(payload)
+                            .push_bind(ms(e.at));
+                    });
+                }
+                let entries: Vec<TimelineRow> = p.entries.by_ref().take(entries_left).collect();
+                entries_left -= entries.len();
+                if !entries.is_empty() {
+                    let qb = batch.statement();
+                    qb.push(
+                        "INSERT INTO timeline (id, workspace_id, case_id, kind, actor_id, from_id, \
+                         to_id, detail, created_at) ",
+                    );
+                    qb.push_values(entries, |mut row, e| {
+                        row.push_bind(e.id)
+                            .push_bind(log.workspace_id)
+                            .push_bind(e.case_id)
+                            .push_bind(e.kind.as_str())
+                            .push_bind(e.actor)
+                            .push_bind(e.from)
+                            .push_bind(e.to)
+                            .push_bind(e.detail)
+                            .push_bind(ms(log.now));
+                    });
+                }
+                for job in p.jobs.by_ref().take(jobs_left) {
+                    job.push(&mut batch);
+                    jobs_left -= 1;
+                }
             }
             if batch.is_empty() {
                 break;

@@ -114,6 +114,25 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Which of `ids` have cases waiting in their queue.
+    pub(super) async fn queues_waiting(
+        tx: &mut Tx,
+        ids: &[WorkspaceId],
+    ) -> Result<std::collections::HashSet<WorkspaceId>> {
+        let mut q = QueryBuilder::<Db>::new(
+            "SELECT DISTINCT workspace_id FROM cases WHERE workspace_id IN (",
+        );
+        push_ids(&mut q, ids);
+        q.push(format!(
+            ") AND queued_at IS NOT NULL AND assignee_id IS NULL AND status IN {OPEN_SQL}"
+        ));
+        let rows = q
+            .build_query_scalar::<WorkspaceId>()
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Hands waiting cases out, oldest first, to whoever the rules pick and has room. The
     /// caller holds the workspace lock, so across instances each case goes out once.
     pub(super) async fn drain_queue(
