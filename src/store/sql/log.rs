@@ -172,7 +172,6 @@ impl SqlStore {
     pub(super) async fn append_all(tx: &mut Tx, logs: &mut [Log]) -> Result<()> {
         struct Pending<'l> {
             log: &'l Log,
-            advanced: bool,
             events: &'l [Event],
             entries: std::vec::IntoIter<TimelineRow>,
             jobs: std::vec::IntoIter<NewJob>,
@@ -184,27 +183,25 @@ impl SqlStore {
             let log: &Log = log;
             pending.push(Pending {
                 log,
-                advanced: log.events.is_empty(),
                 events: &log.events,
                 entries: entries.into_iter(),
                 jobs: jobs.into_iter(),
             });
         }
         // Nearly always one pass; more only for a bulk change's hundreds of events.
-        loop {
+        for pass in 0.. {
             let mut batch = Batch::new();
             let (mut events_left, mut entries_left, mut jobs_left) =
                 (EVENTS_PER_INSERT, EVENTS_PER_INSERT, JOBS_PER_BATCH);
             for p in &mut pending {
                 let log = p.log;
-                if !p.advanced {
+                if pass == 0 && !log.events.is_empty() {
                     batch
                         .statement()
                         .push("UPDATE workspaces SET last_seq = ")
                         .push_bind(log.last_seq)
                         .push(" WHERE id = ")
                         .push_bind(log.workspace_id);
-                    p.advanced = true;
                 }
                 let (chunk, rest) = p.events.split_at(p.events.len().min(events_left));
                 p.events = rest;

@@ -8,6 +8,11 @@ use super::*;
 /// The highest open-case limit a teammate can have.
 const MAX_OPEN_LIMIT: i64 = 100_000;
 
+/// A case waiting in its workspace's queue: routed, not handed out yet, still open.
+static WAITING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("queued_at IS NOT NULL AND assignee_id IS NULL AND status IN {OPEN_SQL}")
+});
+
 impl SqlStore {
     /// Can take one more case now: here, may hold cases, not away, and under their limit.
     /// With `online_only`, also connected now (`online` is then the set of who is).
@@ -123,9 +128,7 @@ impl SqlStore {
             "SELECT DISTINCT workspace_id FROM cases WHERE workspace_id IN (",
         );
         push_ids(&mut q, ids);
-        q.push(format!(
-            ") AND queued_at IS NOT NULL AND assignee_id IS NULL AND status IN {OPEN_SQL}"
-        ));
+        q.push(format!(") AND {}", *WAITING));
         let rows = q
             .build_query_scalar::<WorkspaceId>()
             .fetch_all(&mut **tx)
@@ -143,9 +146,9 @@ impl SqlStore {
     ) -> Result<usize> {
         let workspace_id = log.workspace_id;
         let sql = format!(
-            "SELECT id, number, category FROM cases WHERE workspace_id = $1 AND queued_at IS NOT \
-             NULL AND assignee_id IS NULL AND status IN {OPEN_SQL} \
-             ORDER BY queued_at, number LIMIT 500"
+            "SELECT id, number, category FROM cases WHERE workspace_id = $1 AND {} \
+             ORDER BY queued_at, number LIMIT 500",
+            *WAITING
         );
         let waiting = sqlx::query(&sql)
             .bind(workspace_id)
@@ -366,8 +369,8 @@ impl SqlStore {
     /// instance looks now and then at the workspaces with waiting cases.
     pub(super) async fn drain_waiting(&self, limit: i64) -> Result<Vec<Event>> {
         let sql = format!(
-            "SELECT DISTINCT workspace_id FROM cases WHERE queued_at IS NOT NULL \
-             AND assignee_id IS NULL AND status IN {OPEN_SQL} LIMIT $1"
+            "SELECT DISTINCT workspace_id FROM cases WHERE {} LIMIT $1",
+            *WAITING
         );
         let workspaces: Vec<WorkspaceId> = sqlx::query_scalar(&sql)
             .bind(limit)
